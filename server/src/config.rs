@@ -1,0 +1,52 @@
+//! Server settings, from command-line flags or environment variables.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Settings of one chat server process.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "chat-server", version, about = "Real-time chat: WebSocket fan-out plus the web client.")]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port (the log says which).
+    #[arg(long, env = "CHAT_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// Folder holding the built web client (trunk's `dist/`).
+    #[arg(long, env = "CHAT_STATIC_DIR", default_value = "dist")]
+    pub static_dir: PathBuf,
+}
+
+impl Config {
+    /// Settings for tests and embedding: `bind` on the given address, the
+    /// client served from `static_dir`.
+    pub fn new(bind: SocketAddr, static_dir: impl Into<PathBuf>) -> Self {
+        Self { bind, static_dir: static_dir.into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_serve_dist_on_8080() {
+        let config = Config::try_parse_from(["chat-server"]).expect("defaults parse");
+        assert_eq!(config.bind, "127.0.0.1:8080".parse().expect("address"));
+        assert_eq!(config.static_dir, PathBuf::from("dist"));
+    }
+
+    #[test]
+    fn flags_override_defaults() {
+        let config = Config::try_parse_from(["chat-server", "--bind", "0.0.0.0:9000", "--static-dir", "/srv/chat"])
+            .expect("flags parse");
+        assert_eq!(config.bind.port(), 9000);
+        assert_eq!(config.static_dir, PathBuf::from("/srv/chat"));
+    }
+
+    #[test]
+    fn bad_address_is_refused() {
+        assert!(Config::try_parse_from(["chat-server", "--bind", "nowhere"]).is_err());
+    }
+}

@@ -1,0 +1,15 @@
+//! The rules the chat server and the web client must agree on.
+//!
+//! Everything that crosses the `/ws` socket is defined here once: the message
+//! types ([`protocol`]), the validated values they carry ([`Nickname`],
+//! [`MessageText`]) and the limits that bound them ([`limits`]). Both sides
+//! depend on this crate, so they cannot drift apart.
+
+pub mod limits;
+mod message_text;
+mod nickname;
+pub mod protocol;
+
+pub use message_text::{MessageText, MessageTextError};
+pub use nickname::{Nickname, NicknameError};
+pub use protocol::{ChatMessage, ClientMessage, DecodeError, ErrorCode, ServerMessage};

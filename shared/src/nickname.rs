@@ -1,0 +1,114 @@
+//! A validated nickname: what people are called in the chat.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::limits::NICKNAME_MAX_CHARS;
+
+/// Why a string is not a valid [`Nickname`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NicknameError {
+    /// Empty or only whitespace.
+    #[error("a nickname cannot be empty")]
+    Empty,
+    /// Longer than [`NICKNAME_MAX_CHARS`].
+    #[error("a nickname can have at most {NICKNAME_MAX_CHARS} characters")]
+    TooLong,
+    /// Starts or ends with whitespace, which would make two names look alike.
+    #[error("a nickname cannot start or end with a space")]
+    SurroundingWhitespace,
+    /// Contains a control character (newline, tab, escape, ...).
+    #[error("a nickname cannot contain control characters")]
+    ControlCharacter,
+}
+
+/// A nickname: 1 to [`NICKNAME_MAX_CHARS`] characters, no control characters,
+/// no leading or trailing whitespace.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Nickname(String);
+
+impl Nickname {
+    /// Validates `value` as a nickname, taking it as typed (no trimming).
+    pub fn parse(value: impl Into<String>) -> Result<Self, NicknameError> {
+        let value = value.into();
+        if value.trim().is_empty() {
+            return Err(NicknameError::Empty);
+        }
+        if value.chars().count() > NICKNAME_MAX_CHARS {
+            return Err(NicknameError::TooLong);
+        }
+        if value.chars().any(char::is_control) {
+            return Err(NicknameError::ControlCharacter);
+        }
+        if value.trim() != value {
+            return Err(NicknameError::SurroundingWhitespace);
+        }
+        Ok(Self(value))
+    }
+
+    /// The nickname as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Nickname {
+    type Error = NicknameError;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(value)
+    }
+}
+
+impl From<Nickname> for String {
+    fn from(value: Nickname) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for Nickname {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_ordinary_names() {
+        for name in ["alice", "Bob Smith", "ñandú", "李雷", "a"] {
+            assert_eq!(Nickname::parse(name).map(|n| n.to_string()), Ok(name.to_owned()));
+        }
+    }
+
+    #[test]
+    fn accepts_exactly_the_limit_in_characters_not_bytes() {
+        let name = "é".repeat(NICKNAME_MAX_CHARS);
+        assert!(Nickname::parse(name).is_ok());
+        let name = "é".repeat(NICKNAME_MAX_CHARS + 1);
+        assert_eq!(Nickname::parse(name), Err(NicknameError::TooLong));
+    }
+
+    #[test]
+    fn rejects_empty_and_blank() {
+        assert_eq!(Nickname::parse(""), Err(NicknameError::Empty));
+        assert_eq!(Nickname::parse(" \t "), Err(NicknameError::Empty));
+    }
+
+    #[test]
+    fn rejects_control_characters() {
+        for name in ["ali\nce", "bob\u{1b}[31m", "nul\0"] {
+            assert_eq!(Nickname::parse(name), Err(NicknameError::ControlCharacter));
+        }
+    }
+
+    #[test]
+    fn rejects_surrounding_whitespace() {
+        assert_eq!(Nickname::parse(" alice"), Err(NicknameError::SurroundingWhitespace));
+        assert_eq!(Nickname::parse("alice "), Err(NicknameError::SurroundingWhitespace));
+    }
+}
