@@ -1,1 +1,17 @@
+//! The chat's web client: a Yew app compiled to WebAssembly.
+//!
+//! Data flows socket -> [`connection`] (the `use_chat` hook) -> [`state`]
+//! (a reducer of protocol events) -> [`components`] -> the page; user input
+//! goes back through the hook's callbacks to the socket.
 
+pub mod app;
+pub mod backoff;
+pub mod components;
+pub mod connection;
+pub mod socket_url;
+pub mod state;
+
+pub use app::App;
+
+#[cfg(all(test, target_arch = "wasm32"))]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);

@@ -32,7 +32,8 @@ fn status_of(head: &str) -> u16 {
 }
 
 fn upgrade_request(method: &str, path: &str, extra: &[&str]) -> String {
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n");
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n");
     for line in extra {
         request.push_str(line);
         request.push_str("\r\n");
