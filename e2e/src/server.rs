@@ -1,0 +1,62 @@
+//! The chat server as a child process on a free port.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// A running `chat-server`, killed when dropped.
+pub struct ServerProcess {
+    child: Child,
+    /// Where it listens.
+    pub address: SocketAddr,
+}
+
+impl ServerProcess {
+    /// Starts `bin` on a free port serving `static_dir`.
+    pub async fn start(bin: &Path, static_dir: &Path) -> Self {
+        Self::start_on(bin, static_dir, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Starts `bin` on `bind` serving `static_dir`, and waits for the log line
+    /// that names the bound address.
+    pub async fn start_on(bin: &Path, static_dir: &Path, bind: SocketAddr) -> Self {
+        let mut child = Command::new(bin)
+            .arg("--bind")
+            .arg(bind.to_string())
+            .arg("--static-dir")
+            .arg(static_dir)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chat-server starts");
+        let stdout = child.stdout.take().expect("stdout piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let address = tokio::time::timeout(crate::PATIENCE, async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(address) = line.split_whitespace().find_map(|word| word.strip_prefix("address=")) {
+                    return address.parse::<SocketAddr>().expect("logged address parses");
+                }
+            }
+            panic!("chat-server exited before listening");
+        })
+        .await
+        .expect("chat-server listens in time");
+        // Keep draining the log so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self { child, address }
+    }
+
+    /// `http://address/path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// Stops the server abruptly.
+    pub async fn kill(mut self) {
+        let _ = self.child.kill().await;
+    }
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Installs what building and testing need, skipping what is already present.
+# Sourced by scripts/run and scripts/test; every step is idempotent.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TRUNK_VERSION="0.21.14"
+BINARYEN_VERSION="131.0.0"
+TOOLS_DIR="${CHAT_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/chat-tools}"
+export PATH="$HOME/.cargo/bin:$TOOLS_DIR/binaryen/node_modules/.bin:$PATH"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+# The wasm-bindgen version pinned in Cargo.lock; the CLI must match it exactly.
+wasm_bindgen_version() {
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$ROOT/Cargo.lock"
+}
+
+ensure_wasm_target() {
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    say "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+}
+
+ensure_trunk() {
+  if [[ "$(trunk --version 2>/dev/null)" != "trunk $TRUNK_VERSION" ]]; then
+    say "installing trunk $TRUNK_VERSION"
+    cargo install --locked "trunk@$TRUNK_VERSION"
+  fi
+}
+
+ensure_wasm_bindgen_cli() {
+  local version
+  version="$(wasm_bindgen_version)"
+  if [[ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $version" ]] \
+    || ! command -v wasm-bindgen-test-runner >/dev/null; then
+    say "installing wasm-bindgen-cli $version"
+    # Not --locked: its lock file names a dependency version the registry lacks.
+    cargo install --force wasm-bindgen-cli --version "$version"
+  fi
+}
+
+ensure_wasm_opt() {
+  if ! wasm-opt --version 2>/dev/null | grep -q "version ${BINARYEN_VERSION%%.*}"; then
+    say "installing wasm-opt (binaryen@$BINARYEN_VERSION from npm) into $TOOLS_DIR"
+    mkdir -p "$TOOLS_DIR/binaryen"
+    npm install --silent --no-audit --no-fund --prefix "$TOOLS_DIR/binaryen" "binaryen@$BINARYEN_VERSION"
+  fi
+}
+
+ensure_chromium() {
+  if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    say "installing chromium and chromium-driver from apt"
+    local sudo=""
+    [[ "$(id -u)" -eq 0 ]] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver
+  fi
+}
+
+# Everything needed to build the server and the web client.
+ensure_build_tools() {
+  ensure_wasm_target
+  ensure_trunk
+  ensure_wasm_bindgen_cli
+  ensure_wasm_opt
+  # trunk runs offline, so every crate must be on disk first.
+  (cd "$ROOT" && cargo fetch --quiet)
+}
+
+# The release server and the release web bundle.
+build_release() {
+  say "building the web client (trunk build --release)"
+  (cd "$ROOT" && trunk build --release)
+  say "building the server (cargo build --release)"
+  (cd "$ROOT" && cargo build --release -p chat-server)
+}
