@@ -35,8 +35,18 @@ impl Chromedriver {
         Self { _child: child, url: format!("http://127.0.0.1:{port}") }
     }
 
-    /// Opens a new headless browser with its own profile and the given window size.
+    /// Opens a new headless desktop browser with its own profile and window size.
     pub async fn browser(&self, width: u32, height: u32) -> Browser {
+        self.open(width, height, false).await
+    }
+
+    /// Opens a new headless browser emulating a phone screen of this size
+    /// (desktop windows cannot be narrower than 500 px).
+    pub async fn phone(&self, width: u32, height: u32) -> Browser {
+        self.open(width, height, true).await
+    }
+
+    async fn open(&self, width: u32, height: u32, phone: bool) -> Browser {
         let profile = tempfile::tempdir().expect("profile dir");
         let args = [
             "--headless=new".to_owned(),
@@ -51,6 +61,10 @@ impl Chromedriver {
             format!("--user-data-dir={}", profile.path().display()),
         ];
         let mut options = json!({ "args": args });
+        if phone {
+            options["mobileEmulation"] =
+                json!({ "deviceMetrics": { "width": width, "height": height, "pixelRatio": 1, "touch": true } });
+        }
         if let Ok(binary) = std::env::var("CHROME_BIN") {
             options["binary"] = json!(binary);
         }
@@ -102,18 +116,59 @@ impl Browser {
         .await;
     }
 
-    /// Types `nick` into the Nickname field, presses Join and waits for the composer.
+    /// Types `nick` into the Nickname field, presses Join and waits until the
+    /// member list shows us.
     pub async fn join(&self, nick: &str) {
         self.wait_for_connection_state("connected").await;
-        let field = self.client.find(Locator::Css("input[aria-label=Nickname]")).await.expect("nickname field");
-        field.send_keys(nick).await.expect("typed");
-        self.button("Join").await.click().await.expect("Join clicked");
-        self.client
+        let field = self
+            .client
             .wait()
             .at_most(crate::PATIENCE)
-            .for_element(Locator::Css("input[aria-label=Message]"))
+            .for_element(Locator::Css("input[aria-label=Nickname]"))
             .await
-            .expect("composer appears after joining");
+            .expect("nickname field");
+        field.send_keys(nick).await.expect("typed");
+        self.button("Join").await.click().await.expect("Join clicked");
+        self.wait_until_member(nick).await;
+    }
+
+    /// Waits until the member list shows `nick`.
+    pub async fn wait_until_member(&self, nick: &str) {
+        crate::eventually(&format!("{nick} in Members"), || async {
+            self.members().await.iter().any(|m| m == nick).then_some(())
+        })
+        .await;
+    }
+
+    /// The names in the member list.
+    pub async fn members(&self) -> Vec<String> {
+        self.texts("[aria-label=Members] li .nick").await
+    }
+
+    /// The join and leave notices in the log.
+    pub async fn notices(&self) -> Vec<String> {
+        self.texts("[role=log] .notice").await
+    }
+
+    /// What the typing indicator says.
+    pub async fn typing_line(&self) -> String {
+        self.texts(".typing").await.concat()
+    }
+
+    /// The text content of every element matching `selector`.
+    pub async fn texts(&self, selector: &str) -> Vec<String> {
+        let script = "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.textContent.trim());";
+        let value = self.client.execute(script, vec![json!(selector)]).await.unwrap_or(Value::Null);
+        value
+            .as_array()
+            .map(|items| items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Types into the composer without sending.
+    pub async fn type_in_composer(&self, text: &str) {
+        let composer = self.client.find(Locator::Css("input[aria-label=Message]")).await.expect("composer");
+        composer.send_keys(text).await.expect("typed");
     }
 
     /// The button whose visible name is `name`.
@@ -140,7 +195,7 @@ impl Browser {
     /// The messages the log shows, oldest first.
     pub async fn log(&self) -> Vec<LogLine> {
         let script = r#"
-            return Array.from(document.querySelectorAll('[role=log] .message')).map(li => [
+            return Array.from(document.querySelectorAll('[role=log] .message:not(.pending)')).map(li => [
                 li.querySelector('.nick').textContent.trim(),
                 li.querySelector('.text').textContent,
             ]);"#;

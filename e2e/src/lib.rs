@@ -4,10 +4,12 @@
 
 mod artefacts;
 mod browser;
+mod proxy;
 mod server;
 
 pub use artefacts::{Artefacts, screenshot_dir};
 pub use browser::{Browser, Chromedriver, LogLine};
+pub use proxy::CuttableProxy;
 pub use server::ServerProcess;
 
 use std::future::Future;

@@ -15,19 +15,20 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `bin` on a free port serving `static_dir`.
-    pub async fn start(bin: &Path, static_dir: &Path) -> Self {
-        Self::start_on(bin, static_dir, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    /// Starts `bin` on a free port serving `static_dir`, with history in `database`.
+    pub async fn start(bin: &Path, static_dir: &Path, database: &Path) -> Self {
+        Self::start_on(bin, static_dir, database, SocketAddr::from(([127, 0, 0, 1], 0))).await
     }
 
-    /// Starts `bin` on `bind` serving `static_dir`, and waits for the log line
-    /// that names the bound address.
-    pub async fn start_on(bin: &Path, static_dir: &Path, bind: SocketAddr) -> Self {
+    /// Starts `bin` on `bind`, and waits for the log line that names the bound address.
+    pub async fn start_on(bin: &Path, static_dir: &Path, database: &Path, bind: SocketAddr) -> Self {
         let mut child = Command::new(bin)
             .arg("--bind")
             .arg(bind.to_string())
             .arg("--static-dir")
             .arg(static_dir)
+            .arg("--database")
+            .arg(database)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .kill_on_drop(true)

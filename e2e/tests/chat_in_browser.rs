@@ -8,7 +8,8 @@ use fantoccini::Locator;
 async fn two_browsers_and_the_seed_page_chat_through_one_server() {
     let artefacts = Artefacts::locate();
     let site = artefacts.site_with_plain_client();
-    let server = ServerProcess::start(&artefacts.server_bin, site.path()).await;
+    let data = tempfile::tempdir().expect("data dir");
+    let server = ServerProcess::start(&artefacts.server_bin, site.path(), &data.path().join("chat.sqlite3")).await;
     let driver = Chromedriver::start().await;
 
     let alice = driver.browser(1280, 800).await;
@@ -80,25 +81,42 @@ async fn two_browsers_and_the_seed_page_chat_through_one_server() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_page_shows_the_connection_state_and_reconnects_when_the_server_returns() {
+async fn history_and_nickname_survive_a_reload_and_a_server_restart() {
     let artefacts = Artefacts::locate();
-    let server = ServerProcess::start(&artefacts.server_bin, &artefacts.dist).await;
+    let data = tempfile::tempdir().expect("data dir");
+    let database = data.path().join("chat.sqlite3");
+    let server = ServerProcess::start(&artefacts.server_bin, &artefacts.dist, &database).await;
     let address = server.address;
     let driver = Chromedriver::start().await;
-    let carol = driver.browser(390, 844).await;
+    let carol = driver.browser(1280, 800).await;
     carol.goto(&server.url("/")).await;
     carol.join("carol").await;
+    carol.send_with_enter("before the reload").await;
+    carol.wait_for_message("carol", "before the reload").await;
+
+    // A reload rejoins silently (the nickname is remembered) and shows the history.
+    carol.client.refresh().await.expect("reloaded");
+    carol.wait_until_member("carol").await;
+    carol.wait_for_message("carol", "before the reload").await;
 
     server.kill().await;
     carol.wait_for_connection_state("reconnecting").await;
 
-    // A new server on the same address: the page reconnects and rejoins by itself.
-    let restarted = ServerProcess::start_on(&artefacts.server_bin, &artefacts.dist, address).await;
+    // A new server on the same address and file: the page reconnects and rejoins by itself.
+    let restarted = ServerProcess::start_on(&artefacts.server_bin, &artefacts.dist, &database, address).await;
     carol.wait_for_connection_state("connected").await;
     carol.send_with_enter("back again").await;
     carol.wait_for_message("carol", "back again").await;
-    carol.screenshot(&screenshot_dir().join("chat-390x844.png")).await;
+
+    // A fresh visitor after the restart sees both, in order.
+    let dave = driver.browser(1280, 800).await;
+    dave.goto(&restarted.url("/")).await;
+    dave.join("dave").await;
+    dave.wait_for_message("carol", "back again").await;
+    let texts: Vec<String> = dave.log().await.into_iter().map(|line| line.text).collect();
+    assert_eq!(texts, ["before the reload", "back again"]);
 
     carol.close().await;
+    dave.close().await;
     restarted.kill().await;
 }

@@ -6,8 +6,10 @@
 
 pub mod app;
 pub mod backoff;
+pub mod browser;
 pub mod components;
 pub mod connection;
+pub mod linkify;
 pub mod socket_url;
 pub mod state;
 

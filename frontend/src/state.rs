@@ -1,12 +1,16 @@
 //! The client's state and the reducer that applies socket and user events to it.
+//!
+//! Pure: time comes in with the actions, so every transition is testable.
 
 use std::rc::Rc;
 
-use chat_shared::{ChatMessage, ErrorCode, Nickname, ServerMessage};
+use chat_shared::limits::TYPING_EXPIRY_MS;
+use chat_shared::{ChatMessage, ClientId, ErrorCode, MessageText, Nickname, RoomInfo, RoomName, ServerMessage};
 use yew::Reducible;
 
-/// Most messages kept on screen; older ones are dropped to bound memory.
-pub const MAX_MESSAGES: usize = 1_000;
+/// Most entries kept in the log; older ones are dropped to bound memory
+/// (scrolling up loads them again).
+pub const MAX_LOG_ENTRIES: usize = 2_000;
 
 /// The state of the link to the server, as the user sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -40,19 +44,59 @@ impl ConnectionStatus {
     }
 }
 
+/// One line of the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogEntry {
+    /// A stored message.
+    Message(ChatMessage),
+    /// "alice joined" and the like; `key` is unique within the log.
+    Notice {
+        /// Unique within the log, for rendering.
+        key: u64,
+        /// What happened.
+        text: String,
+    },
+}
+
+/// A message the user sent that the server has not confirmed yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    /// Our id for it; a resend with the same id is stored once.
+    pub client_id: ClientId,
+    /// Where it goes.
+    pub room: RoomName,
+    /// What it says.
+    pub text: MessageText,
+}
+
 /// Everything the UI renders.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ChatState {
     /// The link to the server.
     pub connection: ConnectionStatus,
-    /// The nickname the server welcomed us with.
-    pub joined_as: Option<Nickname>,
-    /// A `hello` is on its way and not yet answered.
-    pub joining: bool,
-    /// The messages received, oldest first, at most [`MAX_MESSAGES`].
-    pub messages: Rc<Vec<ChatMessage>>,
+    /// The nickname to join with (remembered across reloads).
+    pub nick: Option<Nickname>,
+    /// The room on screen.
+    pub room: RoomName,
+    /// Whether the server has accepted us into `room` on this connection.
+    pub joined: bool,
+    /// Rooms with people in them, and the lobby.
+    pub rooms: Rc<Vec<RoomInfo>>,
+    /// Who is in `room`, by name.
+    pub members: Rc<Vec<Nickname>>,
+    /// The log of `room`: messages by increasing id, with notices between.
+    pub log: Rc<Vec<LogEntry>>,
+    /// Whether older messages exist before the first one in the log.
+    pub has_more: bool,
+    /// An older page was requested and has not arrived.
+    pub loading_older: bool,
+    /// Sent but not yet confirmed, oldest first, for any room.
+    pub pending: Rc<Vec<Pending>>,
+    /// Who is typing in `room`, with when the indicator expires (ms).
+    pub typing: Rc<Vec<(Nickname, u64)>>,
     /// The last error the server reported, for the user to read.
     pub error: Option<String>,
+    next_notice: u64,
 }
 
 /// What can happen to the state.
@@ -62,10 +106,144 @@ pub enum ChatAction {
     Connected,
     /// The socket closed; a reconnect is scheduled.
     Disconnected,
-    /// We asked to join under this nickname.
-    Joining(Nickname),
-    /// The server sent this.
-    Received(ServerMessage),
+    /// The user picked a nickname.
+    ChooseNick(Nickname),
+    /// The user opened a room (link, URL or form).
+    EnterRoom(RoomName),
+    /// The user sent a message; it is pending until confirmed.
+    Queue(Pending),
+    /// An older page was requested.
+    LoadingOlder,
+    /// The server sent this, at this time (ms since the epoch).
+    Received(ServerMessage, u64),
+    /// Time passed: expire typing indicators.
+    Tick(u64),
+}
+
+impl ChatState {
+    /// A fresh state for `room`, joining as `nick` if one is remembered.
+    pub fn new(room: RoomName, nick: Option<Nickname>) -> Self {
+        Self { room, nick, ..Self::default() }
+    }
+
+    /// The id of the newest message in the log, to resume after.
+    pub fn last_id(&self) -> Option<u64> {
+        self.log.iter().rev().find_map(|entry| match entry {
+            LogEntry::Message(m) => Some(m.id),
+            LogEntry::Notice { .. } => None,
+        })
+    }
+
+    /// The id of the oldest message in the log, to page before.
+    pub fn first_id(&self) -> Option<u64> {
+        self.log.iter().find_map(|entry| match entry {
+            LogEntry::Message(m) => Some(m.id),
+            LogEntry::Notice { .. } => None,
+        })
+    }
+
+    /// Pending messages of the room on screen.
+    pub fn pending_here(&self) -> impl Iterator<Item = &Pending> {
+        self.pending.iter().filter(|p| p.room == self.room)
+    }
+
+    /// Who is typing here now, by name.
+    pub fn typing_names(&self) -> Vec<&Nickname> {
+        self.typing.iter().map(|(nick, _)| nick).collect()
+    }
+
+    fn notice(&mut self, text: String) {
+        self.next_notice += 1;
+        let key = self.next_notice;
+        self.push_entries([LogEntry::Notice { key, text }]);
+    }
+
+    fn push_entries(&mut self, entries: impl IntoIterator<Item = LogEntry>) {
+        let log = Rc::make_mut(&mut self.log);
+        log.extend(entries);
+        if log.len() > MAX_LOG_ENTRIES {
+            log.drain(..log.len() - MAX_LOG_ENTRIES);
+            self.has_more = true;
+        }
+    }
+
+    fn confirm(&mut self, client_id: &ClientId) {
+        if self.pending.iter().any(|p| &p.client_id == client_id) {
+            Rc::make_mut(&mut self.pending).retain(|p| &p.client_id != client_id);
+        }
+    }
+
+    /// Adds stored messages: older ones go before the log, newer ones after,
+    /// ones already shown are skipped, so pages and resumes never duplicate.
+    fn merge(&mut self, messages: Vec<ChatMessage>) {
+        let (first, last) = (self.first_id(), self.last_id());
+        let (older, newer): (Vec<_>, Vec<_>) = messages
+            .into_iter()
+            .filter(|m| !matches!((first, last), (Some(f), Some(l)) if (f..=l).contains(&m.id)))
+            .partition(|m| first.is_some_and(|f| m.id < f));
+        if !older.is_empty() {
+            Rc::make_mut(&mut self.log).splice(0..0, older.into_iter().map(LogEntry::Message));
+        }
+        self.push_entries(newer.into_iter().map(LogEntry::Message));
+    }
+
+    fn receive(&mut self, message: ServerMessage, now: u64) {
+        match message {
+            ServerMessage::Joined { room, nick, members } if room == self.room => {
+                self.joined = true;
+                self.nick = Some(nick);
+                self.members = Rc::new(members);
+                self.error = None;
+            }
+            ServerMessage::History { room, messages, has_more } if room == self.room => {
+                let appending = self.last_id().is_some() && !self.loading_older;
+                self.merge(messages);
+                // A resume says nothing new about older messages.
+                if !appending {
+                    self.has_more = has_more;
+                }
+                self.loading_older = false;
+            }
+            ServerMessage::Message(message) if message.room == self.room => {
+                if let Some(client_id) = &message.client_id {
+                    self.confirm(client_id);
+                }
+                Rc::make_mut(&mut self.typing).retain(|(nick, _)| *nick != message.nick);
+                if self.last_id().is_none_or(|last| message.id > last) {
+                    self.push_entries([LogEntry::Message(message)]);
+                }
+            }
+            ServerMessage::Ack { client_id, .. } => self.confirm(&client_id),
+            ServerMessage::MemberJoined { room, nick } if room == self.room => {
+                let members = Rc::make_mut(&mut self.members);
+                if let Err(at) = members.binary_search(&nick) {
+                    members.insert(at, nick.clone());
+                }
+                self.notice(format!("{nick} joined"));
+            }
+            ServerMessage::MemberLeft { room, nick } if room == self.room => {
+                Rc::make_mut(&mut self.members).retain(|member| *member != nick);
+                Rc::make_mut(&mut self.typing).retain(|(typist, _)| *typist != nick);
+                self.notice(format!("{nick} left"));
+            }
+            ServerMessage::Typing { room, nick } if room == self.room && Some(&nick) != self.nick.as_ref() => {
+                let typing = Rc::make_mut(&mut self.typing);
+                typing.retain(|(typist, _)| *typist != nick);
+                typing.push((nick, now + TYPING_EXPIRY_MS));
+            }
+            ServerMessage::Rooms { rooms } => self.rooms = Rc::new(rooms),
+            ServerMessage::Error { code, message } => {
+                if code == ErrorCode::NicknameTaken {
+                    self.nick = None;
+                    self.joined = false;
+                }
+                self.loading_older = false;
+                self.error = Some(message);
+            }
+            // Events of a room we already left.
+            _ => {}
+        }
+    }
 }
 
 impl Reducible for ChatState {
@@ -77,29 +255,35 @@ impl Reducible for ChatState {
             ChatAction::Connected => next.connection = ConnectionStatus::Connected,
             ChatAction::Disconnected => {
                 next.connection = ConnectionStatus::Reconnecting;
-                next.joining = false;
+                next.joined = false;
+                next.loading_older = false;
+                next.typing = Rc::default();
             }
-            ChatAction::Joining(_) => {
-                next.joining = true;
+            ChatAction::ChooseNick(nick) => {
+                next.nick = Some(nick);
                 next.error = None;
             }
-            ChatAction::Received(ServerMessage::Welcome { nick }) => {
-                next.joined_as = Some(nick);
-                next.joining = false;
-                next.error = None;
+            ChatAction::EnterRoom(room) if room != next.room => {
+                next = Self {
+                    connection: next.connection,
+                    nick: next.nick,
+                    room,
+                    rooms: next.rooms,
+                    pending: next.pending,
+                    next_notice: next.next_notice,
+                    ..Self::default()
+                };
             }
-            ChatAction::Received(ServerMessage::Message(message)) => {
-                let messages = Rc::make_mut(&mut next.messages);
-                messages.push(message);
-                if messages.len() > MAX_MESSAGES {
-                    messages.drain(..messages.len() - MAX_MESSAGES);
+            ChatAction::EnterRoom(_) => return self,
+            ChatAction::Queue(pending) => Rc::make_mut(&mut next.pending).push(pending),
+            ChatAction::LoadingOlder => next.loading_older = true,
+            ChatAction::Received(message, now) => next.receive(message, now),
+            ChatAction::Tick(now) => {
+                if next.typing.iter().any(|(_, expires)| *expires <= now) {
+                    Rc::make_mut(&mut next.typing).retain(|(_, expires)| *expires > now);
+                } else {
+                    return self;
                 }
-            }
-            ChatAction::Received(ServerMessage::Error { code, message }) => {
-                if code != ErrorCode::AlreadyJoined {
-                    next.joining = false;
-                }
-                next.error = Some(message);
             }
         }
         Rc::new(next)
@@ -109,7 +293,6 @@ impl Reducible for ChatState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chat_shared::MessageText;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
@@ -117,81 +300,203 @@ mod tests {
         Nickname::parse(s).expect("nick")
     }
 
-    fn message(id: u64, text: &str) -> ServerMessage {
-        ServerMessage::Message(ChatMessage {
+    fn room(s: &str) -> RoomName {
+        RoomName::parse(s).expect("room")
+    }
+
+    fn cid(s: &str) -> ClientId {
+        ClientId::parse(s).expect("client id")
+    }
+
+    fn chat(id: u64, from: &str, client_id: Option<&str>) -> ChatMessage {
+        ChatMessage {
+            room: room("lobby"),
             id,
             ts: 1_700_000_000_000,
-            nick: nick("alice"),
-            text: MessageText::parse(text).expect("text"),
-        })
+            nick: nick(from),
+            text: MessageText::parse(format!("m{id}")).expect("text"),
+            client_id: client_id.map(cid),
+        }
     }
 
-    fn apply(state: Rc<ChatState>, actions: impl IntoIterator<Item = ChatAction>) -> Rc<ChatState> {
-        actions.into_iter().fold(state, Reducible::reduce)
+    fn got(message: ServerMessage) -> ChatAction {
+        ChatAction::Received(message, 1_000)
     }
 
-    #[test]
-    fn starts_connecting_and_not_joined() {
-        let state = ChatState::default();
-        assert_eq!(state.connection, ConnectionStatus::Connecting);
-        assert_eq!(state.joined_as, None);
-        assert!(state.messages.is_empty());
+    fn apply(state: ChatState, actions: impl IntoIterator<Item = ChatAction>) -> Rc<ChatState> {
+        actions.into_iter().fold(Rc::new(state), Reducible::reduce)
     }
 
-    #[test]
-    fn join_flow_goes_through_joining_to_welcomed() {
-        let state = apply(Rc::default(), [ChatAction::Connected, ChatAction::Joining(nick("bob"))]);
-        assert!(state.joining);
-        assert_eq!(state.joined_as, None);
-        let state = state.reduce(ChatAction::Received(ServerMessage::Welcome { nick: nick("bob") }));
-        assert!(!state.joining);
-        assert_eq!(state.joined_as, Some(nick("bob")));
-        assert_eq!(state.connection, ConnectionStatus::Connected);
+    fn ids(state: &ChatState) -> Vec<u64> {
+        state
+            .log
+            .iter()
+            .filter_map(|e| match e {
+                LogEntry::Message(m) => Some(m.id),
+                LogEntry::Notice { .. } => None,
+            })
+            .collect()
     }
 
-    #[test]
-    fn messages_append_in_arrival_order() {
-        let state =
-            apply(Rc::default(), [ChatAction::Received(message(1, "a")), ChatAction::Received(message(2, "b"))]);
-        let texts: Vec<&str> = state.messages.iter().map(|m| m.text.as_str()).collect();
-        assert_eq!(texts, ["a", "b"]);
+    fn history(messages: Vec<ChatMessage>, has_more: bool) -> ServerMessage {
+        ServerMessage::History { room: room("lobby"), messages, has_more }
     }
 
-    #[test]
-    fn the_log_is_bounded() {
-        let state =
-            apply(Rc::default(), (1..=MAX_MESSAGES as u64 + 5).map(|id| ChatAction::Received(message(id, "x"))));
-        assert_eq!(state.messages.len(), MAX_MESSAGES);
-        assert_eq!(state.messages[0].id, 6);
+    fn joined(as_nick: &str, members: &[&str]) -> ServerMessage {
+        ServerMessage::Joined {
+            room: room("lobby"),
+            nick: nick(as_nick),
+            members: members.iter().map(|m| nick(m)).collect(),
+        }
     }
 
     #[test]
-    fn a_drop_shows_reconnecting_and_keeps_the_log_and_nickname() {
+    fn joining_sets_members_and_the_latest_page() {
         let state = apply(
-            Rc::default(),
+            ChatState::new(room("lobby"), Some(nick("bob"))),
             [
                 ChatAction::Connected,
-                ChatAction::Received(ServerMessage::Welcome { nick: nick("bob") }),
-                ChatAction::Received(message(1, "kept")),
+                got(joined("bob", &["alice", "bob"])),
+                got(history(vec![chat(4, "alice", None), chat(5, "alice", None)], true)),
+            ],
+        );
+        assert!(state.joined);
+        assert_eq!(*state.members, [nick("alice"), nick("bob")]);
+        assert_eq!(ids(&state), [4, 5]);
+        assert!(state.has_more);
+        assert_eq!((state.first_id(), state.last_id()), (Some(4), Some(5)));
+    }
+
+    #[test]
+    fn older_pages_go_first_and_resumes_go_last_without_duplicates() {
+        let state = apply(
+            ChatState::new(room("lobby"), Some(nick("bob"))),
+            [
+                got(history(vec![chat(4, "a", None), chat(5, "a", None)], true)),
+                ChatAction::LoadingOlder,
+                got(history(vec![chat(2, "a", None), chat(3, "a", None)], false)),
+                ChatAction::Disconnected,
+                got(history(vec![chat(5, "a", None), chat(6, "a", None), chat(7, "a", None)], true)),
+                got(ServerMessage::Message(chat(7, "a", None))),
+                got(ServerMessage::Message(chat(8, "a", None))),
+            ],
+        );
+        assert_eq!(ids(&state), [2, 3, 4, 5, 6, 7, 8]);
+        assert!(!state.has_more, "a resume does not reopen paging");
+        assert!(!state.loading_older);
+    }
+
+    #[test]
+    fn pending_messages_clear_on_their_echo_or_ack() {
+        let pending = |id: &str| {
+            ChatAction::Queue(Pending {
+                client_id: cid(id),
+                room: room("lobby"),
+                text: MessageText::parse("hi").expect("text"),
+            })
+        };
+        let state =
+            apply(ChatState::new(room("lobby"), Some(nick("bob"))), [pending("c1"), pending("c2"), pending("c3")]);
+        assert_eq!(state.pending_here().count(), 3);
+        let state = apply(
+            (*state).clone(),
+            [
+                got(ServerMessage::Message(chat(1, "bob", Some("c1")))),
+                got(ServerMessage::Ack { room: room("lobby"), client_id: cid("c2"), id: 2 }),
+            ],
+        );
+        let left: Vec<&str> = state.pending_here().map(|p| p.client_id.as_str()).collect();
+        assert_eq!(left, ["c3"]);
+    }
+
+    #[test]
+    fn presence_updates_members_and_adds_notices() {
+        let state = apply(
+            ChatState::new(room("lobby"), Some(nick("bob"))),
+            [
+                got(joined("bob", &["bob"])),
+                got(ServerMessage::MemberJoined { room: room("lobby"), nick: nick("carol") }),
+                got(ServerMessage::MemberLeft { room: room("lobby"), nick: nick("bob2") }),
+                got(ServerMessage::MemberLeft { room: room("lobby"), nick: nick("carol") }),
+                got(ServerMessage::MemberJoined { room: room("elsewhere"), nick: nick("dave") }),
+            ],
+        );
+        assert_eq!(*state.members, [nick("bob")]);
+        let notices: Vec<&str> = state
+            .log
+            .iter()
+            .filter_map(|e| match e {
+                LogEntry::Notice { text, .. } => Some(text.as_str()),
+                LogEntry::Message(_) => None,
+            })
+            .collect();
+        assert_eq!(notices, ["carol joined", "bob2 left", "carol left"]);
+    }
+
+    #[test]
+    fn typing_shows_then_expires_or_ends_with_a_message() {
+        let typing = |who: &str| ServerMessage::Typing { room: room("lobby"), nick: nick(who) };
+        let state = apply(
+            ChatState::new(room("lobby"), Some(nick("bob"))),
+            [
+                ChatAction::Received(typing("alice"), 0),
+                ChatAction::Received(typing("carol"), 1_000),
+                ChatAction::Received(typing("bob"), 1_000),
+            ],
+        );
+        assert_eq!(state.typing_names(), [&nick("alice"), &nick("carol")], "never shows ourselves");
+        let state = state.reduce(ChatAction::Tick(TYPING_EXPIRY_MS + 1));
+        assert_eq!(state.typing_names(), [&nick("carol")], "alice expired 5 s after her last keystroke");
+        let state = state.reduce(got(ServerMessage::Message(chat(1, "carol", None))));
+        assert!(state.typing_names().is_empty(), "carol's message ends her indicator at once");
+    }
+
+    #[test]
+    fn entering_another_room_starts_a_fresh_log_but_keeps_pending() {
+        let state = apply(
+            ChatState::new(room("lobby"), Some(nick("bob"))),
+            [
+                got(joined("bob", &["bob"])),
+                got(history(vec![chat(1, "a", None)], false)),
+                ChatAction::Queue(Pending {
+                    client_id: cid("c1"),
+                    room: room("lobby"),
+                    text: MessageText::parse("x").expect("text"),
+                }),
+                ChatAction::EnterRoom(room("dev")),
+            ],
+        );
+        assert_eq!(state.room, room("dev"));
+        assert!(!state.joined);
+        assert!(state.log.is_empty());
+        assert_eq!(state.pending.len(), 1);
+        assert_eq!(state.pending_here().count(), 0);
+    }
+
+    #[test]
+    fn a_taken_nickname_asks_for_another() {
+        let state = apply(
+            ChatState::new(room("lobby"), Some(nick("bob"))),
+            [got(ServerMessage::error(ErrorCode::NicknameTaken, "“bob” is already in use"))],
+        );
+        assert_eq!(state.nick, None);
+        assert_eq!(state.error.as_deref(), Some("“bob” is already in use"));
+    }
+
+    #[test]
+    fn a_drop_shows_reconnecting_and_keeps_the_log() {
+        let state = apply(
+            ChatState::new(room("lobby"), Some(nick("bob"))),
+            [
+                ChatAction::Connected,
+                got(joined("bob", &["bob"])),
+                got(history(vec![chat(1, "a", None)], false)),
                 ChatAction::Disconnected,
             ],
         );
         assert_eq!(state.connection, ConnectionStatus::Reconnecting);
         assert_eq!(state.connection.label(), "Reconnecting…");
-        assert_eq!(state.joined_as, Some(nick("bob")));
-        assert_eq!(state.messages.len(), 1);
-    }
-
-    #[test]
-    fn a_refused_hello_ends_joining_and_shows_the_reason() {
-        let state = apply(
-            Rc::default(),
-            [
-                ChatAction::Joining(nick("bob")),
-                ChatAction::Received(ServerMessage::error(ErrorCode::InvalidMessage, "a nickname cannot be empty")),
-            ],
-        );
-        assert!(!state.joining);
-        assert_eq!(state.error.as_deref(), Some("a nickname cannot be empty"));
+        assert!(!state.joined);
+        assert_eq!(state.last_id(), Some(1));
     }
 }

@@ -5,8 +5,8 @@ use std::rc::Rc;
 
 use chat_frontend::components::message_log::{MessageLog, MessageLogProps};
 use chat_frontend::components::status_bar::{StatusBar, StatusBarProps};
-use chat_frontend::state::ConnectionStatus;
-use chat_shared::{ChatMessage, MessageText, Nickname};
+use chat_frontend::state::{ConnectionStatus, LogEntry, Pending};
+use chat_shared::{ChatMessage, ClientId, MessageText, Nickname, RoomName};
 use gloo_timers::future::TimeoutFuture;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use web_sys::Element;
@@ -20,25 +20,94 @@ fn fresh_root() -> Element {
     root
 }
 
+fn message(id: u64, nick: &str, text: &str, ts: u64) -> LogEntry {
+    LogEntry::Message(ChatMessage {
+        room: RoomName::lobby(),
+        id,
+        ts,
+        nick: Nickname::parse(nick).expect("nick"),
+        text: MessageText::parse(text).expect("text"),
+        client_id: Some(ClientId::parse(format!("c{id}")).expect("client id")),
+    })
+}
+
+async fn render_log(props: MessageLogProps) -> Element {
+    let root = fresh_root();
+    yew::Renderer::<MessageLog>::with_root_and_props(root.clone(), props).render();
+    TimeoutFuture::new(30).await;
+    root.query_selector("[role=log]").expect("query").expect("a log")
+}
+
+fn texts(log: &Element, selector: &str) -> Vec<String> {
+    let nodes = log.query_selector_all(selector).expect("query");
+    (0..nodes.length()).filter_map(|i| nodes.item(i)).filter_map(|n| n.text_content()).collect()
+}
+
 #[wasm_bindgen_test]
 async fn messages_render_as_text_not_markup() {
-    let root = fresh_root();
     let attack = "<img src=x onerror=alert(1)>";
-    let messages = Rc::new(vec![ChatMessage {
-        id: 1,
-        ts: 1_700_000_000_000,
-        nick: Nickname::parse("mallory").expect("nick"),
-        text: MessageText::parse(attack).expect("text"),
-    }]);
-    yew::Renderer::<MessageLog>::with_root_and_props(root.clone(), MessageLogProps { messages }).render();
-    TimeoutFuture::new(20).await;
-
-    let log = root.query_selector("[role=log]").expect("query").expect("a log");
+    let log =
+        render_log(MessageLogProps { log: Rc::new(vec![message(1, "mallory", attack, 1_700_000_000_000)]), ..props() })
+            .await;
     assert_eq!(log.query_selector("img").expect("query"), None, "no element was injected");
-    let text = log.query_selector(".message .text").expect("query").expect("message text");
-    assert_eq!(text.text_content().as_deref(), Some(attack));
-    let nick = log.query_selector(".message .nick").expect("query").expect("nick");
-    assert_eq!(nick.text_content().as_deref().map(str::trim), Some("mallory"));
+    assert_eq!(texts(&log, ".message .text"), [attack]);
+    assert_eq!(texts(&log, ".message .nick"), ["mallory"]);
+}
+
+#[wasm_bindgen_test]
+async fn urls_become_safe_links() {
+    let log = render_log(MessageLogProps {
+        log: Rc::new(vec![message(1, "alice", "docs at https://example.org/x. thanks", 1_700_000_000_000)]),
+        ..props()
+    })
+    .await;
+    let link = log.query_selector(".text a").expect("query").expect("a link");
+    assert_eq!(link.get_attribute("href").as_deref(), Some("https://example.org/x"));
+    assert_eq!(link.get_attribute("rel").as_deref(), Some("noopener noreferrer"));
+    assert_eq!(texts(&log, ".message .text"), ["docs at https://example.org/x. thanks"]);
+}
+
+#[wasm_bindgen_test]
+async fn consecutive_messages_of_one_author_are_grouped_and_notices_break_groups() {
+    let t = 1_700_000_000_000;
+    let log = render_log(MessageLogProps {
+        log: Rc::new(vec![
+            message(1, "alice", "one", t),
+            message(2, "alice", "two", t + 1_000),
+            message(3, "bob", "three", t + 2_000),
+            LogEntry::Notice { key: 1, text: "carol joined".into() },
+            message(4, "bob", "four", t + 3_000),
+            message(5, "bob", "much later", t + 3_000 + 10 * 60 * 1_000),
+        ]),
+        ..props()
+    })
+    .await;
+    assert_eq!(texts(&log, ".message.continued .text"), ["two"]);
+    assert_eq!(texts(&log, ".notice"), ["carol joined"]);
+}
+
+#[wasm_bindgen_test]
+async fn own_messages_show_sending_then_sent() {
+    let me = Nickname::parse("bob").expect("nick");
+    let pending = Pending {
+        client_id: ClientId::parse("c9").expect("id"),
+        room: RoomName::lobby(),
+        text: MessageText::parse("on its way").expect("text"),
+    };
+    let log = render_log(MessageLogProps {
+        log: Rc::new(vec![
+            message(1, "bob", "earlier", 1_700_000_000_000),
+            message(2, "bob", "arrived", 1_700_000_001_000),
+        ]),
+        pending: vec![pending],
+        me: Some(me),
+        ..props()
+    })
+    .await;
+    assert_eq!(texts(&log, ".message.mine:not(.pending) .delivery"), ["✓ sent"], "on the latest only");
+    assert_eq!(texts(&log, ".message:has(.delivery):not(.pending) .text"), ["arrived"]);
+    assert_eq!(texts(&log, ".message.pending .text"), ["on its way"]);
+    assert_eq!(texts(&log, ".message.pending .delivery"), ["Sending…"]);
 }
 
 #[wasm_bindgen_test]
@@ -53,4 +122,15 @@ async fn status_bar_names_the_state() {
     let status = root.query_selector("[role=status]").expect("query").expect("status");
     assert_eq!(status.get_attribute("data-state").as_deref(), Some("reconnecting"));
     assert!(status.text_content().unwrap_or_default().contains("Reconnecting"));
+}
+
+fn props() -> MessageLogProps {
+    MessageLogProps {
+        log: Rc::default(),
+        pending: Vec::new(),
+        me: None,
+        has_more: false,
+        loading_older: false,
+        on_load_older: Default::default(),
+    }
 }

@@ -16,13 +16,17 @@ pub struct Config {
     /// Folder holding the built web client (trunk's `dist/`).
     #[arg(long, env = "CHAT_STATIC_DIR", default_value = "dist")]
     pub static_dir: PathBuf,
+
+    /// SQLite file holding the message history; created, with its folder, on first start.
+    #[arg(long, env = "CHAT_DATABASE", default_value = "data/chat.sqlite3")]
+    pub database: PathBuf,
 }
 
 impl Config {
-    /// Settings for tests and embedding: `bind` on the given address, the
-    /// client served from `static_dir`.
-    pub fn new(bind: SocketAddr, static_dir: impl Into<PathBuf>) -> Self {
-        Self { bind, static_dir: static_dir.into() }
+    /// Settings for tests and embedding: listen on `bind`, serve the client
+    /// from `static_dir`, keep history in `database`.
+    pub fn new(bind: SocketAddr, static_dir: impl Into<PathBuf>, database: impl Into<PathBuf>) -> Self {
+        Self { bind, static_dir: static_dir.into(), database: database.into() }
     }
 }
 
@@ -35,14 +39,24 @@ mod tests {
         let config = Config::try_parse_from(["chat-server"]).expect("defaults parse");
         assert_eq!(config.bind, "127.0.0.1:8080".parse().expect("address"));
         assert_eq!(config.static_dir, PathBuf::from("dist"));
+        assert_eq!(config.database, PathBuf::from("data/chat.sqlite3"));
     }
 
     #[test]
     fn flags_override_defaults() {
-        let config = Config::try_parse_from(["chat-server", "--bind", "0.0.0.0:9000", "--static-dir", "/srv/chat"])
-            .expect("flags parse");
+        let config = Config::try_parse_from([
+            "chat-server",
+            "--bind",
+            "0.0.0.0:9000",
+            "--static-dir",
+            "/srv/chat",
+            "--database",
+            "/var/lib/chat.db",
+        ])
+        .expect("flags parse");
         assert_eq!(config.bind.port(), 9000);
         assert_eq!(config.static_dir, PathBuf::from("/srv/chat"));
+        assert_eq!(config.database, PathBuf::from("/var/lib/chat.db"));
     }
 
     #[test]

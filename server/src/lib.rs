@@ -1,12 +1,15 @@
 //! The chat server: an actix-web app that upgrades browsers to WebSocket,
-//! fans messages out through the [`hub`], and serves the web client.
+//! fans messages out through the [`hub`], keeps history in the [`store`], and
+//! serves the web client.
 //!
 //! Data flows socket -> [`routes`] (upgrade) -> [`session`] (one task per
-//! connection) -> [`hub`] (fan-out) -> sessions -> sockets.
+//! connection) -> [`hub`] (rooms, presence) -> [`store`] and fan-out -> sessions
+//! -> sockets.
 
 pub mod config;
 pub mod hub;
 pub mod routes;
 pub mod session;
 pub mod startup;
+pub mod store;
 pub mod telemetry;

@@ -1,5 +1,7 @@
 //! `chat-server`: parses settings, starts logging, serves until stopped.
 
+use std::process::ExitCode;
+
 use clap::Parser;
 
 use chat_server::config::Config;
@@ -7,11 +9,28 @@ use chat_server::startup::Application;
 use chat_server::telemetry;
 
 #[actix_web::main]
-async fn main() -> std::io::Result<()> {
+async fn main() -> ExitCode {
     let config = Config::parse();
     telemetry::init();
-    let static_dir = config.static_dir.clone();
-    let app = Application::build(config)?;
-    tracing::info!(address = %app.address(), static_dir = %static_dir.display(), "listening");
-    app.run_until_stopped().await
+    let (static_dir, database) = (config.static_dir.clone(), config.database.clone());
+    let app = match Application::build(config).await {
+        Ok(app) => app,
+        Err(error) => {
+            tracing::error!(%error, "cannot start");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(
+        address = %app.address(),
+        static_dir = %static_dir.display(),
+        database = %database.display(),
+        "listening"
+    );
+    match app.run_until_stopped().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "server failed");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -47,7 +47,8 @@ const VERSION_13: &str = "Sec-WebSocket-Version: 13";
 
 #[actix_web::test]
 async fn seed_vector_is_accepted_on_both_endpoints() {
-    let address = support::spawn_app();
+    let app = support::TestApp::spawn().await;
+    let address = app.address;
     for path in ["/", "/ws"] {
         let head =
             exchange(address, &upgrade_request("GET", path, &[SEED_KEY, "Origin: http://localhost:8080", VERSION_13]))
@@ -62,7 +63,8 @@ async fn seed_vector_is_accepted_on_both_endpoints() {
 
 #[actix_web::test]
 async fn missing_key_is_a_client_error() {
-    let address = support::spawn_app();
+    let app = support::TestApp::spawn().await;
+    let address = app.address;
     for path in ["/", "/ws"] {
         let status = status_of(&exchange(address, &upgrade_request("GET", path, &[VERSION_13])).await);
         assert!((400..500).contains(&status), "{path}: {status}");
@@ -71,7 +73,8 @@ async fn missing_key_is_a_client_error() {
 
 #[actix_web::test]
 async fn unsupported_version_is_a_client_error() {
-    let address = support::spawn_app();
+    let app = support::TestApp::spawn().await;
+    let address = app.address;
     for path in ["/", "/ws"] {
         let request = upgrade_request("GET", path, &[SEED_KEY, "Sec-WebSocket-Version: 8"]);
         let status = status_of(&exchange(address, &request).await);
@@ -81,7 +84,8 @@ async fn unsupported_version_is_a_client_error() {
 
 #[actix_web::test]
 async fn wrong_method_is_a_client_error() {
-    let address = support::spawn_app();
+    let app = support::TestApp::spawn().await;
+    let address = app.address;
     for path in ["/", "/ws"] {
         let request = upgrade_request("POST", path, &[SEED_KEY, VERSION_13, "Content-Length: 0"]);
         let status = status_of(&exchange(address, &request).await);
@@ -91,14 +95,16 @@ async fn wrong_method_is_a_client_error() {
 
 #[actix_web::test]
 async fn plain_get_of_the_socket_path_is_a_client_error() {
-    let address = support::spawn_app();
+    let app = support::TestApp::spawn().await;
+    let address = app.address;
     let status = status_of(&exchange(address, "GET /ws HTTP/1.1\r\nHost: localhost\r\n\r\n").await);
     assert!((400..500).contains(&status), "{status}");
 }
 
 #[actix_web::test]
 async fn server_survives_bad_handshakes() {
-    let address = support::spawn_app();
+    let app = support::TestApp::spawn().await;
+    let address = app.address;
     for request in [
         upgrade_request("GET", "/ws", &["Sec-WebSocket-Key: \u{1}\u{2}", VERSION_13]),
         upgrade_request("GET", "/ws", &[SEED_KEY, "Sec-WebSocket-Version: thirteen"]),

@@ -2,13 +2,13 @@
 
 mod support;
 
-use chat_shared::ServerMessage;
 use support::{JsonClient, RawClient};
 use tokio_tungstenite::tungstenite::Message;
 
 #[actix_web::test]
 async fn every_frame_is_echoed_verbatim_to_every_plain_client() {
-    let address = support::spawn_app();
+    let app = support::TestApp::spawn().await;
+    let address = app.address;
     let mut first = RawClient::connect(address, "/").await;
     let mut second = RawClient::connect(address, "/").await;
 
@@ -27,38 +27,45 @@ async fn every_frame_is_echoed_verbatim_to_every_plain_client() {
 
 #[actix_web::test]
 async fn plain_text_reaches_json_clients_from_a_guest_name() {
-    let address = support::spawn_app();
+    let app = support::TestApp::spawn().await;
+    let address = app.address;
     let mut plain = RawClient::connect(address, "/").await;
     let mut alice = JsonClient::join(address, "alice").await;
 
     plain.send(Message::text("hi from plain")).await;
     assert_eq!(plain.next().await, Some(Message::text("hi from plain")));
-    match alice.next().await {
-        ServerMessage::Message(m) => {
-            assert_eq!(m.text.as_str(), "hi from plain");
-            assert!(m.nick.as_str().starts_with("guest-"), "{}", m.nick);
-        }
-        other => panic!("expected a message, got {other:?}"),
-    }
+    let message = alice.next_chat().await;
+    assert_eq!(message.text.as_str(), "hi from plain");
+    assert_eq!(message.room.as_str(), "lobby");
+    assert!(message.nick.as_str().starts_with("guest-"), "{}", message.nick);
     // Binary frames and text that is not a valid chat message stay plain.
     plain.send(Message::binary(vec![1, 2])).await;
     plain.send(Message::text("bell\u{7}")).await;
-    alice.raw().assert_silent().await;
+    plain.send(Message::text("after")).await;
+    assert_eq!(alice.next_chat().await.text.as_str(), "after");
 }
 
 #[actix_web::test]
 async fn json_messages_reach_plain_clients_as_nick_colon_text() {
-    let address = support::spawn_app();
+    let app = support::TestApp::spawn().await;
+    let address = app.address;
     let mut plain = RawClient::connect(address, "/").await;
     let mut alice = JsonClient::join(address, "alice").await;
 
-    alice.say("<b>hi</b> plain").await;
+    let sent = alice.say("<b>hi</b> plain").await;
     assert_eq!(plain.next().await, Some(Message::text("alice: <b>hi</b> plain")));
+    alice.next_ack(&sent).await;
+    // Other rooms stay out of the plain protocol.
+    alice.enter("dev", "alice", None).await;
+    alice.say("dev only").await;
+    alice.next_chat().await;
+    plain.assert_silent().await;
 }
 
 #[actix_web::test]
 async fn a_plain_client_that_leaves_is_removed() {
-    let address = support::spawn_app();
+    let app = support::TestApp::spawn().await;
+    let address = app.address;
     let leaver = RawClient::connect(address, "/").await;
     let mut stayer = RawClient::connect(address, "/").await;
     leaver.close().await;
@@ -70,7 +77,8 @@ async fn a_plain_client_that_leaves_is_removed() {
 
 #[actix_web::test]
 async fn pings_are_answered() {
-    let address = support::spawn_app();
+    let app = support::TestApp::spawn().await;
+    let address = app.address;
     let mut plain = RawClient::connect(address, "/").await;
     plain.send(Message::Ping(vec![7u8; 10].into())).await;
     plain.send(Message::text("after ping")).await;

@@ -15,7 +15,8 @@ async fn serves_the_bundle_and_falls_back_to_index_for_app_paths() {
     let dir = tempfile::tempdir().expect("temp dir");
     fs::write(dir.path().join("index.html"), "<!doctype html><title>chat</title>").expect("write");
     fs::write(dir.path().join("app-123.js"), "console.log(1)").expect("write");
-    let address = support::spawn_app_serving(dir.path());
+    let app = support::TestApp::spawn_serving(dir.path()).await;
+    let address = app.address;
 
     assert_eq!(get(format!("http://{address}/")).await, (200, "<!doctype html><title>chat</title>".to_owned()));
     assert_eq!(get(format!("http://{address}/app-123.js")).await, (200, "console.log(1)".to_owned()));

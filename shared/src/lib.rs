@@ -2,14 +2,18 @@
 //!
 //! Everything that crosses the `/ws` socket is defined here once: the message
 //! types ([`protocol`]), the validated values they carry ([`Nickname`],
-//! [`MessageText`]) and the limits that bound them ([`limits`]). Both sides
-//! depend on this crate, so they cannot drift apart.
+//! [`MessageText`], [`RoomName`], [`ClientId`]) and the limits that bound them
+//! ([`limits`]). Both sides depend on this crate, so they cannot drift apart.
 
+mod client_id;
 pub mod limits;
 mod message_text;
 mod nickname;
 pub mod protocol;
+mod room_name;
 
+pub use client_id::{ClientId, ClientIdError};
 pub use message_text::{MessageText, MessageTextError};
 pub use nickname::{Nickname, NicknameError};
-pub use protocol::{ChatMessage, ClientMessage, DecodeError, ErrorCode, ServerMessage};
+pub use protocol::{ChatMessage, ClientMessage, DecodeError, ErrorCode, RoomInfo, ServerMessage};
+pub use room_name::{DEFAULT_ROOM, RoomName, RoomNameError};

@@ -15,3 +15,24 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 
 /// The path of the typed JSON protocol.
 pub const JSON_SOCKET_PATH: &str = "/ws";
+
+/// Longest room name, in characters.
+pub const ROOM_NAME_MAX_CHARS: usize = 32;
+
+/// Longest client-made id, in bytes.
+pub const CLIENT_ID_MAX_CHARS: usize = 64;
+
+/// How many messages a client receives on entering a room.
+pub const HISTORY_PAGE: u32 = 50;
+
+/// Most messages one `history` request may ask for.
+pub const HISTORY_PAGE_MAX: u32 = 200;
+
+/// Most messages replayed on resume; a client further behind gets the latest page.
+pub const RESUME_MAX: u32 = 10_000;
+
+/// A client sends `typing` at most this often while the user types.
+pub const TYPING_SEND_INTERVAL_MS: u64 = 2_000;
+
+/// A typing indicator disappears this long after the last `typing` event.
+pub const TYPING_EXPIRY_MS: u64 = 5_000;

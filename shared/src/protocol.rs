@@ -1,35 +1,69 @@
 //! The typed JSON protocol of the `/ws` endpoint.
 //!
-//! One JSON object per text frame, tagged by its `type` field. A client first
-//! says [`ClientMessage::Hello`] with its nickname; the server answers
-//! [`ServerMessage::Welcome`] and from then on relays every
-//! [`ClientMessage::Send`] to every joined client, the sender included, as a
-//! [`ServerMessage::Message`] with a server-assigned increasing id.
+//! One JSON object per text frame, tagged by its `type` field.
+//!
+//! A client enters a room with [`ClientMessage::Join`] (switching rooms is
+//! another `join`). The server answers [`ServerMessage::Joined`] with the
+//! members, then one [`ServerMessage::History`]: the latest page, or, when the
+//! client says which message it saw last (`after`), everything since, so a
+//! reconnecting client resumes with no gap and no duplicate. Every
+//! [`ClientMessage::Send`] is stored, then acknowledged to its sender with
+//! [`ServerMessage::Ack`] and relayed to the room as [`ServerMessage::Message`];
+//! a resend with the same `client_id` is acknowledged again but stored and
+//! relayed only once.
 
 use serde::{Deserialize, Serialize};
 
-use crate::{MessageText, Nickname};
+use crate::{ClientId, MessageText, Nickname, RoomName};
 
 /// What a client sends to the server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientMessage {
-    /// Join the chat under `nick`. Must come before any `send`.
-    Hello {
-        /// The name shown next to this client's messages.
+    /// Enter `room` as `nick`, leaving the room this connection was in.
+    Join {
+        /// The room to enter.
+        room: RoomName,
+        /// The name to show; must be unique among the room's members.
         nick: Nickname,
+        /// Random per browser tab: a reconnect from the same tab takes over
+        /// its nickname even if the server has not yet noticed the old link died.
+        tab: ClientId,
+        /// The last message id the client holds in this room, to resume after.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<u64>,
     },
-    /// Post `text` to everyone.
+    /// Post `text` to `room`.
     Send {
+        /// The room, which must be the one this connection is in.
+        room: RoomName,
+        /// Made up by the client; a resend with the same id is stored once.
+        client_id: ClientId,
         /// The message text.
         text: MessageText,
     },
+    /// The user is typing in `room`.
+    Typing {
+        /// The room.
+        room: RoomName,
+    },
+    /// Older messages of `room`: up to `limit` with ids below `before`.
+    History {
+        /// The room.
+        room: RoomName,
+        /// Only messages with smaller ids.
+        before: u64,
+        /// At most this many (capped by the server).
+        limit: u32,
+    },
 }
 
-/// A message as everyone sees it once the server has accepted it.
+/// A message as everyone sees it once the server has stored it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
-    /// Assigned by the server; strictly increasing in the order of delivery.
+    /// The room it was posted in.
+    pub room: RoomName,
+    /// Assigned by the server; strictly increasing within the room.
     pub id: u64,
     /// When the server accepted it, in milliseconds since the Unix epoch.
     pub ts: u64,
@@ -37,19 +71,79 @@ pub struct ChatMessage {
     pub nick: Nickname,
     /// What was written.
     pub text: MessageText,
+    /// The sender's id for it, if the sender gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<ClientId>,
+}
+
+/// A room and how many people are in it now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomInfo {
+    /// The room.
+    pub name: RoomName,
+    /// Members online now.
+    pub online: u32,
 }
 
 /// What the server sends to a client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
-    /// The `hello` was accepted; the client now receives messages.
-    Welcome {
-        /// The nickname the client joined with.
+    /// The `join` was accepted. A `history` follows.
+    Joined {
+        /// The room entered.
+        room: RoomName,
+        /// The nickname in use there.
+        nick: Nickname,
+        /// Everyone in the room now, this client included.
+        members: Vec<Nickname>,
+    },
+    /// Stored messages of a room, oldest first.
+    History {
+        /// The room.
+        room: RoomName,
+        /// The messages, by increasing id.
+        messages: Vec<ChatMessage>,
+        /// Whether older messages exist before the first one here.
+        has_more: bool,
+    },
+    /// A new message in the client's room, sent to every member, the author included.
+    Message(ChatMessage),
+    /// The client's message `client_id` is stored as `id`.
+    Ack {
+        /// The room.
+        room: RoomName,
+        /// The client's id for the message.
+        client_id: ClientId,
+        /// The stored id.
+        id: u64,
+    },
+    /// Someone entered the client's room.
+    MemberJoined {
+        /// The room.
+        room: RoomName,
+        /// Who.
         nick: Nickname,
     },
-    /// A chat message, sent to every joined client, the author included.
-    Message(ChatMessage),
+    /// Someone left the client's room.
+    MemberLeft {
+        /// The room.
+        room: RoomName,
+        /// Who.
+        nick: Nickname,
+    },
+    /// Someone in the client's room is typing. Never stored.
+    Typing {
+        /// The room.
+        room: RoomName,
+        /// Who.
+        nick: Nickname,
+    },
+    /// The rooms with people in them (and the lobby), with online counts.
+    Rooms {
+        /// Sorted by name.
+        rooms: Vec<RoomInfo>,
+    },
     /// A request was refused; the connection stays open.
     Error {
         /// Machine-readable reason.
@@ -69,10 +163,12 @@ pub enum ErrorCode {
     InvalidMessage,
     /// A binary frame on the JSON endpoint.
     UnsupportedFrame,
-    /// `send` before `hello`.
+    /// `send` or `typing` for a room this connection has not joined.
     NotJoined,
-    /// A second `hello` on the same connection.
-    AlreadyJoined,
+    /// Someone else in the room already uses that nickname.
+    NicknameTaken,
+    /// The history store failed; the message was not stored (retry later).
+    StoreUnavailable,
 }
 
 /// Why a text frame could not be decoded into a [`ClientMessage`].
@@ -148,6 +244,14 @@ mod tests {
         MessageText::parse(s).expect("valid text")
     }
 
+    fn room(s: &str) -> RoomName {
+        RoomName::parse(s).expect("valid room")
+    }
+
+    fn id(s: &str) -> ClientId {
+        ClientId::parse(s).expect("valid client id")
+    }
+
     #[track_caller]
     fn golden_client(message: ClientMessage, json: &str) {
         assert_eq!(message.encode(), json);
@@ -160,45 +264,98 @@ mod tests {
         assert_eq!(ServerMessage::decode(json), Ok(message));
     }
 
-    #[test]
-    fn hello_frame() {
-        golden_client(ClientMessage::Hello { nick: nick("alice") }, r#"{"type":"hello","nick":"alice"}"#);
+    fn chat(id: u64, client_id: Option<&str>) -> ChatMessage {
+        ChatMessage {
+            room: room("lobby"),
+            id,
+            ts: 1_700_000_000_123,
+            nick: nick("alice"),
+            text: text("line\nnext"),
+            client_id: client_id.map(self::id),
+        }
     }
 
     #[test]
-    fn send_frame() {
-        golden_client(ClientMessage::Send { text: text("hi <b>") }, r#"{"type":"send","text":"hi <b>"}"#);
-    }
-
-    #[test]
-    fn welcome_frame() {
-        golden_server(ServerMessage::Welcome { nick: nick("bob") }, r#"{"type":"welcome","nick":"bob"}"#);
-    }
-
-    #[test]
-    fn message_frame() {
-        golden_server(
-            ServerMessage::Message(ChatMessage {
-                id: 7,
-                ts: 1_700_000_000_123,
-                nick: nick("alice"),
-                text: text("line\nnext"),
-            }),
-            r#"{"type":"message","id":7,"ts":1700000000123,"nick":"alice","text":"line\nnext"}"#,
+    fn join_frames() {
+        golden_client(
+            ClientMessage::Join { room: room("lobby"), nick: nick("alice"), tab: id("t1"), after: None },
+            r#"{"type":"join","room":"lobby","nick":"alice","tab":"t1"}"#,
+        );
+        golden_client(
+            ClientMessage::Join { room: room("dev"), nick: nick("alice"), tab: id("t1"), after: Some(41) },
+            r#"{"type":"join","room":"dev","nick":"alice","tab":"t1","after":41}"#,
         );
     }
 
     #[test]
-    fn error_frame() {
+    fn send_typing_and_history_frames() {
+        golden_client(
+            ClientMessage::Send { room: room("lobby"), client_id: id("t1-7"), text: text("hi <b>") },
+            r#"{"type":"send","room":"lobby","client_id":"t1-7","text":"hi <b>"}"#,
+        );
+        golden_client(ClientMessage::Typing { room: room("dev") }, r#"{"type":"typing","room":"dev"}"#);
+        golden_client(
+            ClientMessage::History { room: room("dev"), before: 51, limit: 50 },
+            r#"{"type":"history","room":"dev","before":51,"limit":50}"#,
+        );
+    }
+
+    #[test]
+    fn joined_and_history_frames() {
         golden_server(
-            ServerMessage::error(ErrorCode::NotJoined, "say hello first"),
-            r#"{"type":"error","code":"not_joined","message":"say hello first"}"#,
+            ServerMessage::Joined { room: room("lobby"), nick: nick("bob"), members: vec![nick("alice"), nick("bob")] },
+            r#"{"type":"joined","room":"lobby","nick":"bob","members":["alice","bob"]}"#,
+        );
+        golden_server(
+            ServerMessage::History { room: room("lobby"), messages: vec![chat(3, None)], has_more: true },
+            r#"{"type":"history","room":"lobby","messages":[{"room":"lobby","id":3,"ts":1700000000123,"nick":"alice","text":"line\nnext"}],"has_more":true}"#,
+        );
+    }
+
+    #[test]
+    fn message_and_ack_frames() {
+        golden_server(
+            ServerMessage::Message(chat(7, Some("t1-7"))),
+            r#"{"type":"message","room":"lobby","id":7,"ts":1700000000123,"nick":"alice","text":"line\nnext","client_id":"t1-7"}"#,
+        );
+        golden_server(
+            ServerMessage::Ack { room: room("lobby"), client_id: id("t1-7"), id: 7 },
+            r#"{"type":"ack","room":"lobby","client_id":"t1-7","id":7}"#,
+        );
+    }
+
+    #[test]
+    fn presence_typing_and_rooms_frames() {
+        golden_server(
+            ServerMessage::MemberJoined { room: room("dev"), nick: nick("carol") },
+            r#"{"type":"member_joined","room":"dev","nick":"carol"}"#,
+        );
+        golden_server(
+            ServerMessage::MemberLeft { room: room("dev"), nick: nick("carol") },
+            r#"{"type":"member_left","room":"dev","nick":"carol"}"#,
+        );
+        golden_server(
+            ServerMessage::Typing { room: room("dev"), nick: nick("carol") },
+            r#"{"type":"typing","room":"dev","nick":"carol"}"#,
+        );
+        golden_server(
+            ServerMessage::Rooms { rooms: vec![RoomInfo { name: room("lobby"), online: 2 }] },
+            r#"{"type":"rooms","rooms":[{"name":"lobby","online":2}]}"#,
+        );
+    }
+
+    #[test]
+    fn error_frames() {
+        golden_server(
+            ServerMessage::error(ErrorCode::NicknameTaken, "bob is taken"),
+            r#"{"type":"error","code":"nickname_taken","message":"bob is taken"}"#,
         );
         for (code, wire) in [
             (ErrorCode::InvalidJson, "invalid_json"),
             (ErrorCode::InvalidMessage, "invalid_message"),
             (ErrorCode::UnsupportedFrame, "unsupported_frame"),
-            (ErrorCode::AlreadyJoined, "already_joined"),
+            (ErrorCode::NotJoined, "not_joined"),
+            (ErrorCode::StoreUnavailable, "store_unavailable"),
         ] {
             assert_eq!(serde_json::to_string(&code).ok(), Some(format!("\"{wire}\"")));
         }
@@ -218,18 +375,22 @@ mod tests {
 
     #[test]
     fn invalid_fields_are_invalid_message_with_the_reason() {
-        let error = ClientMessage::decode(r#"{"type":"hello","nick":"  "}"#).expect_err("blank nick");
+        let error =
+            ClientMessage::decode(r#"{"type":"join","room":"lobby","nick":"  ","tab":"t"}"#).expect_err("blank nick");
         assert_eq!(error.code, ErrorCode::InvalidMessage);
         assert!(error.detail.contains("cannot be empty"), "{}", error.detail);
 
-        let error = ClientMessage::decode(r#"{"type":"send","text":"\u0007"}"#).expect_err("bell");
-        assert_eq!(error.code, ErrorCode::InvalidMessage);
+        let error = ClientMessage::decode(r#"{"type":"send","room":"lobby","client_id":"c","text":"\u0007"}"#)
+            .expect_err("bell");
         assert!(error.detail.contains("control characters"), "{}", error.detail);
+
+        let error = ClientMessage::decode(r#"{"type":"typing","room":"Not A Room"}"#).expect_err("room");
+        assert_eq!(error.code, ErrorCode::InvalidMessage);
     }
 
     #[test]
     fn unknown_fields_are_refused() {
-        let error = ClientMessage::decode(r#"{"type":"send","text":"x","admin":true}"#).expect_err("extra field");
+        let error = ClientMessage::decode(r#"{"type":"typing","room":"lobby","admin":true}"#).expect_err("extra");
         assert_eq!(error.code, ErrorCode::InvalidMessage);
     }
 }

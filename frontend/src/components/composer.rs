@@ -1,19 +1,19 @@
-//! Where messages are typed: Enter or the Send button sends.
+//! Where messages are typed: Enter or the Send button sends. Works offline:
+//! messages are queued and go out when the link is back.
 
 use chat_shared::limits::MESSAGE_TEXT_MAX_CHARS;
 use chat_shared::{MessageText, MessageTextError};
-use web_sys::HtmlInputElement;
 use yew::prelude::*;
 
-use super::input_value;
+use super::{clear_input, input_value};
 
 /// Props of [`Composer`].
 #[derive(Properties, PartialEq)]
 pub struct ComposerProps {
     /// Called with valid message text.
     pub on_send: Callback<MessageText>,
-    /// Whether sending is possible now (the socket is open).
-    pub enabled: bool,
+    /// Called on every keystroke (the hook rate-limits `typing`).
+    pub on_typing: Callback<()>,
 }
 
 /// The message input.
@@ -32,9 +32,7 @@ pub fn Composer(props: &ComposerProps) -> Html {
                 Ok(text) => {
                     on_send.emit(text);
                     error.set(None);
-                    if let Some(input) = input.cast::<HtmlInputElement>() {
-                        input.set_value("");
-                    }
+                    clear_input(&input);
                 }
                 // Enter on an empty box does nothing, as in every chat.
                 Err(MessageTextError::Empty) => error.set(None),
@@ -42,12 +40,13 @@ pub fn Composer(props: &ComposerProps) -> Html {
             }
         })
     };
+    let oninput = props.on_typing.reform(|_: InputEvent| ());
 
     html! {
         <form class="composer" {onsubmit}>
             <input ref={input} type="text" aria-label="Message" placeholder="Message"
-                maxlength={MESSAGE_TEXT_MAX_CHARS.to_string()} autocomplete="off" autofocus=true />
-            <button type="submit" disabled={!props.enabled}>{ "Send" }</button>
+                maxlength={MESSAGE_TEXT_MAX_CHARS.to_string()} autocomplete="off" autofocus=true {oninput} />
+            <button type="submit">{ "Send" }</button>
             if let Some(error) = &*error {
                 <p class="error" role="alert">{ error }</p>
             }

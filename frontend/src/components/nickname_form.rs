@@ -1,7 +1,7 @@
-//! Asks for a nickname and joins with it, checking it by the shared rules first.
+//! Asks for a nickname, checking it by the shared rules first.
 
-use chat_shared::Nickname;
 use chat_shared::limits::NICKNAME_MAX_CHARS;
+use chat_shared::{Nickname, RoomName};
 use yew::prelude::*;
 
 use super::input_value;
@@ -11,9 +11,9 @@ use super::input_value;
 pub struct NicknameFormProps {
     /// Called with a valid nickname.
     pub on_join: Callback<Nickname>,
-    /// Whether joining is possible now (the socket is open, no join pending).
-    pub enabled: bool,
-    /// An error from the server to show, if any.
+    /// The room about to be joined.
+    pub room: RoomName,
+    /// An error from the server to show (e.g. the name is taken).
     #[prop_or_default]
     pub server_error: Option<String>,
 }
@@ -43,11 +43,12 @@ pub fn NicknameForm(props: &NicknameFormProps) -> Html {
     let error = (*local_error).clone().or_else(|| props.server_error.clone());
     html! {
         <form class="join" {onsubmit}>
-            <h2>{ "Join the chat" }</h2>
+            <h2>{ format!("Join #{}", props.room) }</h2>
+            <p class="hint">{ "Pick a name people will see next to your messages." }</p>
             <div class="row">
                 <input ref={input} type="text" aria-label="Nickname" placeholder="Your nickname"
                     maxlength={NICKNAME_MAX_CHARS.to_string()} autocomplete="nickname" autofocus=true />
-                <button type="submit" disabled={!props.enabled}>{ "Join" }</button>
+                <button type="submit">{ "Join" }</button>
             </div>
             if let Some(error) = error {
                 <p class="error" role="alert">{ error }</p>

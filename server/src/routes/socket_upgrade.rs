@@ -9,11 +9,18 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::hub::HubHandle;
 use crate::session;
+use crate::store::HistoryStore;
 
 /// Upgrades `/ws` to the typed JSON protocol.
-pub async fn json(req: HttpRequest, body: web::Payload, hub: web::Data<HubHandle>) -> actix_web::Result<HttpResponse> {
+pub async fn json(
+    req: HttpRequest,
+    body: web::Payload,
+    hub: web::Data<HubHandle>,
+    store: web::Data<dyn HistoryStore>,
+) -> actix_web::Result<HttpResponse> {
     let (response, socket, stream) = actix_ws::handle(&req, body)?;
-    actix_web::rt::spawn(session::json::run(socket, stream, hub.get_ref().clone(), req.peer_addr()));
+    let store = store.into_inner();
+    actix_web::rt::spawn(session::json::run(socket, stream, hub.get_ref().clone(), store, req.peer_addr()));
     Ok(response)
 }
 

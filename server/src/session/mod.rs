@@ -56,6 +56,7 @@ pub(crate) async fn drive(
                 }
             }
             queued = outbound.recv() => match queued {
+                Some(Outbound::Close(reason)) => return Some(reason),
                 Some(frame) => if write(socket, frame).await.is_err() { return None },
                 // The hub dropped our queue: we fell too far behind.
                 None => return Some(too_slow()),
@@ -75,6 +76,8 @@ async fn write(socket: &mut actix_ws::Session, frame: Outbound) -> Result<(), ac
     match frame {
         Outbound::Text(text) => socket.text(text).await,
         Outbound::Binary(bytes) => socket.binary(bytes).await,
+        // Handled by the caller, which owns the close.
+        Outbound::Close(_) => Ok(()),
     }
 }
 

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use bytestring::ByteString;
 
-use crate::hub::{ConnectionId, HubHandle, HubStopped, Outbound, outbound_queue};
+use crate::hub::{ConnectionId, HubHandle, HubStopped, Outbound, Protocol, outbound_queue};
 use crate::session::{FrameHandler, drive, going_away};
 
 /// Runs one plain connection until either side closes it.
@@ -21,12 +21,12 @@ pub async fn run(
     let (sender, mut outbound) = outbound_queue();
     let mut session = PlainSession { id, hub };
 
-    let close = match session.hub.join_plain(id, sender).await {
+    let close = match session.hub.connect(id, Protocol::Plain, sender).await {
         Ok(()) => drive(&mut socket, stream, &mut outbound, &mut session).await,
         Err(HubStopped) => Some(going_away()),
     };
 
-    session.hub.leave(id).await;
+    session.hub.disconnect(id).await;
     // The peer may already be gone; closing is best effort.
     let _ = socket.close(close).await;
     tracing::info!(connection = id, "disconnected");

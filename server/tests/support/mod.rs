@@ -3,12 +3,14 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chat_server::config::Config;
 use chat_server::startup::Application;
-use chat_shared::{ClientMessage, MessageText, Nickname, ServerMessage};
+use chat_shared::{ChatMessage, ClientId, ClientMessage, MessageText, Nickname, RoomName, ServerMessage};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -20,18 +22,40 @@ pub const PATIENCE: Duration = Duration::from_secs(5);
 /// How long a test waits to be confident something does *not* happen.
 pub const QUIET: Duration = Duration::from_millis(300);
 
-/// Starts the real application on a free loopback port, serving `static_dir`.
-pub fn spawn_app_serving(static_dir: &Path) -> SocketAddr {
-    let config = Config::new("127.0.0.1:0".parse().expect("address"), static_dir);
-    let app = Application::build(config).expect("app builds");
-    let address = app.address();
-    actix_web::rt::spawn(app.run_until_stopped());
-    address
+/// The real application on a free loopback port, with its own history file.
+pub struct TestApp {
+    /// Where it listens.
+    pub address: SocketAddr,
+    /// The history file.
+    pub database: PathBuf,
+    _dir: Arc<tempfile::TempDir>,
 }
 
-/// Starts the real application with no web client to serve.
-pub fn spawn_app() -> SocketAddr {
-    spawn_app_serving(Path::new("does-not-exist"))
+impl TestApp {
+    /// Starts the app with a fresh history file and no web client to serve.
+    pub async fn spawn() -> Self {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        Self::spawn_with(dir.clone(), dir.path().join("chat.sqlite3"), Path::new("does-not-exist")).await
+    }
+
+    /// Starts the app serving `static_dir`.
+    pub async fn spawn_serving(static_dir: &Path) -> Self {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        Self::spawn_with(dir.clone(), dir.path().join("chat.sqlite3"), static_dir).await
+    }
+
+    /// Starts a second app on the same history file, as after a restart.
+    pub async fn restart_on_same_file(&self) -> Self {
+        Self::spawn_with(self._dir.clone(), self.database.clone(), Path::new("does-not-exist")).await
+    }
+
+    async fn spawn_with(dir: Arc<tempfile::TempDir>, database: PathBuf, static_dir: &Path) -> Self {
+        let config = Config::new("127.0.0.1:0".parse().expect("address"), static_dir, database.clone());
+        let app = Application::build(config).await.expect("app builds");
+        let address = app.address();
+        actix_web::rt::spawn(app.run_until_stopped());
+        Self { address, database, _dir: dir }
+    }
 }
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -94,20 +118,68 @@ impl RawClient {
 /// A client of the typed JSON protocol on `/ws`.
 pub struct JsonClient {
     raw: RawClient,
+    tab: ClientId,
+    room: RoomName,
+    sent: u64,
+}
+
+static TABS: AtomicU64 = AtomicU64::new(1);
+
+/// Shorthand for a valid nickname.
+pub fn nick(s: &str) -> Nickname {
+    Nickname::parse(s).expect("nick")
+}
+
+/// Shorthand for a valid room name.
+pub fn room(s: &str) -> RoomName {
+    RoomName::parse(s).expect("room")
 }
 
 impl JsonClient {
-    /// Connects without joining.
+    /// Connects without joining, as a fresh browser tab.
     pub async fn connect(address: SocketAddr) -> Self {
-        Self { raw: RawClient::connect(address, "/ws").await }
+        let tab = ClientId::parse(format!("tab-{}", TABS.fetch_add(1, Ordering::Relaxed))).expect("tab");
+        Self { raw: RawClient::connect(address, "/ws").await, tab, room: RoomName::lobby(), sent: 0 }
     }
 
-    /// Connects and joins as `nick`, checking the welcome.
+    /// Connects as the given tab (to test takeovers).
+    pub async fn connect_as_tab(address: SocketAddr, tab: &str) -> Self {
+        let mut client = Self::connect(address).await;
+        client.tab = ClientId::parse(tab).expect("tab");
+        client
+    }
+
+    /// Connects and joins the lobby as `nick`; returns the client and the history it got.
     pub async fn join(address: SocketAddr, nick: &str) -> Self {
         let mut client = Self::connect(address).await;
-        client.send(&ClientMessage::Hello { nick: Nickname::parse(nick).expect("nick") }).await;
-        assert_eq!(client.next().await, ServerMessage::Welcome { nick: Nickname::parse(nick).expect("nick") });
+        client.enter("lobby", nick, None).await;
         client
+    }
+
+    /// Sends `join` and checks the answer: `joined`, then `history`, which is returned.
+    pub async fn enter(&mut self, room_name: &str, nick_name: &str, after: Option<u64>) -> (Vec<ChatMessage>, bool) {
+        self.send_join(room_name, nick_name, after).await;
+        match self.next().await {
+            ServerMessage::Joined { room: r, nick: n, members } => {
+                assert_eq!((r, &n), (room(room_name), &nick(nick_name)));
+                assert!(members.contains(&n), "members include the joiner: {members:?}");
+            }
+            other => panic!("expected joined, got {other:?}"),
+        }
+        match self.next().await {
+            ServerMessage::History { room: r, messages, has_more } => {
+                assert_eq!(r, room(room_name));
+                (messages, has_more)
+            }
+            other => panic!("expected history, got {other:?}"),
+        }
+    }
+
+    /// Sends `join` without waiting for the answer.
+    pub async fn send_join(&mut self, room_name: &str, nick_name: &str, after: Option<u64>) {
+        self.room = room(room_name);
+        let join = ClientMessage::Join { room: room(room_name), nick: nick(nick_name), tab: self.tab.clone(), after };
+        self.send(&join).await;
     }
 
     /// Sends a protocol message.
@@ -115,15 +187,67 @@ impl JsonClient {
         self.raw.send(Message::text(message.encode())).await;
     }
 
-    /// Says `text` to everyone.
-    pub async fn say(&mut self, text: &str) {
-        self.send(&ClientMessage::Send { text: MessageText::parse(text).expect("text") }).await;
+    /// Says `text` in the current room with a fresh client id, which is returned.
+    pub async fn say(&mut self, text: &str) -> ClientId {
+        self.sent += 1;
+        let client_id = ClientId::parse(format!("{}-{}", self.tab, self.sent)).expect("client id");
+        self.say_with_id(text, &client_id).await;
+        client_id
     }
 
-    /// The next server message; panics if it is not valid protocol.
+    /// Says `text` with the given client id (to test resends).
+    pub async fn say_with_id(&mut self, text: &str, client_id: &ClientId) {
+        let send = ClientMessage::Send {
+            room: self.room.clone(),
+            client_id: client_id.clone(),
+            text: MessageText::parse(text).expect("text"),
+        };
+        self.send(&send).await;
+    }
+
+    /// The next server message, skipping room-list updates (which come on a
+    /// timer); panics if it is not valid protocol.
     pub async fn next(&mut self) -> ServerMessage {
+        loop {
+            let message = self.next_any().await;
+            if !matches!(message, ServerMessage::Rooms { .. }) {
+                return message;
+            }
+        }
+    }
+
+    /// The next server message of any kind.
+    pub async fn next_any(&mut self) -> ServerMessage {
         let text = self.raw.next_text().await;
         ServerMessage::decode(&text).unwrap_or_else(|e| panic!("server sent invalid protocol {text:?}: {e}"))
+    }
+
+    /// Skips events until a chat message arrives, and returns it.
+    pub async fn next_chat(&mut self) -> ChatMessage {
+        loop {
+            match self.next().await {
+                ServerMessage::Message(message) => return message,
+                ServerMessage::MemberJoined { .. }
+                | ServerMessage::MemberLeft { .. }
+                | ServerMessage::Typing { .. } => {}
+                ServerMessage::Ack { .. } => {}
+                other => panic!("expected a message, got {other:?}"),
+            }
+        }
+    }
+
+    /// Skips presence and typing events until the ack of `client_id`; returns the stored id.
+    pub async fn next_ack(&mut self, client_id: &ClientId) -> u64 {
+        loop {
+            match self.next().await {
+                ServerMessage::Ack { client_id: acked, id, .. } if &acked == client_id => return id,
+                ServerMessage::Message(_)
+                | ServerMessage::MemberJoined { .. }
+                | ServerMessage::MemberLeft { .. }
+                | ServerMessage::Typing { .. } => {}
+                other => panic!("expected ack of {client_id}, got {other:?}"),
+            }
+        }
     }
 
     /// The underlying socket.

@@ -1,0 +1,162 @@
+//! The hub: one task that owns who is connected and in which room, stores
+//! every message before anyone hears of it, and fans events out.
+//!
+//! Sessions reach it through a cloneable [`HubHandle`]. Everything a session
+//! should receive from the hub (its join answer, history, acks, room events)
+//! arrives through that session's bounded outbound queue, in the order the
+//! hub decided, which is what makes resume-after-id gap-free. Each event is
+//! encoded once and the same bytes are queued to every recipient. A session
+//! whose queue is full is dropped instead of slowing everyone else.
+
+mod rooms;
+mod task;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use actix_ws::CloseReason;
+use bytes::Bytes;
+use bytestring::ByteString;
+use chat_shared::{ClientId, MessageText, Nickname, RoomName};
+use tokio::sync::mpsc;
+
+use crate::store::HistoryStore;
+
+/// How many events may wait for one session before it counts as too slow.
+pub const OUTBOUND_QUEUE_CAPACITY: usize = 1024;
+
+/// How many requests may wait for the hub before senders are slowed down.
+const COMMAND_QUEUE_CAPACITY: usize = 4096;
+
+/// Identifies one connection for its whole life.
+pub type ConnectionId = u64;
+
+/// Something the hub wants a session to do with its socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outbound {
+    /// Write a text frame.
+    Text(ByteString),
+    /// Write a binary frame (only plain clients send and receive these).
+    Binary(Bytes),
+    /// Close the socket with this reason (e.g. another connection took over).
+    Close(CloseReason),
+}
+
+/// The receiving end of a session's bounded outbound queue.
+pub type OutboundReceiver = mpsc::Receiver<Outbound>;
+
+/// Creates a session's bounded outbound queue.
+pub fn outbound_queue() -> (mpsc::Sender<Outbound>, OutboundReceiver) {
+    mpsc::channel(OUTBOUND_QUEUE_CAPACITY)
+}
+
+/// The hub is gone (the server is shutting down).
+#[derive(Debug, thiserror::Error)]
+#[error("the chat hub has stopped")]
+pub struct HubStopped;
+
+/// Which protocol a connection speaks, which decides what reaches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// The typed JSON protocol of `/ws`.
+    Json,
+    /// The seed's plain protocol of `/`.
+    Plain,
+}
+
+/// A request to join a room.
+#[derive(Debug, Clone)]
+pub struct JoinRequest {
+    /// The room.
+    pub room: RoomName,
+    /// The nickname to use there.
+    pub nick: Nickname,
+    /// The browser tab's id, to take over its own stale connection.
+    pub tab: ClientId,
+    /// Resume after this message id instead of sending the latest page.
+    pub after: Option<u64>,
+}
+
+enum Command {
+    Connect { id: ConnectionId, protocol: Protocol, outbound: mpsc::Sender<Outbound> },
+    Disconnect { id: ConnectionId },
+    Join { id: ConnectionId, request: JoinRequest },
+    Say { id: ConnectionId, room: RoomName, client_id: ClientId, text: MessageText },
+    Typing { id: ConnectionId, room: RoomName },
+    PlainFrame { id: ConnectionId, frame: Outbound },
+}
+
+/// A cheap, cloneable way for sessions to reach the hub.
+#[derive(Clone)]
+pub struct HubHandle {
+    commands: mpsc::Sender<Command>,
+    next_connection_id: Arc<AtomicU64>,
+}
+
+impl HubHandle {
+    /// Starts the hub task on the current tokio runtime and returns its handle.
+    /// The hub stops when the last handle is dropped.
+    pub fn spawn(store: Arc<dyn HistoryStore>) -> Self {
+        let (commands, receiver) = mpsc::channel(COMMAND_QUEUE_CAPACITY);
+        tokio::spawn(task::Hub::new(store).run(receiver));
+        Self { commands, next_connection_id: Arc::new(AtomicU64::new(1)) }
+    }
+
+    /// A fresh id for a new connection.
+    pub fn next_connection_id(&self) -> ConnectionId {
+        self.next_connection_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Registers a connection; it starts receiving what its protocol gets
+    /// before joining (the room list for JSON, the lobby for plain clients).
+    pub async fn connect(
+        &self,
+        id: ConnectionId,
+        protocol: Protocol,
+        outbound: mpsc::Sender<Outbound>,
+    ) -> Result<(), HubStopped> {
+        self.send(Command::Connect { id, protocol, outbound }).await
+    }
+
+    /// Forgets a connection and takes it out of its room; safe to call twice.
+    pub async fn disconnect(&self, id: ConnectionId) {
+        // If the hub has stopped there is nothing left to leave.
+        let _ = self.send(Command::Disconnect { id }).await;
+    }
+
+    /// Moves a JSON connection into a room. The answer arrives on its queue.
+    pub async fn join(&self, id: ConnectionId, request: JoinRequest) -> Result<(), HubStopped> {
+        self.send(Command::Join { id, request }).await
+    }
+
+    /// Stores and relays a message. The ack arrives on the sender's queue.
+    pub async fn say(
+        &self,
+        id: ConnectionId,
+        room: RoomName,
+        client_id: ClientId,
+        text: MessageText,
+    ) -> Result<(), HubStopped> {
+        self.send(Command::Say { id, room, client_id, text }).await
+    }
+
+    /// Tells the room that this connection's user is typing.
+    pub async fn typing(&self, id: ConnectionId, room: RoomName) -> Result<(), HubStopped> {
+        self.send(Command::Typing { id, room }).await
+    }
+
+    /// Relays a frame from plain client `id` to every plain client, verbatim.
+    pub async fn plain_frame(&self, id: ConnectionId, frame: Outbound) -> Result<(), HubStopped> {
+        self.send(Command::PlainFrame { id, frame }).await
+    }
+
+    async fn send(&self, command: Command) -> Result<(), HubStopped> {
+        self.commands.send(command).await.map_err(|_| HubStopped)
+    }
+}
+
+/// The nickname under which a plain client's text appears to JSON clients.
+pub fn guest_nickname(id: ConnectionId) -> Nickname {
+    // "guest-" plus at most 20 digits is well within the nickname rules.
+    Nickname::parse(format!("guest-{id}")).expect("guest nicknames are valid")
+}

@@ -1,0 +1,282 @@
+//! The hub task itself: applies commands one at a time, in order.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use actix_ws::{CloseCode, CloseReason};
+use bytestring::ByteString;
+use chat_shared::limits::{HISTORY_PAGE, RESUME_MAX};
+use chat_shared::{ChatMessage, ClientId, ErrorCode, MessageText, Nickname, RoomName, ServerMessage};
+use tokio::sync::mpsc;
+
+use super::rooms::{Member, Rooms};
+use super::{Command, ConnectionId, JoinRequest, Outbound, Protocol, guest_nickname};
+use crate::store::{Appended, HistoryStore, NewMessage, Page, StoreError};
+
+/// How often a changed room list is sent out; coalesces join storms.
+const ROOM_LIST_INTERVAL: Duration = Duration::from_millis(250);
+
+struct Connection {
+    protocol: Protocol,
+    outbound: mpsc::Sender<Outbound>,
+    /// The room a JSON connection is in.
+    room: Option<RoomName>,
+}
+
+pub(super) struct Hub {
+    store: Arc<dyn HistoryStore>,
+    connections: HashMap<ConnectionId, Connection>,
+    rooms: Rooms,
+    room_list_changed: bool,
+}
+
+/// Encodes an event once, for any number of recipients.
+fn frame(message: &ServerMessage) -> Outbound {
+    Outbound::Text(ByteString::from(message.encode()))
+}
+
+/// The ack of a message a client sent (which always carries its client id).
+fn ack_for(message: &ChatMessage) -> Outbound {
+    match &message.client_id {
+        Some(client_id) => {
+            frame(&ServerMessage::Ack { room: message.room.clone(), client_id: client_id.clone(), id: message.id })
+        }
+        None => frame(&ServerMessage::error(ErrorCode::InvalidMessage, "a message without a client id")),
+    }
+}
+
+fn now_millis() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)).unwrap_or(0)
+}
+
+impl Hub {
+    pub(super) fn new(store: Arc<dyn HistoryStore>) -> Self {
+        Self { store, connections: HashMap::new(), rooms: Rooms::default(), room_list_changed: false }
+    }
+
+    pub(super) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut room_list_tick = tokio::time::interval(ROOM_LIST_INTERVAL);
+        room_list_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(command) => self.apply(command).await,
+                    None => break,
+                },
+                _ = room_list_tick.tick(), if self.room_list_changed => self.publish_room_list(),
+            }
+        }
+        tracing::debug!("hub stopped");
+    }
+
+    async fn apply(&mut self, command: Command) {
+        match command {
+            Command::Connect { id, protocol, outbound } => {
+                if protocol == Protocol::Json {
+                    let rooms = frame(&ServerMessage::Rooms { rooms: self.rooms.directory() });
+                    let _ = outbound.try_send(rooms);
+                }
+                self.connections.insert(id, Connection { protocol, outbound, room: None });
+            }
+            Command::Disconnect { id } => self.disconnect(id),
+            Command::Join { id, request } => self.join(id, request).await,
+            Command::Say { id, room, client_id, text } => self.say(id, room, client_id, text).await,
+            Command::Typing { id, room } => self.typing(id, &room),
+            Command::PlainFrame { id, frame: relayed } => self.relay_plain(id, relayed).await,
+        }
+    }
+
+    /// Queues `frame` for one connection; a full queue drops the connection.
+    fn send_to(&mut self, id: ConnectionId, frame: Outbound) {
+        let full = match self.connections.get(&id) {
+            Some(connection) => matches!(connection.outbound.try_send(frame), Err(mpsc::error::TrySendError::Full(_))),
+            None => false,
+        };
+        if full {
+            self.drop_slow(vec![id]);
+        }
+    }
+
+    fn send_error(&mut self, id: ConnectionId, code: ErrorCode, message: impl Into<String>) {
+        self.send_to(id, frame(&ServerMessage::error(code, message)));
+    }
+
+    /// Queues `frame` for every member of `room` except `except`.
+    fn fan_out_room(&mut self, room: &RoomName, frame: &Outbound, except: Option<ConnectionId>) {
+        let Some(members) = self.rooms.get(room) else { return };
+        let mut too_slow = Vec::new();
+        for id in members.ids().filter(|id| Some(*id) != except) {
+            if let Some(connection) = self.connections.get(&id)
+                && let Err(mpsc::error::TrySendError::Full(_)) = connection.outbound.try_send(frame.clone())
+            {
+                too_slow.push(id);
+            }
+        }
+        self.drop_slow(too_slow);
+    }
+
+    /// Queues `frame` for every connection of `protocol`.
+    fn fan_out_protocol(&mut self, protocol: Protocol, frame: &Outbound) {
+        let too_slow: Vec<ConnectionId> = self
+            .connections
+            .iter()
+            .filter(|(_, c)| c.protocol == protocol)
+            .filter(|(_, c)| matches!(c.outbound.try_send(frame.clone()), Err(mpsc::error::TrySendError::Full(_))))
+            .map(|(id, _)| *id)
+            .collect();
+        self.drop_slow(too_slow);
+    }
+
+    fn drop_slow(&mut self, ids: Vec<ConnectionId>) {
+        for id in ids {
+            tracing::warn!(connection = id, "outbound queue full; dropping slow client");
+            // Dropping its queue's sender makes the session close its socket.
+            self.disconnect(id);
+        }
+    }
+
+    fn disconnect(&mut self, id: ConnectionId) {
+        if let Some(connection) = self.connections.remove(&id)
+            && let Some(room) = connection.room
+        {
+            self.leave_room(id, &room);
+        }
+    }
+
+    /// Takes `id` out of `room` and tells the others.
+    fn leave_room(&mut self, id: ConnectionId, room: &RoomName) {
+        if let Some(member) = self.rooms.remove(room, id) {
+            self.room_list_changed = true;
+            let left = frame(&ServerMessage::MemberLeft { room: room.clone(), nick: member.nick });
+            self.fan_out_room(room, &left, None);
+        }
+    }
+
+    async fn join(&mut self, id: ConnectionId, request: JoinRequest) {
+        let JoinRequest { room, nick, tab, after } = request;
+        let Some(current) = self.connections.get(&id).map(|c| c.room.clone()) else { return };
+
+        let mut takeover = false;
+        if let Some((holder, member)) = self.rooms.get(&room).and_then(|r| r.holder_of(&nick)) {
+            if holder == id {
+                // A repeated join of the same room under the same name: just resend the state.
+                takeover = true;
+            } else if member.tab == tab {
+                // The same browser tab reconnected before we noticed its old link died.
+                self.rooms.remove(&room, holder);
+                let reason =
+                    CloseReason { code: CloseCode::Policy, description: Some("replaced by a newer connection".into()) };
+                self.send_to(holder, Outbound::Close(reason));
+                self.connections.remove(&holder);
+                takeover = true;
+            } else {
+                let message = format!("“{nick}” is already in use in #{room}; pick another nickname");
+                self.send_error(id, ErrorCode::NicknameTaken, message);
+                return;
+            }
+        }
+        if let Some(previous) = current.filter(|previous| *previous != room || !takeover) {
+            self.leave_room(id, &previous);
+        }
+
+        self.rooms.entry(room.clone()).insert(id, Member { nick: nick.clone(), tab });
+        if let Some(connection) = self.connections.get_mut(&id) {
+            connection.room = Some(room.clone());
+        }
+        let members = self.rooms.get(&room).map(|r| r.nicknames()).unwrap_or_default();
+        self.send_to(id, frame(&ServerMessage::Joined { room: room.clone(), nick: nick.clone(), members }));
+        match self.history_for_join(&room, after).await {
+            Ok(history) => self.send_to(id, frame(&history)),
+            Err(error) => {
+                tracing::error!(%error, %room, "reading history failed");
+                self.send_error(id, ErrorCode::StoreUnavailable, "history is unavailable right now");
+            }
+        }
+        if !takeover {
+            self.room_list_changed = true;
+            let joined = frame(&ServerMessage::MemberJoined { room: room.clone(), nick });
+            self.fan_out_room(&room, &joined, Some(id));
+        }
+    }
+
+    /// Everything after `after` (resume), or the latest page.
+    async fn history_for_join(&self, room: &RoomName, after: Option<u64>) -> Result<ServerMessage, StoreError> {
+        let page = match after {
+            Some(id) => Page::After { id, limit: RESUME_MAX },
+            None => Page::Latest { limit: HISTORY_PAGE },
+        };
+        let messages = self.store.page(room, page).await?;
+        let oldest = messages.first().map(|m| m.id).or(after.map(|id| id + 1)).unwrap_or(0);
+        let has_more = oldest > 1 && self.store.has_before(room, oldest).await?;
+        Ok(ServerMessage::History { room: room.clone(), messages, has_more })
+    }
+
+    fn member_nick(&self, id: ConnectionId, room: &RoomName) -> Option<Nickname> {
+        self.rooms.get(room)?.get(id).map(|m| m.nick.clone())
+    }
+
+    async fn say(&mut self, id: ConnectionId, room: RoomName, client_id: ClientId, text: MessageText) {
+        let Some(nick) = self.member_nick(id, &room) else {
+            self.send_error(id, ErrorCode::NotJoined, format!("join #{room} before sending to it"));
+            return;
+        };
+        let stored = NewMessage { room: room.clone(), ts: now_millis(), nick, text, client_id: Some(client_id) };
+        match self.store.append(stored).await {
+            Ok(Appended::New(message)) => {
+                let ack = ack_for(&message);
+                self.publish(message);
+                self.send_to(id, ack);
+            }
+            // Already stored and relayed once: confirm again, relay nothing.
+            Ok(Appended::Duplicate(message)) => self.send_to(id, ack_for(&message)),
+            Err(error) => {
+                tracing::error!(%error, %room, "storing a message failed");
+                self.send_error(id, ErrorCode::StoreUnavailable, "the message was not stored; it will be retried");
+            }
+        }
+    }
+
+    /// Relays a stored message to its room, and lobby messages to plain clients as `nick: text`.
+    fn publish(&mut self, message: ChatMessage) {
+        if message.room.as_str() == chat_shared::DEFAULT_ROOM {
+            let plain = Outbound::Text(ByteString::from(format!("{}: {}", message.nick, message.text)));
+            self.fan_out_protocol(Protocol::Plain, &plain);
+        }
+        let room = message.room.clone();
+        self.fan_out_room(&room, &frame(&ServerMessage::Message(message)), None);
+    }
+
+    fn typing(&mut self, id: ConnectionId, room: &RoomName) {
+        match self.member_nick(id, room) {
+            Some(nick) => {
+                let event = frame(&ServerMessage::Typing { room: room.clone(), nick });
+                self.fan_out_room(room, &event, Some(id));
+            }
+            None => self.send_error(id, ErrorCode::NotJoined, format!("join #{room} first")),
+        }
+    }
+
+    /// Echoes a plain client's frame to every plain client; valid text is also
+    /// stored in the lobby under the sender's guest name and shown there.
+    async fn relay_plain(&mut self, id: ConnectionId, relayed: Outbound) {
+        self.fan_out_protocol(Protocol::Plain, &relayed);
+        let Outbound::Text(text) = relayed else { return };
+        let Ok(text) = MessageText::parse(String::from(text)) else { return };
+        let message =
+            NewMessage { room: RoomName::lobby(), ts: now_millis(), nick: guest_nickname(id), text, client_id: None };
+        match self.store.append(message).await {
+            Ok(Appended::New(message) | Appended::Duplicate(message)) => {
+                let room = message.room.clone();
+                self.fan_out_room(&room, &frame(&ServerMessage::Message(message)), None);
+            }
+            Err(error) => tracing::error!(%error, "storing a plain message failed"),
+        }
+    }
+
+    fn publish_room_list(&mut self) {
+        self.room_list_changed = false;
+        let list = frame(&ServerMessage::Rooms { rooms: self.rooms.directory() });
+        self.fan_out_protocol(Protocol::Json, &list);
+    }
+}

@@ -1,0 +1,76 @@
+//! Message history behind a trait, so the hub and sessions do not care where
+//! it lives. SQLite ([`sqlite::SqliteStore`]) is the embedded default; another
+//! backend (PostgreSQL) implements [`HistoryStore`] and is chosen in `startup`.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+use chat_shared::{ChatMessage, ClientId, MessageText, Nickname, RoomName};
+
+/// A message to store; the store assigns its id.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// The room.
+    pub room: RoomName,
+    /// When the server accepted it, in ms since the Unix epoch.
+    pub ts: u64,
+    /// The author.
+    pub nick: Nickname,
+    /// The text.
+    pub text: MessageText,
+    /// The sender's id for it, used to store a resend once.
+    pub client_id: Option<ClientId>,
+}
+
+/// What [`HistoryStore::append`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    /// Stored as this new message.
+    New(ChatMessage),
+    /// A message with the same client id was stored before; this is it.
+    Duplicate(ChatMessage),
+}
+
+/// Which part of a room's history to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    /// The newest `limit` messages.
+    Latest { limit: u32 },
+    /// Up to `limit` messages with ids below `id`, the newest of them.
+    Before { id: u64, limit: u32 },
+    /// Up to `limit` messages with ids above `id`, the oldest of them.
+    After { id: u64, limit: u32 },
+}
+
+/// The store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database reported an error.
+    #[error("history store: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Setting up the schema failed.
+    #[error("history store migration: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// A stored row no longer passes the protocol's validation.
+    #[error("history store holds an invalid row: {0}")]
+    Corrupt(String),
+}
+
+/// Durable, per-room message history.
+#[async_trait]
+pub trait HistoryStore: Send + Sync + 'static {
+    /// Stores `message` with the next id of its room, durably, before returning.
+    async fn append(&self, message: NewMessage) -> Result<Appended, StoreError>;
+
+    /// Reads a page of a room's history, oldest first.
+    async fn page(&self, room: &RoomName, page: Page) -> Result<Vec<ChatMessage>, StoreError>;
+
+    /// Whether any message of `room` has an id below `id`.
+    async fn has_before(&self, room: &RoomName, id: u64) -> Result<bool, StoreError>;
+
+    /// Checks the store is reachable.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Flushes and closes; called once at shutdown.
+    async fn close(&self);
+}

@@ -1,0 +1,211 @@
+//! The embedded default store: one SQLite file, created on first start, with
+//! migrations applied by sqlx. WAL mode with `synchronous = NORMAL` keeps
+//! every committed message across a process crash (`kill -9`).
+
+use std::path::Path;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use chat_shared::{ChatMessage, ClientId, MessageText, Nickname, RoomName};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, sqlite::SqliteRow};
+
+use super::{Appended, HistoryStore, NewMessage, Page, StoreError};
+
+/// History in a SQLite file.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, and its folder, and
+    /// brings the schema up to date.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+        }
+        let options = SqliteConnectOptions::from_str("sqlite:")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(std::time::Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn message_from_row(row: &SqliteRow) -> Result<ChatMessage, StoreError> {
+    let corrupt = |what: String| StoreError::Corrupt(what);
+    let room: String = row.try_get("room")?;
+    let nick: String = row.try_get("nick")?;
+    let text: String = row.try_get("text")?;
+    let client_id: Option<String> = row.try_get("client_id")?;
+    Ok(ChatMessage {
+        room: RoomName::parse(room).map_err(|e| corrupt(e.to_string()))?,
+        id: u64::try_from(row.try_get::<i64, _>("id")?).map_err(|e| corrupt(e.to_string()))?,
+        ts: u64::try_from(row.try_get::<i64, _>("ts")?).map_err(|e| corrupt(e.to_string()))?,
+        nick: Nickname::parse(nick).map_err(|e| corrupt(e.to_string()))?,
+        text: MessageText::parse(text).map_err(|e| corrupt(e.to_string()))?,
+        client_id: client_id.map(ClientId::parse).transpose().map_err(|e| corrupt(e.to_string()))?,
+    })
+}
+
+const COLUMNS: &str = "room, id, ts, nick, text, client_id";
+
+#[async_trait]
+impl HistoryStore for SqliteStore {
+    async fn append(&self, message: NewMessage) -> Result<Appended, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(client_id) = &message.client_id {
+            let existing = sqlx::query(&format!("SELECT {COLUMNS} FROM messages WHERE room = ? AND client_id = ?"))
+                .bind(message.room.as_str())
+                .bind(client_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(row) = existing {
+                return Ok(Appended::Duplicate(message_from_row(&row)?));
+            }
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO messages (room, id, ts, nick, text, client_id)
+             SELECT ?1, COALESCE(MAX(id), 0) + 1, ?2, ?3, ?4, ?5 FROM messages WHERE room = ?1
+             RETURNING id",
+        )
+        .bind(message.room.as_str())
+        .bind(to_i64(message.ts))
+        .bind(message.nick.as_str())
+        .bind(message.text.as_str())
+        .bind(message.client_id.as_ref().map(ClientId::as_str))
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Appended::New(ChatMessage {
+            room: message.room,
+            id: u64::try_from(id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            ts: message.ts,
+            nick: message.nick,
+            text: message.text,
+            client_id: message.client_id,
+        }))
+    }
+
+    async fn page(&self, room: &RoomName, page: Page) -> Result<Vec<ChatMessage>, StoreError> {
+        let (sql, bound, limit) = match page {
+            Page::Latest { limit } => {
+                (format!("SELECT {COLUMNS} FROM messages WHERE room = ? ORDER BY id DESC LIMIT ?"), None, limit)
+            }
+            Page::Before { id, limit } => (
+                format!("SELECT {COLUMNS} FROM messages WHERE room = ? AND id < ? ORDER BY id DESC LIMIT ?"),
+                Some(id),
+                limit,
+            ),
+            Page::After { id, limit } => (
+                format!("SELECT {COLUMNS} FROM messages WHERE room = ? AND id > ? ORDER BY id ASC LIMIT ?"),
+                Some(id),
+                limit,
+            ),
+        };
+        let mut query = sqlx::query(&sql).bind(room.as_str());
+        if let Some(id) = bound {
+            query = query.bind(to_i64(id));
+        }
+        let rows = query.bind(i64::from(limit)).fetch_all(&self.pool).await?;
+        let mut messages = rows.iter().map(message_from_row).collect::<Result<Vec<_>, _>>()?;
+        if !matches!(page, Page::After { .. }) {
+            messages.reverse();
+        }
+        Ok(messages)
+    }
+
+    async fn has_before(&self, room: &RoomName, id: u64) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM messages WHERE room = ? AND id < ? LIMIT 1")
+            .bind(room.as_str())
+            .bind(to_i64(id))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new(room: &str, text: &str, client_id: Option<&str>) -> NewMessage {
+        NewMessage {
+            room: RoomName::parse(room).expect("room"),
+            ts: 1_700_000_000_000,
+            nick: Nickname::parse("alice").expect("nick"),
+            text: MessageText::parse(text).expect("text"),
+            client_id: client_id.map(|c| ClientId::parse(c).expect("client id")),
+        }
+    }
+
+    fn id_of(appended: Appended) -> u64 {
+        match appended {
+            Appended::New(m) | Appended::Duplicate(m) => m.id,
+        }
+    }
+
+    #[tokio::test]
+    async fn ids_increase_per_room_and_pages_read_back_in_order() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = SqliteStore::open(&dir.path().join("nested/chat.db")).await.expect("opens");
+        for n in 1..=5 {
+            assert_eq!(id_of(store.append(new("lobby", &format!("l{n}"), None)).await.expect("append")), n);
+        }
+        assert_eq!(id_of(store.append(new("dev", "d1", None)).await.expect("append")), 1);
+
+        let lobby = RoomName::parse("lobby").expect("room");
+        let texts = |ms: Vec<ChatMessage>| ms.into_iter().map(|m| m.text.to_string()).collect::<Vec<_>>();
+        assert_eq!(texts(store.page(&lobby, Page::Latest { limit: 2 }).await.expect("page")), ["l4", "l5"]);
+        assert_eq!(texts(store.page(&lobby, Page::Before { id: 4, limit: 2 }).await.expect("page")), ["l2", "l3"]);
+        assert_eq!(texts(store.page(&lobby, Page::After { id: 3, limit: 10 }).await.expect("page")), ["l4", "l5"]);
+        assert!(store.has_before(&lobby, 2).await.expect("query"));
+        assert!(!store.has_before(&lobby, 1).await.expect("query"));
+    }
+
+    #[tokio::test]
+    async fn a_resend_with_the_same_client_id_is_stored_once() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = SqliteStore::open(&dir.path().join("chat.db")).await.expect("opens");
+        let first = store.append(new("lobby", "once", Some("tab-1"))).await.expect("append");
+        let again = store.append(new("lobby", "once", Some("tab-1"))).await.expect("append");
+        assert!(matches!(first, Appended::New(_)));
+        assert!(matches!(&again, Appended::Duplicate(m) if m.id == 1));
+        // The same client id in another room is another message.
+        assert!(matches!(store.append(new("dev", "once", Some("tab-1"))).await, Ok(Appended::New(_))));
+    }
+
+    #[tokio::test]
+    async fn history_survives_reopening_the_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("chat.db");
+        let store = SqliteStore::open(&path).await.expect("opens");
+        store.append(new("lobby", "remember me", None)).await.expect("append");
+        store.close().await;
+
+        let reopened = SqliteStore::open(&path).await.expect("reopens");
+        let lobby = RoomName::lobby();
+        let page = reopened.page(&lobby, Page::Latest { limit: 10 }).await.expect("page");
+        assert_eq!(page.len(), 1);
+        assert_eq!(page[0].text.as_str(), "remember me");
+        assert_eq!(id_of(reopened.append(new("lobby", "next", None)).await.expect("append")), 2);
+    }
+}

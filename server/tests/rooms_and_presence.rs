@@ -1,0 +1,131 @@
+//! Rooms, unique nicknames, presence, typing and the room list, over real sockets.
+
+mod support;
+
+use chat_shared::{ClientMessage, ErrorCode, ServerMessage};
+use support::{JsonClient, TestApp, nick, room};
+
+#[actix_web::test]
+async fn rooms_keep_their_messages_apart() {
+    let app = TestApp::spawn().await;
+    let mut lobby = JsonClient::join(app.address, "alice").await;
+    let mut dev = JsonClient::connect(app.address).await;
+    dev.enter("dev", "bob", None).await;
+
+    dev.say("only in dev").await;
+    let message = dev.next_chat().await;
+    assert_eq!((message.room.as_str(), message.id), ("dev", 1), "ids count per room");
+    let sent = lobby.say("only in lobby").await;
+    let message = lobby.next_chat().await;
+    assert_eq!((message.room.as_str(), message.text.as_str()), ("lobby", "only in lobby"));
+    lobby.next_ack(&sent).await;
+    // Switching rooms shows that room's history, not the other's.
+    let (history, _) = lobby.enter("dev", "alice", None).await;
+    let texts: Vec<&str> = history.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, ["only in dev"]);
+}
+
+#[actix_web::test]
+async fn a_nickname_is_unique_within_a_room_only() {
+    let app = TestApp::spawn().await;
+    let _alice = JsonClient::join(app.address, "alice").await;
+    let mut impostor = JsonClient::connect(app.address).await;
+    impostor.send_join("lobby", "alice", None).await;
+    match impostor.next().await {
+        ServerMessage::Error { code: ErrorCode::NicknameTaken, message } => {
+            assert!(message.contains("alice"), "{message}")
+        }
+        other => panic!("expected nickname_taken, got {other:?}"),
+    }
+    // The same name is free in another room.
+    impostor.enter("dev", "alice", None).await;
+}
+
+#[actix_web::test]
+async fn the_same_tab_reconnecting_takes_over_its_nickname() {
+    let app = TestApp::spawn().await;
+    let mut old = JsonClient::connect_as_tab(app.address, "tab-x").await;
+    old.enter("lobby", "alice", None).await;
+    let mut bob = JsonClient::join(app.address, "bob").await;
+
+    let mut new = JsonClient::connect_as_tab(app.address, "tab-x").await;
+    new.enter("lobby", "alice", None).await;
+    // The stale link is closed, and nobody sees alice leave and come back.
+    loop {
+        match old.raw().next().await {
+            Some(tokio_tungstenite::tungstenite::Message::Close(Some(frame))) => {
+                assert_eq!(u16::from(frame.code), 1008);
+                break;
+            }
+            Some(_) => continue,
+            None => break,
+        }
+    }
+    new.say("still me").await;
+    let seen = bob.next().await;
+    assert!(matches!(&seen, ServerMessage::Message(m) if m.text.as_str() == "still me"), "got {seen:?}");
+}
+
+#[actix_web::test]
+async fn members_see_each_other_arrive_and_leave() {
+    let app = TestApp::spawn().await;
+    let mut alice = JsonClient::connect(app.address).await;
+    alice.send_join("lobby", "alice", None).await;
+    assert!(matches!(alice.next().await, ServerMessage::Joined { members, .. } if members == [nick("alice")]));
+    assert!(matches!(alice.next().await, ServerMessage::History { .. }));
+
+    let mut bob = JsonClient::connect(app.address).await;
+    bob.send_join("lobby", "bob", None).await;
+    match bob.next().await {
+        ServerMessage::Joined { members, .. } => assert_eq!(members, [nick("alice"), nick("bob")]),
+        other => panic!("expected joined, got {other:?}"),
+    }
+    assert!(matches!(bob.next().await, ServerMessage::History { .. }));
+    assert_eq!(alice.next().await, ServerMessage::MemberJoined { room: room("lobby"), nick: nick("bob") });
+
+    // Moving to another room is leaving this one.
+    bob.enter("dev", "bob", None).await;
+    assert_eq!(alice.next().await, ServerMessage::MemberLeft { room: room("lobby"), nick: nick("bob") });
+    bob.enter("lobby", "bob", None).await;
+    assert_eq!(alice.next().await, ServerMessage::MemberJoined { room: room("lobby"), nick: nick("bob") });
+    bob.close().await;
+    assert_eq!(alice.next().await, ServerMessage::MemberLeft { room: room("lobby"), nick: nick("bob") });
+}
+
+#[actix_web::test]
+async fn typing_reaches_the_others_in_the_room_only() {
+    let app = TestApp::spawn().await;
+    let mut alice = JsonClient::join(app.address, "alice").await;
+    let mut bob = JsonClient::join(app.address, "bob").await;
+    let mut carol = JsonClient::connect(app.address).await;
+    carol.enter("dev", "carol", None).await;
+    assert!(matches!(alice.next().await, ServerMessage::MemberJoined { .. }));
+
+    bob.send(&ClientMessage::Typing { room: room("lobby") }).await;
+    assert_eq!(alice.next().await, ServerMessage::Typing { room: room("lobby"), nick: nick("bob") });
+    // Not echoed to the typist, not seen in other rooms: the next thing both get is a message.
+    bob.say("done typing").await;
+    assert!(matches!(bob.next().await, ServerMessage::Message(_)));
+    carol.say("dev talk").await;
+    assert!(matches!(carol.next().await, ServerMessage::Message(m) if m.text.as_str() == "dev talk"));
+}
+
+#[actix_web::test]
+async fn the_room_list_counts_who_is_online() {
+    let app = TestApp::spawn().await;
+    let _alice = JsonClient::join(app.address, "alice").await;
+    let mut bob = JsonClient::connect(app.address).await;
+    bob.enter("dev", "bob", None).await;
+    let mut watcher = JsonClient::connect(app.address).await;
+    // Room lists are coalesced on a timer: wait for one that shows both rooms.
+    let deadline = tokio::time::Instant::now() + support::PATIENCE;
+    loop {
+        if let ServerMessage::Rooms { rooms } = watcher.next_any().await {
+            let counts: Vec<(String, u32)> = rooms.into_iter().map(|r| (r.name.to_string(), r.online)).collect();
+            if counts == [("dev".to_owned(), 1), ("lobby".to_owned(), 1)] {
+                break;
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "room list never showed dev:1, lobby:1");
+    }
+}
