@@ -17,12 +17,18 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `bin` on a free port serving `static_dir`, with history in `database`.
     pub async fn start(bin: &Path, static_dir: &Path, database: &Path) -> Self {
-        Self::start_on(bin, static_dir, database, SocketAddr::from(([127, 0, 0, 1], 0))).await
+        Self::start_with(bin, static_dir, database, SocketAddr::from(([127, 0, 0, 1], 0)), &[]).await
     }
 
     /// Starts `bin` on `bind`, and waits for the log line that names the bound address.
     pub async fn start_on(bin: &Path, static_dir: &Path, database: &Path, bind: SocketAddr) -> Self {
+        Self::start_with(bin, static_dir, database, bind, &[]).await
+    }
+
+    /// Like [`ServerProcess::start_on`], with extra flags.
+    pub async fn start_with(bin: &Path, static_dir: &Path, database: &Path, bind: SocketAddr, extra: &[&str]) -> Self {
         let mut child = Command::new(bin)
+            .args(extra)
             .arg("--bind")
             .arg(bind.to_string())
             .arg("--static-dir")
@@ -59,5 +65,18 @@ impl ServerProcess {
     /// Stops the server abruptly.
     pub async fn kill(mut self) {
         let _ = self.child.kill().await;
+    }
+
+    /// Stops the server with SIGTERM, as a service manager would, and checks
+    /// it exits cleanly within 5 s.
+    pub async fn terminate(mut self) {
+        let pid = self.child.id().expect("still running").to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill runs");
+        assert!(sent.success(), "SIGTERM sent");
+        let status = tokio::time::timeout(std::time::Duration::from_secs(5), self.child.wait())
+            .await
+            .expect("exits within 5 s of SIGTERM")
+            .expect("exit status");
+        assert!(status.success(), "clean exit: {status}");
     }
 }

@@ -99,7 +99,8 @@ async fn history_and_nickname_survive_a_reload_and_a_server_restart() {
     carol.wait_until_member("carol").await;
     carol.wait_for_message("carol", "before the reload").await;
 
-    server.kill().await;
+    // A graceful stop: the page sees the socket close and starts reconnecting.
+    server.terminate().await;
     carol.wait_for_connection_state("reconnecting").await;
 
     // A new server on the same address and file: the page reconnects and rejoins by itself.

@@ -30,7 +30,12 @@ async fn scroll_log_to_top(browser: &Browser) {
 async fn scrolling_up_loads_older_pages_until_the_first_message() {
     let artefacts = Artefacts::locate();
     let data = tempfile::tempdir().expect("data dir");
-    let server = ServerProcess::start(&artefacts.server_bin, &artefacts.dist, &data.path().join("chat.sqlite3")).await;
+    // The seeding socket sends 120 lines at once: no rate limit for this test.
+    let database = data.path().join("chat.sqlite3");
+    let any_port = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let server =
+        ServerProcess::start_with(&artefacts.server_bin, &artefacts.dist, &database, any_port, &["--rate-limit", "0"])
+            .await;
     let driver = Chromedriver::start().await;
     let bob = driver.browser(1280, 800).await;
     bob.goto(&server.url("/")).await;

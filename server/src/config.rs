@@ -1,14 +1,35 @@
-//! Server settings, from command-line flags or environment variables.
+//! Server settings: command-line flags, environment variables and an optional
+//! TOML file, in that order of precedence, over the defaults shown in `--help`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
+use serde::{Deserialize, Serialize};
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
 
 /// Settings of one chat server process.
-#[derive(Debug, Clone, Parser)]
+#[derive(Debug, Clone, Parser, Serialize, Deserialize)]
 #[command(name = "chat-server", version, about = "Real-time chat: WebSocket fan-out plus the web client.")]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Config {
+    /// TOML file with any of these settings (keys as the long flags, e.g.
+    /// `max-message-bytes = 1048576`); flags and environment win over it.
+    #[arg(long, env = "CHAT_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
     /// Address to listen on; port 0 picks a free port (the log says which).
     #[arg(long, env = "CHAT_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
@@ -20,13 +41,149 @@ pub struct Config {
     /// SQLite file holding the message history; created, with its folder, on first start.
     #[arg(long, env = "CHAT_DATABASE", default_value = "data/chat.sqlite3")]
     pub database: PathBuf,
+
+    /// Another origin allowed to open sockets (repeatable; comma-separated in the
+    /// environment). The server's own origin and `trunk serve`'s are always allowed.
+    #[arg(long = "allowed-origin", env = "CHAT_ALLOWED_ORIGINS", value_delimiter = ',')]
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+
+    /// Largest frame, and largest reassembled message, a peer may send (bytes);
+    /// larger ones close the socket with 1009.
+    #[arg(long, env = "CHAT_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
+    pub max_message_bytes: usize,
+
+    /// Messages per second a connection may send, on average (0 = unlimited).
+    #[arg(long, env = "CHAT_RATE_LIMIT", default_value_t = 10)]
+    pub rate_limit: u32,
+
+    /// Messages a connection may send in a burst above the average rate.
+    #[arg(long, env = "CHAT_RATE_BURST", default_value_t = 20)]
+    pub rate_burst: u32,
+
+    /// Open sockets allowed in all; more are refused with 503.
+    #[arg(long, env = "CHAT_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Open sockets allowed from one IP address; more are refused with 429.
+    #[arg(long, env = "CHAT_MAX_CONNECTIONS_PER_IP", default_value_t = 200)]
+    pub max_connections_per_ip: usize,
+
+    /// Bytes that may wait to be written to one client; a client further
+    /// behind is closed with 1008.
+    #[arg(long, env = "CHAT_OUTBOUND_QUEUE_BYTES", default_value_t = 1024 * 1024)]
+    pub outbound_queue_bytes: usize,
+
+    /// Seconds of silence from a peer before the server pings it.
+    #[arg(long, env = "CHAT_PING_INTERVAL_SECS", default_value_t = 20)]
+    pub ping_interval_secs: u64,
+
+    /// Seconds of silence (no frame, no pong) after which a peer is disconnected;
+    /// at least twice the ping interval.
+    #[arg(long, env = "CHAT_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub idle_timeout_secs: u64,
+
+    /// Log line format; the filter comes from `RUST_LOG` (default `info`).
+    #[arg(long, env = "CHAT_LOG_FORMAT", value_enum, default_value = "pretty")]
+    pub log_format: LogFormat,
+}
+
+/// Why the settings cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A flag or environment variable is wrong (clap explains which).
+    #[error(transparent)]
+    Arguments(#[from] clap::Error),
+    /// The config file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    /// The config file is not valid TOML for these settings.
+    #[error("invalid config file {path}: {source}")]
+    Parse { path: PathBuf, source: toml::de::Error },
+    /// The settings contradict each other.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl Config {
     /// Settings for tests and embedding: listen on `bind`, serve the client
-    /// from `static_dir`, keep history in `database`.
+    /// from `static_dir`, keep history in `database`; everything else default.
     pub fn new(bind: SocketAddr, static_dir: impl Into<PathBuf>, database: impl Into<PathBuf>) -> Self {
-        Self { bind, static_dir: static_dir.into(), database: database.into() }
+        let mut config = Self::parse_from(["chat-server"]);
+        config.bind = bind;
+        config.static_dir = static_dir.into();
+        config.database = database.into();
+        config
+    }
+
+    /// Reads flags and environment, then fills what neither set from the
+    /// `--config` file, and checks the result.
+    pub fn load_from<I, T>(args: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let matches = Self::command().try_get_matches_from(args)?;
+        let mut config = Self::from_arg_matches(&matches)?;
+        if let Some(path) = config.config.clone() {
+            let file = Self::read_file(&path)?;
+            let from_defaults = |id: &str| matches!(matches.value_source(id), None | Some(ValueSource::DefaultValue));
+            config.merge_file(&path, file, from_defaults)?;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        // Parsed as a whole first, so unknown keys and bad values are reported with the file's name.
+        let table: toml::Table = text.parse().map_err(|source| ConfigError::Parse { path: path.into(), source })?;
+        Ok(table)
+    }
+
+    /// Takes each setting present in `file` unless a flag or variable set it.
+    fn merge_file(
+        &mut self,
+        path: &Path,
+        file: toml::Table,
+        from_defaults: impl Fn(&str) -> bool,
+    ) -> Result<(), ConfigError> {
+        let parse_error = |source| ConfigError::Parse { path: path.into(), source };
+        let mut merged = toml::Table::try_from(&*self)
+            .map_err(|e| ConfigError::Invalid(format!("settings do not serialize: {e}")))?;
+        for (key, value) in file {
+            // Unknown keys stay in, so deserializing reports them.
+            if !merged.contains_key(&key) || from_defaults(&key.replace('-', "_")) {
+                merged.insert(key, value);
+            }
+        }
+        let config: Self = merged.try_into().map_err(parse_error)?;
+        *self = Self { config: self.config.clone(), ..config };
+        Ok(())
+    }
+
+    /// Checks rules that span settings.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.ping_interval_secs == 0 || self.ping_interval_secs * 2 > self.idle_timeout_secs {
+            return Err(ConfigError::Invalid(format!(
+                "the ping interval ({} s) must be positive and at most half the idle timeout ({} s)",
+                self.ping_interval_secs, self.idle_timeout_secs
+            )));
+        }
+        if self.max_message_bytes < 1024 {
+            return Err(ConfigError::Invalid("max-message-bytes must be at least 1024".into()));
+        }
+        Ok(())
+    }
+
+    /// The ping interval.
+    pub fn ping_interval(&self) -> Duration {
+        Duration::from_secs(self.ping_interval_secs)
+    }
+
+    /// The idle timeout.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
     }
 }
 
@@ -35,16 +192,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_serve_dist_on_8080() {
-        let config = Config::try_parse_from(["chat-server"]).expect("defaults parse");
+    fn defaults() {
+        let config = Config::load_from(["chat-server"]).expect("defaults parse");
         assert_eq!(config.bind, "127.0.0.1:8080".parse().expect("address"));
         assert_eq!(config.static_dir, PathBuf::from("dist"));
         assert_eq!(config.database, PathBuf::from("data/chat.sqlite3"));
+        assert_eq!(config.max_message_bytes, 65_536);
+        assert_eq!((config.rate_limit, config.rate_burst), (10, 20));
+        assert_eq!(config.outbound_queue_bytes, 1 << 20);
+        assert_eq!(config.log_format, LogFormat::Pretty);
     }
 
     #[test]
     fn flags_override_defaults() {
-        let config = Config::try_parse_from([
+        let config = Config::load_from([
             "chat-server",
             "--bind",
             "0.0.0.0:9000",
@@ -52,15 +213,47 @@ mod tests {
             "/srv/chat",
             "--database",
             "/var/lib/chat.db",
+            "--allowed-origin",
+            "https://chat.example.org",
+            "--allowed-origin",
+            "https://other.example.org",
+            "--log-format",
+            "json",
         ])
         .expect("flags parse");
         assert_eq!(config.bind.port(), 9000);
         assert_eq!(config.static_dir, PathBuf::from("/srv/chat"));
         assert_eq!(config.database, PathBuf::from("/var/lib/chat.db"));
+        assert_eq!(config.allowed_origins, ["https://chat.example.org", "https://other.example.org"]);
+        assert_eq!(config.log_format, LogFormat::Json);
     }
 
     #[test]
-    fn bad_address_is_refused() {
-        assert!(Config::try_parse_from(["chat-server", "--bind", "nowhere"]).is_err());
+    fn a_config_file_fills_what_flags_leave_unset() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("chat.toml");
+        std::fs::write(&path, "bind = \"127.0.0.1:7000\"\nmax-message-bytes = 2048\nrate-limit = 50\n").expect("write");
+        let path = path.to_str().expect("utf-8 path");
+        let config =
+            Config::load_from(["chat-server", "--config", path, "--rate-limit", "5"]).expect("config file loads");
+        assert_eq!(config.bind.port(), 7000, "from the file");
+        assert_eq!(config.max_message_bytes, 2048, "from the file");
+        assert_eq!(config.rate_limit, 5, "the flag wins");
+        assert_eq!(config.idle_timeout_secs, 60, "default where neither says");
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_a_reason() {
+        assert!(Config::load_from(["chat-server", "--bind", "nowhere"]).is_err());
+        let error = Config::load_from(["chat-server", "--ping-interval-secs", "40", "--idle-timeout-secs", "60"])
+            .expect_err("ping too slow for the timeout");
+        assert!(error.to_string().contains("at most half"), "{error}");
+
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "no-such-setting = 1\n").expect("write");
+        let error =
+            Config::load_from(["chat-server", "--config", path.to_str().expect("path")]).expect_err("unknown key");
+        assert!(error.to_string().contains("bad.toml"), "{error}");
     }
 }

@@ -6,10 +6,13 @@
 //! connection) -> [`hub`] (rooms, presence) -> [`store`] and fan-out -> sessions
 //! -> sockets.
 
+pub mod admission;
 pub mod config;
 pub mod hub;
+pub mod metrics;
 pub mod routes;
 pub mod session;
+pub mod shutdown;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

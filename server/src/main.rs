@@ -1,17 +1,23 @@
-//! `chat-server`: parses settings, starts logging, serves until stopped.
+//! `chat-server`: reads settings, starts logging, serves until stopped.
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
-use chat_server::config::Config;
+use chat_server::config::{Config, ConfigError};
 use chat_server::startup::Application;
 use chat_server::telemetry;
 
 #[actix_web::main]
 async fn main() -> ExitCode {
-    let config = Config::parse();
-    telemetry::init();
+    let config = match Config::load_from(std::env::args_os()) {
+        Ok(config) => config,
+        // clap prints help, versions and its own errors.
+        Err(ConfigError::Arguments(error)) => error.exit(),
+        Err(error) => {
+            eprintln!("chat-server: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(config.log_format);
     let (static_dir, database) = (config.static_dir.clone(), config.database.clone());
     let app = match Application::build(config).await {
         Ok(app) => app,

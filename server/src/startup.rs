@@ -2,18 +2,27 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
+use std::time::Duration;
 
-use actix_web::dev::Server;
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
 
+use crate::admission::{ConnectionLimiter, OriginPolicy};
 use crate::config::Config;
 use crate::hub::HubHandle;
+use crate::metrics::Metrics;
 use crate::routes;
+use crate::session::SessionSettings;
+use crate::shutdown::{self, ShutdownSignal, ShutdownTrigger};
+use crate::store::instrumented::InstrumentedStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{HistoryStore, StoreError};
 
 /// How long a graceful shutdown waits for open connections.
-const SHUTDOWN_TIMEOUT_SECS: u64 = 5;
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// How long sessions get to send their close frames before the server stops.
+const CLOSE_GRACE: Duration = Duration::from_millis(300);
 
 /// Why the application could not start.
 #[derive(Debug, thiserror::Error)]
@@ -26,33 +35,61 @@ pub enum StartupError {
     Store(#[from] StoreError),
 }
 
+/// What every request handler can reach.
+pub struct AppState {
+    /// The hub.
+    pub hub: HubHandle,
+    /// The history store (instrumented).
+    pub store: Arc<dyn HistoryStore>,
+    /// Per-session limits.
+    pub settings: SessionSettings,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Which origins may open sockets.
+    pub origins: OriginPolicy,
+    /// Connection caps.
+    pub limiter: Arc<ConnectionLimiter>,
+    /// Fires on graceful shutdown.
+    pub shutdown: ShutdownSignal,
+}
+
 /// A bound, ready-to-run chat server.
 pub struct Application {
     address: SocketAddr,
     server: Server,
     store: Arc<dyn HistoryStore>,
+    trigger: ShutdownTrigger,
 }
 
 impl Application {
     /// Opens the store, binds the listener (port 0 picks a free one) and wires
     /// the app. Must be called inside a tokio runtime: it starts the hub task.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let store: Arc<dyn HistoryStore> = Arc::new(SqliteStore::open(&config.database).await?);
+        let metrics = Metrics::new();
+        let sqlite: Arc<dyn HistoryStore> = Arc::new(SqliteStore::open(&config.database).await?);
+        let store: Arc<dyn HistoryStore> = Arc::new(InstrumentedStore::new(sqlite, metrics.clone()));
         let listener = TcpListener::bind(config.bind)?;
         let address = listener.local_addr()?;
-        let hub = web::Data::new(HubHandle::spawn(store.clone()));
-        let store_data: web::Data<dyn HistoryStore> = web::Data::from(store.clone());
+        let (trigger, signal) = shutdown::channel();
+        let state = web::Data::new(AppState {
+            hub: HubHandle::spawn(store.clone(), metrics.clone()),
+            store: store.clone(),
+            settings: SessionSettings::from_config(&config),
+            metrics,
+            origins: OriginPolicy::new(&config.allowed_origins),
+            limiter: ConnectionLimiter::new(config.max_connections, config.max_connections_per_ip),
+            shutdown: signal,
+        });
         let static_dir = config.static_dir;
         let server = HttpServer::new(move || {
-            App::new()
-                .app_data(hub.clone())
-                .app_data(store_data.clone())
-                .configure(routes::configure(static_dir.clone()))
+            App::new().app_data(state.clone()).configure(routes::configure(static_dir.clone()))
         })
-        .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
+        .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs())
+        // We handle SIGINT/SIGTERM ourselves, to close sockets with 1001 first.
+        .disable_signals()
         .listen(listener)?
         .run();
-        Ok(Self { address, server, store })
+        Ok(Self { address, server, store, trigger })
     }
 
     /// The address the server listens on.
@@ -60,10 +97,60 @@ impl Application {
         self.address
     }
 
-    /// Serves until the server is stopped (SIGINT or SIGTERM), then closes the store.
+    /// A trigger that shuts the server down gracefully, as SIGTERM does.
+    pub fn shutdown_trigger(&self) -> ShutdownTrigger {
+        self.trigger.clone()
+    }
+
+    /// Serves until SIGINT, SIGTERM or the shutdown trigger; then closes every
+    /// socket with 1001, stops, and closes the store.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let trigger = self.trigger.clone();
+        let mut fired = self.trigger.subscribe();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = wait_for_signal() => tracing::info!("shutting down"),
+                () = fired.fired() => tracing::info!("shutdown requested"),
+            }
+            trigger.fire();
+            stop_after_grace(handle).await;
+        });
         let served = self.server.await;
         self.store.close().await;
+        tracing::info!("stopped");
         served
+    }
+}
+
+async fn stop_after_grace(handle: ServerHandle) {
+    tokio::time::sleep(CLOSE_GRACE).await;
+    handle.stop(true).await;
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn wait_for_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for SIGTERM");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            () = terminate => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
     }
 }

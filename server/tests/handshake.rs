@@ -49,10 +49,13 @@ const VERSION_13: &str = "Sec-WebSocket-Version: 13";
 async fn seed_vector_is_accepted_on_both_endpoints() {
     let app = support::TestApp::spawn().await;
     let address = app.address;
+    // The seed's request, with its Origin (the page's own server) on our port.
+    let origin = format!("Origin: http://localhost:{}", address.port());
+    let host = format!("localhost:{}", address.port());
     for path in ["/", "/ws"] {
-        let head =
-            exchange(address, &upgrade_request("GET", path, &[SEED_KEY, "Origin: http://localhost:8080", VERSION_13]))
-                .await;
+        let request = upgrade_request("GET", path, &[SEED_KEY, &origin, VERSION_13])
+            .replace("Host: localhost\r\n", &format!("Host: {host}\r\n"));
+        let head = exchange(address, &request).await;
         assert_eq!(status_of(&head), 101, "{path}: {head}");
         let lower = head.to_ascii_lowercase();
         assert!(lower.contains("upgrade: websocket"), "{head}");
@@ -114,4 +117,17 @@ async fn server_survives_bad_handshakes() {
     }
     let head = exchange(address, &upgrade_request("GET", "/ws", &[SEED_KEY, VERSION_13])).await;
     assert_eq!(status_of(&head), 101, "{head}");
+}
+
+#[actix_web::test]
+async fn a_foreign_origin_is_refused_and_a_missing_one_allowed() {
+    let app = support::TestApp::spawn().await;
+    for path in ["/", "/ws"] {
+        let forged = upgrade_request("GET", path, &[SEED_KEY, VERSION_13, "Origin: https://evil.example"]);
+        assert_eq!(status_of(&exchange(app.address, &forged).await), 403, "{path}");
+        let trunk_dev = upgrade_request("GET", path, &[SEED_KEY, VERSION_13, "Origin: http://127.0.0.1:8081"]);
+        assert_eq!(status_of(&exchange(app.address, &trunk_dev).await), 101, "{path}");
+        let tool = upgrade_request("GET", path, &[SEED_KEY, VERSION_13]);
+        assert_eq!(status_of(&exchange(app.address, &tool).await), 101, "{path}");
+    }
 }

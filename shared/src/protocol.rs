@@ -169,6 +169,8 @@ pub enum ErrorCode {
     NicknameTaken,
     /// The history store failed; the message was not stored (retry later).
     StoreUnavailable,
+    /// Too many messages too fast; this one was dropped. Slow down.
+    RateLimited,
 }
 
 /// Why a text frame could not be decoded into a [`ClientMessage`].
@@ -356,6 +358,7 @@ mod tests {
             (ErrorCode::UnsupportedFrame, "unsupported_frame"),
             (ErrorCode::NotJoined, "not_joined"),
             (ErrorCode::StoreUnavailable, "store_unavailable"),
+            (ErrorCode::RateLimited, "rate_limited"),
         ] {
             assert_eq!(serde_json::to_string(&code).ok(), Some(format!("\"{wire}\"")));
         }

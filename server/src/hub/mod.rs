@@ -8,47 +8,26 @@
 //! encoded once and the same bytes are queued to every recipient. A session
 //! whose queue is full is dropped instead of slowing everyone else.
 
+mod outbound;
 mod rooms;
 mod task;
+
+pub use outbound::{Outbound, OutboundReceiver, OutboundSender, QueueError, outbound_queue};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use actix_ws::CloseReason;
-use bytes::Bytes;
-use bytestring::ByteString;
 use chat_shared::{ClientId, MessageText, Nickname, RoomName};
 use tokio::sync::mpsc;
 
+use crate::metrics::Metrics;
 use crate::store::HistoryStore;
-
-/// How many events may wait for one session before it counts as too slow.
-pub const OUTBOUND_QUEUE_CAPACITY: usize = 1024;
 
 /// How many requests may wait for the hub before senders are slowed down.
 const COMMAND_QUEUE_CAPACITY: usize = 4096;
 
 /// Identifies one connection for its whole life.
 pub type ConnectionId = u64;
-
-/// Something the hub wants a session to do with its socket.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outbound {
-    /// Write a text frame.
-    Text(ByteString),
-    /// Write a binary frame (only plain clients send and receive these).
-    Binary(Bytes),
-    /// Close the socket with this reason (e.g. another connection took over).
-    Close(CloseReason),
-}
-
-/// The receiving end of a session's bounded outbound queue.
-pub type OutboundReceiver = mpsc::Receiver<Outbound>;
-
-/// Creates a session's bounded outbound queue.
-pub fn outbound_queue() -> (mpsc::Sender<Outbound>, OutboundReceiver) {
-    mpsc::channel(OUTBOUND_QUEUE_CAPACITY)
-}
 
 /// The hub is gone (the server is shutting down).
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +57,7 @@ pub struct JoinRequest {
 }
 
 enum Command {
-    Connect { id: ConnectionId, protocol: Protocol, outbound: mpsc::Sender<Outbound> },
+    Connect { id: ConnectionId, protocol: Protocol, outbound: OutboundSender },
     Disconnect { id: ConnectionId },
     Join { id: ConnectionId, request: JoinRequest },
     Say { id: ConnectionId, room: RoomName, client_id: ClientId, text: MessageText },
@@ -96,9 +75,9 @@ pub struct HubHandle {
 impl HubHandle {
     /// Starts the hub task on the current tokio runtime and returns its handle.
     /// The hub stops when the last handle is dropped.
-    pub fn spawn(store: Arc<dyn HistoryStore>) -> Self {
+    pub fn spawn(store: Arc<dyn HistoryStore>, metrics: Metrics) -> Self {
         let (commands, receiver) = mpsc::channel(COMMAND_QUEUE_CAPACITY);
-        tokio::spawn(task::Hub::new(store).run(receiver));
+        tokio::spawn(task::Hub::new(store, metrics).run(receiver));
         Self { commands, next_connection_id: Arc::new(AtomicU64::new(1)) }
     }
 
@@ -113,7 +92,7 @@ impl HubHandle {
         &self,
         id: ConnectionId,
         protocol: Protocol,
-        outbound: mpsc::Sender<Outbound>,
+        outbound: OutboundSender,
     ) -> Result<(), HubStopped> {
         self.send(Command::Connect { id, protocol, outbound }).await
     }

@@ -11,7 +11,8 @@ use chat_shared::{ChatMessage, ClientId, ErrorCode, MessageText, Nickname, RoomN
 use tokio::sync::mpsc;
 
 use super::rooms::{Member, Rooms};
-use super::{Command, ConnectionId, JoinRequest, Outbound, Protocol, guest_nickname};
+use super::{Command, ConnectionId, JoinRequest, Outbound, OutboundSender, Protocol, QueueError, guest_nickname};
+use crate::metrics::Metrics;
 use crate::store::{Appended, HistoryStore, NewMessage, Page, StoreError};
 
 /// How often a changed room list is sent out; coalesces join storms.
@@ -19,7 +20,7 @@ const ROOM_LIST_INTERVAL: Duration = Duration::from_millis(250);
 
 struct Connection {
     protocol: Protocol,
-    outbound: mpsc::Sender<Outbound>,
+    outbound: OutboundSender,
     /// The room a JSON connection is in.
     room: Option<RoomName>,
 }
@@ -29,6 +30,7 @@ pub(super) struct Hub {
     connections: HashMap<ConnectionId, Connection>,
     rooms: Rooms,
     room_list_changed: bool,
+    metrics: Metrics,
 }
 
 /// Encodes an event once, for any number of recipients.
@@ -51,8 +53,8 @@ fn now_millis() -> u64 {
 }
 
 impl Hub {
-    pub(super) fn new(store: Arc<dyn HistoryStore>) -> Self {
-        Self { store, connections: HashMap::new(), rooms: Rooms::default(), room_list_changed: false }
+    pub(super) fn new(store: Arc<dyn HistoryStore>, metrics: Metrics) -> Self {
+        Self { store, connections: HashMap::new(), rooms: Rooms::default(), room_list_changed: false, metrics }
     }
 
     pub(super) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
@@ -90,7 +92,7 @@ impl Hub {
     /// Queues `frame` for one connection; a full queue drops the connection.
     fn send_to(&mut self, id: ConnectionId, frame: Outbound) {
         let full = match self.connections.get(&id) {
-            Some(connection) => matches!(connection.outbound.try_send(frame), Err(mpsc::error::TrySendError::Full(_))),
+            Some(connection) => connection.outbound.try_send(frame) == Err(QueueError::Full),
             None => false,
         };
         if full {
@@ -108,7 +110,7 @@ impl Hub {
         let mut too_slow = Vec::new();
         for id in members.ids().filter(|id| Some(*id) != except) {
             if let Some(connection) = self.connections.get(&id)
-                && let Err(mpsc::error::TrySendError::Full(_)) = connection.outbound.try_send(frame.clone())
+                && connection.outbound.try_send(frame.clone()) == Err(QueueError::Full)
             {
                 too_slow.push(id);
             }
@@ -122,7 +124,7 @@ impl Hub {
             .connections
             .iter()
             .filter(|(_, c)| c.protocol == protocol)
-            .filter(|(_, c)| matches!(c.outbound.try_send(frame.clone()), Err(mpsc::error::TrySendError::Full(_))))
+            .filter(|(_, c)| c.outbound.try_send(frame.clone()) == Err(QueueError::Full))
             .map(|(id, _)| *id)
             .collect();
         self.drop_slow(too_slow);
@@ -131,6 +133,7 @@ impl Hub {
     fn drop_slow(&mut self, ids: Vec<ConnectionId>) {
         for id in ids {
             tracing::warn!(connection = id, "outbound queue full; dropping slow client");
+            self.metrics.slow_consumer_closes.inc();
             // Dropping its queue's sender makes the session close its socket.
             self.disconnect(id);
         }

@@ -1,34 +1,70 @@
-//! WebSocket upgrades: the handshake, then a session task per connection.
+//! WebSocket upgrades: admission (Origin, connection caps), the handshake,
+//! then a session task per connection.
 //!
 //! actix-http checks the handshake (method, `Upgrade`, `Connection`,
 //! `Sec-WebSocket-Version: 13`, `Sec-WebSocket-Key`) and answers a bad one
 //! with a 4xx response, so no peer input reaches a panic here.
 
 use actix_web::guard::GuardContext;
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::hub::HubHandle;
-use crate::session;
-use crate::store::HistoryStore;
+use crate::metrics::{Endpoint, RefusalReason};
+use crate::session::{self, SessionContext};
+use crate::startup::AppState;
 
 /// Upgrades `/ws` to the typed JSON protocol.
-pub async fn json(
-    req: HttpRequest,
-    body: web::Payload,
-    hub: web::Data<HubHandle>,
-    store: web::Data<dyn HistoryStore>,
-) -> actix_web::Result<HttpResponse> {
-    let (response, socket, stream) = actix_ws::handle(&req, body)?;
-    let store = store.into_inner();
-    actix_web::rt::spawn(session::json::run(socket, stream, hub.get_ref().clone(), store, req.peer_addr()));
-    Ok(response)
+pub async fn json(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+    upgrade(req, body, &state, Endpoint::Json)
 }
 
 /// Upgrades `/` to the seed's plain echo-to-everyone protocol.
-pub async fn plain(req: HttpRequest, body: web::Payload, hub: web::Data<HubHandle>) -> actix_web::Result<HttpResponse> {
-    let (response, socket, stream) = actix_ws::handle(&req, body)?;
-    actix_web::rt::spawn(session::plain::run(socket, stream, hub.get_ref().clone(), req.peer_addr()));
-    Ok(response)
+pub async fn plain(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> HttpResponse {
+    upgrade(req, body, &state, Endpoint::Plain)
+}
+
+fn upgrade(req: HttpRequest, body: web::Payload, state: &AppState, endpoint: Endpoint) -> HttpResponse {
+    let origin = req.headers().get(header::ORIGIN).map(|v| v.to_str().unwrap_or("invalid"));
+    let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok());
+    if !state.origins.allows(origin, host) {
+        state.metrics.refused(RefusalReason::Origin);
+        tracing::warn!(?origin, "refused a socket from a foreign origin");
+        return HttpResponse::Forbidden().body("this origin may not open chat sockets");
+    }
+    let permit = match state.limiter.admit(req.peer_addr().map(|a| a.ip())) {
+        Ok(permit) => permit,
+        Err(reason) => {
+            state.metrics.refused(reason);
+            return match reason {
+                RefusalReason::IpLimit => {
+                    HttpResponse::TooManyRequests().body("too many connections from your address")
+                }
+                _ => HttpResponse::ServiceUnavailable().body("the server is full; try again later"),
+            };
+        }
+    };
+    let (response, socket, stream) = match actix_ws::handle(&req, body) {
+        Ok(parts) => parts,
+        Err(error) => {
+            state.metrics.refused(RefusalReason::Handshake);
+            return error.error_response();
+        }
+    };
+    let context = SessionContext {
+        hub: state.hub.clone(),
+        store: state.store.clone(),
+        settings: state.settings.clone(),
+        metrics: state.metrics.endpoint(endpoint),
+        rate_limited: state.metrics.rate_limited_frames.clone(),
+        shutdown: state.shutdown.clone(),
+        permit,
+        peer: req.peer_addr(),
+    };
+    match endpoint {
+        Endpoint::Json => actix_web::rt::spawn(session::json::run(socket, stream, context)),
+        Endpoint::Plain => actix_web::rt::spawn(session::plain::run(socket, stream, context)),
+    };
+    response
 }
 
 /// Whether a request asks to switch to WebSocket (`Upgrade: websocket`, any case),
@@ -36,7 +72,7 @@ pub async fn plain(req: HttpRequest, body: web::Payload, hub: web::Data<HubHandl
 pub fn asks_for_websocket(ctx: &GuardContext<'_>) -> bool {
     ctx.head()
         .headers()
-        .get(actix_web::http::header::UPGRADE)
+        .get(header::UPGRADE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.trim().eq_ignore_ascii_case("websocket"))
 }

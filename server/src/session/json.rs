@@ -1,6 +1,5 @@
 //! A session on `/ws`, speaking the typed JSON protocol of `chat-shared`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -9,31 +8,27 @@ use chat_shared::limits::HISTORY_PAGE_MAX;
 use chat_shared::{ClientMessage, ErrorCode, RoomName, ServerMessage};
 
 use crate::hub::{ConnectionId, HubHandle, HubStopped, JoinRequest, Protocol, outbound_queue};
-use crate::session::{FrameHandler, drive, going_away};
+use crate::session::{FrameHandler, Handled, SessionContext, drive, going_away};
 use crate::store::{HistoryStore, Page, StoreError};
 
 /// Runs one JSON connection until either side closes it.
-pub async fn run(
-    mut socket: actix_ws::Session,
-    stream: actix_ws::MessageStream,
-    hub: HubHandle,
-    store: Arc<dyn HistoryStore>,
-    peer: Option<SocketAddr>,
-) {
-    let id = hub.next_connection_id();
-    tracing::info!(connection = id, ?peer, endpoint = "json", "connected");
-    let (sender, mut outbound) = outbound_queue();
-    let mut session = JsonSession { id, hub, store };
+pub async fn run(mut socket: actix_ws::Session, stream: actix_ws::MessageStream, mut context: SessionContext) {
+    let id = context.hub.next_connection_id();
+    tracing::info!(connection = id, peer = ?context.peer, endpoint = "json", "connected");
+    context.metrics.open_connections.inc();
+    let (sender, mut outbound) = outbound_queue(context.settings.outbound_queue_bytes);
+    let mut session = JsonSession { id, hub: context.hub.clone(), store: context.store.clone() };
 
     let close = match session.hub.connect(id, Protocol::Json, sender).await {
-        Ok(()) => drive(&mut socket, stream, &mut outbound, &mut session).await,
+        Ok(()) => drive(&mut socket, stream, &mut outbound, &mut session, &mut context).await,
         Err(HubStopped) => Some(going_away()),
     };
 
     session.hub.disconnect(id).await;
     // The peer may already be gone; closing is best effort.
-    let _ = socket.close(close).await;
-    tracing::info!(connection = id, "disconnected");
+    let _ = socket.close(close.clone()).await;
+    context.metrics.open_connections.dec();
+    tracing::info!(connection = id, close = ?close.map(|c| c.code), "disconnected");
 }
 
 /// What one JSON connection needs to serve its peer.
@@ -87,17 +82,24 @@ impl JsonSession {
     }
 }
 
+fn frame(message: &ServerMessage) -> ByteString {
+    ByteString::from(message.encode())
+}
+
 impl FrameHandler for JsonSession {
-    async fn on_text(&mut self, text: ByteString) -> Result<Option<ByteString>, HubStopped> {
-        let reply = match ClientMessage::decode(&text) {
-            Ok(message) => self.on_message(message).await?,
-            Err(error) => Some(error.to_server_message()),
-        };
-        Ok(reply.map(|reply| ByteString::from(reply.encode())))
+    async fn on_text(&mut self, text: ByteString) -> Result<Handled, HubStopped> {
+        match ClientMessage::decode(&text) {
+            Ok(message) => Ok(self.on_message(message).await?.map_or(Handled::Nothing, |m| Handled::Reply(frame(&m)))),
+            Err(error) => Ok(Handled::Invalid(frame(&error.to_server_message()))),
+        }
     }
 
-    async fn on_binary(&mut self, _: Bytes) -> Result<Option<ByteString>, HubStopped> {
+    async fn on_binary(&mut self, _: Bytes) -> Result<Handled, HubStopped> {
         let reply = ServerMessage::error(ErrorCode::UnsupportedFrame, "this endpoint speaks JSON in text frames");
-        Ok(Some(ByteString::from(reply.encode())))
+        Ok(Handled::Invalid(frame(&reply)))
+    }
+
+    fn rate_limited(&mut self) -> Option<ByteString> {
+        Some(frame(&ServerMessage::error(ErrorCode::RateLimited, "too many messages; slow down")))
     }
 }

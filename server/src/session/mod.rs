@@ -1,74 +1,202 @@
 //! One task per connection: it owns the socket, reads the peer's frames,
-//! writes what the hub queues for it, and leaves the hub when it ends.
+//! writes what the hub queues for it, pings idle peers, enforces the
+//! connection's limits, and leaves the hub when it ends.
 //!
 //! [`json`] speaks the typed protocol of `/ws`; [`plain`] speaks the seed's
-//! echo-to-everyone protocol of `/`.
+//! echo-to-everyone protocol of `/`. Both run [`drive`], the shared loop.
 
 pub mod json;
 pub mod plain;
+pub mod rate_limit;
 
 use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
 use bytes::Bytes;
 use bytestring::ByteString;
-use chat_shared::limits::MAX_FRAME_BYTES;
 
-use crate::hub::{HubStopped, Outbound, OutboundReceiver};
+use crate::admission::ConnectionPermit;
+use crate::config::Config;
+use crate::hub::{HubHandle, HubStopped, Outbound, OutboundReceiver};
+use crate::metrics::EndpointMetrics;
+use crate::shutdown::ShutdownSignal;
+use crate::store::HistoryStore;
+use rate_limit::TokenBucket;
+
+/// Invalid frames tolerated on one connection before it is closed with 1008.
+pub const MAX_INVALID_FRAMES: u32 = 20;
+
+/// The limits every session enforces.
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    /// Largest frame or reassembled message, in bytes.
+    pub max_message_bytes: usize,
+    /// Average data frames per second (0 = unlimited).
+    pub rate_limit: u32,
+    /// Burst above the average.
+    pub rate_burst: u32,
+    /// Bytes that may wait in the outbound queue.
+    pub outbound_queue_bytes: usize,
+    /// Silence before a ping.
+    pub ping_interval: Duration,
+    /// Silence before the peer is dropped.
+    pub idle_timeout: Duration,
+}
+
+impl SessionSettings {
+    /// The session limits of `config`.
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            max_message_bytes: config.max_message_bytes,
+            rate_limit: config.rate_limit,
+            rate_burst: config.rate_burst,
+            // A queue must hold at least one message of the largest size a peer may send.
+            outbound_queue_bytes: config.outbound_queue_bytes.max(config.max_message_bytes + 64 * 1024),
+            ping_interval: config.ping_interval(),
+            idle_timeout: config.idle_timeout(),
+        }
+    }
+}
+
+/// Everything a session task needs besides its socket.
+pub struct SessionContext {
+    /// The hub.
+    pub hub: HubHandle,
+    /// The history store.
+    pub store: Arc<dyn HistoryStore>,
+    /// Limits.
+    pub settings: SessionSettings,
+    /// This endpoint's counters.
+    pub metrics: EndpointMetrics,
+    /// Counts rate-limited frames.
+    pub rate_limited: prometheus_client::metrics::counter::Counter,
+    /// Fires on graceful shutdown.
+    pub shutdown: ShutdownSignal,
+    /// Our place under the connection caps, held for the session's life.
+    pub permit: ConnectionPermit,
+    /// The peer, for logs.
+    pub peer: Option<SocketAddr>,
+}
+
+/// What handling one data frame produced.
+pub(crate) enum Handled {
+    /// Nothing to write back.
+    Nothing,
+    /// A reply for this peer only.
+    Reply(ByteString),
+    /// The frame was invalid: a reply, and a strike against the connection.
+    Invalid(ByteString),
+}
 
 /// What a protocol does with the data frames of its peer.
 pub(crate) trait FrameHandler {
-    /// Handles a complete text message; returns a reply for this peer only.
-    async fn on_text(&mut self, text: ByteString) -> Result<Option<ByteString>, HubStopped>;
-    /// Handles a complete binary message; returns a reply for this peer only.
-    async fn on_binary(&mut self, bytes: Bytes) -> Result<Option<ByteString>, HubStopped>;
+    /// Handles a complete text message.
+    async fn on_text(&mut self, text: ByteString) -> Result<Handled, HubStopped>;
+    /// Handles a complete binary message.
+    async fn on_binary(&mut self, bytes: Bytes) -> Result<Handled, HubStopped>;
+    /// Tells the peer a frame was dropped by the rate limit, if the protocol can.
+    fn rate_limited(&mut self) -> Option<ByteString>;
 }
 
-/// The connection loop shared by both protocols: reads the peer's frames and
-/// hands data to `handler`, answers pings, and writes what the hub queued.
-/// Returns the close frame to send, if any, once the connection is over.
+/// The connection loop shared by both protocols. Returns the close frame to
+/// send, if any, once the connection is over.
 pub(crate) async fn drive(
     socket: &mut actix_ws::Session,
     stream: actix_ws::MessageStream,
     outbound: &mut OutboundReceiver,
     handler: &mut impl FrameHandler,
+    context: &mut SessionContext,
 ) -> Option<CloseReason> {
-    let mut frames = limited(stream);
+    let settings = context.settings.clone();
+    let mut frames = stream
+        .max_frame_size(settings.max_message_bytes)
+        .aggregate_continuations()
+        .max_continuation_size(settings.max_message_bytes);
+    let mut bucket = TokenBucket::new(settings.rate_limit, settings.rate_burst, Instant::now());
+    let (mut dropped_in_row, mut invalid) = (0_u32, 0_u32);
+    let mut last_heard = Instant::now();
+    let mut heartbeat =
+        tokio::time::interval_at(tokio::time::Instant::now() + settings.ping_interval, settings.ping_interval);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
     loop {
         tokio::select! {
             frame = frames.recv() => {
-                let handled = match frame {
+                last_heard = Instant::now();
+                let data = match frame {
                     None => return None,
                     Some(Err(error)) => return Some(close_reason_for(&error)),
-                    Some(Ok(AggregatedMessage::Close(reason))) => return reason,
+                    Some(Ok(AggregatedMessage::Close(reason))) => return Some(answer_to_close(reason)),
                     Some(Ok(AggregatedMessage::Ping(payload))) => {
                         if socket.pong(&payload).await.is_err() { return None; }
                         continue;
                     }
                     Some(Ok(AggregatedMessage::Pong(_))) => continue,
-                    Some(Ok(AggregatedMessage::Text(text))) => handler.on_text(text).await,
-                    Some(Ok(AggregatedMessage::Binary(bytes))) => handler.on_binary(bytes).await,
+                    Some(Ok(AggregatedMessage::Text(text))) => Ok(text),
+                    Some(Ok(AggregatedMessage::Binary(bytes))) => Err(bytes),
                 };
-                match handled {
-                    Ok(None) => {}
-                    Ok(Some(reply)) => if socket.text(reply).await.is_err() { return None },
+                context.metrics.messages_in.inc();
+                if !bucket.try_take(Instant::now()) {
+                    context.rate_limited.inc();
+                    dropped_in_row += 1;
+                    if dropped_in_row > settings.rate_burst.max(1) * 2 {
+                        return Some(policy_close("rate limit exceeded"));
+                    }
+                    if let Some(reply) = handler.rate_limited()
+                        && socket.text(reply).await.is_err()
+                    {
+                        return None;
+                    }
+                    continue;
+                }
+                dropped_in_row = 0;
+                let handled = match data {
+                    Ok(text) => handler.on_text(text).await,
+                    Err(bytes) => handler.on_binary(bytes).await,
+                };
+                let reply = match handled {
+                    Ok(Handled::Nothing) => None,
+                    Ok(Handled::Reply(reply)) => Some(reply),
+                    Ok(Handled::Invalid(reply)) => {
+                        invalid += 1;
+                        if invalid > MAX_INVALID_FRAMES {
+                            return Some(policy_close("too many invalid messages"));
+                        }
+                        Some(reply)
+                    }
                     Err(HubStopped) => return Some(going_away()),
+                };
+                if let Some(reply) = reply
+                    && socket.text(reply).await.is_err()
+                {
+                    return None;
                 }
             }
             queued = outbound.recv() => match queued {
                 Some(Outbound::Close(reason)) => return Some(reason),
-                Some(frame) => if write(socket, frame).await.is_err() { return None },
+                Some(frame) => {
+                    context.metrics.messages_out.inc();
+                    context.metrics.bytes_out.inc_by(frame.queued_bytes() as u64);
+                    if write(socket, frame).await.is_err() { return None; }
+                }
                 // The hub dropped our queue: we fell too far behind.
-                None => return Some(too_slow()),
+                None => return Some(policy_close("too slow to keep up")),
             },
+            _ = heartbeat.tick() => {
+                let silent = last_heard.elapsed();
+                if silent >= settings.idle_timeout {
+                    return Some(CloseReason { code: CloseCode::Away, description: Some("idle timeout".into()) });
+                }
+                if silent >= settings.ping_interval && socket.ping(b"").await.is_err() {
+                    return None;
+                }
+            }
+            _ = context.shutdown.fired() => return Some(going_away()),
         }
     }
-}
-
-/// Turns the raw socket stream into one that enforces our size limits and
-/// reassembles fragmented messages.
-fn limited(stream: actix_ws::MessageStream) -> actix_ws::AggregatedMessageStream {
-    stream.max_frame_size(MAX_FRAME_BYTES).aggregate_continuations().max_continuation_size(MAX_FRAME_BYTES)
 }
 
 /// Writes one queued frame to the socket.
@@ -83,19 +211,31 @@ async fn write(socket: &mut actix_ws::Session, frame: Outbound) -> Result<(), ac
 
 /// The close frame that answers a peer's protocol violation (RFC 6455 §7.4.1).
 pub(crate) fn close_reason_for(error: &ProtocolError) -> CloseReason {
+    let message = error.to_string();
     let code = match error {
         ProtocolError::Overflow => CloseCode::Size,
+        // actix-http reports reserved bits as invalid data; that is a protocol error.
+        ProtocolError::Io(_) if message.contains("reserved bits") => CloseCode::Protocol,
         ProtocolError::Io(e) if e.kind() == io::ErrorKind::InvalidData => CloseCode::Invalid,
         // actix-ws reports an over-long fragmented message as a plain I/O error.
-        ProtocolError::Io(e) if e.to_string().contains("maximum continuation size") => CloseCode::Size,
+        ProtocolError::Io(_) if message.contains("maximum continuation size") => CloseCode::Size,
         _ => CloseCode::Protocol,
     };
-    CloseReason { code, description: Some(error.to_string()) }
+    CloseReason { code, description: Some(message) }
 }
 
-/// The close frame for a client whose outbound queue overflowed.
-fn too_slow() -> CloseReason {
-    CloseReason { code: CloseCode::Policy, description: Some("too slow to keep up".into()) }
+/// Our answer to the peer's close frame: its code echoed (RFC 6455 §5.5.1),
+/// or a normal close if it gave none.
+fn answer_to_close(reason: Option<CloseReason>) -> CloseReason {
+    match reason {
+        Some(reason) => CloseReason { code: reason.code, description: None },
+        None => CloseReason { code: CloseCode::Normal, description: None },
+    }
+}
+
+/// A 1008 (policy violation) close.
+fn policy_close(why: &str) -> CloseReason {
+    CloseReason { code: CloseCode::Policy, description: Some(why.to_owned()) }
 }
 
 /// The close frame sent when the server is going away.
@@ -116,6 +256,15 @@ mod tests {
     fn invalid_utf8_closes_with_1007() {
         let error = ProtocolError::Io(io::Error::new(io::ErrorKind::InvalidData, "invalid utf-8"));
         assert_eq!(close_reason_for(&error).code, CloseCode::Invalid);
+    }
+
+    #[test]
+    fn reserved_bits_close_with_1002() {
+        let error = ProtocolError::Io(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "Received a frame with non-zero reserved bits",
+        ));
+        assert_eq!(close_reason_for(&error).code, CloseCode::Protocol);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! it lives. SQLite ([`sqlite::SqliteStore`]) is the embedded default; another
 //! backend (PostgreSQL) implements [`HistoryStore`] and is chosen in `startup`.
 
+pub mod instrumented;
 pub mod sqlite;
 
 use async_trait::async_trait;

@@ -2,6 +2,8 @@
 //! over real sockets.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod raw_frames;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chat_server::config::Config;
+use chat_server::shutdown::ShutdownTrigger;
 use chat_server::startup::Application;
 use chat_shared::{ChatMessage, ClientId, ClientMessage, MessageText, Nickname, RoomName, ServerMessage};
 use futures_util::{SinkExt, StreamExt};
@@ -32,29 +35,52 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    /// Starts the app with a fresh history file and no web client to serve.
+    /// Starts the app with a fresh history file, no web client to serve, and
+    /// no rate limit (most tests send faster than people type).
     pub async fn spawn() -> Self {
+        Self::spawn_configured(|_| {}).await
+    }
+
+    /// Like [`TestApp::spawn`], with settings changed by `configure`.
+    pub async fn spawn_configured(configure: impl FnOnce(&mut Config)) -> Self {
         let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
-        Self::spawn_with(dir.clone(), dir.path().join("chat.sqlite3"), Path::new("does-not-exist")).await
+        let database = dir.path().join("chat.sqlite3");
+        Self::spawn_with(dir, database, Path::new("does-not-exist"), configure).await.0
     }
 
     /// Starts the app serving `static_dir`.
     pub async fn spawn_serving(static_dir: &Path) -> Self {
         let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
-        Self::spawn_with(dir.clone(), dir.path().join("chat.sqlite3"), static_dir).await
+        let database = dir.path().join("chat.sqlite3");
+        Self::spawn_with(dir, database, static_dir, |_| {}).await.0
+    }
+
+    /// Starts the app and returns the trigger of its graceful shutdown too.
+    pub async fn spawn_with_shutdown() -> (Self, ShutdownTrigger) {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let database = dir.path().join("chat.sqlite3");
+        Self::spawn_with(dir, database, Path::new("does-not-exist"), |_| {}).await
     }
 
     /// Starts a second app on the same history file, as after a restart.
     pub async fn restart_on_same_file(&self) -> Self {
-        Self::spawn_with(self._dir.clone(), self.database.clone(), Path::new("does-not-exist")).await
+        Self::spawn_with(self._dir.clone(), self.database.clone(), Path::new("does-not-exist"), |_| {}).await.0
     }
 
-    async fn spawn_with(dir: Arc<tempfile::TempDir>, database: PathBuf, static_dir: &Path) -> Self {
-        let config = Config::new("127.0.0.1:0".parse().expect("address"), static_dir, database.clone());
+    async fn spawn_with(
+        dir: Arc<tempfile::TempDir>,
+        database: PathBuf,
+        static_dir: &Path,
+        configure: impl FnOnce(&mut Config),
+    ) -> (Self, ShutdownTrigger) {
+        let mut config = Config::new("127.0.0.1:0".parse().expect("address"), static_dir, database.clone());
+        config.rate_limit = 0;
+        configure(&mut config);
         let app = Application::build(config).await.expect("app builds");
         let address = app.address();
+        let trigger = app.shutdown_trigger();
         actix_web::rt::spawn(app.run_until_stopped());
-        Self { address, database, _dir: dir }
+        (Self { address, database, _dir: dir }, trigger)
     }
 }
 

@@ -1,0 +1,123 @@
+//! Who may open a socket: the Origin allow-list and the connection caps.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use crate::metrics::RefusalReason;
+
+/// The origin of `trunk serve`, the development setup in the README.
+const DEV_ORIGINS: [&str; 2] = ["http://127.0.0.1:8081", "http://localhost:8081"];
+
+/// Which web pages may open sockets: the server's own origin, `trunk serve`'s,
+/// and any configured ones. Requests without `Origin` (non-browser clients)
+/// are allowed: the check exists to stop other sites' pages from riding on a
+/// visitor's browser.
+#[derive(Debug, Clone, Default)]
+pub struct OriginPolicy {
+    extra: Vec<String>,
+}
+
+impl OriginPolicy {
+    /// Allows `extra` origins (as `scheme://host[:port]`) besides the defaults.
+    pub fn new(extra: &[String]) -> Self {
+        Self { extra: extra.iter().map(|origin| origin.trim_end_matches('/').to_ascii_lowercase()).collect() }
+    }
+
+    /// Whether a request with this `Origin` header, sent to this `Host`, may upgrade.
+    pub fn allows(&self, origin: Option<&str>, host: Option<&str>) -> bool {
+        let Some(origin) = origin else { return true };
+        let origin = origin.trim_end_matches('/').to_ascii_lowercase();
+        let same_origin = host.is_some_and(|host| {
+            let host = host.to_ascii_lowercase();
+            origin == format!("http://{host}") || origin == format!("https://{host}")
+        });
+        same_origin || DEV_ORIGINS.contains(&origin.as_str()) || self.extra.contains(&origin)
+    }
+}
+
+/// Counts open sockets, in all and per IP address.
+#[derive(Debug)]
+pub struct ConnectionLimiter {
+    max_total: usize,
+    max_per_ip: usize,
+    open: Mutex<(usize, HashMap<IpAddr, usize>)>,
+}
+
+/// One admitted connection; frees its place when dropped.
+#[derive(Debug)]
+pub struct ConnectionPermit {
+    limiter: Arc<ConnectionLimiter>,
+    ip: Option<IpAddr>,
+}
+
+impl ConnectionLimiter {
+    /// At most `max_total` sockets, and `max_per_ip` from one address.
+    pub fn new(max_total: usize, max_per_ip: usize) -> Arc<Self> {
+        Arc::new(Self { max_total, max_per_ip, open: Mutex::new((0, HashMap::new())) })
+    }
+
+    /// Takes a place for a connection from `ip`, or says why not.
+    pub fn admit(self: &Arc<Self>, ip: Option<IpAddr>) -> Result<ConnectionPermit, RefusalReason> {
+        let mut open = self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (total, per_ip) = &mut *open;
+        if *total >= self.max_total {
+            return Err(RefusalReason::ServerFull);
+        }
+        if let Some(ip) = ip {
+            let count = per_ip.entry(ip).or_insert(0);
+            if *count >= self.max_per_ip {
+                return Err(RefusalReason::IpLimit);
+            }
+            *count += 1;
+        }
+        *total += 1;
+        Ok(ConnectionPermit { limiter: self.clone(), ip })
+    }
+}
+
+impl Drop for ConnectionPermit {
+    fn drop(&mut self) {
+        let mut open = self.limiter.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (total, per_ip) = &mut *open;
+        *total = total.saturating_sub(1);
+        if let Some(ip) = self.ip
+            && let Some(count) = per_ip.get_mut(&ip)
+        {
+            *count -= 1;
+            if *count == 0 {
+                per_ip.remove(&ip);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_origin_dev_origin_and_configured_origins_are_allowed() {
+        let policy = OriginPolicy::new(&["https://Chat.Example.org/".to_owned()]);
+        assert!(policy.allows(None, Some("127.0.0.1:8080")), "non-browser clients");
+        assert!(policy.allows(Some("http://127.0.0.1:8080"), Some("127.0.0.1:8080")));
+        assert!(policy.allows(Some("https://chat.example.org"), Some("10.0.0.1:8080")));
+        assert!(policy.allows(Some("http://localhost:8081"), Some("127.0.0.1:8080")), "trunk serve");
+        assert!(!policy.allows(Some("https://evil.example"), Some("127.0.0.1:8080")));
+        assert!(!policy.allows(Some("null"), Some("127.0.0.1:8080")));
+    }
+
+    #[test]
+    fn caps_count_per_ip_and_in_all_and_free_on_drop() {
+        let limiter = ConnectionLimiter::new(3, 2);
+        let a: IpAddr = "127.0.0.1".parse().expect("ip");
+        let b: IpAddr = "127.0.0.2".parse().expect("ip");
+        let first = limiter.admit(Some(a)).expect("first");
+        let _second = limiter.admit(Some(a)).expect("second");
+        assert_eq!(limiter.admit(Some(a)).err(), Some(RefusalReason::IpLimit));
+        let _third = limiter.admit(Some(b)).expect("other ip");
+        assert_eq!(limiter.admit(Some(b)).err(), Some(RefusalReason::ServerFull));
+        drop(first);
+        assert!(limiter.admit(Some(a)).is_ok(), "a place was freed");
+    }
+}

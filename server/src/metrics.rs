@@ -1,0 +1,177 @@
+//! Prometheus metrics: what the server is doing, for `GET /metrics`.
+//!
+//! Sessions resolve their labelled counters once ([`Metrics::endpoint`]), so
+//! the per-frame cost is an atomic add.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Which socket endpoint.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum Endpoint {
+    /// `/ws`, the JSON protocol.
+    Json,
+    /// `/`, the plain protocol.
+    Plain,
+}
+
+/// Why an upgrade was refused.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum RefusalReason {
+    /// The page's origin is not allowed.
+    Origin,
+    /// Too many sockets from one address.
+    IpLimit,
+    /// Too many sockets in all.
+    ServerFull,
+    /// The handshake itself was invalid.
+    Handshake,
+}
+
+/// A store operation, for latency.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum StoreOperation {
+    /// Storing a message.
+    Append,
+    /// Reading history.
+    Read,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointLabel {
+    endpoint: Endpoint,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: RefusalReason,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabel {
+    operation: StoreOperation,
+}
+
+/// All metrics of the process; cheap to clone.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    open_connections: Family<EndpointLabel, Gauge>,
+    messages_in: Family<EndpointLabel, Counter>,
+    messages_out: Family<EndpointLabel, Counter>,
+    bytes_out: Family<EndpointLabel, Counter>,
+    upgrades_refused: Family<ReasonLabel, Counter>,
+    store_latency: Family<OperationLabel, Histogram>,
+    /// Clients closed because their outbound queue overflowed.
+    pub slow_consumer_closes: Counter,
+    /// Frames dropped by the per-connection rate limit.
+    pub rate_limited_frames: Counter,
+}
+
+/// The counters of one endpoint, resolved once per session.
+#[derive(Clone)]
+pub struct EndpointMetrics {
+    /// Open sockets.
+    pub open_connections: Gauge,
+    /// Data frames received.
+    pub messages_in: Counter,
+    /// Data frames written.
+    pub messages_out: Counter,
+    /// Payload bytes written.
+    pub bytes_out: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("chat");
+        let metrics = Self {
+            registry: Arc::default(),
+            open_connections: Family::default(),
+            messages_in: Family::default(),
+            messages_out: Family::default(),
+            bytes_out: Family::default(),
+            upgrades_refused: Family::default(),
+            store_latency: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.000_05, 2.0, 16))),
+            slow_consumer_closes: Counter::default(),
+            rate_limited_frames: Counter::default(),
+        };
+        registry.register("open_connections", "Open WebSocket connections", metrics.open_connections.clone());
+        registry.register("messages_in", "Data frames received from clients", metrics.messages_in.clone());
+        registry.register("messages_out", "Data frames written to clients", metrics.messages_out.clone());
+        registry.register("bytes_out", "Payload bytes written to clients", metrics.bytes_out.clone());
+        registry.register("upgrades_refused", "WebSocket upgrades refused", metrics.upgrades_refused.clone());
+        registry.register(
+            "slow_consumer_closes",
+            "Clients closed for falling behind",
+            metrics.slow_consumer_closes.clone(),
+        );
+        registry.register(
+            "rate_limited_frames",
+            "Frames dropped by the rate limit",
+            metrics.rate_limited_frames.clone(),
+        );
+        registry.register("store_latency_seconds", "History store latency", metrics.store_latency.clone());
+        Self { registry: Arc::new(registry), ..metrics }
+    }
+
+    /// The counters of `endpoint`.
+    pub fn endpoint(&self, endpoint: Endpoint) -> EndpointMetrics {
+        let label = EndpointLabel { endpoint };
+        EndpointMetrics {
+            open_connections: self.open_connections.get_or_create(&label).clone(),
+            messages_in: self.messages_in.get_or_create(&label).clone(),
+            messages_out: self.messages_out.get_or_create(&label).clone(),
+            bytes_out: self.bytes_out.get_or_create(&label).clone(),
+        }
+    }
+
+    /// Counts a refused upgrade.
+    pub fn refused(&self, reason: RefusalReason) {
+        self.upgrades_refused.get_or_create(&ReasonLabel { reason }).inc();
+    }
+
+    /// Records how long a store operation took.
+    pub fn observe_store(&self, operation: StoreOperation, started: Instant) {
+        self.store_latency.get_or_create(&OperationLabel { operation }).observe(started.elapsed().as_secs_f64());
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let metrics = Metrics::new();
+        metrics.endpoint(Endpoint::Json).messages_in.inc();
+        metrics.refused(RefusalReason::Origin);
+        metrics.observe_store(StoreOperation::Append, Instant::now());
+        let text = metrics.render();
+        assert!(text.contains("chat_messages_in_total{endpoint=\"Json\"} 1"), "{text}");
+        assert!(text.contains("chat_upgrades_refused_total{reason=\"Origin\"} 1"), "{text}");
+        assert!(text.contains("chat_store_latency_seconds_count{operation=\"Append\"} 1"), "{text}");
+        assert!(text.ends_with("# EOF\n"));
+    }
+}

@@ -1,0 +1,55 @@
+//! A store wrapper that records the latency of every operation.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use chat_shared::{ChatMessage, RoomName};
+
+use super::{Appended, HistoryStore, NewMessage, Page, StoreError};
+use crate::metrics::{Metrics, StoreOperation};
+
+/// Times each call to the inner store.
+pub struct InstrumentedStore {
+    inner: Arc<dyn HistoryStore>,
+    metrics: Metrics,
+}
+
+impl InstrumentedStore {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn HistoryStore>, metrics: Metrics) -> Self {
+        Self { inner, metrics }
+    }
+}
+
+#[async_trait]
+impl HistoryStore for InstrumentedStore {
+    async fn append(&self, message: NewMessage) -> Result<Appended, StoreError> {
+        let started = Instant::now();
+        let result = self.inner.append(message).await;
+        self.metrics.observe_store(StoreOperation::Append, started);
+        result
+    }
+
+    async fn page(&self, room: &RoomName, page: Page) -> Result<Vec<ChatMessage>, StoreError> {
+        let started = Instant::now();
+        let result = self.inner.page(room, page).await;
+        self.metrics.observe_store(StoreOperation::Read, started);
+        result
+    }
+
+    async fn has_before(&self, room: &RoomName, id: u64) -> Result<bool, StoreError> {
+        let started = Instant::now();
+        let result = self.inner.has_before(room, id).await;
+        self.metrics.observe_store(StoreOperation::Read, started);
+        result
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+
+    async fn close(&self) {
+        self.inner.close().await;
+    }
+}

@@ -1,0 +1,178 @@
+//! Operations: health and metrics endpoints, graceful shutdown (in process and
+//! by SIGTERM to the real binary), and durability across `kill -9`.
+
+mod support;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use chat_shared::{ClientMessage, ServerMessage};
+use support::{JsonClient, RawClient, TestApp, room};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio_tungstenite::tungstenite::Message;
+
+async fn get(url: String) -> (u16, String) {
+    let response = reqwest::get(url).await.expect("request");
+    (response.status().as_u16(), response.text().await.expect("body"))
+}
+
+#[actix_web::test]
+async fn health_readiness_and_metrics() {
+    let app = TestApp::spawn().await;
+    assert_eq!(get(format!("http://{}/healthz", app.address)).await, (200, "ok".into()));
+    assert_eq!(get(format!("http://{}/readyz", app.address)).await, (200, "ready".into()));
+
+    let mut alice = JsonClient::join(app.address, "alice").await;
+    alice.say("counted").await;
+    alice.next_chat().await;
+    let forged = tokio_tungstenite::tungstenite::handshake::client::Request::builder()
+        .uri(format!("ws://{}/ws", app.address))
+        .header("Host", app.address.to_string())
+        .header("Origin", "https://evil.example")
+        .header("Connection", "Upgrade")
+        .header("Upgrade", "websocket")
+        .header("Sec-WebSocket-Version", "13")
+        .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .body(())
+        .expect("request");
+    assert!(tokio_tungstenite::connect_async(forged).await.is_err());
+
+    let (status, text) = get(format!("http://{}/metrics", app.address)).await;
+    assert_eq!(status, 200);
+    for expected in [
+        "chat_open_connections{endpoint=\"Json\"} 1",
+        "chat_messages_in_total{endpoint=\"Json\"} 2",
+        "chat_upgrades_refused_total{reason=\"Origin\"} 1",
+        "chat_store_latency_seconds_count{operation=\"Append\"} 1",
+        "chat_rate_limited_frames_total 0",
+        "chat_slow_consumer_closes_total 0",
+        "chat_bytes_out_total{endpoint=\"Json\"}",
+    ] {
+        assert!(text.contains(expected), "missing {expected} in\n{text}");
+    }
+}
+
+#[actix_web::test]
+async fn shutdown_closes_every_socket_with_1001() {
+    let (app, trigger) = TestApp::spawn_with_shutdown().await;
+    let mut json = JsonClient::join(app.address, "alice").await;
+    let mut plain = RawClient::connect(app.address, "/").await;
+    trigger.fire();
+    for client in [json.raw(), &mut plain] {
+        loop {
+            match client.next().await {
+                Some(Message::Close(Some(frame))) => {
+                    assert_eq!(u16::from(frame.code), 1001);
+                    break;
+                }
+                Some(_) => continue,
+                None => panic!("closed without 1001"),
+            }
+        }
+    }
+}
+
+/// The real binary, on a free port.
+struct Process {
+    child: Child,
+    address: SocketAddr,
+}
+
+async fn start_binary(database: &Path) -> Process {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
+        .args(["--bind", "127.0.0.1:0", "--static-dir", "does-not-exist", "--rate-limit", "0", "--database"])
+        .arg(database)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("binary starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let address = tokio::time::timeout(support::PATIENCE, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(address) = line.split_whitespace().find_map(|w| w.strip_prefix("address=")) {
+                return address.parse().expect("address");
+            }
+        }
+        panic!("exited before listening");
+    })
+    .await
+    .expect("listening in time");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Process { child, address }
+}
+
+#[actix_web::test]
+async fn sigterm_closes_sockets_with_1001_and_exits_within_5_seconds() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut process = start_binary(&dir.path().join("chat.sqlite3")).await;
+    let mut alice = JsonClient::join(process.address, "alice").await;
+    let pid = process.child.id().expect("pid").to_string();
+    let started = Instant::now();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill runs");
+    assert!(status.success());
+    loop {
+        match alice.raw().next().await {
+            Some(Message::Close(Some(frame))) => {
+                assert_eq!(u16::from(frame.code), 1001);
+                break;
+            }
+            Some(_) => continue,
+            None => panic!("closed without 1001"),
+        }
+    }
+    let exit = tokio::time::timeout(Duration::from_secs(5), process.child.wait()).await.expect("exits in 5 s");
+    assert!(exit.expect("exit status").success());
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[actix_web::test]
+async fn kill_9_during_a_burst_loses_no_acknowledged_message() {
+    let dir = tempfile::tempdir().expect("dir");
+    let database = dir.path().join("chat.sqlite3");
+    let mut process = start_binary(&database).await;
+    let mut alice = JsonClient::join(process.address, "alice").await;
+
+    // Fire a burst without waiting; collect acks until the process is killed.
+    let mut acked: HashMap<String, u64> = HashMap::new();
+    for n in 0..2_000 {
+        alice.say(&format!("burst {n}")).await;
+    }
+    while acked.len() < 300 {
+        if let ServerMessage::Ack { client_id, id, .. } = alice.next().await {
+            acked.insert(client_id.to_string(), id);
+        }
+    }
+    process.child.start_kill().expect("SIGKILL sent");
+    // Acks already on the wire were sent after their commit: collect them too.
+    while let Ok(Some(Message::Text(text))) = tokio::time::timeout(Duration::from_secs(2), alice.raw().next()).await {
+        if let Ok(ServerMessage::Ack { client_id, id, .. }) = ServerMessage::decode(&text) {
+            acked.insert(client_id.to_string(), id);
+        }
+    }
+    let _ = process.child.wait().await;
+
+    let restarted = start_binary(&database).await;
+    let mut reader = JsonClient::connect(restarted.address).await;
+    let (mut stored, mut has_more) = reader.enter("lobby", "reader", None).await;
+    while has_more {
+        let before = stored[0].id;
+        reader.send(&ClientMessage::History { room: room("lobby"), before, limit: 200 }).await;
+        match reader.next().await {
+            ServerMessage::History { messages, has_more: more, .. } => {
+                stored.splice(0..0, messages);
+                has_more = more;
+            }
+            other => panic!("expected history, got {other:?}"),
+        }
+    }
+    let by_client_id: HashMap<String, u64> =
+        stored.iter().filter_map(|m| Some((m.client_id.as_ref()?.to_string(), m.id))).collect();
+    for (client_id, id) in &acked {
+        assert_eq!(by_client_id.get(client_id), Some(id), "acknowledged {client_id} as {id} but it was lost");
+    }
+    assert!(acked.len() >= 300, "acks seen: {}", acked.len());
+}
