@@ -176,3 +176,30 @@ async fn kill_9_during_a_burst_loses_no_acknowledged_message() {
     }
     assert!(acked.len() >= 300, "acks seen: {}", acked.len());
 }
+
+#[actix_web::test]
+async fn json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
+        .args(["--bind", "127.0.0.1:0", "--static-dir", "does-not-exist", "--log-format", "json", "--database"])
+        .arg(dir.path().join("chat.sqlite3"))
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("binary starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let listening = tokio::time::timeout(support::PATIENCE, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let event: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            if event["message"] == "listening" {
+                return event;
+            }
+        }
+        panic!("exited before listening");
+    })
+    .await
+    .expect("listening in time");
+    assert_eq!(listening["level"], "INFO");
+    assert!(listening["address"].as_str().is_some_and(|a| a.starts_with("127.0.0.1:")), "{listening}");
+    child.kill().await.expect("stopped");
+}

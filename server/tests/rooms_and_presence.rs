@@ -129,3 +129,35 @@ async fn the_room_list_counts_who_is_online() {
         assert!(tokio::time::Instant::now() < deadline, "room list never showed dev:1, lobby:1");
     }
 }
+
+#[actix_web::test]
+async fn crowded_rooms_skip_per_member_presence_events() {
+    let app = TestApp::spawn_configured(|c| c.max_connections_per_ip = 1_000).await;
+    let mut first = JsonClient::join(app.address, "first").await;
+    let mut crowd = Vec::new();
+    for n in 0..205 {
+        crowd.push(JsonClient::join(app.address, &format!("member{n:03}")).await);
+    }
+    // The first member heard about joins until the room passed 200, then nothing more.
+    let mut heard = 0;
+    loop {
+        match first.next().await {
+            ServerMessage::MemberJoined { .. } => heard += 1,
+            ServerMessage::Message(m) if m.text.as_str() == "marker" => break,
+            other => panic!("unexpected {other:?}"),
+        }
+        if heard == 199 {
+            crowd[0].say("marker").await;
+        }
+    }
+    assert_eq!(heard, 199, "join events stop once the room is crowded");
+    let mut late = JsonClient::connect(app.address).await;
+    late.send_join("lobby", "late", None).await;
+    match late.next().await {
+        ServerMessage::Joined { members, .. } => {
+            assert!((200..=201).contains(&members.len()), "200 names, plus the joiner if not among them");
+            assert!(members.contains(&nick("late")));
+        }
+        other => panic!("expected joined, got {other:?}"),
+    }
+}

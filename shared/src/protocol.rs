@@ -95,7 +95,8 @@ pub enum ServerMessage {
         room: RoomName,
         /// The nickname in use there.
         nick: Nickname,
-        /// Everyone in the room now, this client included.
+        /// Who is in the room now, by name (the first 200 in larger rooms,
+        /// which also get no `member_joined`/`member_left` events).
         members: Vec<Nickname>,
     },
     /// Stored messages of a room, oldest first.

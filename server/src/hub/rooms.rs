@@ -46,11 +46,11 @@ impl Room {
         self.members.keys().copied()
     }
 
-    /// Nicknames in alphabetical order.
-    pub fn nicknames(&self) -> Vec<Nickname> {
-        let mut nicks: Vec<Nickname> = self.by_nick.keys().cloned().collect();
-        nicks.sort();
-        nicks
+    /// Up to `limit` nicknames, in alphabetical order.
+    pub fn nicknames(&self, limit: usize) -> Vec<Nickname> {
+        let mut nicks: Vec<&Nickname> = self.by_nick.keys().collect();
+        nicks.sort_unstable();
+        nicks.into_iter().take(limit).cloned().collect()
     }
 
     pub fn len(&self) -> usize {

@@ -15,6 +15,11 @@ use super::{Command, ConnectionId, JoinRequest, Outbound, OutboundSender, Protoc
 use crate::metrics::Metrics;
 use crate::store::{Appended, HistoryStore, NewMessage, Page, StoreError};
 
+/// Rooms larger than this get no per-member join/leave events and a truncated
+/// member list: those events would cost O(members²) while a room fills, and
+/// nobody reads a list of thousands. The room list still counts everyone.
+pub(super) const PRESENCE_EVENTS_MAX: usize = 200;
+
 /// How often a changed room list is sent out; coalesces join storms.
 const ROOM_LIST_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -149,8 +154,12 @@ impl Hub {
 
     /// Takes `id` out of `room` and tells the others.
     fn leave_room(&mut self, id: ConnectionId, room: &RoomName) {
+        let crowded = self.rooms.get(room).is_some_and(|r| r.len() > PRESENCE_EVENTS_MAX);
         if let Some(member) = self.rooms.remove(room, id) {
             self.room_list_changed = true;
+            if crowded {
+                return;
+            }
             let left = frame(&ServerMessage::MemberLeft { room: room.clone(), nick: member.nick });
             self.fan_out_room(room, &left, None);
         }
@@ -187,7 +196,14 @@ impl Hub {
         if let Some(connection) = self.connections.get_mut(&id) {
             connection.room = Some(room.clone());
         }
-        let members = self.rooms.get(&room).map(|r| r.nicknames()).unwrap_or_default();
+        let (members, crowded) = match self.rooms.get(&room) {
+            Some(r) => (r.nicknames(PRESENCE_EVENTS_MAX), r.len() > PRESENCE_EVENTS_MAX),
+            None => (Vec::new(), false),
+        };
+        let mut members = members;
+        if !members.contains(&nick) {
+            members.push(nick.clone());
+        }
         self.send_to(id, frame(&ServerMessage::Joined { room: room.clone(), nick: nick.clone(), members }));
         match self.history_for_join(&room, after).await {
             Ok(history) => self.send_to(id, frame(&history)),
@@ -198,6 +214,8 @@ impl Hub {
         }
         if !takeover {
             self.room_list_changed = true;
+        }
+        if !takeover && !crowded {
             let joined = frame(&ServerMessage::MemberJoined { room: room.clone(), nick });
             self.fan_out_room(&room, &joined, Some(id));
         }
