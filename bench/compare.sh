@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Runs the same load scenarios against our server (plain and JSON endpoints)
+# and against the seed's Node `ws` broadcast server, interleaved and repeated,
+# then writes BENCHMARKS.md and bench/results/chart.svg.
+#
+#   bench/compare.sh            # every scenario, 2 repetitions
+#   REPS=1 SCENARIOS="b c" bench/compare.sh
+set -euo pipefail
+source "$(dirname "$0")/../scripts/tools.sh"
+cd "$ROOT"
+
+REPS="${REPS:-2}"
+SCENARIOS="${SCENARIOS:-a b c d e}"
+RESULTS="$ROOT/bench/results"
+mkdir -p "$RESULTS"
+rm -f "$RESULTS"/*.json
+ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+say "building release binaries"
+cargo build --release -p chat-server -p chat-bench
+
+NODE_DIR="$(mktemp -d)"
+WORK="$(mktemp -d)"
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$NODE_DIR" "$WORK"' EXIT
+say "installing ws for the Node server into $NODE_DIR"
+npm install --silent --no-audit --no-fund --prefix "$NODE_DIR" ws@8 >/dev/null
+cp bench/node/server.js "$NODE_DIR/"
+
+PORT=9550
+# Starts a server (ours or node); sets PID and URL_BASE.
+start() {
+  PORT=$((PORT + 1))
+  case "$1" in
+    ours)
+      target/release/chat-server --bind "127.0.0.1:$PORT" --static-dir dist --database "$WORK/chat-$PORT.sqlite3" \
+        --rate-limit 0 --max-connections 100000 --max-connections-per-ip 100000 --outbound-queue-bytes 4194304 \
+        >"$WORK/server-$PORT.log" 2>&1 &
+      ;;
+    node)
+      PORT="$PORT" node "$NODE_DIR/server.js" >"$WORK/server-$PORT.log" 2>&1 &
+      ;;
+  esac
+  PID=$!
+  for _ in $(seq 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then break; fi
+    sleep 0.05
+  done
+  URL_BASE="ws://127.0.0.1:$PORT"
+}
+
+stop() {
+  kill "$PID" 2>/dev/null || true
+  wait "$PID" 2>/dev/null || true
+}
+
+# run SCENARIO TARGET REP -- chat-load options
+run() {
+  local scenario="$1" target="$2" rep="$3"
+  shift 4
+  local server="ours" path="/" protocol="plain"
+  case "$target" in
+    ours-json) path="/ws"; protocol="json" ;;
+    node) server="node" ;;
+  esac
+  start "$server"
+  say "scenario $scenario, $target, repetition $rep"
+  target/release/chat-load --url "$URL_BASE$path" --protocol "$protocol" --server-pid "$PID" \
+    --label "$scenario/$target" --json-out "$RESULTS/${scenario}__${target}__${rep}.json" "$@" || true
+  stop
+}
+
+for rep in $(seq "$REPS"); do
+  for scenario in $SCENARIOS; do
+    for target in ours-plain node ours-json; do
+      case "$scenario" in
+        a) run a "$target" "$rep" -- --idle --clients 10000 --connect-concurrency 500 --settle 3 ;;
+        b) run b "$target" "$rep" -- --clients 1000 --publishers 10 --rate 10 --duration 15 ;;
+        c) run c "$target" "$rep" -- --clients 1000 --publishers 10 --rate 0 --window 4 --duration 10 ;;
+        d) run d "$target" "$rep" -- --clients 10 --publishers 10 --rate 0 --window 8 --duration 10 ;;
+        e) run e "$target" "$rep" -- --clients 19000 --publishers 1 --messages 1 --rate 1 --connect-concurrency 500 --settle 3 ;;
+      esac
+    done
+  done
+done
+
+say "writing BENCHMARKS.md and bench/results/chart.svg"
+target/release/chat-chart "$RESULTS" "$ROOT/BENCHMARKS.md" "$RESULTS/chart.svg"

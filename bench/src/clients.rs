@@ -1,0 +1,296 @@
+//! Connecting, publishing and receiving: one task per client reads, one task
+//! per publisher writes, and every delivery's latency goes into a shared
+//! HdrHistogram (through small per-client buffers, to keep the lock cold).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use chat_shared::{ClientId, ClientMessage, MessageText, Nickname, RoomName};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use tokio::net::TcpStream;
+use tokio::sync::{Mutex, Semaphore, watch};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::args::{Args, Protocol};
+use crate::procstat::{self, ProcSample};
+use crate::report::Report;
+use crate::stamp::{self, Stamp};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+type Sink = SplitSink<Socket, Message>;
+type Stream = SplitStream<Socket>;
+
+/// Why a run could not be done.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Options that cannot work together.
+    #[error("{0}")]
+    Options(String),
+    /// No client could connect.
+    #[error("no client connected (first error: {0})")]
+    NoConnections(String),
+}
+
+/// What the readers share.
+struct Shared {
+    start: Instant,
+    histogram: Mutex<Histogram<u64>>,
+    delivered: AtomicU64,
+    last_delivery_ns: AtomicU64,
+    disconnects: AtomicU64,
+}
+
+impl Shared {
+    fn now_ns(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
+/// Runs the configured load and reports.
+pub async fn run(args: &Args) -> Result<Report, LoadError> {
+    if args.publishers > args.clients {
+        return Err(LoadError::Options("--publishers cannot exceed --clients".into()));
+    }
+    let histogram =
+        Histogram::new_with_bounds(1_000, 60_000_000_000, 3).map_err(|e| LoadError::Options(e.to_string()))?;
+    let shared = Arc::new(Shared {
+        start: Instant::now(),
+        histogram: Mutex::new(histogram),
+        delivered: AtomicU64::new(0),
+        last_delivery_ns: AtomicU64::new(0),
+        disconnects: AtomicU64::new(0),
+    });
+    let mut report = Report::new(args);
+    let before_connect = args.server_pid.and_then(procstat::sample);
+
+    let connect_started = Instant::now();
+    let (sockets, connect_errors) = connect_all(args).await;
+    report.connect_seconds = connect_started.elapsed().as_secs_f64();
+    report.connected = sockets.len();
+    report.connect_errors = connect_errors.len();
+    if sockets.is_empty() {
+        return Err(LoadError::NoConnections(connect_errors.into_iter().next().unwrap_or_default()));
+    }
+    tokio::time::sleep(Duration::from_secs_f64(args.settle)).await;
+    if let (Some(before), Some(after)) = (before_connect, args.server_pid.and_then(procstat::sample)) {
+        report.server_rss_before = before.rss_bytes;
+        report.server_rss_connected = after.rss_bytes;
+    }
+    if args.idle {
+        return Ok(report);
+    }
+
+    // Readers first, so nothing is missed; publishers' readers release their window.
+    let publishers = args.publishers.min(sockets.len());
+    let windows: Vec<Arc<Semaphore>> = (0..publishers).map(|_| Arc::new(Semaphore::new(args.window.max(1)))).collect();
+    let (stop, stopped) = watch::channel(false);
+    let mut sinks = Vec::with_capacity(publishers);
+    let mut readers = Vec::with_capacity(sockets.len());
+    for (index, (sink, stream)) in sockets.into_iter().enumerate() {
+        let own = (index < publishers).then(|| (index as u32, windows[index].clone()));
+        if index < publishers {
+            sinks.push(sink);
+        } else {
+            // Receivers never write; keep the sink alive so the socket stays open.
+            readers.push(tokio::spawn(hold(sink, stopped.clone())));
+        }
+        readers.push(tokio::spawn(read(stream, args.protocol, own, shared.clone(), stopped.clone())));
+    }
+
+    let cpu_before = args.server_pid.and_then(procstat::sample);
+    let publish_started = shared.now_ns();
+    let tasks: Vec<_> = sinks
+        .into_iter()
+        .enumerate()
+        .map(|(index, sink)| {
+            tokio::spawn(publish(index as u32, sink, args.clone(), windows[index].clone(), shared.clone()))
+        })
+        .collect();
+    let mut sent = 0;
+    for task in tasks {
+        sent += task.await.unwrap_or(0);
+    }
+    let receivers = report.connected as u64;
+    let expected = sent * receivers;
+    let drain_deadline = Instant::now() + Duration::from_secs_f64(args.settle.max(0.5) * 2.0);
+    while shared.delivered.load(Ordering::Relaxed) < expected && Instant::now() < drain_deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let cpu_after = args.server_pid.and_then(procstat::sample);
+    let _ = stop.send(true);
+    for reader in readers {
+        let _ = reader.await;
+    }
+
+    let delivered = shared.delivered.load(Ordering::Relaxed);
+    let busy_ns = shared.last_delivery_ns.load(Ordering::Relaxed).saturating_sub(publish_started).max(1);
+    report.sent = sent;
+    report.expected = expected;
+    report.delivered = delivered;
+    report.lost = expected.saturating_sub(delivered);
+    report.disconnects = shared.disconnects.load(Ordering::Relaxed);
+    report.seconds = busy_ns as f64 / 1e9;
+    report.deliveries_per_second = delivered as f64 / report.seconds;
+    if let (Some(ProcSample { cpu_seconds: a, .. }), Some(ProcSample { cpu_seconds: b, .. })) = (cpu_before, cpu_after)
+    {
+        report.server_cpu_seconds = b - a;
+        report.deliveries_per_cpu_second = if b > a { delivered as f64 / (b - a) } else { 0.0 };
+    }
+    report.set_latency(&*shared.histogram.lock().await);
+    Ok(report)
+}
+
+/// Opens every client, at most `connect_concurrency` at a time.
+async fn connect_all(args: &Args) -> (Vec<(Sink, Stream)>, Vec<String>) {
+    let gate = Arc::new(Semaphore::new(args.connect_concurrency.max(1)));
+    let tasks: Vec<_> = (0..args.clients)
+        .map(|index| {
+            let (gate, args) = (gate.clone(), args.clone());
+            tokio::spawn(async move {
+                let _permit = gate.acquire_owned().await.map_err(|e| e.to_string())?;
+                connect(&args, index).await
+            })
+        })
+        .collect();
+    let (mut sockets, mut errors) = (Vec::new(), Vec::new());
+    for task in tasks {
+        match task.await {
+            Ok(Ok(socket)) => sockets.push(socket),
+            Ok(Err(error)) => errors.push(error),
+            Err(error) => errors.push(error.to_string()),
+        }
+    }
+    (sockets, errors)
+}
+
+/// One client: connected, and for JSON joined to the room.
+async fn connect(args: &Args, index: usize) -> Result<(Sink, Stream), String> {
+    // Small buffers: tens of thousands of clients share this process.
+    let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
+    let (socket, _) = tokio_tungstenite::connect_async_with_config(args.url.as_str(), Some(config), true)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut sink, mut stream) = socket.split();
+    if args.protocol == Protocol::Json {
+        let join = ClientMessage::Join {
+            room: RoomName::parse(args.room.clone()).map_err(|e| e.to_string())?,
+            nick: Nickname::parse(format!("load-{index}")).map_err(|e| e.to_string())?,
+            tab: ClientId::parse(format!("load{index}")).map_err(|e| e.to_string())?,
+            // Far past any stored id: no history to replay.
+            after: Some(1 << 62),
+        };
+        sink.send(Message::text(join.encode())).await.map_err(|e| e.to_string())?;
+        loop {
+            match stream.next().await {
+                Some(Ok(Message::Text(text))) if text.starts_with("{\"type\":\"history\"") => break,
+                Some(Ok(Message::Text(text))) if text.starts_with("{\"type\":\"error\"") => {
+                    return Err(text.to_string());
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(error)) => return Err(error.to_string()),
+                None => return Err("closed while joining".into()),
+            }
+        }
+    }
+    Ok((sink, stream))
+}
+
+/// Keeps a receiver's write half open until the run ends.
+async fn hold(sink: Sink, mut stopped: watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|s| *s).await;
+    drop(sink);
+}
+
+/// Reads deliveries, recording latency; releases the publisher's window on its own echoes.
+async fn read(
+    mut stream: Stream,
+    protocol: Protocol,
+    own: Option<(u32, Arc<Semaphore>)>,
+    shared: Arc<Shared>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut samples: Vec<u64> = Vec::with_capacity(256);
+    loop {
+        let frame = tokio::select! {
+            frame = stream.next() => frame,
+            _ = stopped.wait_for(|s| *s) => break,
+        };
+        let stamp = match frame {
+            Some(Ok(Message::Text(text))) => match protocol {
+                Protocol::Json => stamp::from_json_event(&text),
+                Protocol::Plain => stamp::decode(&text),
+            },
+            Some(Ok(Message::Binary(bytes))) => std::str::from_utf8(&bytes).ok().and_then(stamp::decode),
+            Some(Ok(_)) => None,
+            Some(Err(_)) | None => {
+                shared.disconnects.fetch_add(1, Ordering::Relaxed);
+                break;
+            }
+        };
+        let Some(Stamp { publisher, sent_ns, .. }) = stamp else { continue };
+        let now = shared.now_ns();
+        samples.push(now.saturating_sub(sent_ns).max(1_000));
+        shared.delivered.fetch_add(1, Ordering::Relaxed);
+        shared.last_delivery_ns.fetch_max(now, Ordering::Relaxed);
+        if let Some((me, window)) = &own
+            && *me == publisher
+        {
+            window.add_permits(1);
+        }
+        if samples.len() == samples.capacity() {
+            flush(&shared, &mut samples).await;
+        }
+    }
+    flush(&shared, &mut samples).await;
+}
+
+async fn flush(shared: &Shared, samples: &mut Vec<u64>) {
+    let mut histogram = shared.histogram.lock().await;
+    for sample in samples.drain(..) {
+        histogram.saturating_record(sample);
+    }
+}
+
+/// Publishes at the fixed rate, or closed-loop within the window; returns how many were sent.
+async fn publish(index: u32, mut sink: Sink, args: Args, window: Arc<Semaphore>, shared: Arc<Shared>) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs_f64(args.duration);
+    let mut ticker = (args.rate > 0.0).then(|| {
+        let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker
+    });
+    let room = RoomName::parse(args.room.clone()).ok();
+    let mut seq = 0;
+    while Instant::now() < deadline && (args.messages == 0 || seq < args.messages) {
+        match &mut ticker {
+            Some(ticker) => {
+                ticker.tick().await;
+            }
+            None => match tokio::time::timeout_at(deadline.into(), window.acquire()).await {
+                Ok(Ok(permit)) => permit.forget(),
+                _ => break,
+            },
+        }
+        let text = stamp::encode(Stamp { publisher: index, seq, sent_ns: shared.now_ns() }, args.payload);
+        let frame = match (args.protocol, &room) {
+            (Protocol::Json, Some(room)) => {
+                let (Ok(client_id), Ok(text)) = (ClientId::parse(format!("p{index}-{seq}")), MessageText::parse(text))
+                else {
+                    break;
+                };
+                Message::text(ClientMessage::Send { room: room.clone(), client_id, text }.encode())
+            }
+            _ => Message::text(text),
+        };
+        if sink.send(frame).await.is_err() {
+            break;
+        }
+        seq += 1;
+    }
+    seq
+}
