@@ -84,6 +84,15 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new().app_data(state.clone()).configure(routes::configure(static_dir.clone()))
         })
+        // Chat frames are small and latency-bound: without TCP_NODELAY, Nagle's
+        // algorithm and delayed ACKs hold them back for up to 40 ms.
+        .on_connect(|connection, _| {
+            if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>()
+                && let Err(error) = tcp.set_nodelay(true)
+            {
+                tracing::debug!(%error, "cannot set TCP_NODELAY");
+            }
+        })
         .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs())
         // We handle SIGINT/SIGTERM ourselves, to close sockets with 1001 first.
         .disable_signals()

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use actix_ws::{CloseCode, CloseReason};
 use bytestring::ByteString;
 use chat_shared::limits::{HISTORY_PAGE, RESUME_MAX};
-use chat_shared::{ChatMessage, ClientId, ErrorCode, MessageText, Nickname, RoomName, ServerMessage};
+use chat_shared::{ChatMessage, ErrorCode, MessageText, Nickname, RoomName, ServerMessage};
 use tokio::sync::mpsc;
 
 use super::rooms::{Member, Rooms};
@@ -20,8 +20,20 @@ use crate::store::{Appended, HistoryStore, NewMessage, Page, StoreError};
 /// nobody reads a list of thousands. The room list still counts everyone.
 pub(super) const PRESENCE_EVENTS_MAX: usize = 200;
 
+/// Most commands taken from the queue at once. Messages among them are stored
+/// in one transaction, which is what keeps the store off the critical path.
+const MAX_BATCH: usize = 512;
+
 /// How often a changed room list is sent out; coalesces join storms.
 const ROOM_LIST_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Who sent a message being stored, which decides who hears of it how.
+enum Origin {
+    /// A JSON client, which gets an ack.
+    Json(ConnectionId),
+    /// A plain client, whose frame was already echoed to the plain clients.
+    Plain,
+}
 
 struct Connection {
     protocol: Protocol,
@@ -68,13 +80,62 @@ impl Hub {
         loop {
             tokio::select! {
                 command = commands.recv() => match command {
-                    Some(command) => self.apply(command).await,
+                    Some(first) => {
+                        let mut batch = vec![first];
+                        while batch.len() < MAX_BATCH {
+                            match commands.try_recv() {
+                                Ok(command) => batch.push(command),
+                                Err(_) => break,
+                            }
+                        }
+                        self.apply_batch(batch).await;
+                    }
                     None => break,
                 },
                 _ = room_list_tick.tick(), if self.room_list_changed => self.publish_room_list(),
             }
         }
         tracing::debug!("hub stopped");
+    }
+
+    /// Applies commands in order. Consecutive messages are stored together
+    /// (one transaction), then relayed and acknowledged in order; any other
+    /// command first flushes the messages before it, so a join always sees
+    /// every message sent before it.
+    async fn apply_batch(&mut self, batch: Vec<Command>) {
+        let mut pending: Vec<(Origin, NewMessage)> = Vec::new();
+        for command in batch {
+            match command {
+                Command::Say { id, room, client_id, text } => match self.member_nick(id, &room) {
+                    Some(nick) => {
+                        let message = NewMessage { room, ts: now_millis(), nick, text, client_id: Some(client_id) };
+                        pending.push((Origin::Json(id), message));
+                    }
+                    None => self.send_error(id, ErrorCode::NotJoined, format!("join #{room} before sending to it")),
+                },
+                Command::PlainFrame { id, frame: relayed } => {
+                    // The echo goes out at once; only the bridge to the lobby waits for the store.
+                    self.fan_out_protocol(Protocol::Plain, &relayed);
+                    if let Outbound::Text(text) = relayed
+                        && let Ok(text) = MessageText::parse(String::from(text))
+                    {
+                        let message = NewMessage {
+                            room: RoomName::lobby(),
+                            ts: now_millis(),
+                            nick: guest_nickname(id),
+                            text,
+                            client_id: None,
+                        };
+                        pending.push((Origin::Plain, message));
+                    }
+                }
+                other => {
+                    self.store_and_relay(&mut pending).await;
+                    self.apply(other).await;
+                }
+            }
+        }
+        self.store_and_relay(&mut pending).await;
     }
 
     async fn apply(&mut self, command: Command) {
@@ -88,9 +149,51 @@ impl Hub {
             }
             Command::Disconnect { id } => self.disconnect(id),
             Command::Join { id, request } => self.join(id, request).await,
-            Command::Say { id, room, client_id, text } => self.say(id, room, client_id, text).await,
             Command::Typing { id, room } => self.typing(id, &room),
-            Command::PlainFrame { id, frame: relayed } => self.relay_plain(id, relayed).await,
+            // Messages go through `apply_batch`; one arriving here is a batch of one.
+            command @ (Command::Say { .. } | Command::PlainFrame { .. }) => {
+                Box::pin(self.apply_batch(vec![command])).await;
+            }
+        }
+    }
+
+    /// Stores the pending messages in one go, then relays each and acknowledges it.
+    async fn store_and_relay(&mut self, pending: &mut Vec<(Origin, NewMessage)>) {
+        if pending.is_empty() {
+            return;
+        }
+        let (origins, messages): (Vec<Origin>, Vec<NewMessage>) = pending.drain(..).unzip();
+        match self.store.append_batch(messages).await {
+            Ok(results) => {
+                for (origin, appended) in origins.into_iter().zip(results) {
+                    match (origin, appended) {
+                        (Origin::Json(sender), Appended::New(message)) => {
+                            let ack = ack_for(&message);
+                            self.publish(message);
+                            self.send_to(sender, ack);
+                        }
+                        // Already stored and relayed once: confirm again, relay nothing.
+                        (Origin::Json(sender), Appended::Duplicate(message)) => self.send_to(sender, ack_for(&message)),
+                        // Plain clients already have the verbatim echo; JSON clients get the message.
+                        (Origin::Plain, Appended::New(message) | Appended::Duplicate(message)) => {
+                            let room = message.room.clone();
+                            self.fan_out_room(&room, &frame(&ServerMessage::Message(message)), None);
+                        }
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "storing messages failed");
+                for origin in origins {
+                    if let Origin::Json(sender) = origin {
+                        self.send_error(
+                            sender,
+                            ErrorCode::StoreUnavailable,
+                            "the message was not stored; it will be retried",
+                        );
+                    }
+                }
+            }
         }
     }
 
@@ -237,27 +340,6 @@ impl Hub {
         self.rooms.get(room)?.get(id).map(|m| m.nick.clone())
     }
 
-    async fn say(&mut self, id: ConnectionId, room: RoomName, client_id: ClientId, text: MessageText) {
-        let Some(nick) = self.member_nick(id, &room) else {
-            self.send_error(id, ErrorCode::NotJoined, format!("join #{room} before sending to it"));
-            return;
-        };
-        let stored = NewMessage { room: room.clone(), ts: now_millis(), nick, text, client_id: Some(client_id) };
-        match self.store.append(stored).await {
-            Ok(Appended::New(message)) => {
-                let ack = ack_for(&message);
-                self.publish(message);
-                self.send_to(id, ack);
-            }
-            // Already stored and relayed once: confirm again, relay nothing.
-            Ok(Appended::Duplicate(message)) => self.send_to(id, ack_for(&message)),
-            Err(error) => {
-                tracing::error!(%error, %room, "storing a message failed");
-                self.send_error(id, ErrorCode::StoreUnavailable, "the message was not stored; it will be retried");
-            }
-        }
-    }
-
     /// Relays a stored message to its room, and lobby messages to plain clients as `nick: text`.
     fn publish(&mut self, message: ChatMessage) {
         if message.room.as_str() == chat_shared::DEFAULT_ROOM {
@@ -275,23 +357,6 @@ impl Hub {
                 self.fan_out_room(room, &event, Some(id));
             }
             None => self.send_error(id, ErrorCode::NotJoined, format!("join #{room} first")),
-        }
-    }
-
-    /// Echoes a plain client's frame to every plain client; valid text is also
-    /// stored in the lobby under the sender's guest name and shown there.
-    async fn relay_plain(&mut self, id: ConnectionId, relayed: Outbound) {
-        self.fan_out_protocol(Protocol::Plain, &relayed);
-        let Outbound::Text(text) = relayed else { return };
-        let Ok(text) = MessageText::parse(String::from(text)) else { return };
-        let message =
-            NewMessage { room: RoomName::lobby(), ts: now_millis(), nick: guest_nickname(id), text, client_id: None };
-        match self.store.append(message).await {
-            Ok(Appended::New(message) | Appended::Duplicate(message)) => {
-                let room = message.room.clone();
-                self.fan_out_room(&room, &frame(&ServerMessage::Message(message)), None);
-            }
-            Err(error) => tracing::error!(%error, "storing a plain message failed"),
         }
     }
 

@@ -31,6 +31,13 @@ impl HistoryStore for InstrumentedStore {
         result
     }
 
+    async fn append_batch(&self, messages: Vec<NewMessage>) -> Result<Vec<Appended>, StoreError> {
+        let started = Instant::now();
+        let result = self.inner.append_batch(messages).await;
+        self.metrics.observe_store(StoreOperation::Append, started);
+        result
+    }
+
     async fn page(&self, room: &RoomName, page: Page) -> Result<Vec<ChatMessage>, StoreError> {
         let started = Instant::now();
         let result = self.inner.page(room, page).await;

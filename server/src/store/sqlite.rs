@@ -8,7 +8,8 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use chat_shared::{ChatMessage, ClientId, MessageText, Nickname, RoomName};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, sqlite::SqliteRow};
+use sqlx::{QueryBuilder, Row, Sqlite, sqlite::SqliteRow};
+use std::collections::{BTreeSet, HashMap};
 
 use super::{Appended, HistoryStore, NewMessage, Page, StoreError};
 
@@ -94,6 +95,85 @@ impl HistoryStore for SqliteStore {
             text: message.text,
             client_id: message.client_id,
         }))
+    }
+
+    async fn append_batch(&self, messages: Vec<NewMessage>) -> Result<Vec<Appended>, StoreError> {
+        if messages.len() <= 1 {
+            let mut appended = Vec::new();
+            for message in messages {
+                appended.push(self.append(message).await?);
+            }
+            return Ok(appended);
+        }
+        let mut tx = self.pool.begin().await?;
+        // Messages already stored under their client ids (resends), by room.
+        let mut stored: HashMap<(RoomName, ClientId), ChatMessage> = HashMap::new();
+        let mut next_id: HashMap<RoomName, u64> = HashMap::new();
+        let rooms: BTreeSet<&RoomName> = messages.iter().map(|m| &m.room).collect();
+        for room in rooms {
+            let ids: Vec<&ClientId> =
+                messages.iter().filter(|m| &m.room == room).filter_map(|m| m.client_id.as_ref()).collect();
+            if !ids.is_empty() {
+                let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM messages WHERE room = "));
+                query.push_bind(room.as_str()).push(" AND client_id IN (");
+                let mut list = query.separated(", ");
+                for id in ids {
+                    list.push_bind(id.as_str());
+                }
+                list.push_unseparated(")");
+                for row in query.build().fetch_all(&mut *tx).await? {
+                    let message = message_from_row(&row)?;
+                    if let Some(client_id) = message.client_id.clone() {
+                        stored.insert((message.room.clone(), client_id), message);
+                    }
+                }
+            }
+            let max: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM messages WHERE room = ?")
+                .bind(room.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+            next_id.insert(room.clone(), u64::try_from(max).map_err(|e| StoreError::Corrupt(e.to_string()))? + 1);
+        }
+
+        let mut results = Vec::with_capacity(messages.len());
+        let mut fresh = Vec::new();
+        for message in messages {
+            let key = message.client_id.clone().map(|id| (message.room.clone(), id));
+            if let Some(existing) = key.as_ref().and_then(|key| stored.get(key)) {
+                results.push(Appended::Duplicate(existing.clone()));
+                continue;
+            }
+            let id = next_id.get_mut(&message.room).map(|next| std::mem::replace(next, *next + 1)).unwrap_or(1);
+            let chat = ChatMessage {
+                room: message.room,
+                id,
+                ts: message.ts,
+                nick: message.nick,
+                text: message.text,
+                client_id: message.client_id,
+            };
+            // A resend inside the same batch is a duplicate of its first copy.
+            if let Some(key) = key {
+                stored.insert(key, chat.clone());
+            }
+            fresh.push(chat.clone());
+            results.push(Appended::New(chat));
+        }
+        // SQLite allows 32766 bound values per statement; 6 per row.
+        for chunk in fresh.chunks(5_000) {
+            let mut insert = QueryBuilder::<Sqlite>::new("INSERT INTO messages (room, id, ts, nick, text, client_id) ");
+            insert.push_values(chunk, |mut row, m| {
+                row.push_bind(m.room.as_str())
+                    .push_bind(to_i64(m.id))
+                    .push_bind(to_i64(m.ts))
+                    .push_bind(m.nick.as_str())
+                    .push_bind(m.text.as_str())
+                    .push_bind(m.client_id.as_ref().map(ClientId::as_str));
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(results)
     }
 
     async fn page(&self, room: &RoomName, page: Page) -> Result<Vec<ChatMessage>, StoreError> {
@@ -191,6 +271,41 @@ mod tests {
         assert!(matches!(&again, Appended::Duplicate(m) if m.id == 1));
         // The same client id in another room is another message.
         assert!(matches!(store.append(new("dev", "once", Some("tab-1"))).await, Ok(Appended::New(_))));
+    }
+
+    #[tokio::test]
+    async fn a_batch_stores_in_order_and_dedupes_like_single_appends() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = SqliteStore::open(&dir.path().join("chat.db")).await.expect("opens");
+        store.append(new("lobby", "before", Some("c0"))).await.expect("append");
+        let batch = vec![
+            new("lobby", "one", Some("c1")),
+            new("dev", "dev one", None),
+            new("lobby", "again", Some("c0")),
+            new("lobby", "two", Some("c2")),
+            new("lobby", "one resent", Some("c1")),
+        ];
+        let results = store.append_batch(batch).await.expect("batch");
+        let summary: Vec<(bool, &str, u64)> = results
+            .iter()
+            .map(|r| match r {
+                Appended::New(m) => (true, m.room.as_str(), m.id),
+                Appended::Duplicate(m) => (false, m.room.as_str(), m.id),
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [(true, "lobby", 2), (true, "dev", 1), (false, "lobby", 1), (true, "lobby", 3), (false, "lobby", 2)]
+        );
+        let lobby = RoomName::lobby();
+        let texts: Vec<String> = store
+            .page(&lobby, Page::Latest { limit: 10 })
+            .await
+            .expect("page")
+            .into_iter()
+            .map(|m| m.text.to_string())
+            .collect();
+        assert_eq!(texts, ["before", "one", "two"]);
     }
 
     #[tokio::test]
