@@ -95,7 +95,8 @@ fn median(mut values: Vec<f64>) -> Option<f64> {
         return None;
     }
     values.sort_by(f64::total_cmp);
-    Some(values[values.len() / 2])
+    let middle = values.len() / 2;
+    Some(if values.len() % 2 == 0 { (values[middle - 1] + values[middle]) / 2.0 } else { values[middle] })
 }
 
 /// Reads every `*.json` report in `results` and writes the page and the chart.
