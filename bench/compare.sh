@@ -11,6 +11,7 @@ cd "$ROOT"
 
 REPS="${REPS:-2}"
 SCENARIOS="${SCENARIOS:-a b c d e}"
+# The release server and the release bundle are what is measured.
 RESULTS="$ROOT/bench/results"
 mkdir -p "$RESULTS"
 rm -f "$RESULTS"/*.json
@@ -82,6 +83,14 @@ for rep in $(seq "$REPS"); do
     done
   done
 done
+
+say "frontend weight and navigation-to-connected in headless Chromium"
+ensure_build_tools
+ensure_chromium
+trunk build --release
+if cargo test --release -p chat-e2e --test startup_and_weight -- --nocapture; then
+  cp target/e2e/startup.json "$RESULTS/startup.json"
+fi
 
 say "writing BENCHMARKS.md and bench/results/chart.svg"
 target/release/chat-chart "$RESULTS" "$ROOT/BENCHMARKS.md" "$RESULTS/chart.svg"

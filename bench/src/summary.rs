@@ -104,7 +104,9 @@ pub fn write(results: &Path, markdown: &Path, chart: &Path) -> Result<(), Summar
     let mut runs: BTreeMap<(String, String), Vec<Report>> = BTreeMap::new();
     for entry in std::fs::read_dir(results)? {
         let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "json") {
+        // Run reports are named `<scenario>__<server>__<repetition>.json`.
+        let is_run = path.file_name().is_some_and(|n| n.to_string_lossy().contains("__"));
+        if is_run && path.extension().is_some_and(|e| e == "json") {
             let report: Report = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
             let (scenario, target) = report.label.split_once('/').unwrap_or((&report.label, ""));
             runs.entry((scenario.to_owned(), target.to_owned())).or_default().push(report);
@@ -172,6 +174,26 @@ pub fn write(results: &Path, markdown: &Path, chart: &Path) -> Result<(), Summar
         }
         page += "\n";
         ratios.push((scenario.title.to_owned(), pair));
+    }
+    if let Ok(startup) = std::fs::read_to_string(results.join("startup.json"))
+        && let Ok(figures) = serde_json::from_str::<serde_json::Value>(&startup)
+    {
+        let kb = |key: &str| figures["bundle_bytes"][key].as_f64().unwrap_or(f64::NAN) / 1000.0;
+        let ms = |key: &str| figures["navigation_to_connected_ms"][key].as_f64().unwrap_or(f64::NAN);
+        page += "## Frontend weight and startup\n\n";
+        page += "Measured by `chat-e2e`'s `startup_and_weight` test against the release server and bundle: the \
+                 bundle (wasm + js + css) as served, and the time from navigation to the `chat-connected` \
+                 User Timing mark in headless Chromium on loopback.\n\n";
+        page += "| bundle raw | gzip (goal ≤ 150 KB) | brotli | navigation → connected, first load | reloads (median of 5; goal < 300 ms) |\n";
+        page += "| --- | --- | --- | --- | --- |\n";
+        page += &format!(
+            "| {:.1} KB | {:.1} KB | {:.1} KB | {:.0} ms | {:.0} ms |\n\n",
+            kb("raw"),
+            kb("gzip"),
+            kb("brotli"),
+            ms("cold"),
+            ms("warm_median")
+        );
     }
     if let Ok(notes) = std::fs::read_to_string(results.join("../NOTES.md")) {
         page += &notes;

@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::hub::HubHandle;
 use crate::metrics::Metrics;
 use crate::routes;
+use crate::routes::static_files::StaticBundle;
 use crate::session::SessionSettings;
 use crate::shutdown::{self, ShutdownSignal, ShutdownTrigger};
 use crate::store::instrumented::InstrumentedStore;
@@ -80,9 +81,9 @@ impl Application {
             limiter: ConnectionLimiter::new(config.max_connections, config.max_connections_per_ip),
             shutdown: signal,
         });
-        let static_dir = config.static_dir;
+        let bundle = web::Data::from(StaticBundle::load(&config.static_dir));
         let server = HttpServer::new(move || {
-            App::new().app_data(state.clone()).configure(routes::configure(static_dir.clone()))
+            App::new().app_data(state.clone()).app_data(bundle.clone()).configure(routes::configure)
         })
         // Chat frames are small and latency-bound: without TCP_NODELAY, Nagle's
         // algorithm and delayed ACKs hold them back for up to 40 ms.

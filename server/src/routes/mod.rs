@@ -3,24 +3,20 @@
 
 mod health;
 mod socket_upgrade;
-mod static_files;
-
-use std::path::PathBuf;
+pub mod static_files;
 
 use actix_web::{guard, web};
 use chat_shared::limits::JSON_SOCKET_PATH;
 
-/// Registers every route. Order matters: the socket and operations endpoints
-/// come before the static files, which take every other `GET`.
-pub fn configure(static_dir: PathBuf) -> impl FnOnce(&mut web::ServiceConfig) {
-    move |cfg| {
-        cfg.service(web::resource(JSON_SOCKET_PATH).to(socket_upgrade::json))
-            .service(
-                web::resource("/").guard(guard::fn_guard(socket_upgrade::asks_for_websocket)).to(socket_upgrade::plain),
-            )
-            .route("/healthz", web::get().to(health::healthz))
-            .route("/readyz", web::get().to(health::readyz))
-            .route("/metrics", web::get().to(health::metrics))
-            .service(static_files::service(static_dir));
-    }
+/// Registers every route. The socket and operations endpoints come first;
+/// every other `GET`/`HEAD` is the web client.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource(JSON_SOCKET_PATH).to(socket_upgrade::json))
+        .service(
+            web::resource("/").guard(guard::fn_guard(socket_upgrade::asks_for_websocket)).to(socket_upgrade::plain),
+        )
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(health::metrics))
+        .default_service(web::route().guard(guard::Any(guard::Get()).or(guard::Head())).to(static_files::serve));
 }

@@ -1,33 +1,191 @@
-//! The built web client: files from the static folder, and `index.html` for
-//! any other path that does not name a file, so client-side routes load the app.
+//! The built web client, served from memory: every file is read and
+//! compressed (gzip and brotli) once at startup, then served with the encoding
+//! the browser prefers. Hashed assets (trunk names them `name-<hash>.ext`) are
+//! cached forever; `index.html` is revalidated on every load. Any other path
+//! that does not name a file gets `index.html`, so client-side routes load the app.
 
+use std::collections::HashMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use actix_files::{Files, NamedFile};
-use actix_web::HttpResponse;
-use actix_web::dev::{ServiceRequest, ServiceResponse, fn_service};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use bytes::Bytes;
 
-/// The service that serves `dir` at `/`.
-pub fn service(dir: PathBuf) -> Files {
-    if !dir.join("index.html").is_file() {
-        tracing::warn!(dir = %dir.display(), "no index.html in the static folder; build the client with `trunk build --release`");
-    }
-    let index = dir.join("index.html");
-    Files::new("/", &dir).index_file("index.html").default_handler(fn_service(move |req: ServiceRequest| {
-        let index = index.clone();
-        async move {
-            let (req, _) = req.into_parts();
-            let response = if looks_like_asset(req.path()) {
-                HttpResponse::NotFound().finish()
-            } else {
-                match NamedFile::open_async(&index).await {
-                    Ok(file) => file.into_response(&req),
-                    Err(_) => HttpResponse::NotFound().body("the web client is not built"),
-                }
-            };
-            Ok(ServiceResponse::new(req, response))
+/// One file, in every encoding worth having.
+struct Asset {
+    content_type: &'static str,
+    identity: Bytes,
+    gzip: Option<Bytes>,
+    brotli: Option<Bytes>,
+    immutable: bool,
+}
+
+/// The whole bundle, by URL path (`/index.html`, `/app-1234abcd.wasm`, ...).
+#[derive(Default)]
+pub struct StaticBundle {
+    assets: HashMap<String, Asset>,
+}
+
+/// Encodings a response can have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Brotli,
+    Gzip,
+    Identity,
+}
+
+impl StaticBundle {
+    /// Reads and compresses every file under `dir`. A missing folder gives an
+    /// empty bundle (the sockets still work) and a warning.
+    pub fn load(dir: &Path) -> Arc<Self> {
+        let mut bundle = Self::default();
+        let mut files = Vec::new();
+        collect(dir, &mut files);
+        for path in files {
+            let Ok(relative) = path.strip_prefix(dir) else { continue };
+            let Ok(contents) = std::fs::read(&path) else { continue };
+            let url = format!("/{}", relative.to_string_lossy().replace('\\', "/"));
+            bundle.assets.insert(url.clone(), Asset::new(&url, contents));
         }
-    }))
+        if !bundle.assets.contains_key("/index.html") {
+            tracing::warn!(dir = %dir.display(), "no index.html in the static folder; build the client with `trunk build --release`");
+        }
+        Arc::new(bundle)
+    }
+
+    /// The response to `GET path`.
+    fn respond(&self, req: &HttpRequest) -> HttpResponse {
+        let path = match req.path() {
+            "/" => "/index.html",
+            other => other,
+        };
+        let asset = match self.assets.get(path) {
+            Some(asset) => asset,
+            None if looks_like_asset(path) => return HttpResponse::NotFound().finish(),
+            None => match self.assets.get("/index.html") {
+                Some(index) => index,
+                None => return HttpResponse::NotFound().body("the web client is not built"),
+            },
+        };
+        let accepted = req.headers().get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let (encoding, body) = match (preferred(accepted), &asset.brotli, &asset.gzip) {
+            (Encoding::Brotli, Some(br), _) => (Encoding::Brotli, br.clone()),
+            (Encoding::Brotli | Encoding::Gzip, _, Some(gz)) if accepts(accepted, "gzip") => {
+                (Encoding::Gzip, gz.clone())
+            }
+            _ => (Encoding::Identity, asset.identity.clone()),
+        };
+        let mut response = HttpResponse::Ok();
+        response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type)));
+        response.insert_header((header::VARY, HeaderValue::from_static("Accept-Encoding")));
+        let cache = if asset.immutable { "public, max-age=31536000, immutable" } else { "no-cache" };
+        response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static(cache)));
+        match encoding {
+            Encoding::Brotli => {
+                response.insert_header((header::CONTENT_ENCODING, HeaderValue::from_static("br")));
+            }
+            Encoding::Gzip => {
+                response.insert_header((header::CONTENT_ENCODING, HeaderValue::from_static("gzip")));
+            }
+            Encoding::Identity => {}
+        }
+        if req.method() == actix_web::http::Method::HEAD {
+            return response.finish();
+        }
+        response.body(body)
+    }
+}
+
+impl Asset {
+    fn new(url: &str, contents: Vec<u8>) -> Self {
+        let content_type = content_type(url);
+        let compressible = !matches!(content_type, "image/png" | "image/jpeg" | "image/webp" | "font/woff2");
+        let (gzip, brotli) = if compressible && contents.len() > 256 {
+            (smaller(gzip(&contents), contents.len()), smaller(brotli(&contents), contents.len()))
+        } else {
+            (None, None)
+        };
+        Self { content_type, identity: Bytes::from(contents), gzip, brotli, immutable: is_hashed(url) }
+    }
+}
+
+/// Keeps a compressed copy only if it saves something.
+fn smaller(compressed: Option<Vec<u8>>, original: usize) -> Option<Bytes> {
+    compressed.filter(|c| c.len() < original).map(Bytes::from)
+}
+
+fn gzip(data: &[u8]) -> Option<Vec<u8>> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(data).ok()?;
+    encoder.finish().ok()
+}
+
+fn brotli(data: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let params = brotli::enc::BrotliEncoderParams { quality: 9, lgwin: 22, ..Default::default() };
+    brotli::BrotliCompress(&mut &data[..], &mut out, &params).ok()?;
+    Some(out)
+}
+
+fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect(&path, files);
+        } else {
+            files.push(path);
+        }
+    }
+}
+
+/// Whether the client accepts `coding` (a token of `Accept-Encoding` without `q=0`).
+fn accepts(header: &str, coding: &str) -> bool {
+    header.split(',').any(|item| {
+        let mut parts = item.split(';').map(str::trim);
+        let name = parts.next().unwrap_or("");
+        let refused = parts.any(|p| p.replace(' ', "") == "q=0" || p.replace(' ', "") == "q=0.0");
+        name.eq_ignore_ascii_case(coding) && !refused
+    })
+}
+
+fn preferred(header: &str) -> Encoding {
+    if accepts(header, "br") {
+        Encoding::Brotli
+    } else if accepts(header, "gzip") {
+        Encoding::Gzip
+    } else {
+        Encoding::Identity
+    }
+}
+
+fn content_type(url: &str) -> &'static str {
+    match Path::new(url).extension().and_then(|e| e.to_str()).unwrap_or("") {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "wasm" => "application/wasm",
+        "css" => "text/css; charset=utf-8",
+        "json" | "map" => "application/json",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "webp" => "image/webp",
+        "ico" => "image/x-icon",
+        "woff2" => "font/woff2",
+        "txt" => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+/// trunk's hashed names end in `-` plus 16 hex digits before the extension
+/// (`chat-frontend-5625c06dd65ce1d2_bg.wasm` counts too): their content never changes.
+fn is_hashed(url: &str) -> bool {
+    let name = url.rsplit('/').next().unwrap_or("");
+    let stem = name.split('.').next().unwrap_or("");
+    let stem = stem.strip_suffix("_bg").unwrap_or(stem);
+    stem.rsplit_once('-').is_some_and(|(_, hash)| hash.len() >= 16 && hash.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// A path whose last segment has an extension names a file; a missing file
@@ -36,9 +194,14 @@ fn looks_like_asset(path: &str) -> bool {
     Path::new(path.rsplit('/').next().unwrap_or_default()).extension().is_some()
 }
 
+/// `GET` and `HEAD` of anything not routed elsewhere.
+pub async fn serve(req: HttpRequest, bundle: web::Data<StaticBundle>) -> HttpResponse {
+    bundle.respond(&req)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::looks_like_asset;
+    use super::*;
 
     #[test]
     fn asset_paths_have_extensions() {
@@ -46,5 +209,23 @@ mod tests {
         assert!(looks_like_asset("/a/b/style.css"));
         assert!(!looks_like_asset("/"));
         assert!(!looks_like_asset("/r/lobby"));
+    }
+
+    #[test]
+    fn hashed_names_are_recognised() {
+        assert!(is_hashed("/chat-frontend-5625c06dd65ce1d2_bg.wasm"));
+        assert!(is_hashed("/chat-frontend-5625c06dd65ce1d2.js"));
+        assert!(is_hashed("/style-c600ea9677a9c325.css"));
+        assert!(!is_hashed("/index.html"));
+        assert!(!is_hashed("/plain_client.html"));
+    }
+
+    #[test]
+    fn encodings_are_negotiated() {
+        assert_eq!(preferred("gzip, deflate, br, zstd"), Encoding::Brotli);
+        assert_eq!(preferred("gzip"), Encoding::Gzip);
+        assert_eq!(preferred("br;q=0, gzip;q=0.8"), Encoding::Gzip);
+        assert_eq!(preferred(""), Encoding::Identity);
+        assert_eq!(preferred("identity"), Encoding::Identity);
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod raw_frames;
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -89,15 +90,38 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// A raw WebSocket client.
 pub struct RawClient {
     socket: Socket,
+    /// Frames read while waiting for something else, returned first.
+    early: VecDeque<Message>,
 }
 
 impl RawClient {
-    /// Connects to `path` on the app.
+    /// Connects to `path` on the app, and returns once the server's session
+    /// is registered with the hub (so nothing sent afterwards can miss it).
     pub async fn connect(address: SocketAddr, path: &str) -> Self {
         let (socket, response) =
             tokio_tungstenite::connect_async(format!("ws://{address}{path}")).await.expect("websocket connects");
         assert_eq!(response.status(), 101);
-        Self { socket }
+        let mut client = Self { socket, early: VecDeque::new() };
+        client.wait_until_registered().await;
+        client
+    }
+
+    /// The session answers pings only once it has registered with the hub.
+    async fn wait_until_registered(&mut self) {
+        self.send(Message::Ping(b"registered?".to_vec().into())).await;
+        tokio::time::timeout(PATIENCE, async {
+            loop {
+                match self.socket.next().await {
+                    Some(Ok(Message::Pong(_))) => return,
+                    Some(Ok(Message::Ping(_))) => continue,
+                    Some(Ok(other)) => self.early.push_back(other),
+                    Some(Err(e)) => panic!("socket failed while connecting: {e}"),
+                    None => panic!("socket closed while connecting"),
+                }
+            }
+        })
+        .await
+        .expect("the session answers in time");
     }
 
     /// Sends one frame.
@@ -108,6 +132,9 @@ impl RawClient {
     /// The next data or close frame, skipping pings and pongs; `None` if the
     /// stream ended. Panics if nothing arrives in time.
     pub async fn next(&mut self) -> Option<Message> {
+        if let Some(early) = self.early.pop_front() {
+            return Some(early);
+        }
         tokio::time::timeout(PATIENCE, async {
             loop {
                 match self.socket.next().await {
@@ -131,6 +158,7 @@ impl RawClient {
 
     /// Asserts that no data frame arrives for a while.
     pub async fn assert_silent(&mut self) {
+        assert!(self.early.is_empty(), "expected silence, got {:?}", self.early);
         let next = tokio::time::timeout(QUIET, self.socket.next()).await;
         assert!(next.is_err(), "expected silence, got {next:?}");
     }
