@@ -32,6 +32,16 @@ impl Artefacts {
         Self { server_bin, dist }
     }
 
+    /// The release server on a free port, serving the bundle, with a fresh
+    /// history file in the returned folder (kept alive by the caller), plus `extra` flags.
+    pub async fn start_server(&self, extra: &[&str]) -> (crate::ServerProcess, tempfile::TempDir) {
+        let data = tempfile::tempdir().expect("data dir");
+        let any_port = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let database = data.path().join("chat.sqlite3");
+        let server = crate::ServerProcess::start_with(&self.server_bin, &self.dist, &database, any_port, extra).await;
+        (server, data)
+    }
+
     /// A copy of the bundle plus the seed-style plain client page, so one
     /// server serves both pages from the same origin.
     pub fn site_with_plain_client(&self) -> tempfile::TempDir {

@@ -40,6 +40,14 @@ impl Chromedriver {
         self.open(width, height, false).await
     }
 
+    /// A desktop browser that opened `url` and joined as `nick`.
+    pub async fn user(&self, url: &str, nick: &str) -> Browser {
+        let browser = self.browser(1280, 800).await;
+        browser.goto(url).await;
+        browser.join(nick).await;
+        browser
+    }
+
     /// Opens a new headless browser emulating a phone screen of this size
     /// (desktop windows cannot be narrower than 500 px).
     pub async fn phone(&self, width: u32, height: u32) -> Browser {

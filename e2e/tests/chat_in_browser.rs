@@ -12,12 +12,8 @@ async fn two_browsers_and_the_seed_page_chat_through_one_server() {
     let server = ServerProcess::start(&artefacts.server_bin, site.path(), &data.path().join("chat.sqlite3")).await;
     let driver = Chromedriver::start().await;
 
-    let alice = driver.browser(1280, 800).await;
-    let bob = driver.browser(1280, 800).await;
-    alice.goto(&server.url("/")).await;
-    bob.goto(&server.url("/")).await;
-    alice.join("alice").await;
-    bob.join("bob").await;
+    let alice = driver.user(&server.url("/"), "alice").await;
+    let bob = driver.user(&server.url("/"), "bob").await;
 
     // Enter sends; both sides show it, the sender included.
     alice.send_with_enter("hello bob").await;
@@ -110,9 +106,7 @@ async fn history_and_nickname_survive_a_reload_and_a_server_restart() {
     carol.wait_for_message("carol", "back again").await;
 
     // A fresh visitor after the restart sees both, in order.
-    let dave = driver.browser(1280, 800).await;
-    dave.goto(&restarted.url("/")).await;
-    dave.join("dave").await;
+    let dave = driver.user(&restarted.url("/"), "dave").await;
     dave.wait_for_message("carol", "back again").await;
     let texts: Vec<String> = dave.log().await.into_iter().map(|line| line.text).collect();
     assert_eq!(texts, ["before the reload", "back again"]);

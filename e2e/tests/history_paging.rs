@@ -1,7 +1,7 @@
 //! Scrolling up pages back to the first message; new messages wait below a
 //! button while the reader is scrolled up.
 
-use chat_e2e::{Artefacts, Browser, Chromedriver, ServerProcess, eventually};
+use chat_e2e::{Artefacts, Browser, Chromedriver, eventually};
 use fantoccini::Locator;
 use serde_json::json;
 
@@ -28,14 +28,8 @@ async fn scroll_log_to_top(browser: &Browser) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scrolling_up_loads_older_pages_until_the_first_message() {
-    let artefacts = Artefacts::locate();
-    let data = tempfile::tempdir().expect("data dir");
     // The seeding socket sends 120 lines at once: no rate limit for this test.
-    let database = data.path().join("chat.sqlite3");
-    let any_port = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    let server =
-        ServerProcess::start_with(&artefacts.server_bin, &artefacts.dist, &database, any_port, &["--rate-limit", "0"])
-            .await;
+    let (server, _data) = Artefacts::locate().start_server(&["--rate-limit", "0"]).await;
     let driver = Chromedriver::start().await;
     let bob = driver.browser(1280, 800).await;
     bob.goto(&server.url("/")).await;

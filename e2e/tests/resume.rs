@@ -2,22 +2,16 @@
 //! on return the first shows what it missed once, in order, without a reload,
 //! and what it typed while offline goes out.
 
-use chat_e2e::{Artefacts, Chromedriver, CuttableProxy, ServerProcess, eventually};
+use chat_e2e::{Artefacts, Chromedriver, CuttableProxy, eventually};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_link_resumes_without_gaps_or_duplicates() {
-    let artefacts = Artefacts::locate();
-    let data = tempfile::tempdir().expect("data dir");
-    let server = ServerProcess::start(&artefacts.server_bin, &artefacts.dist, &data.path().join("chat.sqlite3")).await;
+    let (server, _data) = Artefacts::locate().start_server(&[]).await;
     let proxy = CuttableProxy::start(server.address).await;
     let driver = Chromedriver::start().await;
 
-    let alice = driver.browser(1280, 800).await;
-    let bob = driver.browser(1280, 800).await;
-    alice.goto(&proxy.url("/")).await;
-    alice.join("alice").await;
-    bob.goto(&server.url("/")).await;
-    bob.join("bob").await;
+    let alice = driver.user(&proxy.url("/"), "alice").await;
+    let bob = driver.user(&server.url("/"), "bob").await;
     bob.send_with_enter("before the cut").await;
     alice.wait_for_message("bob", "before the cut").await;
 

@@ -6,22 +6,15 @@ use chat_e2e::{Artefacts, Chromedriver, ServerProcess, eventually, screenshot_di
 use fantoccini::Locator;
 
 async fn server() -> (ServerProcess, tempfile::TempDir) {
-    let artefacts = Artefacts::locate();
-    let data = tempfile::tempdir().expect("data dir");
-    let server = ServerProcess::start(&artefacts.server_bin, &artefacts.dist, &data.path().join("chat.sqlite3")).await;
-    (server, data)
+    Artefacts::locate().start_server(&[]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_and_join_leave_notices() {
     let (server, _data) = server().await;
     let driver = Chromedriver::start().await;
-    let alice = driver.browser(1280, 800).await;
-    let bob = driver.browser(1280, 800).await;
-    alice.goto(&server.url("/")).await;
-    alice.join("alice").await;
-    bob.goto(&server.url("/")).await;
-    bob.join("bob").await;
+    let alice = driver.user(&server.url("/"), "alice").await;
+    let bob = driver.user(&server.url("/"), "bob").await;
 
     alice.wait_until_member("bob").await;
     bob.wait_until_member("alice").await;
@@ -40,12 +33,8 @@ async fn members_and_join_leave_notices() {
 async fn the_typing_indicator_appears_and_disappears() {
     let (server, _data) = server().await;
     let driver = Chromedriver::start().await;
-    let alice = driver.browser(1280, 800).await;
-    let bob = driver.browser(1280, 800).await;
-    alice.goto(&server.url("/")).await;
-    alice.join("alice").await;
-    bob.goto(&server.url("/")).await;
-    bob.join("bob").await;
+    let alice = driver.user(&server.url("/"), "alice").await;
+    let bob = driver.user(&server.url("/"), "bob").await;
     alice.wait_until_member("bob").await;
 
     bob.type_in_composer("hel").await;
@@ -121,10 +110,8 @@ async fn room_links_open_the_right_room_and_rooms_keep_their_logs() {
 async fn a_taken_nickname_is_refused_with_a_clear_message() {
     let (server, _data) = server().await;
     let driver = Chromedriver::start().await;
-    let alice = driver.browser(1280, 800).await;
+    let alice = driver.user(&server.url("/"), "alice").await;
     let impostor = driver.browser(1280, 800).await;
-    alice.goto(&server.url("/")).await;
-    alice.join("alice").await;
 
     impostor.goto(&server.url("/")).await;
     impostor.wait_for_connection_state("connected").await;

@@ -53,8 +53,7 @@ async fn connected_at(browser: &chat_e2e::Browser) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bundle_is_small_and_the_page_connects_fast() {
     let artefacts = Artefacts::locate();
-    let data = tempfile::tempdir().expect("data dir");
-    let server = ServerProcess::start(&artefacts.server_bin, &artefacts.dist, &data.path().join("chat.sqlite3")).await;
+    let (server, _data) = artefacts.start_server(&[]).await;
 
     let gzip = served_bundle_bytes(&server, &artefacts.dist, "gzip").await;
     let brotli = served_bundle_bytes(&server, &artefacts.dist, "br").await;

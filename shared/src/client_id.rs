@@ -1,11 +1,10 @@
 //! Identifiers a client makes up: for its messages (so a resend is stored
 //! once) and for its browser tab (so a reconnect takes over its own nickname).
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 use crate::limits::CLIENT_ID_MAX_CHARS;
+use crate::validated_string::validated_string;
 
 /// Why a string is not a valid [`ClientId`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,32 +26,9 @@ impl ClientId {
         }
         Ok(Self(value))
     }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for ClientId {
-    type Error = ClientIdError;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(value)
-    }
-}
-
-impl From<ClientId> for String {
-    fn from(value: ClientId) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for ClientId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+validated_string!(ClientId, ClientIdError);
 
 #[cfg(test)]
 mod tests {

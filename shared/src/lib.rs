@@ -11,6 +11,7 @@ mod message_text;
 mod nickname;
 pub mod protocol;
 mod room_name;
+mod validated_string;
 
 pub use client_id::{ClientId, ClientIdError};
 pub use message_text::{MessageText, MessageTextError};

@@ -1,10 +1,9 @@
 //! The validated text of a chat message.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 use crate::limits::MESSAGE_TEXT_MAX_CHARS;
+use crate::validated_string::validated_string;
 
 /// Why a string is not a valid [`MessageText`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,32 +41,9 @@ impl MessageText {
         }
         Ok(Self(value))
     }
-
-    /// The text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for MessageText {
-    type Error = MessageTextError;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(value)
-    }
-}
-
-impl From<MessageText> for String {
-    fn from(value: MessageText) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for MessageText {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+validated_string!(MessageText, MessageTextError);
 
 #[cfg(test)]
 mod tests {

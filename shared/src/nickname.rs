@@ -1,10 +1,9 @@
 //! A validated nickname: what people are called in the chat.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 use crate::limits::NICKNAME_MAX_CHARS;
+use crate::validated_string::validated_string;
 
 /// Why a string is not a valid [`Nickname`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -47,32 +46,9 @@ impl Nickname {
         }
         Ok(Self(value))
     }
-
-    /// The nickname as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for Nickname {
-    type Error = NicknameError;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(value)
-    }
-}
-
-impl From<Nickname> for String {
-    fn from(value: Nickname) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for Nickname {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+validated_string!(Nickname, NicknameError);
 
 #[cfg(test)]
 mod tests {

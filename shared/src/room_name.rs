@@ -1,10 +1,9 @@
 //! A validated room name: safe in URLs (`#/r/<room>`) and in logs.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 use crate::limits::ROOM_NAME_MAX_CHARS;
+use crate::validated_string::validated_string;
 
 /// The room everyone starts in, and where plain clients talk.
 pub const DEFAULT_ROOM: &str = "lobby";
@@ -54,11 +53,6 @@ impl RoomName {
     pub fn lobby() -> Self {
         Self(DEFAULT_ROOM.to_owned())
     }
-
-    /// The name as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 impl Default for RoomName {
@@ -67,25 +61,7 @@ impl Default for RoomName {
     }
 }
 
-impl TryFrom<String> for RoomName {
-    type Error = RoomNameError;
-
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(value)
-    }
-}
-
-impl From<RoomName> for String {
-    fn from(value: RoomName) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for RoomName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+validated_string!(RoomName, RoomNameError);
 
 #[cfg(test)]
 mod tests {

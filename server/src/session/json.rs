@@ -7,28 +7,18 @@ use bytestring::ByteString;
 use chat_shared::limits::HISTORY_PAGE_MAX;
 use chat_shared::{ClientMessage, ErrorCode, RoomName, ServerMessage};
 
-use crate::hub::{ConnectionId, HubHandle, HubStopped, JoinRequest, Protocol, outbound_queue};
-use crate::session::{FrameHandler, Handled, SessionContext, drive, going_away};
+use crate::hub::{ConnectionId, HubHandle, HubStopped, JoinRequest, Protocol};
+use crate::session::{FrameHandler, Handled, SessionContext, serve};
 use crate::store::{HistoryStore, Page, StoreError};
 
 /// Runs one JSON connection until either side closes it.
-pub async fn run(mut socket: actix_ws::Session, stream: actix_ws::MessageStream, mut context: SessionContext) {
-    let id = context.hub.next_connection_id();
-    tracing::info!(connection = id, peer = ?context.peer, endpoint = "json", "connected");
-    context.metrics.open_connections.inc();
-    let (sender, mut outbound) = outbound_queue(context.settings.outbound_queue_bytes);
-    let mut session = JsonSession { id, hub: context.hub.clone(), store: context.store.clone() };
-
-    let close = match session.hub.connect(id, Protocol::Json, sender).await {
-        Ok(()) => drive(&mut socket, stream, &mut outbound, &mut session, &mut context).await,
-        Err(HubStopped) => Some(going_away()),
-    };
-
-    session.hub.disconnect(id).await;
-    // The peer may already be gone; closing is best effort.
-    let _ = socket.close(close.clone()).await;
-    context.metrics.open_connections.dec();
-    tracing::info!(connection = id, close = ?close.map(|c| c.code), "disconnected");
+pub async fn run(socket: actix_ws::Session, stream: actix_ws::MessageStream, context: SessionContext) {
+    serve(socket, stream, context, Protocol::Json, |id, context| JsonSession {
+        id,
+        hub: context.hub.clone(),
+        store: context.store.clone(),
+    })
+    .await;
 }
 
 /// What one JSON connection needs to serve its peer.

@@ -20,7 +20,7 @@ use bytestring::ByteString;
 
 use crate::admission::ConnectionPermit;
 use crate::config::Config;
-use crate::hub::{HubHandle, HubStopped, Outbound, OutboundReceiver};
+use crate::hub::{ConnectionId, HubHandle, HubStopped, Outbound, OutboundReceiver, Protocol, outbound_queue};
 use crate::metrics::EndpointMetrics;
 use crate::shutdown::ShutdownSignal;
 use crate::store::HistoryStore;
@@ -101,6 +101,34 @@ pub(crate) trait FrameHandler {
     fn rate_limited(&mut self) -> Option<ByteString>;
 }
 
+/// A session's whole life, the same for both protocols: register with the hub,
+/// run [`drive`], leave the hub, close the socket with the reason `drive` gave.
+pub(crate) async fn serve<H: FrameHandler>(
+    mut socket: actix_ws::Session,
+    stream: actix_ws::MessageStream,
+    mut context: SessionContext,
+    protocol: Protocol,
+    handler: impl FnOnce(ConnectionId, &SessionContext) -> H,
+) {
+    let id = context.hub.next_connection_id();
+    tracing::info!(connection = id, peer = ?context.peer, ?protocol, "connected");
+    context.metrics.open_connections.inc();
+    let (sender, mut outbound) = outbound_queue(context.settings.outbound_queue_bytes);
+    let mut handler = handler(id, &context);
+    let hub = context.hub.clone();
+
+    let close = match hub.connect(id, protocol, sender).await {
+        Ok(()) => drive(&mut socket, stream, &mut outbound, &mut handler, &mut context).await,
+        Err(HubStopped) => Some(going_away()),
+    };
+
+    hub.disconnect(id).await;
+    // The peer may already be gone; closing is best effort.
+    let _ = socket.close(close.clone()).await;
+    context.metrics.open_connections.dec();
+    tracing::info!(connection = id, close = ?close.map(|c| c.code), "disconnected");
+}
+
 /// The connection loop shared by both protocols. Returns the close frame to
 /// send, if any, once the connection is over.
 pub(crate) async fn drive(
@@ -118,8 +146,11 @@ pub(crate) async fn drive(
     let mut bucket = TokenBucket::new(settings.rate_limit, settings.rate_burst, Instant::now());
     let (mut dropped_in_row, mut invalid) = (0_u32, 0_u32);
     let mut last_heard = Instant::now();
-    let mut heartbeat =
-        tokio::time::interval_at(tokio::time::Instant::now() + settings.ping_interval, settings.ping_interval);
+    let mut last_ping: Option<Instant> = None;
+    // Checked four times per ping interval: a peer is pinged within 1.25 intervals
+    // of silence, so one that answers never reaches the idle timeout (2 intervals or more).
+    let check_every = (settings.ping_interval / 4).max(Duration::from_millis(50));
+    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + check_every, check_every);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     loop {
@@ -190,8 +221,12 @@ pub(crate) async fn drive(
                 if silent >= settings.idle_timeout {
                     return Some(CloseReason { code: CloseCode::Away, description: Some("idle timeout".into()) });
                 }
-                if silent >= settings.ping_interval && socket.ping(b"").await.is_err() {
-                    return None;
+                let pinged_recently = last_ping.is_some_and(|at: Instant| at.elapsed() < settings.ping_interval);
+                if silent >= settings.ping_interval && !pinged_recently {
+                    last_ping = Some(Instant::now());
+                    if socket.ping(b"").await.is_err() {
+                        return None;
+                    }
                 }
             }
             _ = context.shutdown.fired() => return Some(going_away()),

@@ -4,27 +4,12 @@
 use bytes::Bytes;
 use bytestring::ByteString;
 
-use crate::hub::{ConnectionId, HubHandle, HubStopped, Outbound, Protocol, outbound_queue};
-use crate::session::{FrameHandler, Handled, SessionContext, drive, going_away};
+use crate::hub::{ConnectionId, HubHandle, HubStopped, Outbound, Protocol};
+use crate::session::{FrameHandler, Handled, SessionContext, serve};
 
 /// Runs one plain connection until either side closes it.
-pub async fn run(mut socket: actix_ws::Session, stream: actix_ws::MessageStream, mut context: SessionContext) {
-    let id = context.hub.next_connection_id();
-    tracing::info!(connection = id, peer = ?context.peer, endpoint = "plain", "connected");
-    context.metrics.open_connections.inc();
-    let (sender, mut outbound) = outbound_queue(context.settings.outbound_queue_bytes);
-    let mut session = PlainSession { id, hub: context.hub.clone() };
-
-    let close = match session.hub.connect(id, Protocol::Plain, sender).await {
-        Ok(()) => drive(&mut socket, stream, &mut outbound, &mut session, &mut context).await,
-        Err(HubStopped) => Some(going_away()),
-    };
-
-    session.hub.disconnect(id).await;
-    // The peer may already be gone; closing is best effort.
-    let _ = socket.close(close.clone()).await;
-    context.metrics.open_connections.dec();
-    tracing::info!(connection = id, close = ?close.map(|c| c.code), "disconnected");
+pub async fn run(socket: actix_ws::Session, stream: actix_ws::MessageStream, context: SessionContext) {
+    serve(socket, stream, context, Protocol::Plain, |id, context| PlainSession { id, hub: context.hub.clone() }).await;
 }
 
 struct PlainSession {
