@@ -69,6 +69,9 @@ impl Application {
         let metrics = Metrics::new();
         let sqlite: Arc<dyn HistoryStore> = Arc::new(SqliteStore::open(&config.database).await?);
         let store: Arc<dyn HistoryStore> = Arc::new(InstrumentedStore::new(sqlite, metrics.clone()));
+        // Compressing the bundle takes a moment and transient memory: done before
+        // the port opens, so nothing sees a half-started server.
+        let bundle = web::Data::from(StaticBundle::load(&config.static_dir));
         let listener = TcpListener::bind(config.bind)?;
         let address = listener.local_addr()?;
         let (trigger, signal) = shutdown::channel();
@@ -81,7 +84,6 @@ impl Application {
             limiter: ConnectionLimiter::new(config.max_connections, config.max_connections_per_ip),
             shutdown: signal,
         });
-        let bundle = web::Data::from(StaticBundle::load(&config.static_dir));
         let server = HttpServer::new(move || {
             App::new().app_data(state.clone()).app_data(bundle.clone()).configure(routes::configure)
         })
