@@ -73,16 +73,7 @@ async fn a_burst_is_allowed_excess_is_refused_and_a_flood_is_closed() {
     for n in 0..200 {
         alice.raw().send(Message::text(format!("{{\"type\":\"typing\",\"room\":\"lobby\",\"n\":{n}}}"))).await;
     }
-    loop {
-        match alice.raw().next().await {
-            Some(Message::Close(Some(frame))) => {
-                assert_eq!(u16::from(frame.code), 1008);
-                break;
-            }
-            Some(_) => continue,
-            None => panic!("closed without a close frame"),
-        }
-    }
+    assert_eq!(alice.raw().close_code().await, 1008);
 }
 
 #[actix_web::test]
@@ -92,16 +83,7 @@ async fn repeated_invalid_frames_are_closed_with_1008() {
     for _ in 0..30 {
         client.raw().send(Message::text("not json")).await;
     }
-    loop {
-        match client.raw().next().await {
-            Some(Message::Close(Some(frame))) => {
-                assert_eq!(u16::from(frame.code), 1008);
-                break;
-            }
-            Some(Message::Text(_)) => continue,
-            other => panic!("expected close 1008, got {other:?}"),
-        }
-    }
+    assert_eq!(client.raw().close_code().await, 1008);
 }
 
 async fn upgrade_status(address: std::net::SocketAddr) -> u16 {
@@ -192,15 +174,6 @@ async fn a_client_that_stops_reading_is_dropped_without_delaying_the_others() {
         reqwest::get(format!("http://{}/metrics", app.address)).await.expect("metrics").text().await.expect("body");
     assert!(metrics.contains("chat_slow_consumer_closes_total 1"), "{metrics}");
     // The stalled client's socket ends with a policy close once it reads again.
-    let code = tokio::time::timeout(Duration::from_secs(10), async {
-        while let Some((opcode, payload)) = read_frame(&mut stalled).await {
-            if opcode == 0x8 {
-                return payload.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]));
-            }
-        }
-        None
-    })
-    .await
-    .expect("the stalled client was closed");
+    let code = close_code(&mut stalled, Duration::from_secs(10)).await;
     assert_eq!(code, Some(1008));
 }

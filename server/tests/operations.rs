@@ -63,16 +63,7 @@ async fn shutdown_closes_every_socket_with_1001() {
     let mut plain = RawClient::connect(app.address, "/").await;
     trigger.fire();
     for client in [json.raw(), &mut plain] {
-        loop {
-            match client.next().await {
-                Some(Message::Close(Some(frame))) => {
-                    assert_eq!(u16::from(frame.code), 1001);
-                    break;
-                }
-                Some(_) => continue,
-                None => panic!("closed without 1001"),
-            }
-        }
+        assert_eq!(client.close_code().await, 1001);
     }
 }
 
@@ -114,16 +105,7 @@ async fn sigterm_closes_sockets_with_1001_and_exits_within_5_seconds() {
     let started = Instant::now();
     let status = Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill runs");
     assert!(status.success());
-    loop {
-        match alice.raw().next().await {
-            Some(Message::Close(Some(frame))) => {
-                assert_eq!(u16::from(frame.code), 1001);
-                break;
-            }
-            Some(_) => continue,
-            None => panic!("closed without 1001"),
-        }
-    }
+    assert_eq!(alice.raw().close_code().await, 1001);
     let exit = tokio::time::timeout(Duration::from_secs(5), process.child.wait()).await.expect("exits in 5 s");
     assert!(exit.expect("exit status").success());
     assert!(started.elapsed() < Duration::from_secs(5));

@@ -156,6 +156,19 @@ impl RawClient {
         }
     }
 
+    /// Skips data frames until the server's close frame, and returns its code;
+    /// panics if the socket ends without one.
+    pub async fn close_code(&mut self) -> u16 {
+        loop {
+            match self.next().await {
+                Some(Message::Close(Some(frame))) => return u16::from(frame.code),
+                Some(Message::Close(None)) => panic!("a close frame without a code"),
+                Some(_) => continue,
+                None => panic!("the socket ended without a close frame"),
+            }
+        }
+    }
+
     /// Asserts that no data frame arrives for a while.
     pub async fn assert_silent(&mut self) {
         assert!(self.early.is_empty(), "expected silence, got {:?}", self.early);
