@@ -24,13 +24,6 @@ impl InstrumentedStore {
 
 #[async_trait]
 impl HistoryStore for InstrumentedStore {
-    async fn append(&self, message: NewMessage) -> Result<Appended, StoreError> {
-        let started = Instant::now();
-        let result = self.inner.append(message).await;
-        self.metrics.observe_store(StoreOperation::Append, started);
-        result
-    }
-
     async fn append_batch(&self, messages: Vec<NewMessage>) -> Result<Vec<Appended>, StoreError> {
         let started = Instant::now();
         let result = self.inner.append_batch(messages).await;

@@ -60,18 +60,15 @@ pub enum StoreError {
 /// Durable, per-room message history.
 #[async_trait]
 pub trait HistoryStore: Send + Sync + 'static {
-    /// Stores `message` with the next id of its room, durably, before returning.
-    async fn append(&self, message: NewMessage) -> Result<Appended, StoreError>;
+    /// Stores several messages, in order, as one durable unit, each with the
+    /// next id of its room; a message whose client id is already stored in its
+    /// room (a resend) is not stored again and comes back as [`Appended::Duplicate`].
+    async fn append_batch(&self, messages: Vec<NewMessage>) -> Result<Vec<Appended>, StoreError>;
 
-    /// Stores several messages, in order, as one durable unit: the same result
-    /// per message as [`HistoryStore::append`] one by one, at a fraction of the
-    /// cost. The default does exactly that, one by one.
-    async fn append_batch(&self, messages: Vec<NewMessage>) -> Result<Vec<Appended>, StoreError> {
-        let mut appended = Vec::with_capacity(messages.len());
-        for message in messages {
-            appended.push(self.append(message).await?);
-        }
-        Ok(appended)
+    /// Stores one message, durably, before returning.
+    async fn append(&self, message: NewMessage) -> Result<Appended, StoreError> {
+        let mut appended = self.append_batch(vec![message]).await?;
+        appended.pop().ok_or_else(|| StoreError::Corrupt("a batch of one stored nothing".into()))
     }
 
     /// Reads a page of a room's history, oldest first.

@@ -62,48 +62,9 @@ const COLUMNS: &str = "room, id, ts, nick, text, client_id";
 
 #[async_trait]
 impl HistoryStore for SqliteStore {
-    async fn append(&self, message: NewMessage) -> Result<Appended, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        if let Some(client_id) = &message.client_id {
-            let existing = sqlx::query(&format!("SELECT {COLUMNS} FROM messages WHERE room = ? AND client_id = ?"))
-                .bind(message.room.as_str())
-                .bind(client_id.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
-            if let Some(row) = existing {
-                return Ok(Appended::Duplicate(message_from_row(&row)?));
-            }
-        }
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO messages (room, id, ts, nick, text, client_id)
-             SELECT ?1, COALESCE(MAX(id), 0) + 1, ?2, ?3, ?4, ?5 FROM messages WHERE room = ?1
-             RETURNING id",
-        )
-        .bind(message.room.as_str())
-        .bind(to_i64(message.ts))
-        .bind(message.nick.as_str())
-        .bind(message.text.as_str())
-        .bind(message.client_id.as_ref().map(ClientId::as_str))
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Appended::New(ChatMessage {
-            room: message.room,
-            id: u64::try_from(id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            ts: message.ts,
-            nick: message.nick,
-            text: message.text,
-            client_id: message.client_id,
-        }))
-    }
-
     async fn append_batch(&self, messages: Vec<NewMessage>) -> Result<Vec<Appended>, StoreError> {
-        if messages.len() <= 1 {
-            let mut appended = Vec::new();
-            for message in messages {
-                appended.push(self.append(message).await?);
-            }
-            return Ok(appended);
+        if messages.is_empty() {
+            return Ok(Vec::new());
         }
         let mut tx = self.pool.begin().await?;
         // Messages already stored under their client ids (resends), by room.
