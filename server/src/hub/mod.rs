@@ -56,13 +56,20 @@ pub struct JoinRequest {
     pub after: Option<u64>,
 }
 
+/// What sessions ask of the hub. Messages are stored in batches; control
+/// commands are applied one at a time, between batches.
 enum Command {
+    Say { id: ConnectionId, room: RoomName, client_id: ClientId, text: MessageText },
+    PlainFrame { id: ConnectionId, frame: Outbound },
+    Control(Control),
+}
+
+/// Membership and presence: everything that is not a message.
+enum Control {
     Connect { id: ConnectionId, protocol: Protocol, outbound: OutboundSender },
     Disconnect { id: ConnectionId },
     Join { id: ConnectionId, request: JoinRequest },
-    Say { id: ConnectionId, room: RoomName, client_id: ClientId, text: MessageText },
     Typing { id: ConnectionId, room: RoomName },
-    PlainFrame { id: ConnectionId, frame: Outbound },
 }
 
 /// A cheap, cloneable way for sessions to reach the hub.
@@ -94,18 +101,18 @@ impl HubHandle {
         protocol: Protocol,
         outbound: OutboundSender,
     ) -> Result<(), HubStopped> {
-        self.send(Command::Connect { id, protocol, outbound }).await
+        self.send(Command::Control(Control::Connect { id, protocol, outbound })).await
     }
 
     /// Forgets a connection and takes it out of its room; safe to call twice.
     pub async fn disconnect(&self, id: ConnectionId) {
         // If the hub has stopped there is nothing left to leave.
-        let _ = self.send(Command::Disconnect { id }).await;
+        let _ = self.send(Command::Control(Control::Disconnect { id })).await;
     }
 
     /// Moves a JSON connection into a room. The answer arrives on its queue.
     pub async fn join(&self, id: ConnectionId, request: JoinRequest) -> Result<(), HubStopped> {
-        self.send(Command::Join { id, request }).await
+        self.send(Command::Control(Control::Join { id, request })).await
     }
 
     /// Stores and relays a message. The ack arrives on the sender's queue.
@@ -121,7 +128,7 @@ impl HubHandle {
 
     /// Tells the room that this connection's user is typing.
     pub async fn typing(&self, id: ConnectionId, room: RoomName) -> Result<(), HubStopped> {
-        self.send(Command::Typing { id, room }).await
+        self.send(Command::Control(Control::Typing { id, room })).await
     }
 
     /// Relays a frame from plain client `id` to every plain client, verbatim.

@@ -1,6 +1,6 @@
 //! The hub task itself: applies commands one at a time, in order.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -11,7 +11,9 @@ use chat_shared::{ChatMessage, ErrorCode, MessageText, Nickname, RoomName, Serve
 use tokio::sync::mpsc;
 
 use super::rooms::{Member, Rooms};
-use super::{Command, ConnectionId, JoinRequest, Outbound, OutboundSender, Protocol, QueueError, guest_nickname};
+use super::{
+    Command, ConnectionId, Control, JoinRequest, Outbound, OutboundSender, Protocol, QueueError, guest_nickname,
+};
 use crate::metrics::Metrics;
 use crate::store::{Appended, HistoryStore, NewMessage, Page, StoreError};
 
@@ -48,6 +50,8 @@ pub(super) struct Hub {
     rooms: Rooms,
     room_list_changed: bool,
     metrics: Metrics,
+    /// The plain connections, kept apart so their echo never walks the JSON ones.
+    plain: HashSet<ConnectionId>,
 }
 
 /// Encodes an event once, for any number of recipients.
@@ -71,7 +75,14 @@ fn now_millis() -> u64 {
 
 impl Hub {
     pub(super) fn new(store: Arc<dyn HistoryStore>, metrics: Metrics) -> Self {
-        Self { store, connections: HashMap::new(), rooms: Rooms::default(), room_list_changed: false, metrics }
+        Self {
+            store,
+            connections: HashMap::new(),
+            rooms: Rooms::default(),
+            room_list_changed: false,
+            metrics,
+            plain: HashSet::new(),
+        }
     }
 
     pub(super) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
@@ -115,7 +126,7 @@ impl Hub {
                 },
                 Command::PlainFrame { id, frame: relayed } => {
                     // The echo goes out at once; only the bridge to the lobby waits for the store.
-                    self.fan_out_protocol(Protocol::Plain, &relayed);
+                    self.fan_out_plain(&relayed);
                     if let Outbound::Text(text) = relayed
                         && let Ok(text) = MessageText::parse(String::from(text))
                     {
@@ -129,31 +140,30 @@ impl Hub {
                         pending.push((Origin::Plain, message));
                     }
                 }
-                other => {
+                Command::Control(control) => {
                     self.store_and_relay(&mut pending).await;
-                    self.apply(other).await;
+                    self.apply(control).await;
                 }
             }
         }
         self.store_and_relay(&mut pending).await;
     }
 
-    async fn apply(&mut self, command: Command) {
-        match command {
-            Command::Connect { id, protocol, outbound } => {
+    async fn apply(&mut self, control: Control) {
+        match control {
+            Control::Connect { id, protocol, outbound } => {
                 if protocol == Protocol::Json {
                     let rooms = frame(&ServerMessage::Rooms { rooms: self.rooms.directory() });
                     let _ = outbound.try_send(rooms);
                 }
+                if protocol == Protocol::Plain {
+                    self.plain.insert(id);
+                }
                 self.connections.insert(id, Connection { protocol, outbound, room: None });
             }
-            Command::Disconnect { id } => self.disconnect(id),
-            Command::Join { id, request } => self.join(id, request).await,
-            Command::Typing { id, room } => self.typing(id, &room),
-            // Messages go through `apply_batch`; one arriving here is a batch of one.
-            command @ (Command::Say { .. } | Command::PlainFrame { .. }) => {
-                Box::pin(self.apply_batch(vec![command])).await;
-            }
+            Control::Disconnect { id } => self.disconnect(id),
+            Control::Join { id, request } => self.join(id, request).await,
+            Control::Typing { id, room } => self.typing(id, &room),
         }
     }
 
@@ -226,12 +236,26 @@ impl Hub {
         self.drop_slow(too_slow);
     }
 
-    /// Queues `frame` for every connection of `protocol`.
-    fn fan_out_protocol(&mut self, protocol: Protocol, frame: &Outbound) {
+    /// Queues `frame` for every plain connection.
+    fn fan_out_plain(&mut self, frame: &Outbound) {
+        let connections = &self.connections;
+        let too_slow: Vec<ConnectionId> = self
+            .plain
+            .iter()
+            .copied()
+            .filter(|id| {
+                connections.get(id).is_some_and(|c| c.outbound.try_send(frame.clone()) == Err(QueueError::Full))
+            })
+            .collect();
+        self.drop_slow(too_slow);
+    }
+
+    /// Queues `frame` for every JSON connection, joined to a room or not.
+    fn fan_out_json(&mut self, frame: &Outbound) {
         let too_slow: Vec<ConnectionId> = self
             .connections
             .iter()
-            .filter(|(_, c)| c.protocol == protocol)
+            .filter(|(_, c)| c.protocol == Protocol::Json)
             .filter(|(_, c)| c.outbound.try_send(frame.clone()) == Err(QueueError::Full))
             .map(|(id, _)| *id)
             .collect();
@@ -248,6 +272,7 @@ impl Hub {
     }
 
     fn disconnect(&mut self, id: ConnectionId) {
+        self.plain.remove(&id);
         if let Some(connection) = self.connections.remove(&id)
             && let Some(room) = connection.room
         {
@@ -342,9 +367,9 @@ impl Hub {
 
     /// Relays a stored message to its room, and lobby messages to plain clients as `nick: text`.
     fn publish(&mut self, message: ChatMessage) {
-        if message.room.as_str() == chat_shared::DEFAULT_ROOM {
+        if message.room.as_str() == chat_shared::DEFAULT_ROOM && !self.plain.is_empty() {
             let plain = Outbound::Text(ByteString::from(format!("{}: {}", message.nick, message.text)));
-            self.fan_out_protocol(Protocol::Plain, &plain);
+            self.fan_out_plain(&plain);
         }
         let room = message.room.clone();
         self.fan_out_room(&room, &frame(&ServerMessage::Message(message)), None);
@@ -363,6 +388,6 @@ impl Hub {
     fn publish_room_list(&mut self) {
         self.room_list_changed = false;
         let list = frame(&ServerMessage::Rooms { rooms: self.rooms.directory() });
-        self.fan_out_protocol(Protocol::Json, &list);
+        self.fan_out_json(&list);
     }
 }
