@@ -181,8 +181,9 @@ async fn connect(args: &Args, index: usize) -> Result<(Sink, Stream), String> {
             room: RoomName::parse(args.room.clone()).map_err(|e| e.to_string())?,
             nick: Nickname::parse(format!("load-{index}")).map_err(|e| e.to_string())?,
             tab: ClientId::parse(format!("load{index}")).map_err(|e| e.to_string())?,
-            // Far past any stored id: no history to replay.
-            after: Some(1 << 62),
+            // No resume: the join is answered with the latest page.
+            after: None,
+            epoch: None,
         };
         sink.send(Message::text(join.encode())).await.map_err(|e| e.to_string())?;
         loop {

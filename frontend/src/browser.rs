@@ -28,21 +28,44 @@ pub fn save_nick(nick: Option<&Nickname>) {
     }
 }
 
-/// A random id for this browser tab, kept in sessionStorage so a reload of
-/// the tab is recognised as the same tab (and takes over its nickname).
-pub fn tab_id() -> ClientId {
+/// This browser tab's secret: 128 random bits from `crypto.getRandomValues`,
+/// which let a reconnect of this tab take over its own nickname. It is never
+/// shown to anyone, and nothing else is derived from it.
+///
+/// It survives a reload of the tab but not a "duplicate tab" (which copies
+/// sessionStorage): the page takes it out of sessionStorage while it runs
+/// and puts it back only as it goes away (`pagehide`), so a duplicate finds
+/// none and makes its own.
+pub fn tab_secret() -> ClientId {
     let storage = web_sys::window().and_then(|w| w.session_storage().ok().flatten());
-    if let Some(existing) = storage.as_ref().and_then(|s| s.get_item(TAB_KEY).ok().flatten())
-        && let Ok(id) = ClientId::parse(existing)
-    {
-        return id;
-    }
-    let random = (js_sys::Math::random() * f64::from(u32::MAX)) as u32;
-    let id = ClientId::parse(format!("t{random:08x}{:x}", now_ms())).expect("hex digits make a valid client id");
+    let kept = storage.as_ref().and_then(|s| s.get_item(TAB_KEY).ok().flatten()).and_then(|s| ClientId::parse(s).ok());
+    let secret = kept.unwrap_or_else(|| ClientId::parse(random_hex(16)).expect("hex digits make a valid client id"));
     if let Some(storage) = storage {
-        let _ = storage.set_item(TAB_KEY, id.as_str());
+        let _ = storage.remove_item(TAB_KEY);
+        if let Some(window) = web_sys::window() {
+            let secret = secret.clone();
+            gloo_events::EventListener::new(&window, "pagehide", move |_| {
+                let _ = storage.set_item(TAB_KEY, secret.as_str());
+            })
+            .forget();
+        }
     }
-    id
+    secret
+}
+
+/// `bytes` random bytes from `crypto.getRandomValues`, in hex. Falls back to
+/// `Math.random` only where there is no window (tests in workers).
+pub fn random_hex(bytes: usize) -> String {
+    let mut buffer = vec![0_u8; bytes];
+    let filled = web_sys::window()
+        .and_then(|w| w.crypto().ok())
+        .is_some_and(|crypto| crypto.get_random_values_with_u8_array(&mut buffer).is_ok());
+    if !filled {
+        for byte in &mut buffer {
+            *byte = (js_sys::Math::random() * 256.0) as u8;
+        }
+    }
+    buffer.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The room named by a URL hash like `#/r/dev`, if any.
@@ -102,6 +125,15 @@ mod tests {
         assert_eq!(saved_nick(), Some(nick));
         save_nick(None);
         assert_eq!(saved_nick(), None);
-        assert_eq!(tab_id(), tab_id());
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    #[test]
+    fn tab_secrets_are_random_and_not_left_where_a_duplicate_tab_would_copy_them() {
+        let secret = tab_secret();
+        assert_eq!(secret.as_str().len(), 32);
+        assert_ne!(random_hex(16), random_hex(16));
+        let storage = web_sys::window().and_then(|w| w.session_storage().ok().flatten()).expect("storage");
+        assert_eq!(storage.get_item(TAB_KEY).ok().flatten(), None, "taken out while the page runs");
     }
 }

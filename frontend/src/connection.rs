@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::future::poll_fn;
 use std::rc::Rc;
 
-use chat_shared::limits::{HISTORY_PAGE, TYPING_SEND_INTERVAL_MS};
+use chat_shared::limits::{HISTORY_PAGE, HISTORY_PAGE_MAX, TYPING_SEND_INTERVAL_MS};
 use chat_shared::{ClientId, ClientMessage, MessageText, Nickname, ServerMessage};
 use futures_channel::mpsc;
 use futures_util::future::{Either, select};
@@ -45,8 +45,11 @@ pub struct ChatHandle {
 struct Link {
     /// Frames to write to the open socket; `None` while disconnected.
     outbox: Option<mpsc::UnboundedSender<ClientMessage>>,
-    /// This browser tab's id.
+    /// This browser tab's secret (takes over its own nickname on reconnect).
     tab: ClientId,
+    /// Random per page load, the start of this page's message ids; unrelated
+    /// to the secret.
+    id_prefix: String,
     /// Numbers this tab's messages.
     sent: u64,
     /// When `typing` was last sent (ms).
@@ -63,9 +66,7 @@ impl Link {
 
     fn next_client_id(&mut self) -> ClientId {
         self.sent += 1;
-        // Time keeps ids unique across reloads of the same tab.
-        ClientId::parse(format!("{}-{:x}-{}", self.tab, browser::now_ms(), self.sent))
-            .expect("tab id, hex and digits make a valid client id")
+        ClientId::parse(format!("{}-{}", self.id_prefix, self.sent)).expect("hex and digits make a valid client id")
     }
 }
 
@@ -73,8 +74,14 @@ impl Link {
 #[hook]
 pub fn use_chat() -> ChatHandle {
     let state = use_reducer(|| ChatState::new(browser::current_room(), browser::saved_nick()));
-    let link =
-        use_mut_ref(|| Link { outbox: None, tab: browser::tab_id(), sent: 0, typing_sent_at: 0, stopped: false });
+    let link = use_mut_ref(|| Link {
+        outbox: None,
+        tab: browser::tab_secret(),
+        id_prefix: browser::random_hex(8),
+        sent: 0,
+        typing_sent_at: 0,
+        stopped: false,
+    });
     let connected = state.connection == ConnectionStatus::Connected;
 
     use_connection(state.dispatcher(), link.clone());
@@ -88,11 +95,13 @@ pub fn use_chat() -> ChatHandle {
         use_effect_with((connected, state.nick.clone(), state.room.clone()), move |(connected, nick, room)| {
             if let (true, Some(nick)) = (*connected, nick.clone()) {
                 let link = link.borrow();
+                let after = snapshot.last_id();
                 link.send(ClientMessage::Join {
                     room: room.clone(),
                     nick,
                     tab: link.tab.clone(),
-                    after: snapshot.last_id(),
+                    after,
+                    epoch: after.and(snapshot.epoch.clone()),
                 });
             }
         });
@@ -112,6 +121,21 @@ pub fn use_chat() -> ChatHandle {
                         text: pending.text.clone(),
                     });
                 }
+            }
+        });
+    }
+    // Catch up: after a resume (in pages) or a gap before a live message.
+    {
+        let (link, snapshot, dispatcher) = (link.clone(), state.clone(), state.dispatcher());
+        use_effect_with((state.wants_newer(), state.last_id()), move |(wants, last)| {
+            if let (true, Some(after)) = (*wants, *last)
+                && link.borrow().send(ClientMessage::HistoryAfter {
+                    room: snapshot.room.clone(),
+                    after,
+                    limit: HISTORY_PAGE_MAX,
+                })
+            {
+                dispatcher.dispatch(ChatAction::FetchingNewer);
             }
         });
     }
@@ -154,7 +178,8 @@ pub fn use_chat() -> ChatHandle {
     let load_older = {
         let (dispatcher, snapshot) = (state.dispatcher(), state.clone());
         Callback::from(move |()| {
-            if let (true, false, Some(before)) = (snapshot.has_more, snapshot.loading_older, snapshot.first_id())
+            let busy = snapshot.loading_older || snapshot.fetching_newer;
+            if let (true, false, Some(before)) = (snapshot.has_more, busy, snapshot.first_id())
                 && link.borrow().send(ClientMessage::History {
                     room: snapshot.room.clone(),
                     before,

@@ -5,12 +5,16 @@
 use std::rc::Rc;
 
 use chat_shared::limits::TYPING_EXPIRY_MS;
-use chat_shared::{ChatMessage, ClientId, ErrorCode, MessageText, Nickname, RoomInfo, RoomName, ServerMessage};
+use chat_shared::{ChatMessage, ClientId, Epoch, ErrorCode, MessageText, Nickname, RoomInfo, RoomName, ServerMessage};
 use yew::Reducible;
 
 /// Most entries kept in the log; older ones are dropped to bound memory
 /// (scrolling up loads them again).
 pub const MAX_LOG_ENTRIES: usize = 2_000;
+
+/// Most live messages held back while a gap before them is being fetched;
+/// past this they are dropped and fetched with the gap.
+pub const MAX_AHEAD: usize = 500;
 
 /// The state of the link to the server, as the user sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -90,6 +94,18 @@ pub struct ChatState {
     pub has_more: bool,
     /// An older page was requested and has not arrived.
     pub loading_older: bool,
+    /// The server has newer messages than the log holds (a resume in pages,
+    /// or a gap before a live message): fetch them.
+    pub has_newer: bool,
+    /// A newer page was requested and has not arrived.
+    pub fetching_newer: bool,
+    /// Live messages that arrived after a gap, by id, waiting for it to fill.
+    pub ahead: Rc<Vec<ChatMessage>>,
+    /// The history epoch the log's ids belong to.
+    pub epoch: Option<Epoch>,
+    /// Whether the log continues from before the last join (so pages forward
+    /// do not decide whether older messages exist).
+    continuing: bool,
     /// Sent but not yet confirmed, oldest first, for any room.
     pub pending: Rc<Vec<Pending>>,
     /// Who is typing in `room`, with when the indicator expires (ms).
@@ -114,6 +130,8 @@ pub enum ChatAction {
     Queue(Pending),
     /// An older page was requested.
     LoadingOlder,
+    /// A newer page was requested.
+    FetchingNewer,
     /// The server sent this, at this time (ms since the epoch).
     Received(ServerMessage, u64),
     /// Time passed: expire typing indicators.
@@ -140,6 +158,11 @@ impl ChatState {
             LogEntry::Message(m) => Some(m.id),
             LogEntry::Notice { .. } => None,
         })
+    }
+
+    /// Whether the log should fetch newer messages now (and none is on the way).
+    pub fn wants_newer(&self) -> bool {
+        self.joined && !self.fetching_newer && !self.loading_older && (self.has_newer || !self.ahead.is_empty())
     }
 
     /// Pending messages of the room on screen.
@@ -187,20 +210,74 @@ impl ChatState {
         self.push_entries(newer.into_iter().map(LogEntry::Message));
     }
 
+    /// Appends a live message if it follows the log; holds it back if
+    /// messages are missing before it (they are fetched, then it follows).
+    fn live(&mut self, message: ChatMessage) {
+        match self.last_id() {
+            Some(last) if message.id <= last => {}
+            Some(last) if message.id > last + 1 => {
+                let ahead = Rc::make_mut(&mut self.ahead);
+                if let Err(at) = ahead.binary_search_by_key(&message.id, |m| m.id) {
+                    ahead.insert(at, message);
+                }
+                if ahead.len() > MAX_AHEAD {
+                    // Dropped here, fetched with the gap.
+                    ahead.clear();
+                    self.has_newer = true;
+                }
+            }
+            _ => {
+                self.push_entries([LogEntry::Message(message)]);
+                self.release_ahead();
+            }
+        }
+    }
+
+    /// Moves held-back messages that now follow the log into it.
+    fn release_ahead(&mut self) {
+        while let Some(next) = self.ahead.first().cloned() {
+            match self.last_id() {
+                Some(last) if next.id <= last => {}
+                Some(last) if next.id > last + 1 => return,
+                _ => self.push_entries([LogEntry::Message(next)]),
+            }
+            Rc::make_mut(&mut self.ahead).remove(0);
+        }
+    }
+
     fn receive(&mut self, message: ServerMessage, now: u64) {
         match message {
-            ServerMessage::Joined { room, nick, members } if room == self.room => {
+            ServerMessage::Joined { room, nick, members, epoch, resumed } if room == self.room => {
+                if !resumed && !self.log.is_empty() {
+                    // Another history (a different or restored database), or
+                    // too far behind to page through: start over from the latest.
+                    self.log = Rc::default();
+                    self.ahead = Rc::default();
+                    self.has_more = false;
+                    self.notice("Showing the latest messages; scroll up for earlier ones".to_owned());
+                }
+                self.epoch = Some(epoch);
+                self.continuing = resumed;
                 self.joined = true;
+                self.has_newer = false;
+                self.fetching_newer = false;
                 self.nick = Some(nick);
                 self.members = Rc::new(members);
                 self.error = None;
             }
-            ServerMessage::History { room, messages, has_more } if room == self.room => {
-                let appending = self.last_id().is_some() && !self.loading_older;
+            ServerMessage::History { room, messages, has_more, has_newer } if room == self.room => {
+                let older = self.loading_older;
                 self.merge(messages);
-                // A resume says nothing new about older messages.
-                if !appending {
+                self.release_ahead();
+                // Pages forward say nothing new about older messages, but the
+                // first page of a fresh log does.
+                if older || !self.continuing {
                     self.has_more = has_more;
+                }
+                self.continuing = true;
+                if !older {
+                    self.has_newer = has_newer;
+                    self.fetching_newer = false;
                 }
                 self.loading_older = false;
             }
@@ -209,9 +286,7 @@ impl ChatState {
                     self.confirm(client_id);
                 }
                 Rc::make_mut(&mut self.typing).retain(|(nick, _)| *nick != message.nick);
-                if self.last_id().is_none_or(|last| message.id > last) {
-                    self.push_entries([LogEntry::Message(message)]);
-                }
+                self.live(message);
             }
             ServerMessage::Ack { client_id, .. } => self.confirm(&client_id),
             ServerMessage::MemberJoined { room, nick } if room == self.room => {
@@ -238,6 +313,7 @@ impl ChatState {
                     self.joined = false;
                 }
                 self.loading_older = false;
+                self.fetching_newer = false;
                 self.error = Some(message);
             }
             // Events of a room we already left.
@@ -257,6 +333,7 @@ impl Reducible for ChatState {
                 next.connection = ConnectionStatus::Reconnecting;
                 next.joined = false;
                 next.loading_older = false;
+                next.fetching_newer = false;
                 next.typing = Rc::default();
             }
             ChatAction::ChooseNick(nick) => {
@@ -270,6 +347,7 @@ impl Reducible for ChatState {
                     room,
                     rooms: next.rooms,
                     pending: next.pending,
+                    epoch: next.epoch,
                     next_notice: next.next_notice,
                     ..Self::default()
                 };
@@ -277,6 +355,7 @@ impl Reducible for ChatState {
             ChatAction::EnterRoom(_) => return self,
             ChatAction::Queue(pending) => Rc::make_mut(&mut next.pending).push(pending),
             ChatAction::LoadingOlder => next.loading_older = true,
+            ChatAction::FetchingNewer => next.fetching_newer = true,
             ChatAction::Received(message, now) => next.receive(message, now),
             ChatAction::Tick(now) => {
                 if next.typing.iter().any(|(_, expires)| *expires <= now) {
@@ -339,15 +418,93 @@ mod tests {
     }
 
     fn history(messages: Vec<ChatMessage>, has_more: bool) -> ServerMessage {
-        ServerMessage::History { room: room("lobby"), messages, has_more }
+        ServerMessage::History { room: room("lobby"), messages, has_more, has_newer: false }
+    }
+
+    fn newer_page(first: u64, last: u64, has_newer: bool) -> ServerMessage {
+        let messages = (first..=last).map(|id| chat(id, "a", None)).collect();
+        ServerMessage::History { room: room("lobby"), messages, has_more: true, has_newer }
     }
 
     fn joined(as_nick: &str, members: &[&str]) -> ServerMessage {
+        joined_in("e1", as_nick, members, false)
+    }
+
+    fn joined_in(epoch: &str, as_nick: &str, members: &[&str], resumed: bool) -> ServerMessage {
         ServerMessage::Joined {
             room: room("lobby"),
             nick: nick(as_nick),
             members: members.iter().map(|m| nick(m)).collect(),
+            epoch: Epoch::parse(epoch).expect("epoch"),
+            resumed,
         }
+    }
+
+    fn live(id: u64) -> ChatAction {
+        got(ServerMessage::Message(chat(id, "a", None)))
+    }
+
+    #[test]
+    fn a_resume_pages_forward_holding_live_messages_until_the_gap_fills() {
+        let state = apply(
+            ChatState::new(room("lobby"), Some(nick("bob"))),
+            [got(joined("bob", &["bob"])), got(history(vec![chat(1, "a", None), chat(2, "a", None)], false))],
+        );
+        // Reconnected: resumed after 2; a live message overtakes the first page.
+        let state =
+            apply((*state).clone(), [ChatAction::Disconnected, got(joined_in("e1", "bob", &["bob"], true)), live(900)]);
+        assert_eq!(ids(&state), [1, 2], "900 waits for 3..=899");
+        assert!(state.wants_newer());
+        let state = apply((*state).clone(), [ChatAction::FetchingNewer, got(newer_page(3, 400, true))]);
+        assert!(state.wants_newer(), "more pages to come");
+        let state = apply((*state).clone(), [ChatAction::FetchingNewer, live(901), got(newer_page(401, 899, false))]);
+        assert_eq!(state.last_id(), Some(901));
+        let all = ids(&state);
+        assert!(all.windows(2).all(|w| w[1] == w[0] + 1), "contiguous, in order, once");
+        assert!(!state.wants_newer(), "caught up");
+    }
+
+    #[test]
+    fn a_gap_in_live_messages_is_fetched() {
+        let state = apply(
+            ChatState::new(room("lobby"), Some(nick("bob"))),
+            [got(joined("bob", &["bob"])), got(history(vec![chat(1, "a", None)], false)), live(3)],
+        );
+        assert_eq!(ids(&state), [1]);
+        assert!(state.wants_newer(), "2 is missing");
+        let state = apply((*state).clone(), [ChatAction::FetchingNewer, got(newer_page(2, 3, false))]);
+        assert_eq!(ids(&state), [1, 2, 3]);
+        assert!(!state.wants_newer());
+    }
+
+    #[test]
+    fn too_many_held_back_messages_are_dropped_and_fetched_instead() {
+        let mut actions = vec![got(joined("bob", &["bob"])), got(history(vec![chat(1, "a", None)], false))];
+        actions.extend((3..=(MAX_AHEAD as u64 + 3)).map(live));
+        let state = apply(ChatState::new(room("lobby"), Some(nick("bob"))), actions);
+        assert!(state.ahead.len() <= MAX_AHEAD);
+        assert!(state.wants_newer());
+    }
+
+    #[test]
+    fn a_join_that_does_not_resume_starts_a_fresh_log() {
+        let state = apply(
+            ChatState::new(room("lobby"), Some(nick("bob"))),
+            [got(joined("bob", &["bob"])), got(history(vec![chat(150, "a", None)], true))],
+        );
+        // The database was restored from an older backup: ids restart lower.
+        let state = apply(
+            (*state).clone(),
+            [
+                ChatAction::Disconnected,
+                got(joined_in("e2", "bob", &["bob"], false)),
+                got(history(vec![chat(99, "a", None), chat(100, "a", None)], true)),
+                live(101),
+            ],
+        );
+        assert_eq!(ids(&state), [99, 100, 101], "new messages show although their ids are lower");
+        assert_eq!(state.epoch.as_ref().map(Epoch::as_str), Some("e2"));
+        assert!(state.has_more);
     }
 
     #[test]

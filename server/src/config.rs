@@ -9,6 +9,8 @@ use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use serde::{Deserialize, Serialize};
 
+pub use crate::store::sqlite::Durability;
+
 /// How log lines look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -41,6 +43,12 @@ pub struct Config {
     /// SQLite file holding the message history; created, with its folder, on first start.
     #[arg(long, env = "CHAT_DATABASE", default_value = "data/chat.sqlite3")]
     pub database: PathBuf,
+
+    /// How hard a commit waits for the disk: `full` (an acknowledged message
+    /// survives a power loss) or `normal` (faster; survives a crash of the
+    /// process, but the last acknowledged messages may vanish on power loss).
+    #[arg(long, env = "CHAT_DURABILITY", value_enum, default_value = "full")]
+    pub durability: Durability,
 
     /// Another origin allowed to open sockets (repeatable; comma-separated in the
     /// environment). The server's own origin and `trunk serve`'s are always allowed.

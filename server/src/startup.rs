@@ -67,7 +67,8 @@ impl Application {
     /// the app. Must be called inside a tokio runtime: it starts the hub task.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let metrics = Metrics::new();
-        let sqlite: Arc<dyn HistoryStore> = Arc::new(SqliteStore::open(&config.database).await?);
+        let sqlite: Arc<dyn HistoryStore> =
+            Arc::new(SqliteStore::open_with(&config.database, config.durability).await?);
         let store: Arc<dyn HistoryStore> = Arc::new(InstrumentedStore::new(sqlite, metrics.clone()));
         // Compressing the bundle takes a moment and transient memory: done before
         // the port opens, so nothing sees a half-started server.

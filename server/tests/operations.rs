@@ -120,8 +120,11 @@ async fn kill_9_during_a_burst_loses_no_acknowledged_message() {
 
     // Fire a burst without waiting; collect acks until the process is killed.
     let mut acked: HashMap<String, u64> = HashMap::new();
+    let mut texts: HashMap<String, String> = HashMap::new();
     for n in 0..2_000 {
-        alice.say(&format!("burst {n}")).await;
+        let text = format!("burst {n}");
+        let client_id = alice.say(&text).await;
+        texts.insert(client_id.to_string(), text);
     }
     while acked.len() < 300 {
         if let ServerMessage::Ack { client_id, id, .. } = alice.next().await {
@@ -151,10 +154,14 @@ async fn kill_9_during_a_burst_loses_no_acknowledged_message() {
             other => panic!("expected history, got {other:?}"),
         }
     }
-    let by_client_id: HashMap<String, u64> =
-        stored.iter().filter_map(|m| Some((m.client_id.as_ref()?.to_string(), m.id))).collect();
+    // History carries no client ids (they are their author's business): match by text.
+    let by_id: HashMap<u64, &str> = stored.iter().map(|m| (m.id, m.text.as_str())).collect();
     for (client_id, id) in &acked {
-        assert_eq!(by_client_id.get(client_id), Some(id), "acknowledged {client_id} as {id} but it was lost");
+        assert_eq!(
+            by_id.get(id).copied(),
+            Some(texts[client_id].as_str()),
+            "acknowledged {client_id} as {id} but it was lost"
+        );
     }
     assert!(acked.len() >= 300, "acks seen: {}", acked.len());
 }

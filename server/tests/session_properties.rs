@@ -6,10 +6,14 @@ mod support;
 
 use std::net::SocketAddr;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use chat_shared::{ClientMessage, ErrorCode, ServerMessage};
+use chat_shared::{ErrorCode, ServerMessage};
 use proptest::prelude::*;
-use support::{JsonClient, TestApp, room};
+use support::{JsonClient, TestApp};
+
+/// Numbers the probe rooms, one per case.
+static PROBES: AtomicU64 = AtomicU64::new(1);
 use tokio_tungstenite::tungstenite::Message;
 
 /// One server for all cases, on its own thread and runtime.
@@ -80,11 +84,13 @@ proptest! {
             for frame in frames {
                 client.raw().send(frame).await;
             }
-            // A request that always has an answer, to know all earlier answers have arrived.
-            client.send(&ClientMessage::History { room: room("probe"), before: 1, limit: 1 }).await;
+            // A request that always has an answer, to know all earlier answers have arrived:
+            // entering a room of its own (so the name is free) answers `joined`, then `history`.
+            let probe = PROBES.fetch_add(1, Ordering::Relaxed);
+            client.send_join(&format!("probe-{probe}"), "prober", None).await;
             loop {
                 match client.next().await {
-                    ServerMessage::History { room: r, .. } if r == room("probe") => break,
+                    ServerMessage::History { room: r, .. } if r.as_str().starts_with("probe-") => break,
                     ServerMessage::Error { code, message } => {
                         assert!(!message.is_empty());
                         assert!(matches!(

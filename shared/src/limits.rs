@@ -25,11 +25,18 @@ pub const CLIENT_ID_MAX_CHARS: usize = 64;
 /// How many messages a client receives on entering a room.
 pub const HISTORY_PAGE: u32 = 50;
 
-/// Most messages one `history` request may ask for.
+/// Most messages one `history` or `history_after` request may ask for.
 pub const HISTORY_PAGE_MAX: u32 = 200;
 
-/// Most messages replayed on resume; a client further behind gets the latest page.
-pub const RESUME_MAX: u32 = 10_000;
+/// Most bytes of messages in one history page: a page of large messages holds
+/// fewer than its `limit` (and says there is more), so every page fits a
+/// client's outbound queue however large the messages are.
+pub const HISTORY_PAGE_MAX_BYTES: usize = 256 * 1024;
+
+/// Furthest behind a client may be and still resume by paging forward. A
+/// client further behind than this (more than its log keeps anyway) gets the
+/// latest page and a fresh log, and reaches what it missed by scrolling up.
+pub const RESUME_MAX: u64 = 2_000;
 
 /// A client sends `typing` at most this often while the user types.
 pub const TYPING_SEND_INTERVAL_MS: u64 = 2_000;

@@ -5,16 +5,26 @@
 //! A client enters a room with [`ClientMessage::Join`] (switching rooms is
 //! another `join`). The server answers [`ServerMessage::Joined`] with the
 //! members, then one [`ServerMessage::History`]: the latest page, or, when the
-//! client says which message it saw last (`after`), everything since, so a
-//! reconnecting client resumes with no gap and no duplicate. Every
-//! [`ClientMessage::Send`] is stored, then acknowledged to its sender with
-//! [`ServerMessage::Ack`] and relayed to the room as [`ServerMessage::Message`];
-//! a resend with the same `client_id` is acknowledged again but stored and
-//! relayed only once.
+//! client says which message it saw last (`after`) and is at most
+//! [`RESUME_MAX`](crate::limits::RESUME_MAX) behind, the first page after it.
+//! Pages are bounded in count and bytes; a client pages forward with
+//! [`ClientMessage::HistoryAfter`] while `has_newer` says there is more, and
+//! back with [`ClientMessage::History`] while `has_more` does.
+//!
+//! Ids increase by one per message within a room, so a client that holds id
+//! `n` and receives `n + 2` knows it missed `n + 1` and asks for it
+//! (`history_after`): live messages and pages may interleave, and the client
+//! keeps its log contiguous by id.
+//!
+//! Every [`ClientMessage::Send`] is stored, then acknowledged to its sender
+//! with [`ServerMessage::Ack`] and relayed to the room as
+//! [`ServerMessage::Message`]; a resend with the same `client_id` is
+//! acknowledged again but stored and relayed only once. A `client_id` is only
+//! ever sent back to its author.
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ClientId, MessageText, Nickname, RoomName};
+use crate::{ClientId, Epoch, MessageText, Nickname, RoomName};
 
 /// What a client sends to the server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,12 +36,17 @@ pub enum ClientMessage {
         room: RoomName,
         /// The name to show; must be unique among the room's members.
         nick: Nickname,
-        /// Random per browser tab: a reconnect from the same tab takes over
-        /// its nickname even if the server has not yet noticed the old link died.
+        /// A secret made by the browser tab (random, never shown to anyone):
+        /// a reconnect with the same secret takes over the nickname even if
+        /// the server has not yet noticed the old link died. The server never
+        /// sends it to anyone.
         tab: ClientId,
         /// The last message id the client holds in this room, to resume after.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         after: Option<u64>,
+        /// The epoch `after` belongs to (from the `joined` that started the log).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        epoch: Option<Epoch>,
     },
     /// Post `text` to `room`.
     Send {
@@ -56,6 +71,16 @@ pub enum ClientMessage {
         /// At most this many (capped by the server).
         limit: u32,
     },
+    /// Newer messages of `room`: up to `limit` with ids above `after`, the
+    /// oldest of them (catching up after a resume or a gap).
+    HistoryAfter {
+        /// The room.
+        room: RoomName,
+        /// Only messages with larger ids.
+        after: u64,
+        /// At most this many (capped by the server).
+        limit: u32,
+    },
 }
 
 /// A message as everyone sees it once the server has stored it.
@@ -71,7 +96,7 @@ pub struct ChatMessage {
     pub nick: Nickname,
     /// What was written.
     pub text: MessageText,
-    /// The sender's id for it, if the sender gave one.
+    /// The sender's id for it: present only in the copy sent to its author.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<ClientId>,
 }
@@ -98,6 +123,12 @@ pub enum ServerMessage {
         /// Who is in the room now, by name (the first 200 in larger rooms,
         /// which also get no `member_joined`/`member_left` events).
         members: Vec<Nickname>,
+        /// The history's epoch; ids of another epoch mean nothing here.
+        epoch: Epoch,
+        /// Whether the `history` that follows continues the client's log
+        /// (it asked to resume, in this epoch, and is not too far behind).
+        /// When false the client starts a fresh log.
+        resumed: bool,
     },
     /// Stored messages of a room, oldest first.
     History {
@@ -107,6 +138,10 @@ pub enum ServerMessage {
         messages: Vec<ChatMessage>,
         /// Whether older messages exist before the first one here.
         has_more: bool,
+        /// Whether newer messages exist after the last one here (more pages
+        /// to fetch with `history_after`). Live messages may still follow.
+        #[serde(default)]
+        has_newer: bool,
     },
     /// A new message in the client's room, sent to every member, the author included.
     Message(ChatMessage),
@@ -255,6 +290,10 @@ mod tests {
         ClientId::parse(s).expect("valid client id")
     }
 
+    fn epoch(s: &str) -> Epoch {
+        Epoch::parse(s).expect("valid epoch")
+    }
+
     #[track_caller]
     fn golden_client(message: ClientMessage, json: &str) {
         assert_eq!(message.encode(), json);
@@ -281,12 +320,18 @@ mod tests {
     #[test]
     fn join_frames() {
         golden_client(
-            ClientMessage::Join { room: room("lobby"), nick: nick("alice"), tab: id("t1"), after: None },
+            ClientMessage::Join { room: room("lobby"), nick: nick("alice"), tab: id("t1"), after: None, epoch: None },
             r#"{"type":"join","room":"lobby","nick":"alice","tab":"t1"}"#,
         );
         golden_client(
-            ClientMessage::Join { room: room("dev"), nick: nick("alice"), tab: id("t1"), after: Some(41) },
-            r#"{"type":"join","room":"dev","nick":"alice","tab":"t1","after":41}"#,
+            ClientMessage::Join {
+                room: room("dev"),
+                nick: nick("alice"),
+                tab: id("t1"),
+                after: Some(41),
+                epoch: Some(epoch("e1")),
+            },
+            r#"{"type":"join","room":"dev","nick":"alice","tab":"t1","after":41,"epoch":"e1"}"#,
         );
     }
 
@@ -301,17 +346,32 @@ mod tests {
             ClientMessage::History { room: room("dev"), before: 51, limit: 50 },
             r#"{"type":"history","room":"dev","before":51,"limit":50}"#,
         );
+        golden_client(
+            ClientMessage::HistoryAfter { room: room("dev"), after: 51, limit: 50 },
+            r#"{"type":"history_after","room":"dev","after":51,"limit":50}"#,
+        );
     }
 
     #[test]
     fn joined_and_history_frames() {
         golden_server(
-            ServerMessage::Joined { room: room("lobby"), nick: nick("bob"), members: vec![nick("alice"), nick("bob")] },
-            r#"{"type":"joined","room":"lobby","nick":"bob","members":["alice","bob"]}"#,
+            ServerMessage::Joined {
+                room: room("lobby"),
+                nick: nick("bob"),
+                members: vec![nick("alice"), nick("bob")],
+                epoch: epoch("e1"),
+                resumed: false,
+            },
+            r#"{"type":"joined","room":"lobby","nick":"bob","members":["alice","bob"],"epoch":"e1","resumed":false}"#,
         );
         golden_server(
-            ServerMessage::History { room: room("lobby"), messages: vec![chat(3, None)], has_more: true },
-            r#"{"type":"history","room":"lobby","messages":[{"room":"lobby","id":3,"ts":1700000000123,"nick":"alice","text":"line\nnext"}],"has_more":true}"#,
+            ServerMessage::History {
+                room: room("lobby"),
+                messages: vec![chat(3, None)],
+                has_more: true,
+                has_newer: false,
+            },
+            r#"{"type":"history","room":"lobby","messages":[{"room":"lobby","id":3,"ts":1700000000123,"nick":"alice","text":"line\nnext"}],"has_more":true,"has_newer":false}"#,
         );
     }
 

@@ -3,7 +3,9 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use chat_shared::limits::{MESSAGE_TEXT_MAX_CHARS, NICKNAME_MAX_CHARS};
-use chat_shared::{ClientId, ClientMessage, DecodeError, ErrorCode, MessageText, Nickname, RoomName, ServerMessage};
+use chat_shared::{
+    ClientId, ClientMessage, DecodeError, Epoch, ErrorCode, MessageText, Nickname, RoomName, ServerMessage,
+};
 use proptest::prelude::*;
 
 fn nickname() -> impl Strategy<Value = Nickname> {
@@ -28,13 +30,24 @@ fn text() -> impl Strategy<Value = MessageText> {
 
 fn client_message() -> impl Strategy<Value = ClientMessage> {
     prop_oneof![
-        (room(), nickname(), client_id(), proptest::option::of(any::<u64>()))
-            .prop_map(|(room, nick, tab, after)| ClientMessage::Join { room, nick, tab, after }),
+        (room(), nickname(), client_id(), proptest::option::of(any::<u64>()), proptest::option::of(client_id()))
+            .prop_map(|(room, nick, tab, after, epoch)| ClientMessage::Join {
+                room,
+                nick,
+                tab,
+                after,
+                epoch: epoch.and_then(|e| Epoch::parse(e.as_str()).ok()),
+            }),
         (room(), client_id(), text()).prop_map(|(room, client_id, text)| ClientMessage::Send { room, client_id, text }),
         room().prop_map(|room| ClientMessage::Typing { room }),
         (room(), any::<u64>(), any::<u32>()).prop_map(|(room, before, limit)| ClientMessage::History {
             room,
             before,
+            limit
+        }),
+        (room(), any::<u64>(), any::<u32>()).prop_map(|(room, after, limit)| ClientMessage::HistoryAfter {
+            room,
+            after,
             limit
         }),
     ]

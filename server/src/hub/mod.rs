@@ -1,24 +1,29 @@
-//! The hub: one task that owns who is connected and in which room, stores
-//! every message before anyone hears of it, and fans events out.
+//! The hub: one task that owns who is connected and in which room, has every
+//! message stored before anyone hears of it, and fans events out.
 //!
 //! Sessions reach it through a cloneable [`HubHandle`]. Everything a session
-//! should receive from the hub (its join answer, history, acks, room events)
-//! arrives through that session's bounded outbound queue, in the order the
-//! hub decided, which is what makes resume-after-id gap-free. Each event is
-//! encoded once and the same bytes are queued to every recipient. A session
-//! whose queue is full is dropped instead of slowing everyone else.
+//! should receive from the hub (its join answer, acks, room events) arrives
+//! through that session's bounded outbound queue. Each event is encoded once
+//! and the same bytes are queued to every recipient. A session whose queue is
+//! full is dropped instead of slowing everyone else.
+//!
+//! The hub never waits for the store: messages go to the [`store_writer`]
+//! task, which commits everything waiting in one transaction while the hub
+//! goes on with joins, typing and presence, and are relayed when it reports
+//! back. History is read by the sessions themselves, from the store's readers.
 
 mod outbound;
 mod rooms;
+mod store_writer;
 mod task;
 
-pub use outbound::{Outbound, OutboundReceiver, OutboundSender, QueueError, outbound_queue};
+pub use outbound::{Outbound, OutboundReceiver, OutboundSender, QueueError, ReplySender, outbound_queue};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chat_shared::{ClientId, MessageText, Nickname, RoomName};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::Metrics;
 use crate::store::HistoryStore;
@@ -50,10 +55,11 @@ pub struct JoinRequest {
     pub room: RoomName,
     /// The nickname to use there.
     pub nick: Nickname,
-    /// The browser tab's id, to take over its own stale connection.
+    /// The browser tab's secret, to take over its own stale connection.
     pub tab: ClientId,
-    /// Resume after this message id instead of sending the latest page.
-    pub after: Option<u64>,
+    /// Whether the history that follows continues the client's log (told
+    /// to the client in `joined`).
+    pub resumed: bool,
 }
 
 /// What sessions ask of the hub. Messages are stored in batches; control
@@ -68,7 +74,7 @@ enum Command {
 enum Control {
     Connect { id: ConnectionId, protocol: Protocol, outbound: OutboundSender },
     Disconnect { id: ConnectionId },
-    Join { id: ConnectionId, request: JoinRequest },
+    Join { id: ConnectionId, request: JoinRequest, admitted: oneshot::Sender<bool> },
     Typing { id: ConnectionId, room: RoomName },
 }
 
@@ -84,7 +90,9 @@ impl HubHandle {
     /// The hub stops when the last handle is dropped.
     pub fn spawn(store: Arc<dyn HistoryStore>, metrics: Metrics) -> Self {
         let (commands, receiver) = mpsc::channel(COMMAND_QUEUE_CAPACITY);
-        tokio::spawn(task::Hub::new(store, metrics).run(receiver));
+        let epoch = store.epoch().clone();
+        let writer = store_writer::StoreWriter::spawn(store);
+        tokio::spawn(task::Hub::new(epoch, writer, metrics).run(receiver));
         Self { commands, next_connection_id: Arc::new(AtomicU64::new(1)) }
     }
 
@@ -110,9 +118,12 @@ impl HubHandle {
         let _ = self.send(Command::Control(Control::Disconnect { id })).await;
     }
 
-    /// Moves a JSON connection into a room. The answer arrives on its queue.
-    pub async fn join(&self, id: ConnectionId, request: JoinRequest) -> Result<(), HubStopped> {
-        self.send(Command::Control(Control::Join { id, request })).await
+    /// Moves a JSON connection into a room. The answer (`joined`, or an
+    /// error) arrives on its queue; the result says whether it got in.
+    pub async fn join(&self, id: ConnectionId, request: JoinRequest) -> Result<bool, HubStopped> {
+        let (admitted, answer) = oneshot::channel();
+        self.send(Command::Control(Control::Join { id, request, admitted })).await?;
+        answer.await.map_err(|_| HubStopped)
     }
 
     /// Stores and relays a message. The ack arrives on the sender's queue.

@@ -50,6 +50,15 @@ pub struct OutboundSender {
     limit: usize,
 }
 
+/// The session's own way to queue its replies: it does not keep the queue
+/// open, so the queue still closes when the hub lets go of the session.
+#[derive(Debug, Clone)]
+pub struct ReplySender {
+    items: mpsc::WeakUnboundedSender<Outbound>,
+    queued: Arc<AtomicUsize>,
+    limit: usize,
+}
+
 /// The session's end of its queue.
 #[derive(Debug)]
 pub struct OutboundReceiver {
@@ -78,6 +87,19 @@ impl OutboundSender {
             self.queued.fetch_sub(size, Ordering::AcqRel);
             QueueError::Closed
         })
+    }
+
+    /// A sender for the session's own replies, which does not keep the queue open.
+    pub fn replies(&self) -> ReplySender {
+        ReplySender { items: self.items.downgrade(), queued: self.queued.clone(), limit: self.limit }
+    }
+}
+
+impl ReplySender {
+    /// Queues a reply, counted against the same byte limit as everything else.
+    pub fn try_send(&self, item: Outbound) -> Result<(), QueueError> {
+        let items = self.items.upgrade().ok_or(QueueError::Closed)?;
+        OutboundSender { items, queued: self.queued.clone(), limit: self.limit }.try_send(item)
     }
 }
 
@@ -112,5 +134,17 @@ mod tests {
         assert_eq!(sender.try_send(Outbound::Close(CloseReason::from(actix_ws::CloseCode::Policy))), Ok(()));
         drop(receiver);
         assert_eq!(sender.try_send(Outbound::Text(ByteString::from("x"))), Err(QueueError::Closed));
+    }
+
+    #[tokio::test]
+    async fn replies_count_against_the_limit_and_do_not_keep_the_queue_open() {
+        let (sender, mut receiver) = outbound_queue(10);
+        let replies = sender.replies();
+        assert_eq!(replies.try_send(Outbound::Text(ByteString::from("sixsix"))), Ok(()));
+        assert_eq!(sender.try_send(Outbound::Text(ByteString::from("sixsix"))), Err(QueueError::Full));
+        assert_eq!(receiver.recv().await, Some(Outbound::Text(ByteString::from("sixsix"))));
+        drop(sender);
+        assert_eq!(receiver.recv().await, None, "the hub let go: the queue ends");
+        assert_eq!(replies.try_send(Outbound::Text(ByteString::from("x"))), Err(QueueError::Closed));
     }
 }

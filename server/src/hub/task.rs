@@ -1,30 +1,34 @@
-//! The hub task itself: applies commands one at a time, in order.
+//! The hub task itself: applies commands one at a time, in order, and relays
+//! messages as the store writer reports them committed.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_ws::{CloseCode, CloseReason};
 use bytestring::ByteString;
-use chat_shared::limits::{HISTORY_PAGE, RESUME_MAX};
-use chat_shared::{ChatMessage, ErrorCode, MessageText, Nickname, RoomName, ServerMessage};
-use tokio::sync::mpsc;
+use chat_shared::{ChatMessage, Epoch, ErrorCode, MessageText, Nickname, RoomName, ServerMessage};
+use tokio::sync::{mpsc, oneshot};
 
 use super::rooms::{Member, Rooms};
+use super::store_writer::{Committed, StoreWriter};
 use super::{
     Command, ConnectionId, Control, JoinRequest, Outbound, OutboundSender, Protocol, QueueError, guest_nickname,
 };
 use crate::metrics::Metrics;
-use crate::store::{Appended, HistoryStore, NewMessage, Page, StoreError};
+use crate::store::{Appended, NewMessage};
 
 /// Rooms larger than this get no per-member join/leave events and a truncated
 /// member list: those events would cost O(members²) while a room fills, and
 /// nobody reads a list of thousands. The room list still counts everyone.
 pub(super) const PRESENCE_EVENTS_MAX: usize = 200;
 
-/// Most commands taken from the queue at once. Messages among them are stored
-/// in one transaction, which is what keeps the store off the critical path.
+/// Most commands taken from the queue at once.
 const MAX_BATCH: usize = 512;
+
+/// Most messages waiting for the store writer. Past this the store is not
+/// keeping up (a locked or failing database): new messages are refused with
+/// `store_unavailable` instead of piling up in memory.
+const MAX_WAITING_MESSAGES: usize = 20_000;
 
 /// How often a changed room list is sent out; coalesces join storms.
 const ROOM_LIST_INTERVAL: Duration = Duration::from_millis(250);
@@ -45,7 +49,12 @@ struct Connection {
 }
 
 pub(super) struct Hub {
-    store: Arc<dyn HistoryStore>,
+    epoch: Epoch,
+    writer: StoreWriter,
+    /// Messages waiting for the writer, and who sent them.
+    waiting: Vec<(Origin, NewMessage)>,
+    /// Who sent the messages of the batch being committed, in order.
+    in_flight: Option<Vec<Origin>>,
     connections: HashMap<ConnectionId, Connection>,
     rooms: Rooms,
     room_list_changed: bool,
@@ -74,9 +83,12 @@ fn now_millis() -> u64 {
 }
 
 impl Hub {
-    pub(super) fn new(store: Arc<dyn HistoryStore>, metrics: Metrics) -> Self {
+    pub(super) fn new(epoch: Epoch, writer: StoreWriter, metrics: Metrics) -> Self {
         Self {
-            store,
+            epoch,
+            writer,
+            waiting: Vec::new(),
+            in_flight: None,
             connections: HashMap::new(),
             rooms: Rooms::default(),
             room_list_changed: false,
@@ -99,7 +111,17 @@ impl Hub {
                                 Err(_) => break,
                             }
                         }
-                        self.apply_batch(batch).await;
+                        for command in batch {
+                            self.apply(command);
+                        }
+                        self.hand_to_writer();
+                    }
+                    None => break,
+                },
+                committed = self.writer.committed(), if self.in_flight.is_some() => match committed {
+                    Some(committed) => {
+                        self.relay_committed(committed);
+                        self.hand_to_writer();
                     }
                     None => break,
                 },
@@ -109,47 +131,42 @@ impl Hub {
         tracing::debug!("hub stopped");
     }
 
-    /// Applies commands in order. Consecutive messages are stored together
-    /// (one transaction), then relayed and acknowledged in order; any other
-    /// command first flushes the messages before it, so a join always sees
-    /// every message sent before it.
-    async fn apply_batch(&mut self, batch: Vec<Command>) {
-        let mut pending: Vec<(Origin, NewMessage)> = Vec::new();
-        for command in batch {
-            match command {
-                Command::Say { id, room, client_id, text } => match self.member_nick(id, &room) {
-                    Some(nick) => {
-                        let message = NewMessage { room, ts: now_millis(), nick, text, client_id: Some(client_id) };
-                        pending.push((Origin::Json(id), message));
-                    }
-                    None => self.send_error(id, ErrorCode::NotJoined, format!("join #{room} before sending to it")),
-                },
-                Command::PlainFrame { id, frame: relayed } => {
-                    // The echo goes out at once; only the bridge to the lobby waits for the store.
-                    self.fan_out_plain(&relayed);
-                    if let Outbound::Text(text) = relayed
-                        && let Ok(text) = MessageText::parse(String::from(text))
-                    {
-                        let message = NewMessage {
-                            room: RoomName::lobby(),
-                            ts: now_millis(),
-                            nick: guest_nickname(id),
-                            text,
-                            client_id: None,
-                        };
-                        pending.push((Origin::Plain, message));
-                    }
+    /// Applies one command. Messages wait for the store writer; everything
+    /// else takes effect at once.
+    fn apply(&mut self, command: Command) {
+        match command {
+            Command::Say { id, room, client_id, text } => match self.member_nick(id, &room) {
+                Some(_) if self.waiting.len() >= MAX_WAITING_MESSAGES => {
+                    self.send_error(id, ErrorCode::StoreUnavailable, "the history store is not keeping up; retry soon");
                 }
-                Command::Control(control) => {
-                    self.store_and_relay(&mut pending).await;
-                    self.apply(control).await;
+                Some(nick) => {
+                    let message = NewMessage { room, ts: now_millis(), nick, text, client_id: Some(client_id) };
+                    self.waiting.push((Origin::Json(id), message));
+                }
+                None => self.send_error(id, ErrorCode::NotJoined, format!("join #{room} before sending to it")),
+            },
+            Command::PlainFrame { id, frame: relayed } => {
+                // The echo goes out at once; only the bridge to the lobby waits for the store.
+                self.fan_out_plain(&relayed);
+                if let Outbound::Text(text) = relayed
+                    && self.waiting.len() < MAX_WAITING_MESSAGES
+                    && let Ok(text) = MessageText::parse(String::from(text))
+                {
+                    let message = NewMessage {
+                        room: RoomName::lobby(),
+                        ts: now_millis(),
+                        nick: guest_nickname(id),
+                        text,
+                        client_id: None,
+                    };
+                    self.waiting.push((Origin::Plain, message));
                 }
             }
+            Command::Control(control) => self.control(control),
         }
-        self.store_and_relay(&mut pending).await;
     }
 
-    async fn apply(&mut self, control: Control) {
+    fn control(&mut self, control: Control) {
         match control {
             Control::Connect { id, protocol, outbound } => {
                 if protocol == Protocol::Json {
@@ -162,24 +179,36 @@ impl Hub {
                 self.connections.insert(id, Connection { protocol, outbound, room: None });
             }
             Control::Disconnect { id } => self.disconnect(id),
-            Control::Join { id, request } => self.join(id, request).await,
+            Control::Join { id, request, admitted } => self.join(id, request, admitted),
             Control::Typing { id, room } => self.typing(id, &room),
         }
     }
 
-    /// Stores the pending messages in one go, then relays each and acknowledges it.
-    async fn store_and_relay(&mut self, pending: &mut Vec<(Origin, NewMessage)>) {
-        if pending.is_empty() {
+    /// Gives every waiting message to the writer, unless a batch is in flight
+    /// (then they go together once it is committed).
+    fn hand_to_writer(&mut self) {
+        if self.in_flight.is_some() || self.waiting.is_empty() {
             return;
         }
-        let (origins, messages): (Vec<Origin>, Vec<NewMessage>) = pending.drain(..).unzip();
-        match self.store.append_batch(messages).await {
+        let (origins, messages): (Vec<Origin>, Vec<NewMessage>) = self.waiting.drain(..).unzip();
+        if self.writer.write(messages) {
+            self.in_flight = Some(origins);
+        } else {
+            tracing::error!("the store writer has stopped");
+            self.refuse(origins);
+        }
+    }
+
+    /// Relays each message of a committed batch and acknowledges it.
+    fn relay_committed(&mut self, committed: Committed) {
+        let origins = self.in_flight.take().unwrap_or_default();
+        match committed {
             Ok(results) => {
                 for (origin, appended) in origins.into_iter().zip(results) {
                     match (origin, appended) {
                         (Origin::Json(sender), Appended::New(message)) => {
                             let ack = ack_for(&message);
-                            self.publish(message);
+                            self.publish(message, Some(sender));
                             self.send_to(sender, ack);
                         }
                         // Already stored and relayed once: confirm again, relay nothing.
@@ -194,15 +223,16 @@ impl Hub {
             }
             Err(error) => {
                 tracing::error!(%error, "storing messages failed");
-                for origin in origins {
-                    if let Origin::Json(sender) = origin {
-                        self.send_error(
-                            sender,
-                            ErrorCode::StoreUnavailable,
-                            "the message was not stored; it will be retried",
-                        );
-                    }
-                }
+                self.refuse(origins);
+            }
+        }
+    }
+
+    /// Tells the JSON senders of messages that were not stored.
+    fn refuse(&mut self, origins: Vec<Origin>) {
+        for origin in origins {
+            if let Origin::Json(sender) = origin {
+                self.send_error(sender, ErrorCode::StoreUnavailable, "the message was not stored; it will be retried");
             }
         }
     }
@@ -293,9 +323,12 @@ impl Hub {
         }
     }
 
-    async fn join(&mut self, id: ConnectionId, request: JoinRequest) {
-        let JoinRequest { room, nick, tab, after } = request;
-        let Some(current) = self.connections.get(&id).map(|c| c.room.clone()) else { return };
+    fn join(&mut self, id: ConnectionId, request: JoinRequest, admitted: oneshot::Sender<bool>) {
+        let JoinRequest { room, nick, tab, resumed } = request;
+        let Some(current) = self.connections.get(&id).map(|c| c.room.clone()) else {
+            let _ = admitted.send(false);
+            return;
+        };
 
         let mut takeover = false;
         if let Some((holder, member)) = self.rooms.get(&room).and_then(|r| r.holder_of(&nick)) {
@@ -303,7 +336,8 @@ impl Hub {
                 // A repeated join of the same room under the same name: just resend the state.
                 takeover = true;
             } else if member.tab == tab {
-                // The same browser tab reconnected before we noticed its old link died.
+                // The same browser tab (it knows the tab's secret) reconnected
+                // before we noticed its old link died.
                 self.rooms.remove(&room, holder);
                 let reason =
                     CloseReason { code: CloseCode::Policy, description: Some("replaced by a newer connection".into()) };
@@ -313,6 +347,7 @@ impl Hub {
             } else {
                 let message = format!("“{nick}” is already in use in #{room}; pick another nickname");
                 self.send_error(id, ErrorCode::NicknameTaken, message);
+                let _ = admitted.send(false);
                 return;
             }
         }
@@ -332,14 +367,15 @@ impl Hub {
         if !members.contains(&nick) {
             members.push(nick.clone());
         }
-        self.send_to(id, frame(&ServerMessage::Joined { room: room.clone(), nick: nick.clone(), members }));
-        match self.history_for_join(&room, after).await {
-            Ok(history) => self.send_to(id, frame(&history)),
-            Err(error) => {
-                tracing::error!(%error, %room, "reading history failed");
-                self.send_error(id, ErrorCode::StoreUnavailable, "history is unavailable right now");
-            }
-        }
+        let joined = ServerMessage::Joined {
+            room: room.clone(),
+            nick: nick.clone(),
+            members,
+            epoch: self.epoch.clone(),
+            resumed,
+        };
+        self.send_to(id, frame(&joined));
+        let _ = admitted.send(self.connections.contains_key(&id));
         if !takeover {
             self.room_list_changed = true;
         }
@@ -349,30 +385,24 @@ impl Hub {
         }
     }
 
-    /// Everything after `after` (resume), or the latest page.
-    async fn history_for_join(&self, room: &RoomName, after: Option<u64>) -> Result<ServerMessage, StoreError> {
-        let page = match after {
-            Some(id) => Page::After { id, limit: RESUME_MAX },
-            None => Page::Latest { limit: HISTORY_PAGE },
-        };
-        let messages = self.store.page(room, page).await?;
-        let oldest = messages.first().map(|m| m.id).or(after.map(|id| id + 1)).unwrap_or(0);
-        let has_more = oldest > 1 && self.store.has_before(room, oldest).await?;
-        Ok(ServerMessage::History { room: room.clone(), messages, has_more })
-    }
-
     fn member_nick(&self, id: ConnectionId, room: &RoomName) -> Option<Nickname> {
         self.rooms.get(room)?.get(id).map(|m| m.nick.clone())
     }
 
-    /// Relays a stored message to its room, and lobby messages to plain clients as `nick: text`.
-    fn publish(&mut self, message: ChatMessage) {
+    /// Relays a stored message to its room, and lobby messages to plain
+    /// clients as `nick: text`. Only the author's copy carries its client id.
+    fn publish(&mut self, mut message: ChatMessage, author: Option<ConnectionId>) {
         if message.room.as_str() == chat_shared::DEFAULT_ROOM && !self.plain.is_empty() {
             let plain = Outbound::Text(ByteString::from(format!("{}: {}", message.nick, message.text)));
             self.fan_out_plain(&plain);
         }
         let room = message.room.clone();
-        self.fan_out_room(&room, &frame(&ServerMessage::Message(message)), None);
+        let own = author.map(|author| (author, frame(&ServerMessage::Message(message.clone()))));
+        message.client_id = None;
+        self.fan_out_room(&room, &frame(&ServerMessage::Message(message)), author);
+        if let Some((author, own)) = own {
+            self.send_to(author, own);
+        }
     }
 
     fn typing(&mut self, id: ConnectionId, room: &RoomName) {

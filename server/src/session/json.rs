@@ -1,15 +1,29 @@
 //! A session on `/ws`, speaking the typed JSON protocol of `chat-shared`.
+//!
+//! Membership, messages and typing go to the hub. History (the page after a
+//! join, older pages, pages forward) is read here, from the store's readers,
+//! one request at a time beside the connection loop: a slow read delays only
+//! this client, and its pages queue behind (and are counted with) the live
+//! events of its outbound queue.
 
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use bytestring::ByteString;
-use chat_shared::limits::HISTORY_PAGE_MAX;
-use chat_shared::{ClientMessage, ErrorCode, RoomName, ServerMessage};
+use chat_shared::limits::{HISTORY_PAGE, HISTORY_PAGE_MAX, RESUME_MAX};
+use chat_shared::{ClientMessage, Epoch, ErrorCode, RoomName, ServerMessage};
 
-use crate::hub::{ConnectionId, HubHandle, HubStopped, JoinRequest, Protocol};
+use crate::hub::{ConnectionId, HubHandle, HubStopped, JoinRequest, Outbound, Protocol};
+use crate::session::history_pages::HistoryPages;
 use crate::session::{FrameHandler, Handled, SessionContext, serve};
-use crate::store::{HistoryStore, Page, StoreError};
+use crate::store::{HistoryStore, StoreError};
+
+/// History requests one connection may have waiting besides the one being
+/// read; more are refused with `rate_limited`.
+const MAX_QUEUED_READS: usize = 4;
 
 /// Runs one JSON connection until either side closes it.
 pub async fn run(socket: actix_ws::Session, stream: actix_ws::MessageStream, context: SessionContext) {
@@ -17,25 +31,52 @@ pub async fn run(socket: actix_ws::Session, stream: actix_ws::MessageStream, con
         id,
         hub: context.hub.clone(),
         store: context.store.clone(),
+        pages: HistoryPages::new(context.store.clone(), context.settings.outbound_queue_bytes),
+        joined: None,
+        waiting: VecDeque::new(),
+        reading: None,
     })
     .await;
 }
+
+/// A history read this connection asked for.
+enum Read {
+    /// The page after entering a room: the latest, or the first after `after`.
+    Entered { room: RoomName, resume_after: Option<u64> },
+    /// Older messages.
+    Before { room: RoomName, before: u64, limit: u32 },
+    /// Newer messages.
+    After { room: RoomName, after: u64, limit: u32 },
+}
+
+/// A read under way; resolves to the frames to queue.
+type Reading = Pin<Box<dyn Future<Output = Outbound>>>;
 
 /// What one JSON connection needs to serve its peer.
 struct JsonSession {
     id: ConnectionId,
     hub: HubHandle,
     store: Arc<dyn HistoryStore>,
+    pages: HistoryPages,
+    /// The room the hub admitted this connection to.
+    joined: Option<RoomName>,
+    /// Reads waiting for the one under way.
+    waiting: VecDeque<Read>,
+    reading: Option<Reading>,
 }
 
 impl JsonSession {
     /// Handles one client message; returns what to answer directly, if anything.
-    /// Answers that must be ordered with room events come from the hub instead.
     async fn on_message(&mut self, message: ClientMessage) -> Result<Option<ServerMessage>, HubStopped> {
         match message {
-            ClientMessage::Join { room, nick, tab, after } => {
+            ClientMessage::Join { room, nick, tab, after, epoch } => {
                 tracing::info!(connection = self.id, %nick, %room, ?after, "joining");
-                self.hub.join(self.id, JoinRequest { room, nick, tab, after }).await?;
+                let resume_after = self.resume_point(&room, after, epoch.as_ref()).await;
+                let request = JoinRequest { room: room.clone(), nick, tab, resumed: resume_after.is_some() };
+                if self.hub.join(self.id, request).await? {
+                    self.joined = Some(room.clone());
+                    return Ok(self.schedule(Read::Entered { room, resume_after }));
+                }
                 Ok(None)
             }
             ClientMessage::Send { room, client_id, text } => {
@@ -46,29 +87,85 @@ impl JsonSession {
                 self.hub.typing(self.id, room).await?;
                 Ok(None)
             }
-            ClientMessage::History { room, before, limit } => Ok(Some(self.older(room, before, limit).await)),
+            ClientMessage::History { room, before, limit } => {
+                Ok(self.read_joined(Read::Before { room, before, limit }))
+            }
+            ClientMessage::HistoryAfter { room, after, limit } => {
+                Ok(self.read_joined(Read::After { room, after, limit }))
+            }
         }
     }
 
-    /// A page of older history. Served here, not by the hub: old messages
-    /// never change, so no ordering with live events is needed.
-    async fn older(&self, room: RoomName, before: u64, limit: u32) -> ServerMessage {
-        let limit = limit.clamp(1, HISTORY_PAGE_MAX);
-        let page = async {
-            let messages = self.store.page(&room, Page::Before { id: before, limit }).await?;
-            let has_more = match messages.first() {
-                Some(oldest) => self.store.has_before(&room, oldest.id).await?,
-                None => false,
-            };
-            Ok::<_, StoreError>((messages, has_more))
-        };
-        match page.await {
-            Ok((messages, has_more)) => ServerMessage::History { room, messages, has_more },
+    /// Where a join may resume: after `after`, if the client's ids are of this
+    /// history's epoch, exist (a database restored from an older backup has
+    /// fewer), and are at most [`RESUME_MAX`] behind. Otherwise the client
+    /// starts a fresh log with the latest page.
+    async fn resume_point(&self, room: &RoomName, after: Option<u64>, epoch: Option<&Epoch>) -> Option<u64> {
+        let after = after?;
+        if epoch.is_some_and(|epoch| epoch != self.store.epoch()) {
+            return None;
+        }
+        match self.store.latest_id(room).await {
+            Ok(latest) => {
+                let latest = latest.unwrap_or(0);
+                (after <= latest && latest - after <= RESUME_MAX).then_some(after)
+            }
             Err(error) => {
-                tracing::error!(%error, %room, "reading history failed");
-                ServerMessage::error(ErrorCode::StoreUnavailable, "history is unavailable right now")
+                tracing::error!(%error, %room, "reading the latest id failed");
+                None
             }
         }
+    }
+
+    /// Queues a history read of the room this connection is in.
+    fn read_joined(&mut self, read: Read) -> Option<ServerMessage> {
+        let room = match &read {
+            Read::Entered { room, .. } | Read::Before { room, .. } | Read::After { room, .. } => room,
+        };
+        if self.joined.as_ref() != Some(room) {
+            return Some(ServerMessage::error(ErrorCode::NotJoined, format!("join #{room} to read its history")));
+        }
+        self.schedule(read)
+    }
+
+    /// Starts `read`, or queues it behind the one under way.
+    fn schedule(&mut self, read: Read) -> Option<ServerMessage> {
+        if self.reading.is_none() {
+            self.reading = Some(self.start(read));
+        } else if self.waiting.len() < MAX_QUEUED_READS {
+            self.waiting.push_back(read);
+        } else {
+            return Some(ServerMessage::error(ErrorCode::RateLimited, "too many history requests at once"));
+        }
+        None
+    }
+
+    fn start(&self, read: Read) -> Reading {
+        let pages = self.pages.clone();
+        Box::pin(async move {
+            let (room, page) = match read {
+                Read::Entered { room, resume_after: Some(after) } => {
+                    let page = pages.after(&room, after, HISTORY_PAGE_MAX).await;
+                    (room, page)
+                }
+                Read::Entered { room, resume_after: None } => {
+                    let page = pages.latest(&room, HISTORY_PAGE).await;
+                    (room, page)
+                }
+                Read::Before { room, before, limit } => {
+                    let page = pages.before(&room, before, limit).await;
+                    (room, page)
+                }
+                Read::After { room, after, limit } => {
+                    let page = pages.after(&room, after, limit).await;
+                    (room, page)
+                }
+            };
+            Outbound::Text(frame(&page.unwrap_or_else(|error: StoreError| {
+                tracing::error!(%error, %room, "reading history failed");
+                ServerMessage::error(ErrorCode::StoreUnavailable, "history is unavailable right now")
+            })))
+        })
     }
 }
 
@@ -91,5 +188,16 @@ impl FrameHandler for JsonSession {
 
     fn rate_limited(&mut self) -> Option<ByteString> {
         Some(frame(&ServerMessage::error(ErrorCode::RateLimited, "too many messages; slow down")))
+    }
+
+    fn has_background_work(&self) -> bool {
+        self.reading.is_some()
+    }
+
+    async fn background_work(&mut self) -> Outbound {
+        let Some(reading) = self.reading.as_mut() else { return std::future::pending().await };
+        let done = reading.await;
+        self.reading = self.waiting.pop_front().map(|read| self.start(read));
+        done
     }
 }

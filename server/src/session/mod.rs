@@ -4,7 +4,14 @@
 //!
 //! [`json`] speaks the typed protocol of `/ws`; [`plain`] speaks the seed's
 //! echo-to-everyone protocol of `/`. Both run [`drive`], the shared loop.
+//!
+//! Everything written to the peer goes through the session's byte-bounded
+//! outbound queue (replies and history pages too), and every write has a
+//! deadline: a peer that stops reading is closed once its queue is full or a
+//! write waits longer than the idle timeout, and its task, permit and gauge
+//! go with it.
 
+pub mod history_pages;
 pub mod json;
 pub mod plain;
 pub mod rate_limit;
@@ -20,7 +27,9 @@ use bytestring::ByteString;
 
 use crate::admission::ConnectionPermit;
 use crate::config::Config;
-use crate::hub::{ConnectionId, HubHandle, HubStopped, Outbound, OutboundReceiver, Protocol, outbound_queue};
+use crate::hub::{
+    ConnectionId, HubHandle, HubStopped, Outbound, OutboundReceiver, Protocol, QueueError, ReplySender, outbound_queue,
+};
 use crate::metrics::EndpointMetrics;
 use crate::shutdown::ShutdownSignal;
 use crate::store::HistoryStore;
@@ -99,6 +108,15 @@ pub(crate) trait FrameHandler {
     async fn on_binary(&mut self, bytes: Bytes) -> Result<Handled, HubStopped>;
     /// Tells the peer a frame was dropped by the rate limit, if the protocol can.
     fn rate_limited(&mut self) -> Option<ByteString>;
+    /// Whether [`FrameHandler::background_work`] has anything to wait for.
+    fn has_background_work(&self) -> bool {
+        false
+    }
+    /// Work the handler runs beside the connection loop (history reads);
+    /// resolves to a frame to queue for the peer. Must be cancel-safe.
+    async fn background_work(&mut self) -> Outbound {
+        std::future::pending().await
+    }
 }
 
 /// A session's whole life, the same for both protocols: register with the hub,
@@ -114,17 +132,18 @@ pub(crate) async fn serve<H: FrameHandler>(
     tracing::info!(connection = id, peer = ?context.peer, ?protocol, "connected");
     context.metrics.open_connections.inc();
     let (sender, mut outbound) = outbound_queue(context.settings.outbound_queue_bytes);
+    let replies = sender.replies();
     let mut handler = handler(id, &context);
     let hub = context.hub.clone();
 
     let close = match hub.connect(id, protocol, sender).await {
-        Ok(()) => drive(&mut socket, stream, &mut outbound, &mut handler, &mut context).await,
+        Ok(()) => drive(&mut socket, stream, &mut outbound, &replies, &mut handler, &mut context).await,
         Err(HubStopped) => Some(going_away()),
     };
 
     hub.disconnect(id).await;
-    // The peer may already be gone; closing is best effort.
-    let _ = socket.close(close.clone()).await;
+    // The peer may already be gone (or not reading); closing is best effort.
+    let _ = tokio::time::timeout(context.settings.idle_timeout, socket.close(close.clone())).await;
     context.metrics.open_connections.dec();
     tracing::info!(connection = id, close = ?close.map(|c| c.code), "disconnected");
 }
@@ -135,6 +154,7 @@ pub(crate) async fn drive(
     socket: &mut actix_ws::Session,
     stream: actix_ws::MessageStream,
     outbound: &mut OutboundReceiver,
+    replies: &ReplySender,
     handler: &mut impl FrameHandler,
     context: &mut SessionContext,
 ) -> Option<CloseReason> {
@@ -151,6 +171,9 @@ pub(crate) async fn drive(
     // of silence, so one that answers never reaches the idle timeout (2 intervals or more).
     let check_every = (settings.ping_interval / 4).max(Duration::from_millis(50));
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + check_every, check_every);
+    // A write waits while the peer's TCP window is closed; one that cannot
+    // finish within the idle timeout means the peer stopped reading.
+    let deadline = settings.idle_timeout;
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     loop {
@@ -162,7 +185,7 @@ pub(crate) async fn drive(
                     Some(Err(error)) => return Some(close_reason_for(&error)),
                     Some(Ok(AggregatedMessage::Close(reason))) => return Some(answer_to_close(reason)),
                     Some(Ok(AggregatedMessage::Ping(payload))) => {
-                        if socket.pong(&payload).await.is_err() { return None; }
+                        if !within(deadline, socket.pong(&payload)).await { return None; }
                         continue;
                     }
                     Some(Ok(AggregatedMessage::Pong(_))) => continue,
@@ -177,9 +200,9 @@ pub(crate) async fn drive(
                         return Some(policy_close("rate limit exceeded"));
                     }
                     if let Some(reply) = handler.rate_limited()
-                        && socket.text(reply).await.is_err()
+                        && let Err(close) = queue_reply(replies, Outbound::Text(reply))
                     {
-                        return None;
+                        return close;
                     }
                     continue;
                 }
@@ -201,9 +224,14 @@ pub(crate) async fn drive(
                     Err(HubStopped) => return Some(going_away()),
                 };
                 if let Some(reply) = reply
-                    && socket.text(reply).await.is_err()
+                    && let Err(close) = queue_reply(replies, Outbound::Text(reply))
                 {
-                    return None;
+                    return close;
+                }
+            }
+            done = handler.background_work(), if handler.has_background_work() => {
+                if let Err(close) = queue_reply(replies, done) {
+                    return close;
                 }
             }
             queued = outbound.recv() => match queued {
@@ -211,7 +239,7 @@ pub(crate) async fn drive(
                 Some(frame) => {
                     context.metrics.messages_out.inc();
                     context.metrics.bytes_out.inc_by(frame.queued_bytes() as u64);
-                    if write(socket, frame).await.is_err() { return None; }
+                    if !within(deadline, write(socket, frame)).await { return None; }
                 }
                 // The hub dropped our queue: we fell too far behind.
                 None => return Some(policy_close("too slow to keep up")),
@@ -224,13 +252,27 @@ pub(crate) async fn drive(
                 let pinged_recently = last_ping.is_some_and(|at: Instant| at.elapsed() < settings.ping_interval);
                 if silent >= settings.ping_interval && !pinged_recently {
                     last_ping = Some(Instant::now());
-                    if socket.ping(b"").await.is_err() {
+                    if !within(deadline, socket.ping(b"")).await {
                         return None;
                     }
                 }
             }
             _ = context.shutdown.fired() => return Some(going_away()),
         }
+    }
+}
+
+/// Whether `write` finished, successfully, within `deadline`.
+async fn within(deadline: Duration, write: impl std::future::Future<Output = Result<(), actix_ws::Closed>>) -> bool {
+    matches!(tokio::time::timeout(deadline, write).await, Ok(Ok(())))
+}
+
+/// Queues a reply behind what the hub queued; a full queue ends the session
+/// (the peer is not reading), and so does a queue the hub let go of.
+fn queue_reply(replies: &ReplySender, reply: Outbound) -> Result<(), Option<CloseReason>> {
+    match replies.try_send(reply) {
+        Ok(()) => Ok(()),
+        Err(QueueError::Full | QueueError::Closed) => Err(Some(policy_close("too slow to keep up"))),
     }
 }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use chat_shared::{ChatMessage, RoomName};
+use chat_shared::{ChatMessage, Epoch, RoomName};
 
 use super::{Appended, HistoryStore, NewMessage, Page, StoreError};
 use crate::metrics::{Metrics, StoreOperation};
@@ -43,6 +43,17 @@ impl HistoryStore for InstrumentedStore {
         let result = self.inner.has_before(room, id).await;
         self.metrics.observe_store(StoreOperation::Read, started);
         result
+    }
+
+    async fn latest_id(&self, room: &RoomName) -> Result<Option<u64>, StoreError> {
+        let started = Instant::now();
+        let result = self.inner.latest_id(room).await;
+        self.metrics.observe_store(StoreOperation::Read, started);
+        result
+    }
+
+    fn epoch(&self) -> &Epoch {
+        self.inner.epoch()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

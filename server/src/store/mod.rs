@@ -6,7 +6,7 @@ pub mod instrumented;
 pub mod sqlite;
 
 use async_trait::async_trait;
-use chat_shared::{ChatMessage, ClientId, MessageText, Nickname, RoomName};
+use chat_shared::{ChatMessage, ClientId, Epoch, MessageText, Nickname, RoomName};
 
 /// A message to store; the store assigns its id.
 #[derive(Debug, Clone)]
@@ -57,7 +57,8 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// Durable, per-room message history.
+/// Durable, per-room message history. Ids start at 1 in each room and grow by
+/// one per message, so a reader can tell a gap from the end.
 #[async_trait]
 pub trait HistoryStore: Send + Sync + 'static {
     /// Stores several messages, in order, as one durable unit, each with the
@@ -73,6 +74,13 @@ pub trait HistoryStore: Send + Sync + 'static {
 
     /// Reads a page of a room's history, oldest first.
     async fn page(&self, room: &RoomName, page: Page) -> Result<Vec<ChatMessage>, StoreError>;
+
+    /// The id of the newest message of `room`, if it has any.
+    async fn latest_id(&self, room: &RoomName) -> Result<Option<u64>, StoreError>;
+
+    /// The epoch of this history, made with the database: ids of another
+    /// epoch mean nothing here.
+    fn epoch(&self) -> &Epoch;
 
     /// Whether any message of `room` has an id below `id`.
     async fn has_before(&self, room: &RoomName, id: u64) -> Result<bool, StoreError>;

@@ -1,40 +1,77 @@
 //! The embedded default store: one SQLite file, created on first start, with
-//! migrations applied by sqlx. WAL mode with `synchronous = NORMAL` keeps
-//! every committed message across a process crash (`kill -9`).
+//! migrations applied by sqlx.
+//!
+//! WAL mode, one writer connection and a pool of readers: readers never wait
+//! for the writer (nor it for them), so a long history read does not hold up
+//! a commit. With `synchronous = FULL` (the default) a commit is on disk
+//! before it returns, so an acknowledged message survives a power loss;
+//! `NORMAL` survives a process crash only (see [`Durability`]).
 
 use std::path::Path;
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use chat_shared::{ChatMessage, ClientId, MessageText, Nickname, RoomName};
+use chat_shared::{ChatMessage, ClientId, Epoch, MessageText, Nickname, RoomName};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Row, Sqlite, sqlite::SqliteRow};
 use std::collections::{BTreeSet, HashMap};
 
 use super::{Appended, HistoryStore, NewMessage, Page, StoreError};
 
+/// How hard a commit waits for the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// `synchronous = FULL`: acknowledged means on disk, even across a power loss.
+    #[default]
+    Full,
+    /// `synchronous = NORMAL`: survives a crash of the process, but the last
+    /// acknowledged messages may be lost if the machine loses power.
+    Normal,
+}
+
+/// Readers in the pool: history pages and resumes of different sessions run
+/// side by side.
+const READERS: u32 = 4;
+
 /// History in a SQLite file.
 #[derive(Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    /// The one connection that writes.
+    writer: SqlitePool,
+    /// Connections that only read.
+    readers: SqlitePool,
+    epoch: Epoch,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, and its folder, and
-    /// brings the schema up to date.
+    /// brings the schema up to date; commits are fully durable.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, Durability::Full).await
+    }
+
+    /// Like [`SqliteStore::open`], with the given durability.
+    pub async fn open_with(path: &Path, durability: Durability) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
         }
+        let synchronous = match durability {
+            Durability::Full => SqliteSynchronous::Full,
+            Durability::Normal => SqliteSynchronous::Normal,
+        };
         let options = SqliteConnectOptions::from_str("sqlite:")?
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(synchronous)
             .busy_timeout(std::time::Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool })
+        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+        sqlx::migrate!("./migrations").run(&writer).await?;
+        let readers = SqlitePoolOptions::new().max_connections(READERS).connect_with(options.read_only(true)).await?;
+        let epoch: String = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'epoch'").fetch_one(&writer).await?;
+        let epoch = Epoch::parse(epoch).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(Self { writer, readers, epoch })
     }
 }
 
@@ -66,7 +103,7 @@ impl HistoryStore for SqliteStore {
         if messages.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         // Messages already stored under their client ids (resends), by room.
         let mut stored: HashMap<(RoomName, ClientId), ChatMessage> = HashMap::new();
         let mut next_id: HashMap<RoomName, u64> = HashMap::new();
@@ -157,7 +194,7 @@ impl HistoryStore for SqliteStore {
         if let Some(id) = bound {
             query = query.bind(to_i64(id));
         }
-        let rows = query.bind(i64::from(limit)).fetch_all(&self.pool).await?;
+        let rows = query.bind(i64::from(limit)).fetch_all(&self.readers).await?;
         let mut messages = rows.iter().map(message_from_row).collect::<Result<Vec<_>, _>>()?;
         if !matches!(page, Page::After { .. }) {
             messages.reverse();
@@ -169,18 +206,32 @@ impl HistoryStore for SqliteStore {
         let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM messages WHERE room = ? AND id < ? LIMIT 1")
             .bind(room.as_str())
             .bind(to_i64(id))
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.readers)
             .await?;
         Ok(found.is_some())
     }
 
+    async fn latest_id(&self, room: &RoomName) -> Result<Option<u64>, StoreError> {
+        let max: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM messages WHERE room = ?")
+            .bind(room.as_str())
+            .fetch_one(&self.readers)
+            .await?;
+        max.map(|id| u64::try_from(id).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
+    }
+
+    fn epoch(&self) -> &Epoch {
+        &self.epoch
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1").execute(&self.readers).await?;
+        sqlx::query("SELECT 1").execute(&self.writer).await?;
         Ok(())
     }
 
     async fn close(&self) {
-        self.pool.close().await;
+        self.readers.close().await;
+        self.writer.close().await;
     }
 }
 
@@ -220,6 +271,17 @@ mod tests {
         assert_eq!(texts(store.page(&lobby, Page::After { id: 3, limit: 10 }).await.expect("page")), ["l4", "l5"]);
         assert!(store.has_before(&lobby, 2).await.expect("query"));
         assert!(!store.has_before(&lobby, 1).await.expect("query"));
+        assert_eq!(store.latest_id(&lobby).await.expect("query"), Some(5));
+        assert_eq!(store.latest_id(&RoomName::parse("empty").expect("room")).await.expect("query"), None);
+    }
+
+    #[tokio::test]
+    async fn each_database_has_its_own_epoch() {
+        let dir = tempfile::tempdir().expect("dir");
+        let one = SqliteStore::open(&dir.path().join("one.db")).await.expect("opens");
+        let two = SqliteStore::open_with(&dir.path().join("two.db"), Durability::Normal).await.expect("opens");
+        assert_ne!(one.epoch(), two.epoch());
+        assert_eq!(one.epoch().as_str().len(), 32, "128 random bits in hex");
     }
 
     #[tokio::test]
@@ -277,7 +339,9 @@ mod tests {
         store.append(new("lobby", "remember me", None)).await.expect("append");
         store.close().await;
 
+        let epoch = store.epoch().clone();
         let reopened = SqliteStore::open(&path).await.expect("reopens");
+        assert_eq!(reopened.epoch(), &epoch, "the epoch belongs to the database");
         let lobby = RoomName::lobby();
         let page = reopened.page(&lobby, Page::Latest { limit: 10 }).await.expect("page");
         assert_eq!(page.len(), 1);

@@ -188,9 +188,12 @@ pub struct JsonClient {
     tab: ClientId,
     room: RoomName,
     sent: u64,
+    /// Live events that arrived between `joined` and `history`, returned first.
+    early: VecDeque<ServerMessage>,
 }
 
 static TABS: AtomicU64 = AtomicU64::new(1);
+static SAID: AtomicU64 = AtomicU64::new(1);
 
 /// Shorthand for a valid nickname.
 pub fn nick(s: &str) -> Nickname {
@@ -206,7 +209,13 @@ impl JsonClient {
     /// Connects without joining, as a fresh browser tab.
     pub async fn connect(address: SocketAddr) -> Self {
         let tab = ClientId::parse(format!("tab-{}", TABS.fetch_add(1, Ordering::Relaxed))).expect("tab");
-        Self { raw: RawClient::connect(address, "/ws").await, tab, room: RoomName::lobby(), sent: 0 }
+        Self {
+            raw: RawClient::connect(address, "/ws").await,
+            tab,
+            room: RoomName::lobby(),
+            sent: 0,
+            early: VecDeque::new(),
+        }
     }
 
     /// Connects as the given tab (to test takeovers).
@@ -225,27 +234,54 @@ impl JsonClient {
 
     /// Sends `join` and checks the answer: `joined`, then `history`, which is returned.
     pub async fn enter(&mut self, room_name: &str, nick_name: &str, after: Option<u64>) -> (Vec<ChatMessage>, bool) {
+        let (messages, has_more, _) = self.enter_paged(room_name, nick_name, after).await;
+        (messages, has_more)
+    }
+
+    /// Like [`JsonClient::enter`]; also returns `joined`'s `resumed` and
+    /// the page's `has_newer`: `(messages, has_more, (resumed, has_newer))`.
+    pub async fn enter_paged(
+        &mut self,
+        room_name: &str,
+        nick_name: &str,
+        after: Option<u64>,
+    ) -> (Vec<ChatMessage>, bool, (bool, bool)) {
         self.send_join(room_name, nick_name, after).await;
-        match self.next().await {
-            ServerMessage::Joined { room: r, nick: n, members } => {
+        let resumed = match self.next().await {
+            ServerMessage::Joined { room: r, nick: n, members, resumed, .. } => {
                 assert_eq!((r, &n), (room(room_name), &nick(nick_name)));
                 assert!(members.contains(&n), "members include the joiner: {members:?}");
+                resumed
             }
             other => panic!("expected joined, got {other:?}"),
-        }
-        match self.next().await {
-            ServerMessage::History { room: r, messages, has_more } => {
-                assert_eq!(r, room(room_name));
-                (messages, has_more)
+        };
+        // History is read beside the live events, which may come first.
+        loop {
+            match self.next().await {
+                ServerMessage::History { room: r, messages, has_more, has_newer } => {
+                    assert_eq!(r, room(room_name));
+                    return (messages, has_more, (resumed, has_newer));
+                }
+                live @ (ServerMessage::Message(_)
+                | ServerMessage::MemberJoined { .. }
+                | ServerMessage::MemberLeft { .. }
+                | ServerMessage::Typing { .. }
+                | ServerMessage::Ack { .. }) => self.early.push_back(live),
+                other => panic!("expected history, got {other:?}"),
             }
-            other => panic!("expected history, got {other:?}"),
         }
     }
 
     /// Sends `join` without waiting for the answer.
     pub async fn send_join(&mut self, room_name: &str, nick_name: &str, after: Option<u64>) {
         self.room = room(room_name);
-        let join = ClientMessage::Join { room: room(room_name), nick: nick(nick_name), tab: self.tab.clone(), after };
+        let join = ClientMessage::Join {
+            room: room(room_name),
+            nick: nick(nick_name),
+            tab: self.tab.clone(),
+            after,
+            epoch: None,
+        };
         self.send(&join).await;
     }
 
@@ -256,7 +292,8 @@ impl JsonClient {
 
     /// Says `text` in the current room with a fresh client id, which is returned.
     pub async fn say(&mut self, text: &str) -> ClientId {
-        self.sent += 1;
+        // Numbered across connections, as a browser tab's ids are unique across reconnects.
+        self.sent = SAID.fetch_add(1, Ordering::Relaxed);
         let client_id = ClientId::parse(format!("{}-{}", self.tab, self.sent)).expect("client id");
         self.say_with_id(text, &client_id).await;
         client_id
@@ -275,6 +312,9 @@ impl JsonClient {
     /// The next server message, skipping room-list updates (which come on a
     /// timer); panics if it is not valid protocol.
     pub async fn next(&mut self) -> ServerMessage {
+        if let Some(early) = self.early.pop_front() {
+            return early;
+        }
         loop {
             let message = self.next_any().await;
             if !matches!(message, ServerMessage::Rooms { .. }) {
