@@ -4,11 +4,13 @@
 
 mod artefacts;
 mod browser;
+mod protocol_client;
 mod proxy;
 mod server;
 
 pub use artefacts::{Artefacts, screenshot_dir};
 pub use browser::{Browser, Chromedriver, LogLine};
+pub use protocol_client::ProtocolClient;
 pub use proxy::CuttableProxy;
 pub use server::ServerProcess;
 

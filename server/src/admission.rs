@@ -9,30 +9,45 @@ use crate::metrics::RefusalReason;
 /// The origin of `trunk serve`, the development setup in the README.
 const DEV_ORIGINS: [&str; 2] = ["http://127.0.0.1:8081", "http://localhost:8081"];
 
-/// Which web pages may open sockets: the server's own origin, `trunk serve`'s,
-/// and any configured ones. Requests without `Origin` (non-browser clients)
-/// are allowed: the check exists to stop other sites' pages from riding on a
-/// visitor's browser.
+/// Which web pages may open sockets: the server's own origin (its public
+/// origin when configured, else the one the request's `Host` names), any
+/// configured ones, and `trunk serve`'s in development. Requests without
+/// `Origin` (non-browser clients) are allowed: the check exists to stop other
+/// sites' pages from riding on a visitor's browser.
 #[derive(Debug, Clone, Default)]
 pub struct OriginPolicy {
+    public: Option<String>,
     extra: Vec<String>,
 }
 
+fn normalized(origin: &str) -> String {
+    origin.trim().trim_end_matches('/').to_ascii_lowercase()
+}
+
 impl OriginPolicy {
-    /// Allows `extra` origins (as `scheme://host[:port]`) besides the defaults.
-    pub fn new(extra: &[String]) -> Self {
-        Self { extra: extra.iter().map(|origin| origin.trim_end_matches('/').to_ascii_lowercase()).collect() }
+    /// The server's own origin is `public` if given (behind a proxy that
+    /// rewrites `Host`), else taken from `Host`; `extra` origins (as
+    /// `scheme://host[:port]`) are allowed too, and `trunk serve`'s if `dev`.
+    pub fn new(public: Option<&str>, extra: &[String], dev: bool) -> Self {
+        let mut extra: Vec<String> = extra.iter().map(|origin| normalized(origin)).collect();
+        if dev {
+            extra.extend(DEV_ORIGINS.iter().map(|origin| (*origin).to_owned()));
+        }
+        Self { public: public.map(normalized), extra }
     }
 
     /// Whether a request with this `Origin` header, sent to this `Host`, may upgrade.
     pub fn allows(&self, origin: Option<&str>, host: Option<&str>) -> bool {
         let Some(origin) = origin else { return true };
-        let origin = origin.trim_end_matches('/').to_ascii_lowercase();
-        let same_origin = host.is_some_and(|host| {
-            let host = host.to_ascii_lowercase();
-            origin == format!("http://{host}") || origin == format!("https://{host}")
-        });
-        same_origin || DEV_ORIGINS.contains(&origin.as_str()) || self.extra.contains(&origin)
+        let origin = normalized(origin);
+        let same_origin = match &self.public {
+            Some(public) => origin == *public,
+            None => host.is_some_and(|host| {
+                let host = host.to_ascii_lowercase();
+                origin == format!("http://{host}") || origin == format!("https://{host}")
+            }),
+        };
+        same_origin || self.extra.contains(&origin)
     }
 }
 
@@ -97,14 +112,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn same_origin_dev_origin_and_configured_origins_are_allowed() {
-        let policy = OriginPolicy::new(&["https://Chat.Example.org/".to_owned()]);
+    fn same_origin_and_configured_origins_are_allowed() {
+        let policy = OriginPolicy::new(None, &["https://Chat.Example.org/".to_owned()], false);
         assert!(policy.allows(None, Some("127.0.0.1:8080")), "non-browser clients");
         assert!(policy.allows(Some("http://127.0.0.1:8080"), Some("127.0.0.1:8080")));
         assert!(policy.allows(Some("https://chat.example.org"), Some("10.0.0.1:8080")));
-        assert!(policy.allows(Some("http://localhost:8081"), Some("127.0.0.1:8080")), "trunk serve");
+        assert!(!policy.allows(Some("http://localhost:8081"), Some("127.0.0.1:8080")), "trunk serve only with --dev");
         assert!(!policy.allows(Some("https://evil.example"), Some("127.0.0.1:8080")));
         assert!(!policy.allows(Some("null"), Some("127.0.0.1:8080")));
+    }
+
+    #[test]
+    fn trunk_serve_is_allowed_in_development() {
+        let policy = OriginPolicy::new(None, &[], true);
+        assert!(policy.allows(Some("http://localhost:8081"), Some("127.0.0.1:8080")));
+        assert!(policy.allows(Some("http://127.0.0.1:8081"), Some("127.0.0.1:8080")));
+    }
+
+    #[test]
+    fn a_public_origin_replaces_the_host_comparison() {
+        let policy = OriginPolicy::new(Some("https://chat.example.org/"), &[], false);
+        // The proxy rewrote Host to the upstream's address.
+        assert!(policy.allows(Some("https://chat.example.org"), Some("127.0.0.1:8080")));
+        // A page whose origin merely matches the (rewritten) Host is not the chat.
+        assert!(!policy.allows(Some("http://127.0.0.1:8080"), Some("127.0.0.1:8080")));
     }
 
     #[test]

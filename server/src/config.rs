@@ -51,10 +51,29 @@ pub struct Config {
     pub durability: Durability,
 
     /// Another origin allowed to open sockets (repeatable; comma-separated in the
-    /// environment). The server's own origin and `trunk serve`'s are always allowed.
+    /// environment). The server's own origin is always allowed.
     #[arg(long = "allowed-origin", env = "CHAT_ALLOWED_ORIGINS", value_delimiter = ',')]
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+
+    /// The origin browsers load the chat from (e.g. `https://chat.example.org`)
+    /// when a proxy in front may rewrite `Host`: sockets must come from it
+    /// (or an allowed origin) instead of from the request's `Host`.
+    #[arg(long, env = "CHAT_PUBLIC_ORIGIN")]
+    pub public_origin: Option<String>,
+
+    /// A reverse proxy (CIDR, e.g. `127.0.0.1/32` or `10.0.0.0/8`) whose
+    /// `Forwarded` / `X-Forwarded-For` headers name the client (repeatable;
+    /// comma-separated in the environment). Other peers' headers are ignored.
+    #[arg(long = "trusted-proxy", env = "CHAT_TRUSTED_PROXIES", value_delimiter = ',')]
+    #[serde(default)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// Development: also allow sockets from `trunk serve`'s pages
+    /// (`http://127.0.0.1:8081`, `http://localhost:8081`).
+    #[arg(long, env = "CHAT_DEV")]
+    #[serde(default)]
+    pub dev: bool,
 
     /// Largest frame, and largest reassembled message, a peer may send (bytes);
     /// larger ones close the socket with 1009.

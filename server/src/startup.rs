@@ -8,6 +8,7 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
 
 use crate::admission::{ConnectionLimiter, OriginPolicy};
+use crate::client_address::TrustedProxies;
 use crate::config::Config;
 use crate::hub::HubHandle;
 use crate::metrics::Metrics;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Which origins may open sockets.
     pub origins: OriginPolicy,
+    /// Whose forwarding headers name the client.
+    pub proxies: TrustedProxies,
     /// Connection caps.
     pub limiter: Arc<ConnectionLimiter>,
     /// Fires on graceful shutdown.
@@ -81,7 +84,8 @@ impl Application {
             store: store.clone(),
             settings: SessionSettings::from_config(&config),
             metrics,
-            origins: OriginPolicy::new(&config.allowed_origins),
+            origins: OriginPolicy::new(config.public_origin.as_deref(), &config.allowed_origins, config.dev),
+            proxies: TrustedProxies::new(&config.trusted_proxies),
             limiter: ConnectionLimiter::new(config.max_connections, config.max_connections_per_ip),
             shutdown: signal,
         });

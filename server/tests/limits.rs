@@ -177,3 +177,55 @@ async fn a_client_that_stops_reading_is_dropped_without_delaying_the_others() {
     let code = close_code(&mut stalled, Duration::from_secs(10)).await;
     assert_eq!(code, Some(1008));
 }
+
+/// The open-connections gauge of the JSON endpoint, from `/metrics`.
+async fn open_json_connections(app: &TestApp) -> i64 {
+    let metrics =
+        reqwest::get(format!("http://{}/metrics", app.address)).await.expect("metrics").text().await.expect("body");
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("chat_open_connections{endpoint=\"Json\"} "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[actix_web::test]
+async fn a_peer_that_never_reads_cannot_wedge_its_session() {
+    let app = TestApp::spawn_configured(|c| {
+        c.ping_interval_secs = 1;
+        c.idle_timeout_secs = 2;
+        c.max_connections_per_ip = 3;
+    })
+    .await;
+    // A tiny receive buffer, never read: the server's writes stall on a zero window.
+    let mut stalled = handshake(app.address, "/ws", Some(2048)).await;
+    let join = r#"{"type":"join","room":"lobby","nick":"stalled","tab":"stalled-tab"}"#;
+    stalled.write_all(&frame(TEXT, join.as_bytes())).await.expect("joined");
+    let mut writer = JsonClient::join(app.address, "writer").await;
+    // Keeps sending (the stalled peer is not silent), so only the write deadline can end it.
+    let keep_talking = tokio::spawn(async move {
+        let ping = frame(0x89, b"still here");
+        while stalled.write_all(&ping).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+
+    // Far more than the kernel's buffers and the 1 MiB queue hold, sent while
+    // watching the gauge: the stalled session must go while the flood goes on
+    // (its writes time out), not only once everything is quiet again.
+    assert_eq!(open_json_connections(&app).await, 2, "stalled and writer");
+    let text = "y".repeat(3_000);
+    let mut released_at = None;
+    for n in 0..2_000 {
+        let sent = writer.say(&text).await;
+        writer.next_ack(&sent).await;
+        if n % 50 == 0 && released_at.is_none() && open_json_connections(&app).await == 1 {
+            released_at = Some(n);
+        }
+    }
+    assert!(released_at.is_some_and(|n| n < 1_900), "released after {released_at:?} of 2,000 messages");
+    // Its place under the per-address cap is free again: two more fit beside the writer.
+    let _a = JsonClient::join(app.address, "a").await;
+    let _b = JsonClient::join(app.address, "b").await;
+    keep_talking.abort();
+}

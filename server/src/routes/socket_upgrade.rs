@@ -31,7 +31,8 @@ fn upgrade(req: HttpRequest, body: web::Payload, state: &AppState, endpoint: End
         tracing::warn!(?origin, "refused a socket from a foreign origin");
         return HttpResponse::Forbidden().body("this origin may not open chat sockets");
     }
-    let permit = match state.limiter.admit(req.peer_addr().map(|a| a.ip())) {
+    let client = state.proxies.client_address(req.peer_addr().map(|a| a.ip()), req.headers());
+    let permit = match state.limiter.admit(client) {
         Ok(permit) => permit,
         Err(reason) => {
             state.metrics.refused(reason);
@@ -58,7 +59,7 @@ fn upgrade(req: HttpRequest, body: web::Payload, state: &AppState, endpoint: End
         rate_limited: state.metrics.rate_limited_frames.clone(),
         shutdown: state.shutdown.clone(),
         permit,
-        peer: req.peer_addr(),
+        peer: client,
     };
     match endpoint {
         Endpoint::Json => actix_web::rt::spawn(session::json::run(socket, stream, context)),

@@ -17,7 +17,7 @@ pub mod plain;
 pub mod rate_limit;
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -86,8 +86,8 @@ pub struct SessionContext {
     pub shutdown: ShutdownSignal,
     /// Our place under the connection caps, held for the session's life.
     pub permit: ConnectionPermit,
-    /// The peer, for logs.
-    pub peer: Option<SocketAddr>,
+    /// The client's address (behind a trusted proxy, the one it forwarded), for logs.
+    pub peer: Option<IpAddr>,
 }
 
 /// What handling one data frame produced.

@@ -1,0 +1,95 @@
+//! A client of the JSON protocol beside the browsers: it posts many messages
+//! quickly (acknowledged in bursts) and records what the room shows it.
+
+use std::net::SocketAddr;
+
+use chat_shared::{ClientId, ClientMessage, MessageText, Nickname, RoomName, ServerMessage};
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// A joined JSON client.
+pub struct ProtocolClient {
+    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    room: RoomName,
+    sent: u64,
+    /// Every presence event seen, as `"<nick> joined"` / `"<nick> left"`.
+    pub presence: Vec<String>,
+}
+
+impl ProtocolClient {
+    /// Connects to `/ws` at `address` and joins the lobby as `nick`.
+    pub async fn join(address: SocketAddr, nick: &str) -> Self {
+        let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{address}/ws")).await.expect("connects");
+        let mut client = Self { socket, room: RoomName::lobby(), sent: 0, presence: Vec::new() };
+        let join = ClientMessage::Join {
+            room: RoomName::lobby(),
+            nick: Nickname::parse(nick).expect("nick"),
+            tab: ClientId::parse(format!("{nick}-tab")).expect("tab"),
+            after: None,
+            epoch: None,
+        };
+        client.socket.send(Message::text(join.encode())).await.expect("join sent");
+        while !matches!(client.next().await, ServerMessage::History { .. }) {}
+        client
+    }
+
+    async fn next(&mut self) -> ServerMessage {
+        loop {
+            let frame = tokio::time::timeout(crate::PATIENCE, self.socket.next())
+                .await
+                .expect("a frame in time")
+                .expect("socket open")
+                .expect("frame");
+            if let Message::Text(text) = frame {
+                let message = ServerMessage::decode(&text).expect("valid protocol");
+                match &message {
+                    ServerMessage::MemberJoined { nick, .. } => self.presence.push(format!("{nick} joined")),
+                    ServerMessage::MemberLeft { nick, .. } => self.presence.push(format!("{nick} left")),
+                    _ => {}
+                }
+                return message;
+            }
+        }
+    }
+
+    /// Posts `texts`, 100 at a time, each burst acknowledged before the next;
+    /// returns the id of the last.
+    pub async fn post(&mut self, texts: impl IntoIterator<Item = String>) -> u64 {
+        let texts: Vec<String> = texts.into_iter().collect();
+        let mut last = 0;
+        for burst in texts.chunks(100) {
+            let mut waiting = Vec::new();
+            for text in burst {
+                self.sent += 1;
+                let client_id = ClientId::parse(format!("post-{}", self.sent)).expect("client id");
+                let send = ClientMessage::Send {
+                    room: self.room.clone(),
+                    client_id: client_id.clone(),
+                    text: MessageText::parse(text.as_str()).expect("text"),
+                };
+                self.socket.send(Message::text(send.encode())).await.expect("sent");
+                waiting.push(client_id);
+            }
+            while !waiting.is_empty() {
+                if let ServerMessage::Ack { client_id, id, .. } = self.next().await {
+                    waiting.retain(|w| *w != client_id);
+                    last = last.max(id);
+                }
+            }
+        }
+        last
+    }
+
+    /// Reads until a message with `text` arrives (recording presence on the way).
+    pub async fn wait_for_text(&mut self, text: &str) {
+        loop {
+            if let ServerMessage::Message(message) = self.next().await
+                && message.text.as_str() == text
+            {
+                return;
+            }
+        }
+    }
+}
