@@ -59,6 +59,20 @@ ensure_chromium() {
   fi
 }
 
+# nginx from apt, for the end-to-end test of the documented proxy setup
+# (each test starts its own private instance on loopback).
+ensure_nginx() {
+  if ! command -v nginx >/dev/null && [[ ! -x /usr/sbin/nginx ]]; then
+    say "installing nginx from apt"
+    local sudo=""
+    [[ "$(id -u)" -eq 0 ]] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nginx
+  fi
+  # Debian installs it in /usr/sbin, which a non-root PATH may lack.
+  export PATH="$PATH:/usr/sbin"
+}
+
 # Everything needed to build the server and the web client.
 ensure_build_tools() {
   ensure_wasm_target

@@ -4,12 +4,14 @@
 
 mod artefacts;
 mod browser;
+mod nginx;
 mod protocol_client;
 mod proxy;
 mod server;
 
 pub use artefacts::{Artefacts, screenshot_dir};
 pub use browser::{Browser, Chromedriver, LogLine};
+pub use nginx::{Nginx, free_port};
 pub use protocol_client::ProtocolClient;
 pub use proxy::CuttableProxy;
 pub use server::ServerProcess;
