@@ -83,6 +83,20 @@ ensure_build_tools() {
   (cd "$ROOT" && cargo fetch --quiet)
 }
 
+# The address chat-server will listen on, given its arguments: the last
+# --bind (as "--bind X" or "--bind=X"), else $CHAT_BIND, else the default.
+bind_address() {
+  local bind="${CHAT_BIND:-127.0.0.1:8080}"
+  while (($#)); do
+    case "$1" in
+      --bind=*) bind="${1#--bind=}" ;;
+      --bind) [[ $# -ge 2 ]] && { bind="$2"; shift; } ;;
+    esac
+    shift
+  done
+  printf '%s\n' "$bind"
+}
+
 # The release server and the release web bundle.
 build_release() {
   say "building the web client (trunk build --release)"

@@ -125,6 +125,19 @@ impl Metrics {
             metrics.rate_limited_frames.clone(),
         );
         registry.register("store_latency_seconds", "History store latency", metrics.store_latency.clone());
+        // Every label value from the start: a family prints nothing until a
+        // value exists, and a dashboard should see zeros, not gaps.
+        for endpoint in [Endpoint::Json, Endpoint::Plain] {
+            metrics.endpoint(endpoint);
+        }
+        for reason in
+            [RefusalReason::Origin, RefusalReason::IpLimit, RefusalReason::ServerFull, RefusalReason::Handshake]
+        {
+            drop(metrics.upgrades_refused.get_or_create(&ReasonLabel { reason }));
+        }
+        for operation in [StoreOperation::Append, StoreOperation::Read] {
+            drop(metrics.store_latency.get_or_create(&OperationLabel { operation }));
+        }
         Self { registry: Arc::new(registry), ..metrics }
     }
 
@@ -173,5 +186,21 @@ mod tests {
         assert!(text.contains("chat_upgrades_refused_total{reason=\"Origin\"} 1"), "{text}");
         assert!(text.contains("chat_store_latency_seconds_count{operation=\"Append\"} 1"), "{text}");
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn every_series_exists_before_any_traffic() {
+        let text = Metrics::new().render();
+        for series in [
+            "chat_open_connections{endpoint=\"Json\"} 0",
+            "chat_open_connections{endpoint=\"Plain\"} 0",
+            "chat_messages_in_total{endpoint=\"Plain\"} 0",
+            "chat_bytes_out_total{endpoint=\"Json\"} 0",
+            "chat_upgrades_refused_total{reason=\"IpLimit\"} 0",
+            "chat_upgrades_refused_total{reason=\"ServerFull\"} 0",
+            "chat_store_latency_seconds_count{operation=\"Read\"} 0",
+        ] {
+            assert!(text.contains(series), "missing {series} in\n{text}");
+        }
     }
 }

@@ -72,3 +72,21 @@ async fn the_tab_that_holds_the_secret_takes_over_its_stale_connection() {
     fresh.enter("lobby", "alice", None).await;
     assert_eq!(stale.raw().close_code().await, 1008, "the stale link is replaced");
 }
+
+#[actix_web::test]
+async fn look_alike_nicknames_with_invisible_characters_are_refused() {
+    let app = TestApp::spawn().await;
+    let _alice = JsonClient::join(app.address, "alice").await;
+    let mut impostor = JsonClient::connect(app.address).await;
+    for forged in ["alice\u{200B}", "\u{202E}ecila", "ali\u{2060}ce"] {
+        let join = format!(r#"{{"type":"join","room":"lobby","nick":"{forged}","tab":"impostor-tab"}}"#);
+        impostor.raw().send(tokio_tungstenite::tungstenite::Message::text(join)).await;
+        match impostor.next().await {
+            ServerMessage::Error { code, message } => {
+                assert_eq!(code, ErrorCode::InvalidMessage);
+                assert!(message.contains("invisible"), "{message}");
+            }
+            other => panic!("{forged:?} was accepted: {other:?}"),
+        }
+    }
+}

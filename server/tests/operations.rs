@@ -192,3 +192,18 @@ async fn json_logs_are_one_object_per_line() {
     assert!(listening["address"].as_str().is_some_and(|a| a.starts_with("127.0.0.1:")), "{listening}");
     child.kill().await.expect("stopped");
 }
+
+#[actix_web::test]
+async fn metrics_show_every_series_before_any_traffic() {
+    let app = TestApp::spawn().await;
+    let (status, text) = get(format!("http://{}/metrics", app.address)).await;
+    assert_eq!(status, 200);
+    for series in [
+        "chat_open_connections{endpoint=\"Json\"} 0",
+        "chat_open_connections{endpoint=\"Plain\"} 0",
+        "chat_upgrades_refused_total{reason=\"Origin\"} 0",
+        "chat_store_latency_seconds_count{operation=\"Append\"} 0",
+    ] {
+        assert!(text.contains(series), "missing {series} in\n{text}");
+    }
+}

@@ -84,3 +84,16 @@ async fn pings_are_answered() {
     plain.send(Message::text("after ping")).await;
     assert_eq!(plain.next().await, Some(Message::text("after ping")));
 }
+
+#[actix_web::test]
+async fn a_multi_line_message_cannot_forge_lines_for_plain_clients() {
+    let app = support::TestApp::spawn().await;
+    let mut plain = RawClient::connect(app.address, "/").await;
+    let mut mallory = JsonClient::join(app.address, "mallory").await;
+    mallory.say("hi\nalice: please send me your password").await;
+    assert_eq!(
+        plain.next().await,
+        Some(Message::text("mallory: hi\n  alice: please send me your password")),
+        "the second line is indented under mallory's"
+    );
+}

@@ -51,3 +51,44 @@ async fn serves_the_bundle_compressed_cached_and_falls_back_to_index_for_app_pat
     assert_eq!(route.text().await.expect("body"), index);
     assert_eq!(get("/missing-456.wasm", "identity").await.expect("missing").status(), 404);
 }
+
+#[actix_web::test]
+async fn only_the_bundle_is_served_with_protective_headers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let index = "<!doctype html><script type=\"module\">start();</script><title>chat</title>";
+    fs::write(dir.path().join("index.html"), index).expect("write");
+    fs::write(dir.path().join(".env"), "SECRET=hunter2").expect("write");
+    fs::create_dir(dir.path().join(".git")).expect("mkdir");
+    fs::write(dir.path().join(".git/config.txt"), "SECRET=hunter2").expect("write");
+    let outside = tempfile::tempdir().expect("temp dir");
+    fs::write(outside.path().join("secret.txt"), "SECRET=hunter2").expect("write");
+    std::os::unix::fs::symlink(outside.path().join("secret.txt"), dir.path().join("linked.txt")).expect("symlink");
+    // `--static-dir .` with the database inside it.
+    let (static_dir, database) = (dir.path().to_path_buf(), dir.path().join("chat.sqlite3"));
+    let app = support::TestApp::spawn_configured(|c| {
+        c.static_dir = static_dir;
+        c.database = database;
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let url = |path: &str| format!("http://{}{path}", app.address);
+
+    for path in ["/.env", "/.git/config.txt", "/linked.txt", "/chat.sqlite3", "/chat.sqlite3-wal"] {
+        let response = client.get(url(path)).send().await.expect("response");
+        let body = response.text().await.expect("body");
+        assert!(!body.contains("SECRET") && !body.contains("SQLite format"), "{path} leaked: {body:.60}");
+    }
+    assert_eq!(client.get(url("/linked.txt")).send().await.expect("response").status(), 404);
+    assert_eq!(client.get(url("/chat.sqlite3")).send().await.expect("response").status(), 404);
+
+    let head = client.head(url("/")).header("Accept-Encoding", "identity").send().await.expect("head");
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["content-length"], index.len().to_string().as_str(), "HEAD tells the real length");
+
+    let page = client.get(url("/")).send().await.expect("page");
+    assert_eq!(page.headers()["x-content-type-options"], "nosniff");
+    let policy = page.headers()["content-security-policy"].to_str().expect("ascii").to_owned();
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    assert!(policy.contains("'sha256-"), "trunk's inline loader is allowed by hash: {policy}");
+    assert!(policy.contains("connect-src 'self'"), "{policy}");
+}

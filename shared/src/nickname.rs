@@ -20,6 +20,47 @@ pub enum NicknameError {
     /// Contains a control character (newline, tab, escape, ...).
     #[error("a nickname cannot contain control characters")]
     ControlCharacter,
+    /// Contains an invisible or direction-changing character (zero-width
+    /// space, bidi override, ...), which would let two names look alike or
+    /// reverse the text around them.
+    #[error("a nickname cannot contain invisible or text-direction characters")]
+    InvisibleCharacter,
+}
+
+/// Characters that show nothing or change the direction of the text around
+/// them: Unicode's format characters (category Cf: zero-width spaces and
+/// joiners, bidi marks, embeddings, overrides and isolates, tags, ...), plus
+/// the fillers that render as blanks.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{0600}'..='\u{0605}'
+            | '\u{061C}'
+            | '\u{06DD}'
+            | '\u{070F}'
+            | '\u{0890}'..='\u{0891}'
+            | '\u{08E2}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{2800}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{110BD}'
+            | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
 }
 
 /// A nickname: 1 to [`NICKNAME_MAX_CHARS`] characters, no control characters,
@@ -40,6 +81,9 @@ impl Nickname {
         }
         if value.chars().any(char::is_control) {
             return Err(NicknameError::ControlCharacter);
+        }
+        if value.chars().any(is_invisible) {
+            return Err(NicknameError::InvisibleCharacter);
         }
         if value.trim() != value {
             return Err(NicknameError::SurroundingWhitespace);
@@ -80,6 +124,14 @@ mod tests {
         for name in ["ali\nce", "bob\u{1b}[31m", "nul\0"] {
             assert_eq!(Nickname::parse(name), Err(NicknameError::ControlCharacter));
         }
+    }
+
+    #[test]
+    fn rejects_invisible_and_direction_characters() {
+        for name in ["alice\u{200B}", "a\u{200D}b", "\u{202E}nimda", "bob\u{2066}", "\u{FEFF}carol", "x\u{E0041}"] {
+            assert_eq!(Nickname::parse(name), Err(NicknameError::InvisibleCharacter), "{name:?}");
+        }
+        assert!(Nickname::parse("ünïcödé 李 🙂").is_ok(), "visible characters stay allowed");
     }
 
     #[test]

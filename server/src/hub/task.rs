@@ -78,6 +78,12 @@ fn ack_for(message: &ChatMessage) -> Outbound {
     }
 }
 
+/// A message as plain clients see it: `nick: text`, with every further line
+/// of the text indented, so no line of it can pass for another author's.
+pub(super) fn plain_line(message: &ChatMessage) -> String {
+    format!("{}: {}", message.nick, message.text.as_str().replace('\n', "\n  "))
+}
+
 fn now_millis() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)).unwrap_or(0)
 }
@@ -393,7 +399,7 @@ impl Hub {
     /// clients as `nick: text`. Only the author's copy carries its client id.
     fn publish(&mut self, mut message: ChatMessage, author: Option<ConnectionId>) {
         if message.room.as_str() == chat_shared::DEFAULT_ROOM && !self.plain.is_empty() {
-            let plain = Outbound::Text(ByteString::from(format!("{}: {}", message.nick, message.text)));
+            let plain = Outbound::Text(ByteString::from(plain_line(&message)));
             self.fan_out_plain(&plain);
         }
         let room = message.room.clone();
@@ -419,5 +425,23 @@ impl Hub {
         self.room_list_changed = false;
         let list = frame(&ServerMessage::Rooms { rooms: self.rooms.directory() });
         self.fan_out_json(&list);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn continuation_lines_cannot_pass_for_another_author() {
+        let message = ChatMessage {
+            room: RoomName::lobby(),
+            id: 1,
+            ts: 0,
+            nick: Nickname::parse("mallory").expect("nick"),
+            text: MessageText::parse("hi\nalice: send me your password").expect("text"),
+            client_id: None,
+        };
+        assert_eq!(plain_line(&message), "mallory: hi\n  alice: send me your password");
     }
 }

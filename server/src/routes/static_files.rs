@@ -3,6 +3,12 @@
 //! the browser prefers. Hashed assets (trunk names them `name-<hash>.ext`) are
 //! cached forever; `index.html` is revalidated on every load. Any other path
 //! that does not name a file gets `index.html`, so client-side routes load the app.
+//!
+//! Only regular files are served: no dotfiles or dot-folders, no symlinks
+//! (which could point anywhere), and never the history database, even if the
+//! static folder holds it. Every response says `nosniff` and may not be framed;
+//! `index.html` also gets a Content-Security-Policy that allows its own
+//! inline scripts (by hash), its origin, and nothing else.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -11,7 +17,9 @@ use std::sync::Arc;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
 use bytes::Bytes;
+use sha2::{Digest, Sha256};
 
 /// One file, in every encoding worth having.
 struct Asset {
@@ -20,6 +28,8 @@ struct Asset {
     gzip: Option<Bytes>,
     brotli: Option<Bytes>,
     immutable: bool,
+    /// The Content-Security-Policy of an HTML page.
+    policy: Option<HeaderValue>,
 }
 
 /// The whole bundle, by URL path (`/index.html`, `/app-1234abcd.wasm`, ...).
@@ -37,13 +47,18 @@ enum Encoding {
 }
 
 impl StaticBundle {
-    /// Reads and compresses every file under `dir`. A missing folder gives an
-    /// empty bundle (the sockets still work) and a warning.
-    pub fn load(dir: &Path) -> Arc<Self> {
+    /// Reads and compresses every file under `dir`, except dotfiles,
+    /// symlinks and `private` files (the database and its journals). A
+    /// missing folder gives an empty bundle (the sockets still work) and a warning.
+    pub fn load(dir: &Path, private: &[PathBuf]) -> Arc<Self> {
         let mut bundle = Self::default();
         let mut files = Vec::new();
         collect(dir, &mut files);
+        let private: Vec<PathBuf> = private.iter().filter_map(|p| p.canonicalize().ok()).collect();
         for path in files {
+            if path.canonicalize().is_ok_and(|real| private.contains(&real)) {
+                continue;
+            }
             let Ok(relative) = path.strip_prefix(dir) else { continue };
             let Ok(contents) = std::fs::read(&path) else { continue };
             let url = format!("/{}", relative.to_string_lossy().replace('\\', "/"));
@@ -91,9 +106,11 @@ impl StaticBundle {
             }
             Encoding::Identity => {}
         }
-        if req.method() == actix_web::http::Method::HEAD {
-            return response.finish();
-        }
+        response.insert_header((header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")));
+        response.insert_header((header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")));
+        let policy = asset.policy.clone().unwrap_or(HeaderValue::from_static("frame-ancestors 'none'"));
+        response.insert_header((header::CONTENT_SECURITY_POLICY, policy));
+        // For HEAD, actix sends the headers of this body (its length included) and no body.
         response.body(body)
     }
 }
@@ -107,8 +124,38 @@ impl Asset {
         } else {
             (None, None)
         };
-        Self { content_type, identity: Bytes::from(contents), gzip, brotli, immutable: is_hashed(url) }
+        let policy = (url == "/index.html")
+            .then(|| String::from_utf8_lossy(&contents).into_owned())
+            .and_then(|html| HeaderValue::from_str(&content_security_policy(&html)).ok());
+        Self { content_type, identity: Bytes::from(contents), gzip, brotli, immutable: is_hashed(url), policy }
     }
+}
+
+/// The policy of the app's page: scripts from our origin and the page's own
+/// inline scripts (trunk's loader) by SHA-256; WebAssembly compiled from
+/// them; sockets and fetches to our origin; inline style attributes (the
+/// nickname colours); no plugins, no framing, no foreign forms or base URL.
+fn content_security_policy(html: &str) -> String {
+    let hashes: String = inline_scripts(html)
+        .map(|script| {
+            let digest = Sha256::digest(script.as_bytes());
+            format!(" 'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(digest))
+        })
+        .collect();
+    format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'{hashes}; style-src 'self'; \
+         style-src-attr 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
+         base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+/// The contents of the `<script>` elements of `html` that have no `src`.
+fn inline_scripts(html: &str) -> impl Iterator<Item = &str> {
+    html.split("<script").skip(1).filter_map(|rest| {
+        let (attributes, body) = rest.split_once('>')?;
+        let (script, _) = body.split_once("</script>")?;
+        (!attributes.contains("src=")).then_some(script)
+    })
 }
 
 /// Keeps a compressed copy only if it saves something.
@@ -129,14 +176,20 @@ fn brotli(data: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// The regular files under `dir`, skipping dotfiles, dot-folders and symlinks.
 fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            collect(&path, files);
-        } else {
-            files.push(path);
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        // `file_type` does not follow symlinks.
+        let Ok(kind) = entry.file_type() else { continue };
+        if hidden || kind.is_symlink() {
+            continue;
+        }
+        if kind.is_dir() {
+            collect(&entry.path(), files);
+        } else if kind.is_file() {
+            files.push(entry.path());
         }
     }
 }
@@ -218,6 +271,19 @@ mod tests {
         assert!(is_hashed("/style-c600ea9677a9c325.css"));
         assert!(!is_hashed("/index.html"));
         assert!(!is_hashed("/plain_client.html"));
+    }
+
+    #[test]
+    fn inline_scripts_are_allowed_by_hash_only() {
+        let html = "<script type=\"module\">init();</script><script src=\"/a.js\"></script>";
+        let scripts: Vec<&str> = inline_scripts(html).collect();
+        assert_eq!(scripts, ["init();"]);
+        let policy = content_security_policy(html);
+        let digest = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(b"init();"));
+        assert!(policy.contains(&format!("'sha256-{digest}'")), "{policy}");
+        let scripts_policy = policy.split(';').find(|d| d.trim().starts_with("script-src")).expect("script-src");
+        assert!(!scripts_policy.contains("unsafe-inline"), "{policy}");
+        assert!(policy.contains("frame-ancestors 'none'"));
     }
 
     #[test]
