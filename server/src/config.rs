@@ -96,6 +96,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_MAX_CONNECTIONS_PER_IP", default_value_t = 200)]
     pub max_connections_per_ip: usize,
 
+    /// Rooms that may have members at once; joining a new room past this is
+    /// refused with `room_limit`.
+    #[arg(long, env = "CHAT_MAX_ROOMS", default_value_t = 10_000)]
+    pub max_rooms: usize,
+
     /// Bytes that may wait to be written to one client; a client further
     /// behind is closed with 1008.
     #[arg(long, env = "CHAT_OUTBOUND_QUEUE_BYTES", default_value_t = 1024 * 1024)]

@@ -90,7 +90,7 @@ impl Application {
         let address = listener.local_addr()?;
         let (trigger, signal) = shutdown::channel();
         let state = web::Data::new(AppState {
-            hub: HubHandle::spawn(store.clone(), metrics.clone()),
+            hub: HubHandle::spawn(store.clone(), metrics.clone(), config.max_rooms),
             store: store.clone(),
             settings: SessionSettings::from_config(&config),
             metrics,

@@ -230,3 +230,29 @@ async fn a_peer_that_never_reads_cannot_wedge_its_session() {
     let _b = JsonClient::join(app.address, "b").await;
     keep_talking.abort();
 }
+
+#[actix_web::test]
+async fn a_ping_flood_is_not_answered_in_kind_and_is_closed() {
+    let app = TestApp::spawn().await;
+    let mut flooder = handshake(app.address, "/ws", None).await;
+    let mut flood = Vec::new();
+    for _ in 0..200 {
+        flood.extend(frame(0x89, b"ping"));
+    }
+    flooder.write_all(&flood).await.expect("flood sent");
+    let mut pongs = 0;
+    let code = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some((opcode, payload)) = read_frame(&mut flooder).await {
+            match opcode {
+                0xA => pongs += 1,
+                0x8 => return payload.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]])),
+                _ => {}
+            }
+        }
+        None
+    })
+    .await
+    .expect("closed in time");
+    assert_eq!(code, Some(1008));
+    assert!(pongs <= 20, "{pongs} pongs for 200 pings");
+}

@@ -151,6 +151,13 @@ async fn crowded_rooms_skip_per_member_presence_events() {
         }
     }
     assert_eq!(heard, 199, "join events stop once the room is crowded");
+    // Nor typing events: one per keystroke burst to hundreds of members.
+    crowd[1].send(&ClientMessage::Typing { room: room("lobby") }).await;
+    crowd[2].say("after typing").await;
+    match first.next().await {
+        ServerMessage::Message(m) => assert_eq!(m.text.as_str(), "after typing", "no typing event came first"),
+        other => panic!("unexpected {other:?}"),
+    }
     let mut late = JsonClient::connect(app.address).await;
     late.send_join("lobby", "late", None).await;
     match late.next().await {
@@ -160,4 +167,66 @@ async fn crowded_rooms_skip_per_member_presence_events() {
         }
         other => panic!("expected joined, got {other:?}"),
     }
+}
+
+/// Reads room lists for `window`, returning each (names and counts).
+async fn room_lists_during(client: &mut JsonClient, window: std::time::Duration) -> Vec<Vec<(String, u32)>> {
+    let mut lists = Vec::new();
+    let _ = tokio::time::timeout(window, async {
+        loop {
+            if let ServerMessage::Rooms { rooms } = client.next_any().await {
+                lists.push(rooms.into_iter().map(|r| (r.name.to_string(), r.online)).collect());
+            }
+        }
+    })
+    .await;
+    lists
+}
+
+#[actix_web::test]
+async fn the_room_list_is_bounded_and_room_hopping_does_not_flood_everyone() {
+    let app = TestApp::spawn_configured(|c| c.max_connections_per_ip = 1_000).await;
+    // 22 busy rooms of two members: more than the 20 every client is shown.
+    let mut members = Vec::new();
+    for n in 0..22 {
+        for who in ["a", "b"] {
+            let mut member = JsonClient::connect(app.address).await;
+            member.enter(&format!("busy-{n:02}"), who, None).await;
+            members.push(member);
+        }
+    }
+    let mut watcher = JsonClient::join(app.address, "watcher").await;
+    let lists = room_lists_during(&mut watcher, std::time::Duration::from_millis(2_500)).await;
+    let last = lists.last().expect("a room list");
+    assert!(last.len() <= 21 + 1, "20 busiest, the lobby, the watcher's own: {last:?}");
+
+    // Someone hops through 30 new rooms of one member: the busiest do not
+    // change, so the watcher (in the lobby) hears nothing of it.
+    let mut hopper = JsonClient::connect(app.address).await;
+    for n in 0..30 {
+        hopper.enter(&format!("hop-{n:02}"), "hopper", None).await;
+    }
+    let lists = room_lists_during(&mut watcher, std::time::Duration::from_millis(2_500)).await;
+    assert!(lists.is_empty(), "the watcher got {} room lists", lists.len());
+    // The hopper's own list shows its room, with itself counted.
+    let lists = room_lists_during(&mut hopper, std::time::Duration::from_millis(1_500)).await;
+    if let Some(last) = lists.last() {
+        assert!(last.contains(&("hop-29".to_owned(), 1)), "{last:?}");
+    }
+}
+
+#[actix_web::test]
+async fn rooms_in_use_are_capped() {
+    let app = TestApp::spawn_configured(|c| c.max_rooms = 2).await;
+    let _alice = JsonClient::join(app.address, "alice").await;
+    let mut bob = JsonClient::connect(app.address).await;
+    bob.enter("dev", "bob", None).await;
+    let mut carol = JsonClient::connect(app.address).await;
+    carol.send_join("third", "carol", None).await;
+    match carol.next().await {
+        ServerMessage::Error { code, .. } => assert_eq!(code, ErrorCode::RoomLimit),
+        other => panic!("expected room_limit, got {other:?}"),
+    }
+    // An existing room is still open to her.
+    carol.enter("dev", "carol", None).await;
 }

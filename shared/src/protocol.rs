@@ -175,7 +175,9 @@ pub enum ServerMessage {
         /// Who.
         nick: Nickname,
     },
-    /// The rooms with people in them (and the lobby), with online counts.
+    /// The lobby and the busiest rooms (at most 20 others), with online
+    /// counts, plus the client's own room if it is not among them. Sent when
+    /// this client's view changed, at most once a second.
     Rooms {
         /// Sorted by name.
         rooms: Vec<RoomInfo>,
@@ -207,6 +209,8 @@ pub enum ErrorCode {
     StoreUnavailable,
     /// Too many messages too fast; this one was dropped. Slow down.
     RateLimited,
+    /// The server has as many rooms in use as it allows; join an existing one.
+    RoomLimit,
 }
 
 /// Why a text frame could not be decoded into a [`ClientMessage`].
@@ -420,6 +424,7 @@ mod tests {
             (ErrorCode::NotJoined, "not_joined"),
             (ErrorCode::StoreUnavailable, "store_unavailable"),
             (ErrorCode::RateLimited, "rate_limited"),
+            (ErrorCode::RoomLimit, "room_limit"),
         ] {
             assert_eq!(serde_json::to_string(&code).ok(), Some(format!("\"{wire}\"")));
         }

@@ -88,11 +88,12 @@ pub struct HubHandle {
 impl HubHandle {
     /// Starts the hub task on the current tokio runtime and returns its handle.
     /// The hub stops when the last handle is dropped.
-    pub fn spawn(store: Arc<dyn HistoryStore>, metrics: Metrics) -> Self {
+    /// At most `max_rooms` rooms have members at once.
+    pub fn spawn(store: Arc<dyn HistoryStore>, metrics: Metrics, max_rooms: usize) -> Self {
         let (commands, receiver) = mpsc::channel(COMMAND_QUEUE_CAPACITY);
         let epoch = store.epoch().clone();
         let writer = store_writer::StoreWriter::spawn(store);
-        tokio::spawn(task::Hub::new(epoch, writer, metrics).run(receiver));
+        tokio::spawn(task::Hub::new(epoch, writer, metrics, max_rooms).run(receiver));
         Self { commands, next_connection_id: Arc::new(AtomicU64::new(1)) }
     }
 

@@ -87,18 +87,32 @@ impl Rooms {
         member
     }
 
-    /// The lobby and every room with members, by name, with online counts.
-    pub fn directory(&self) -> Vec<RoomInfo> {
+    /// How many rooms have members.
+    #[allow(clippy::len_without_is_empty)] // an empty directory is not a case anyone asks about
+    pub fn len(&self) -> usize {
+        self.rooms.len()
+    }
+
+    /// A room with its online count (0 if nobody is in it).
+    pub fn info(&self, name: &RoomName) -> RoomInfo {
+        let online = self.rooms.get(name).map_or(0, |room| u32::try_from(room.len()).unwrap_or(u32::MAX));
+        RoomInfo { name: name.clone(), online }
+    }
+
+    /// The lobby and the `limit` busiest other rooms (most members first,
+    /// then by name), listed by name: what every client is shown.
+    pub fn busiest(&self, limit: usize) -> Vec<RoomInfo> {
         let lobby = RoomName::lobby();
-        let mut list: Vec<RoomInfo> = self
-            .rooms
-            .iter()
-            .map(|(name, room)| RoomInfo { name: name.clone(), online: u32::try_from(room.len()).unwrap_or(u32::MAX) })
-            .collect();
-        if !self.rooms.contains_key(&lobby) {
-            list.push(RoomInfo { name: lobby, online: 0 });
-            list.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut others: Vec<(usize, &RoomName)> =
+            self.rooms.iter().filter(|(name, _)| **name != lobby).map(|(name, room)| (room.len(), name)).collect();
+        let by_busiest = |a: &(usize, &RoomName), b: &(usize, &RoomName)| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1));
+        if others.len() > limit {
+            others.select_nth_unstable_by(limit, by_busiest);
+            others.truncate(limit);
         }
+        let mut list: Vec<RoomInfo> = others.into_iter().map(|(_, name)| self.info(name)).collect();
+        list.push(self.info(&lobby));
+        list.sort_by(|a, b| a.name.cmp(&b.name));
         list
     }
 }
@@ -112,18 +126,27 @@ mod tests {
     }
 
     #[test]
-    fn directory_lists_the_lobby_and_occupied_rooms_only() {
+    fn the_list_shows_the_lobby_and_the_busiest_rooms_only() {
         let mut rooms = Rooms::default();
         let dev = RoomName::parse("dev").expect("room");
         rooms.entry(dev.clone()).insert(1, member("alice"));
         rooms.entry(dev.clone()).insert(2, member("bob"));
-        let names: Vec<(String, u32)> = rooms.directory().into_iter().map(|r| (r.name.to_string(), r.online)).collect();
-        assert_eq!(names, [("dev".to_owned(), 2), ("lobby".to_owned(), 0)]);
+        let names = |list: Vec<RoomInfo>| list.into_iter().map(|r| (r.name.to_string(), r.online)).collect::<Vec<_>>();
+        assert_eq!(names(rooms.busiest(5)), [("dev".to_owned(), 2), ("lobby".to_owned(), 0)]);
+
+        for (n, room) in ["a", "b", "c"].iter().enumerate() {
+            let room = RoomName::parse(*room).expect("room");
+            for m in 0..=n as u64 {
+                rooms.entry(room.clone()).insert(100 + 10 * n as u64 + m, member(&format!("m{m}")));
+            }
+        }
+        // Busiest two: c (3) and a tie at 2 broken by name (b before dev).
+        assert_eq!(names(rooms.busiest(2)), [("b".to_owned(), 2), ("c".to_owned(), 3), ("lobby".to_owned(), 0)]);
 
         rooms.remove(&dev, 1);
         rooms.remove(&dev, 2);
         assert!(rooms.get(&dev).is_none());
-        assert_eq!(rooms.directory().len(), 1);
+        assert_eq!(rooms.info(&dev).online, 0);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_ws::{CloseCode, CloseReason};
 use bytestring::ByteString;
-use chat_shared::{ChatMessage, Epoch, ErrorCode, MessageText, Nickname, RoomName, ServerMessage};
+use chat_shared::{ChatMessage, Epoch, ErrorCode, MessageText, Nickname, RoomInfo, RoomName, ServerMessage};
 use tokio::sync::{mpsc, oneshot};
 
 use super::rooms::{Member, Rooms};
@@ -30,8 +30,12 @@ const MAX_BATCH: usize = 512;
 /// `store_unavailable` instead of piling up in memory.
 const MAX_WAITING_MESSAGES: usize = 20_000;
 
-/// How often a changed room list is sent out; coalesces join storms.
-const ROOM_LIST_INTERVAL: Duration = Duration::from_millis(250);
+/// How often changed room lists are sent out; coalesces join storms.
+const ROOM_LIST_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Rooms besides the lobby in the list every client receives (the busiest);
+/// a client in another room also gets its own room's line.
+pub(super) const ROOM_LIST_MAX: usize = 20;
 
 /// Who sent a message being stored, which decides who hears of it how.
 enum Origin {
@@ -50,6 +54,8 @@ struct Connection {
 
 pub(super) struct Hub {
     epoch: Epoch,
+    /// Most rooms with members at once.
+    max_rooms: usize,
     writer: StoreWriter,
     /// Messages waiting for the writer, and who sent them.
     waiting: Vec<(Origin, NewMessage)>,
@@ -57,7 +63,10 @@ pub(super) struct Hub {
     in_flight: Option<Vec<Origin>>,
     connections: HashMap<ConnectionId, Connection>,
     rooms: Rooms,
-    room_list_changed: bool,
+    /// Rooms whose member count changed since the room lists went out.
+    changed_rooms: HashSet<RoomName>,
+    /// The busiest rooms as last sent to everyone.
+    listed: Vec<RoomInfo>,
     metrics: Metrics,
     /// The plain connections, kept apart so their echo never walks the JSON ones.
     plain: HashSet<ConnectionId>,
@@ -89,15 +98,17 @@ fn now_millis() -> u64 {
 }
 
 impl Hub {
-    pub(super) fn new(epoch: Epoch, writer: StoreWriter, metrics: Metrics) -> Self {
+    pub(super) fn new(epoch: Epoch, writer: StoreWriter, metrics: Metrics, max_rooms: usize) -> Self {
         Self {
             epoch,
+            max_rooms,
             writer,
             waiting: Vec::new(),
             in_flight: None,
             connections: HashMap::new(),
             rooms: Rooms::default(),
-            room_list_changed: false,
+            changed_rooms: HashSet::new(),
+            listed: Vec::new(),
             metrics,
             plain: HashSet::new(),
         }
@@ -131,7 +142,7 @@ impl Hub {
                     }
                     None => break,
                 },
-                _ = room_list_tick.tick(), if self.room_list_changed => self.publish_room_list(),
+                _ = room_list_tick.tick(), if !self.changed_rooms.is_empty() => self.publish_room_lists(),
             }
         }
         tracing::debug!("hub stopped");
@@ -176,7 +187,7 @@ impl Hub {
         match control {
             Control::Connect { id, protocol, outbound } => {
                 if protocol == Protocol::Json {
-                    let rooms = frame(&ServerMessage::Rooms { rooms: self.rooms.directory() });
+                    let rooms = frame(&ServerMessage::Rooms { rooms: self.rooms.busiest(ROOM_LIST_MAX) });
                     let _ = outbound.try_send(rooms);
                 }
                 if protocol == Protocol::Plain {
@@ -286,18 +297,6 @@ impl Hub {
         self.drop_slow(too_slow);
     }
 
-    /// Queues `frame` for every JSON connection, joined to a room or not.
-    fn fan_out_json(&mut self, frame: &Outbound) {
-        let too_slow: Vec<ConnectionId> = self
-            .connections
-            .iter()
-            .filter(|(_, c)| c.protocol == Protocol::Json)
-            .filter(|(_, c)| c.outbound.try_send(frame.clone()) == Err(QueueError::Full))
-            .map(|(id, _)| *id)
-            .collect();
-        self.drop_slow(too_slow);
-    }
-
     fn drop_slow(&mut self, ids: Vec<ConnectionId>) {
         for id in ids {
             tracing::warn!(connection = id, "outbound queue full; dropping slow client");
@@ -320,7 +319,7 @@ impl Hub {
     fn leave_room(&mut self, id: ConnectionId, room: &RoomName) {
         let crowded = self.rooms.get(room).is_some_and(|r| r.len() > PRESENCE_EVENTS_MAX);
         if let Some(member) = self.rooms.remove(room, id) {
-            self.room_list_changed = true;
+            self.changed_rooms.insert(room.clone());
             if crowded {
                 return;
             }
@@ -357,6 +356,12 @@ impl Hub {
                 return;
             }
         }
+        if self.rooms.get(&room).is_none() && self.rooms.len() >= self.max_rooms {
+            let message = format!("the server has {} rooms in use; join one of them or try later", self.max_rooms);
+            self.send_error(id, ErrorCode::RoomLimit, message);
+            let _ = admitted.send(false);
+            return;
+        }
         if let Some(previous) = current.filter(|previous| *previous != room || !takeover) {
             self.leave_room(id, &previous);
         }
@@ -383,7 +388,7 @@ impl Hub {
         self.send_to(id, frame(&joined));
         let _ = admitted.send(self.connections.contains_key(&id));
         if !takeover {
-            self.room_list_changed = true;
+            self.changed_rooms.insert(room.clone());
         }
         if !takeover && !crowded {
             let joined = frame(&ServerMessage::MemberJoined { room: room.clone(), nick });
@@ -411,8 +416,11 @@ impl Hub {
         }
     }
 
+    /// Tells the room someone is typing; crowded rooms get no typing events
+    /// (like presence events), which would cost O(members) per keystroke burst.
     fn typing(&mut self, id: ConnectionId, room: &RoomName) {
         match self.member_nick(id, room) {
+            Some(_) if self.rooms.get(room).is_some_and(|r| r.len() > PRESENCE_EVENTS_MAX) => {}
             Some(nick) => {
                 let event = frame(&ServerMessage::Typing { room: room.clone(), nick });
                 self.fan_out_room(room, &event, Some(id));
@@ -421,10 +429,49 @@ impl Hub {
         }
     }
 
-    fn publish_room_list(&mut self) {
-        self.room_list_changed = false;
-        let list = frame(&ServerMessage::Rooms { rooms: self.rooms.directory() });
-        self.fan_out_json(&list);
+    /// Sends room lists to the clients whose view changed: everyone when the
+    /// busiest rooms (or their counts) changed, else only the members of the
+    /// other rooms whose count changed. Each distinct list is encoded once.
+    fn publish_room_lists(&mut self) {
+        let changed = std::mem::take(&mut self.changed_rooms);
+        let busiest = self.rooms.busiest(ROOM_LIST_MAX);
+        let everyone = busiest != self.listed;
+        self.listed = busiest;
+        let listed = |room: &RoomName| self.listed.iter().any(|info| info.name == *room);
+        // The rooms whose members need their own list, and the connections to tell.
+        let mut lists: HashMap<Option<RoomName>, Outbound> = HashMap::new();
+        let mut recipients: Vec<(ConnectionId, Option<RoomName>)> = Vec::new();
+        if everyone {
+            for (id, connection) in &self.connections {
+                if connection.protocol == Protocol::Json {
+                    let own = connection.room.clone().filter(|room| !listed(room));
+                    recipients.push((*id, own));
+                }
+            }
+        } else {
+            for room in changed.iter().filter(|room| !listed(room)) {
+                if let Some(members) = self.rooms.get(room) {
+                    recipients.extend(members.ids().map(|id| (id, Some(room.clone()))));
+                }
+            }
+        }
+        let mut too_slow = Vec::new();
+        for (id, own) in recipients {
+            let list = lists.entry(own.clone()).or_insert_with(|| {
+                let mut rooms = self.listed.clone();
+                if let Some(own) = &own {
+                    rooms.push(self.rooms.info(own));
+                    rooms.sort_by(|a, b| a.name.cmp(&b.name));
+                }
+                frame(&ServerMessage::Rooms { rooms })
+            });
+            if let Some(connection) = self.connections.get(&id)
+                && connection.outbound.try_send(list.clone()) == Err(QueueError::Full)
+            {
+                too_slow.push(id);
+            }
+        }
+        self.drop_slow(too_slow);
     }
 }
 

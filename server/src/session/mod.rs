@@ -38,6 +38,13 @@ use rate_limit::TokenBucket;
 /// Invalid frames tolerated on one connection before it is closed with 1008.
 pub const MAX_INVALID_FRAMES: u32 = 20;
 
+/// Pings a peer may send per second on average (each costs a pong), and in a burst.
+pub const PINGS_PER_SECOND: u32 = 5;
+/// See [`PINGS_PER_SECOND`].
+pub const PING_BURST: u32 = 10;
+/// Unanswered pings in a row (past the rate) before the connection is closed with 1008.
+pub const MAX_EXCESS_PINGS: u32 = 50;
+
 /// The limits every session enforces.
 #[derive(Debug, Clone)]
 pub struct SessionSettings {
@@ -164,6 +171,8 @@ pub(crate) async fn drive(
         .aggregate_continuations()
         .max_continuation_size(settings.max_message_bytes);
     let mut bucket = TokenBucket::new(settings.rate_limit, settings.rate_burst, Instant::now());
+    let mut pings = TokenBucket::new(PINGS_PER_SECOND, PING_BURST, Instant::now());
+    let mut excess_pings = 0_u32;
     let (mut dropped_in_row, mut invalid) = (0_u32, 0_u32);
     let mut last_heard = Instant::now();
     let mut last_ping: Option<Instant> = None;
@@ -185,6 +194,15 @@ pub(crate) async fn drive(
                     Some(Err(error)) => return Some(close_reason_for(&error)),
                     Some(Ok(AggregatedMessage::Close(reason))) => return Some(answer_to_close(reason)),
                     Some(Ok(AggregatedMessage::Ping(payload))) => {
+                        // Answered within a budget: a ping flood must not become a pong flood.
+                        if !pings.try_take(Instant::now()) {
+                            excess_pings += 1;
+                            if excess_pings > MAX_EXCESS_PINGS {
+                                return Some(policy_close("too many pings"));
+                            }
+                            continue;
+                        }
+                        excess_pings = 0;
                         if !within(deadline, socket.pong(&payload)).await { return None; }
                         continue;
                     }
