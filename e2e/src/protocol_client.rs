@@ -2,6 +2,7 @@
 //! quickly (acknowledged in bursts) and records what the room shows it.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chat_shared::{ClientId, ClientMessage, MessageText, Nickname, RoomName, ServerMessage};
 use futures_util::{SinkExt, StreamExt};
@@ -9,11 +10,13 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-/// A joined JSON client.
+/// Numbers posted messages across every client of the test process.
+static POSTED: AtomicU64 = AtomicU64::new(1);
+
+/// A joined JSON client. Post with the server's rate limit off (`--rate-limit 0`).
 pub struct ProtocolClient {
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
     room: RoomName,
-    sent: u64,
     /// Every presence event seen, as `"<nick> joined"` / `"<nick> left"`.
     pub presence: Vec<String>,
 }
@@ -22,7 +25,7 @@ impl ProtocolClient {
     /// Connects to `/ws` at `address` and joins the lobby as `nick`.
     pub async fn join(address: SocketAddr, nick: &str) -> Self {
         let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{address}/ws")).await.expect("connects");
-        let mut client = Self { socket, room: RoomName::lobby(), sent: 0, presence: Vec::new() };
+        let mut client = Self { socket, room: RoomName::lobby(), presence: Vec::new() };
         let join = ClientMessage::Join {
             room: RoomName::lobby(),
             nick: Nickname::parse(nick).expect("nick"),
@@ -62,8 +65,9 @@ impl ProtocolClient {
         for burst in texts.chunks(100) {
             let mut waiting = Vec::new();
             for text in burst {
-                self.sent += 1;
-                let client_id = ClientId::parse(format!("post-{}", self.sent)).expect("client id");
+                // Unique across clients of this process, as a tab's ids are across reconnects.
+                let number = POSTED.fetch_add(1, Ordering::Relaxed);
+                let client_id = ClientId::parse(format!("post-{number}")).expect("client id");
                 let send = ClientMessage::Send {
                     room: self.room.clone(),
                     client_id: client_id.clone(),
@@ -73,9 +77,13 @@ impl ProtocolClient {
                 waiting.push(client_id);
             }
             while !waiting.is_empty() {
-                if let ServerMessage::Ack { client_id, id, .. } = self.next().await {
-                    waiting.retain(|w| *w != client_id);
-                    last = last.max(id);
+                match self.next().await {
+                    ServerMessage::Ack { client_id, id, .. } => {
+                        waiting.retain(|w| *w != client_id);
+                        last = last.max(id);
+                    }
+                    ServerMessage::Error { code, message } => panic!("posting failed: {code:?}: {message}"),
+                    _ => {}
                 }
             }
         }
