@@ -24,10 +24,16 @@ pub struct ProtocolClient {
 impl ProtocolClient {
     /// Connects to `/ws` at `address` and joins the lobby as `nick`.
     pub async fn join(address: SocketAddr, nick: &str) -> Self {
+        Self::join_room(address, chat_shared::DEFAULT_ROOM, nick).await
+    }
+
+    /// Connects to `/ws` at `address` and joins `room` as `nick`.
+    pub async fn join_room(address: SocketAddr, room: &str, nick: &str) -> Self {
+        let room = RoomName::parse(room).expect("room");
         let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{address}/ws")).await.expect("connects");
-        let mut client = Self { socket, room: RoomName::lobby(), presence: Vec::new() };
+        let mut client = Self { socket, room: room.clone(), presence: Vec::new() };
         let join = ClientMessage::Join {
-            room: RoomName::lobby(),
+            room,
             nick: Nickname::parse(nick).expect("nick"),
             tab: ClientId::parse(format!("{nick}-tab")).expect("tab"),
             after: None,
@@ -88,6 +94,13 @@ impl ProtocolClient {
             }
         }
         last
+    }
+
+    /// Posts `text` and returns how long its ack took.
+    pub async fn say_and_wait_for_ack(&mut self, text: &str) -> std::time::Duration {
+        let started = std::time::Instant::now();
+        self.post([text.to_owned()]).await;
+        started.elapsed()
     }
 
     /// Reads until a message with `text` arrives (recording presence on the way).
