@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use chat_e2e::{Artefacts, ProtocolClient};
 use chat_shared::limits::{HISTORY_PAGE_MAX, RESUME_MAX};
-use chat_shared::{ClientId, ClientMessage, MessageText, Nickname, RoomName, ServerMessage};
+use chat_shared::{ClientId, ClientMessage, Nickname, RoomName};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
