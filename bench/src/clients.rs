@@ -82,6 +82,14 @@ pub async fn run(args: &Args) -> Result<Report, LoadError> {
         report.server_rss_connected = after.rss_bytes;
     }
     if args.idle {
+        // Hold the connections quietly for --duration and see what they cost the server.
+        let before = args.server_pid.and_then(procstat::sample);
+        tokio::time::sleep(Duration::from_secs_f64(args.duration)).await;
+        if let (Some(a), Some(b)) = (before, args.server_pid.and_then(procstat::sample)) {
+            report.server_cpu_seconds = b.cpu_seconds - a.cpu_seconds;
+            report.seconds = args.duration;
+        }
+        drop(sockets);
         return Ok(report);
     }
 

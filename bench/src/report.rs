@@ -111,6 +111,14 @@ impl Report {
                 self.bytes_per_connection()
             );
         }
+        if self.sent == 0 && self.seconds > 0.0 {
+            out += &format!(
+                "server CPU while idle: {:.2}s over {:.0}s ({:.1}% of a core)\n",
+                self.server_cpu_seconds,
+                self.seconds,
+                100.0 * self.server_cpu_seconds / self.seconds
+            );
+        }
         if self.sent > 0 {
             out += &format!(
                 "sent {} ({} publishers), delivered {}/{} (lost {}) in {:.2}s: {:.0} deliveries/s\n\
