@@ -174,21 +174,23 @@ pub(crate) async fn drive(
     let mut pings = TokenBucket::new(PINGS_PER_SECOND, PING_BURST, Instant::now());
     let mut excess_pings = 0_u32;
     let (mut dropped_in_row, mut invalid) = (0_u32, 0_u32);
-    let mut last_heard = Instant::now();
-    let mut last_ping: Option<Instant> = None;
-    // Checked four times per ping interval: a peer is pinged within 1.25 intervals
-    // of silence, so one that answers never reaches the idle timeout (2 intervals or more).
-    let check_every = (settings.ping_interval / 4).max(Duration::from_millis(50));
-    let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + check_every, check_every);
+    let mut last_heard = tokio::time::Instant::now();
+    let mut pinged_since_heard = false;
+    // One timer, set for the next moment something may be due (a ping once the
+    // peer has been silent for a ping interval, the idle timeout once it has
+    // been pinged), not a periodic tick: an idle connection costs one wakeup
+    // per ping interval, and a peer that answers pings never times out.
+    let heartbeat = tokio::time::sleep_until(last_heard + settings.ping_interval);
+    tokio::pin!(heartbeat);
     // A write waits while the peer's TCP window is closed; one that cannot
     // finish within the idle timeout means the peer stopped reading.
     let deadline = settings.idle_timeout;
-    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     loop {
         tokio::select! {
             frame = frames.recv() => {
-                last_heard = Instant::now();
+                last_heard = tokio::time::Instant::now();
+                pinged_since_heard = false;
                 let data = match frame {
                     None => return None,
                     Some(Err(error)) => return Some(close_reason_for(&error)),
@@ -262,18 +264,20 @@ pub(crate) async fn drive(
                 // The hub dropped our queue: we fell too far behind.
                 None => return Some(policy_close("too slow to keep up")),
             },
-            _ = heartbeat.tick() => {
+            () = &mut heartbeat => {
                 let silent = last_heard.elapsed();
                 if silent >= settings.idle_timeout {
                     return Some(CloseReason { code: CloseCode::Away, description: Some("idle timeout".into()) });
                 }
-                let pinged_recently = last_ping.is_some_and(|at: Instant| at.elapsed() < settings.ping_interval);
-                if silent >= settings.ping_interval && !pinged_recently {
-                    last_ping = Some(Instant::now());
+                if silent >= settings.ping_interval && !pinged_since_heard {
+                    pinged_since_heard = true;
                     if !within(deadline, socket.ping(b"")).await {
                         return None;
                     }
                 }
+                let due = if pinged_since_heard { settings.idle_timeout } else { settings.ping_interval };
+                let next = (last_heard + due).max(tokio::time::Instant::now() + Duration::from_millis(10));
+                heartbeat.as_mut().reset(next);
             }
             _ = context.shutdown.fired() => return Some(going_away()),
         }
