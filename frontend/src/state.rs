@@ -16,6 +16,10 @@ pub const MAX_LOG_ENTRIES: usize = 2_000;
 /// past this they are dropped and fetched with the gap.
 pub const MAX_AHEAD: usize = 500;
 
+/// How long to wait before asking again for newer messages after the server
+/// could not serve them.
+pub const NEWER_RETRY_MS: u64 = 2_000;
+
 /// The state of the link to the server, as the user sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ConnectionStatus {
@@ -103,6 +107,8 @@ pub struct ChatState {
     pub ahead: Rc<Vec<ChatMessage>>,
     /// The history epoch the log's ids belong to.
     pub epoch: Option<Epoch>,
+    /// A newer page failed; when to ask again (ms).
+    pub newer_retry_at: Option<u64>,
     /// Whether the log continues from before the last join (so pages forward
     /// do not decide whether older messages exist).
     continuing: bool,
@@ -162,7 +168,11 @@ impl ChatState {
 
     /// Whether the log should fetch newer messages now (and none is on the way).
     pub fn wants_newer(&self) -> bool {
-        self.joined && !self.fetching_newer && !self.loading_older && (self.has_newer || !self.ahead.is_empty())
+        self.joined
+            && !self.fetching_newer
+            && !self.loading_older
+            && self.newer_retry_at.is_none()
+            && (self.has_newer || !self.ahead.is_empty())
     }
 
     /// Pending messages of the room on screen.
@@ -258,6 +268,7 @@ impl ChatState {
                 }
                 self.epoch = Some(epoch);
                 self.continuing = resumed;
+                self.newer_retry_at = None;
                 self.joined = true;
                 self.has_newer = false;
                 self.fetching_newer = false;
@@ -313,7 +324,12 @@ impl ChatState {
                     self.joined = false;
                 }
                 self.loading_older = false;
-                self.fetching_newer = false;
+                if self.fetching_newer {
+                    // The server could not serve the page (store unavailable, too
+                    // many requests): try again in a while, not in a tight loop.
+                    self.fetching_newer = false;
+                    self.newer_retry_at = Some(now + NEWER_RETRY_MS);
+                }
                 self.error = Some(message);
             }
             // Events of a room we already left.
@@ -358,11 +374,14 @@ impl Reducible for ChatState {
             ChatAction::FetchingNewer => next.fetching_newer = true,
             ChatAction::Received(message, now) => next.receive(message, now),
             ChatAction::Tick(now) => {
-                if next.typing.iter().any(|(_, expires)| *expires <= now) {
-                    Rc::make_mut(&mut next.typing).retain(|(_, expires)| *expires > now);
-                } else {
+                let retry_due = next.newer_retry_at.is_some_and(|at| at <= now);
+                if !retry_due && !next.typing.iter().any(|(_, expires)| *expires <= now) {
                     return self;
                 }
+                if retry_due {
+                    next.newer_retry_at = None;
+                }
+                Rc::make_mut(&mut next.typing).retain(|(_, expires)| *expires > now);
             }
         }
         Rc::new(next)
@@ -462,6 +481,23 @@ mod tests {
         let all = ids(&state);
         assert!(all.windows(2).all(|w| w[1] == w[0] + 1), "contiguous, in order, once");
         assert!(!state.wants_newer(), "caught up");
+    }
+
+    #[test]
+    fn a_failed_page_is_asked_for_again_later_not_at_once() {
+        let state = apply(
+            ChatState::new(room("lobby"), Some(nick("bob"))),
+            [
+                got(joined("bob", &["bob"])),
+                got(history(vec![chat(1, "a", None)], false)),
+                live(3),
+                ChatAction::FetchingNewer,
+                got(ServerMessage::error(ErrorCode::StoreUnavailable, "history is unavailable right now")),
+            ],
+        );
+        assert!(!state.wants_newer(), "not in a tight loop");
+        let state = state.reduce(ChatAction::Tick(1_000 + NEWER_RETRY_MS));
+        assert!(state.wants_newer(), "asked again after a while");
     }
 
     #[test]
