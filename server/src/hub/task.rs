@@ -17,9 +17,10 @@ use super::{
 use crate::metrics::Metrics;
 use crate::store::{Appended, NewMessage};
 
-/// Rooms larger than this get no per-member join/leave events and a truncated
-/// member list: those events would cost O(members²) while a room fills, and
-/// nobody reads a list of thousands. The room list still counts everyone.
+/// Rooms larger than this get no per-member join/leave events, no typing
+/// events and a truncated member list: those events would cost O(members²)
+/// while a room fills (or O(members) per keystroke burst), and nobody reads a
+/// list of thousands. The room list still counts everyone.
 pub(super) const PRESENCE_EVENTS_MAX: usize = 200;
 
 /// Most commands taken from the queue at once.
