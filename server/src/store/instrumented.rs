@@ -38,13 +38,6 @@ impl HistoryStore for InstrumentedStore {
         result
     }
 
-    async fn has_before(&self, room: &RoomName, id: u64) -> Result<bool, StoreError> {
-        let started = Instant::now();
-        let result = self.inner.has_before(room, id).await;
-        self.metrics.observe_store(StoreOperation::Read, started);
-        result
-    }
-
     async fn latest_id(&self, room: &RoomName) -> Result<Option<u64>, StoreError> {
         let started = Instant::now();
         let result = self.inner.latest_id(room).await;

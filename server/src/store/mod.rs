@@ -82,9 +82,6 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// epoch mean nothing here.
     fn epoch(&self) -> &Epoch;
 
-    /// Whether any message of `room` has an id below `id`.
-    async fn has_before(&self, room: &RoomName, id: u64) -> Result<bool, StoreError>;
-
     /// Checks the store is reachable.
     async fn ping(&self) -> Result<(), StoreError>;
 
