@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::limits::CLIENT_ID_MAX_CHARS;
-use crate::validated_string::validated_string;
+use crate::validated_string::{is_token, validated_string};
 
 /// Why a string is not a valid [`ClientId`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -20,8 +20,7 @@ impl ClientId {
     /// Validates `value` as a client id.
     pub fn parse(value: impl Into<String>) -> Result<Self, ClientIdError> {
         let value = value.into();
-        let allowed = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
-        if value.is_empty() || value.len() > CLIENT_ID_MAX_CHARS || !value.chars().all(allowed) {
+        if !is_token(&value, CLIENT_ID_MAX_CHARS) {
             return Err(ClientIdError);
         }
         Ok(Self(value))

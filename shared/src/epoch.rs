@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::validated_string::validated_string;
+use crate::validated_string::{is_token, validated_string};
 
 /// Longest epoch token, in bytes.
 pub const EPOCH_MAX_CHARS: usize = 64;
@@ -24,8 +24,7 @@ impl Epoch {
     /// Validates `value` as an epoch token.
     pub fn parse(value: impl Into<String>) -> Result<Self, EpochError> {
         let value = value.into();
-        let allowed = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
-        if value.is_empty() || value.len() > EPOCH_MAX_CHARS || !value.chars().all(allowed) {
+        if !is_token(&value, EPOCH_MAX_CHARS) {
             return Err(EpochError);
         }
         Ok(Self(value))

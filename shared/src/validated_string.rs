@@ -36,3 +36,10 @@ macro_rules! validated_string {
 }
 
 pub(crate) use validated_string;
+
+/// Whether `value` is a token: 1 to `max` ASCII letters, digits, `-` or `_`
+/// (client ids, tab secrets, epochs).
+pub(crate) fn is_token(value: &str, max: usize) -> bool {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    !value.is_empty() && value.len() <= max && value.chars().all(allowed)
+}
