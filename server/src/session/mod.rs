@@ -33,7 +33,7 @@ use crate::hub::{
 use crate::metrics::EndpointMetrics;
 use crate::shutdown::ShutdownSignal;
 use crate::store::HistoryStore;
-use rate_limit::TokenBucket;
+use rate_limit::{FrameBudget, Verdict};
 
 /// Invalid frames tolerated on one connection before it is closed with 1008.
 pub const MAX_INVALID_FRAMES: u32 = 20;
@@ -170,10 +170,10 @@ pub(crate) async fn drive(
         .max_frame_size(settings.max_message_bytes)
         .aggregate_continuations()
         .max_continuation_size(settings.max_message_bytes);
-    let mut bucket = TokenBucket::new(settings.rate_limit, settings.rate_burst, Instant::now());
-    let mut pings = TokenBucket::new(PINGS_PER_SECOND, PING_BURST, Instant::now());
-    let mut excess_pings = 0_u32;
-    let (mut dropped_in_row, mut invalid) = (0_u32, 0_u32);
+    let mut data_frames =
+        FrameBudget::new(settings.rate_limit, settings.rate_burst, settings.rate_burst.max(1) * 2, Instant::now());
+    let mut pings = FrameBudget::new(PINGS_PER_SECOND, PING_BURST, MAX_EXCESS_PINGS, Instant::now());
+    let mut invalid = 0_u32;
     let mut last_heard = tokio::time::Instant::now();
     let mut pinged_since_heard = false;
     // One timer, set for the next moment something may be due (a ping once the
@@ -197,15 +197,11 @@ pub(crate) async fn drive(
                     Some(Ok(AggregatedMessage::Close(reason))) => return Some(answer_to_close(reason)),
                     Some(Ok(AggregatedMessage::Ping(payload))) => {
                         // Answered within a budget: a ping flood must not become a pong flood.
-                        if !pings.try_take(Instant::now()) {
-                            excess_pings += 1;
-                            if excess_pings > MAX_EXCESS_PINGS {
-                                return Some(policy_close("too many pings"));
-                            }
-                            continue;
+                        match pings.take(Instant::now()) {
+                            Verdict::Allowed => if !within(deadline, socket.pong(&payload)).await { return None; },
+                            Verdict::Dropped => {}
+                            Verdict::Exceeded => return Some(policy_close("too many pings")),
                         }
-                        excess_pings = 0;
-                        if !within(deadline, socket.pong(&payload)).await { return None; }
                         continue;
                     }
                     Some(Ok(AggregatedMessage::Pong(_))) => continue,
@@ -213,20 +209,19 @@ pub(crate) async fn drive(
                     Some(Ok(AggregatedMessage::Binary(bytes))) => Err(bytes),
                 };
                 context.metrics.messages_in.inc();
-                if !bucket.try_take(Instant::now()) {
-                    context.rate_limited.inc();
-                    dropped_in_row += 1;
-                    if dropped_in_row > settings.rate_burst.max(1) * 2 {
-                        return Some(policy_close("rate limit exceeded"));
+                match data_frames.take(Instant::now()) {
+                    Verdict::Allowed => {}
+                    Verdict::Dropped => {
+                        context.rate_limited.inc();
+                        if let Some(reply) = handler.rate_limited()
+                            && let Err(close) = queue_reply(replies, Outbound::Text(reply))
+                        {
+                            return close;
+                        }
+                        continue;
                     }
-                    if let Some(reply) = handler.rate_limited()
-                        && let Err(close) = queue_reply(replies, Outbound::Text(reply))
-                    {
-                        return close;
-                    }
-                    continue;
+                    Verdict::Exceeded => return Some(policy_close("rate limit exceeded")),
                 }
-                dropped_in_row = 0;
                 let handled = match data {
                     Ok(text) => handler.on_text(text).await,
                     Err(bytes) => handler.on_binary(bytes).await,

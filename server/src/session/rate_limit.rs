@@ -35,6 +35,43 @@ impl TokenBucket {
     }
 }
 
+/// What a [`FrameBudget`] says about one more frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Within the rate: handle it.
+    Allowed,
+    /// Over the rate: drop it (and say so, if the protocol can).
+    Dropped,
+    /// Over the rate for too many frames in a row: close the connection.
+    Exceeded,
+}
+
+/// A token bucket for one kind of frame (data frames, pings), plus how many
+/// over-rate frames in a row a peer may send before it counts as a flood.
+#[derive(Debug, Clone)]
+pub struct FrameBudget {
+    bucket: TokenBucket,
+    over_in_row: u32,
+    max_over_in_row: u32,
+}
+
+impl FrameBudget {
+    /// `rate` per second, `burst` at once, and `max_over_in_row` dropped frames in a row tolerated.
+    pub fn new(rate: u32, burst: u32, max_over_in_row: u32, now: Instant) -> Self {
+        Self { bucket: TokenBucket::new(rate, burst, now), over_in_row: 0, max_over_in_row }
+    }
+
+    /// Takes one frame's worth.
+    pub fn take(&mut self, now: Instant) -> Verdict {
+        if self.bucket.try_take(now) {
+            self.over_in_row = 0;
+            return Verdict::Allowed;
+        }
+        self.over_in_row += 1;
+        if self.over_in_row > self.max_over_in_row { Verdict::Exceeded } else { Verdict::Dropped }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -55,5 +92,17 @@ mod tests {
         let now = Instant::now();
         let mut bucket = TokenBucket::new(0, 1, now);
         assert!((0..10_000).all(|_| bucket.try_take(now)));
+    }
+
+    #[test]
+    fn a_budget_drops_over_rate_frames_then_calls_a_long_run_a_flood() {
+        let start = Instant::now();
+        let mut budget = FrameBudget::new(1, 2, 3, start);
+        assert_eq!([budget.take(start), budget.take(start)], [Verdict::Allowed; 2], "the burst");
+        assert_eq!([budget.take(start), budget.take(start), budget.take(start)], [Verdict::Dropped; 3]);
+        assert_eq!(budget.take(start), Verdict::Exceeded, "the fourth in a row");
+        let later = start + Duration::from_secs(1);
+        assert_eq!(budget.take(later), Verdict::Allowed, "refilled; the run is over");
+        assert_eq!(budget.take(later), Verdict::Dropped);
     }
 }
