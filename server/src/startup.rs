@@ -1,7 +1,6 @@
 //! Building and running the application: used by `main` and by the tests.
 
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -76,15 +75,7 @@ impl Application {
         let store: Arc<dyn HistoryStore> = Arc::new(InstrumentedStore::new(sqlite, metrics.clone()));
         // Compressing the bundle takes a moment and transient memory: done before
         // the port opens, so nothing sees a half-started server.
-        let database = config.database.clone();
-        let private: Vec<PathBuf> = ["", "-wal", "-shm", "-journal"]
-            .iter()
-            .map(|suffix| {
-                let mut name = database.clone().into_os_string();
-                name.push(suffix);
-                PathBuf::from(name)
-            })
-            .collect();
+        let private = SqliteStore::files(&config.database);
         let bundle = web::Data::from(StaticBundle::load(&config.static_dir, &private));
         let listener = TcpListener::bind(config.bind)?;
         let address = listener.local_addr()?;

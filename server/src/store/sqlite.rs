@@ -7,7 +7,7 @@
 //! before it returns, so an acknowledged message survives a power loss;
 //! `NORMAL` survives a process crash only (see [`Durability`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use async_trait::async_trait;
@@ -49,6 +49,19 @@ impl SqliteStore {
     /// brings the schema up to date; commits are fully durable.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
         Self::open_with(path, Durability::Full).await
+    }
+
+    /// The files SQLite keeps for the database at `path`: the database, its
+    /// write-ahead log and shared memory, and a rollback journal.
+    pub fn files(path: &Path) -> Vec<PathBuf> {
+        ["", "-wal", "-shm", "-journal"]
+            .iter()
+            .map(|suffix| {
+                let mut name = path.as_os_str().to_owned();
+                name.push(suffix);
+                PathBuf::from(name)
+            })
+            .collect()
     }
 
     /// Like [`SqliteStore::open`], with the given durability.
