@@ -94,6 +94,12 @@ pub(super) fn plain_line(message: &ChatMessage) -> String {
     format!("{}: {}", message.nick, message.text.as_str().replace('\n', "\n  "))
 }
 
+/// `room` if it is not among the `listed` ones: a member of it gets a line
+/// for it besides the busiest.
+fn unlisted<'a>(listed: &[RoomInfo], room: Option<&'a RoomName>) -> Option<&'a RoomName> {
+    room.filter(|room| !listed.iter().any(|info| info.name == **room))
+}
+
 fn now_millis() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)).unwrap_or(0)
 }
@@ -438,33 +444,26 @@ impl Hub {
         let busiest = self.rooms.busiest(ROOM_LIST_MAX);
         let everyone = busiest != self.listed;
         self.listed = busiest;
-        let listed = |room: &RoomName| self.listed.iter().any(|info| info.name == *room);
-        // The rooms whose members need their own list, and the connections to tell.
-        let mut lists: HashMap<Option<RoomName>, Outbound> = HashMap::new();
-        let mut recipients: Vec<(ConnectionId, Option<RoomName>)> = Vec::new();
-        if everyone {
-            for (id, connection) in &self.connections {
-                if connection.protocol == Protocol::Json {
-                    let own = connection.room.clone().filter(|room| !listed(room));
-                    recipients.push((*id, own));
-                }
-            }
+        let (listed, rooms) = (&self.listed, &self.rooms);
+        // A member's own room gets a line of its own when it is not among the busiest.
+        let recipients: Vec<(ConnectionId, Option<&RoomName>)> = if everyone {
+            let json = self.connections.iter().filter(|(_, c)| c.protocol == Protocol::Json);
+            json.map(|(id, c)| (*id, unlisted(listed, c.room.as_ref()))).collect()
         } else {
-            for room in changed.iter().filter(|room| !listed(room)) {
-                if let Some(members) = self.rooms.get(room) {
-                    recipients.extend(members.ids().map(|id| (id, Some(room.clone()))));
-                }
-            }
-        }
+            let changed_unlisted = changed.iter().filter_map(|room| unlisted(listed, Some(room)));
+            changed_unlisted
+                .flat_map(|room| rooms.get(room).into_iter().flat_map(|r| r.ids()).map(move |id| (id, Some(room))))
+                .collect()
+        };
+        // Each distinct list (the busiest, or the busiest plus one room) is encoded once.
+        let mut lists: HashMap<Option<&RoomName>, Outbound> = HashMap::new();
         let mut too_slow = Vec::new();
         for (id, own) in recipients {
-            let list = lists.entry(own.clone()).or_insert_with(|| {
-                let mut rooms = self.listed.clone();
-                if let Some(own) = &own {
-                    rooms.push(self.rooms.info(own));
-                    rooms.sort_by(|a, b| a.name.cmp(&b.name));
-                }
-                frame(&ServerMessage::Rooms { rooms })
+            let list = lists.entry(own).or_insert_with(|| {
+                let mut shown = listed.clone();
+                shown.extend(own.map(|room| rooms.info(room)));
+                shown.sort_by(|a, b| a.name.cmp(&b.name));
+                frame(&ServerMessage::Rooms { rooms: shown })
             });
             if let Some(connection) = self.connections.get(&id)
                 && connection.outbound.try_send(list.clone()) == Err(QueueError::Full)
