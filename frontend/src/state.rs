@@ -220,38 +220,44 @@ impl ChatState {
         self.push_entries(newer.into_iter().map(LogEntry::Message));
     }
 
-    /// Appends a live message if it follows the log; holds it back if
-    /// messages are missing before it (they are fetched, then it follows).
+    /// Takes a live message: it goes in once nothing is missing before it
+    /// (the gap is fetched meanwhile); one the log holds is ignored.
     fn live(&mut self, message: ChatMessage) {
-        match self.last_id() {
-            Some(last) if message.id <= last => {}
-            Some(last) if message.id > last + 1 => {
-                let ahead = Rc::make_mut(&mut self.ahead);
-                if let Err(at) = ahead.binary_search_by_key(&message.id, |m| m.id) {
-                    ahead.insert(at, message);
-                }
-                if ahead.len() > MAX_AHEAD {
-                    // Dropped here, fetched with the gap.
-                    ahead.clear();
-                    self.has_newer = true;
-                }
-            }
-            _ => {
-                self.push_entries([LogEntry::Message(message)]);
-                self.release_ahead();
-            }
+        if self.last_id().is_some_and(|last| message.id <= last) {
+            return;
+        }
+        let ahead = Rc::make_mut(&mut self.ahead);
+        if let Err(at) = ahead.binary_search_by_key(&message.id, |m| m.id) {
+            ahead.insert(at, message);
+        }
+        self.release_ahead();
+        if self.ahead.len() > MAX_AHEAD {
+            // Dropped here, fetched with the gap.
+            self.ahead = Rc::default();
+            self.has_newer = true;
         }
     }
 
-    /// Moves held-back messages that now follow the log into it.
+    /// Moves held-back messages that now follow the log into it, and drops
+    /// the ones it already holds.
     fn release_ahead(&mut self) {
-        while let Some(next) = self.ahead.first().cloned() {
-            match self.last_id() {
-                Some(last) if next.id <= last => {}
-                Some(last) if next.id > last + 1 => return,
-                _ => self.push_entries([LogEntry::Message(next)]),
+        let mut last = self.last_id();
+        let mut settled = 0;
+        let mut follows = Vec::new();
+        for message in self.ahead.iter() {
+            match last {
+                Some(last) if message.id <= last => {}
+                Some(last) if message.id > last + 1 => break,
+                _ => {
+                    last = Some(message.id);
+                    follows.push(LogEntry::Message(message.clone()));
+                }
             }
-            Rc::make_mut(&mut self.ahead).remove(0);
+            settled += 1;
+        }
+        if settled > 0 {
+            Rc::make_mut(&mut self.ahead).drain(..settled);
+            self.push_entries(follows);
         }
     }
 
@@ -459,6 +465,12 @@ mod tests {
         }
     }
 
+    /// Bob has joined the lobby and holds message 1; then `more` happens.
+    fn bob_holding_one(more: impl IntoIterator<Item = ChatAction>) -> Rc<ChatState> {
+        let start = [got(joined("bob", &["bob"])), got(history(vec![chat(1, "a", None)], false))];
+        apply(ChatState::new(room("lobby"), Some(nick("bob"))), start.into_iter().chain(more))
+    }
+
     fn live(id: u64) -> ChatAction {
         got(ServerMessage::Message(chat(id, "a", None)))
     }
@@ -485,16 +497,11 @@ mod tests {
 
     #[test]
     fn a_failed_page_is_asked_for_again_later_not_at_once() {
-        let state = apply(
-            ChatState::new(room("lobby"), Some(nick("bob"))),
-            [
-                got(joined("bob", &["bob"])),
-                got(history(vec![chat(1, "a", None)], false)),
-                live(3),
-                ChatAction::FetchingNewer,
-                got(ServerMessage::error(ErrorCode::StoreUnavailable, "history is unavailable right now")),
-            ],
-        );
+        let state = bob_holding_one([
+            live(3),
+            ChatAction::FetchingNewer,
+            got(ServerMessage::error(ErrorCode::StoreUnavailable, "history is unavailable right now")),
+        ]);
         assert!(!state.wants_newer(), "not in a tight loop");
         let state = state.reduce(ChatAction::Tick(1_000 + NEWER_RETRY_MS));
         assert!(state.wants_newer(), "asked again after a while");
@@ -502,10 +509,7 @@ mod tests {
 
     #[test]
     fn a_gap_in_live_messages_is_fetched() {
-        let state = apply(
-            ChatState::new(room("lobby"), Some(nick("bob"))),
-            [got(joined("bob", &["bob"])), got(history(vec![chat(1, "a", None)], false)), live(3)],
-        );
+        let state = bob_holding_one([live(3)]);
         assert_eq!(ids(&state), [1]);
         assert!(state.wants_newer(), "2 is missing");
         let state = apply((*state).clone(), [ChatAction::FetchingNewer, got(newer_page(2, 3, false))]);
@@ -515,9 +519,7 @@ mod tests {
 
     #[test]
     fn too_many_held_back_messages_are_dropped_and_fetched_instead() {
-        let mut actions = vec![got(joined("bob", &["bob"])), got(history(vec![chat(1, "a", None)], false))];
-        actions.extend((3..=(MAX_AHEAD as u64 + 3)).map(live));
-        let state = apply(ChatState::new(room("lobby"), Some(nick("bob"))), actions);
+        let state = bob_holding_one((3..=(MAX_AHEAD as u64 + 3)).map(live));
         assert!(state.ahead.len() <= MAX_AHEAD);
         assert!(state.wants_newer());
     }
@@ -646,19 +648,14 @@ mod tests {
 
     #[test]
     fn entering_another_room_starts_a_fresh_log_but_keeps_pending() {
-        let state = apply(
-            ChatState::new(room("lobby"), Some(nick("bob"))),
-            [
-                got(joined("bob", &["bob"])),
-                got(history(vec![chat(1, "a", None)], false)),
-                ChatAction::Queue(Pending {
-                    client_id: cid("c1"),
-                    room: room("lobby"),
-                    text: MessageText::parse("x").expect("text"),
-                }),
-                ChatAction::EnterRoom(room("dev")),
-            ],
-        );
+        let state = bob_holding_one([
+            ChatAction::Queue(Pending {
+                client_id: cid("c1"),
+                room: room("lobby"),
+                text: MessageText::parse("x").expect("text"),
+            }),
+            ChatAction::EnterRoom(room("dev")),
+        ]);
         assert_eq!(state.room, room("dev"));
         assert!(!state.joined);
         assert!(state.log.is_empty());
