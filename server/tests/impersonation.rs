@@ -64,16 +64,6 @@ async fn copying_what_others_see_does_not_take_over_a_nickname() {
 }
 
 #[actix_web::test]
-async fn the_tab_that_holds_the_secret_takes_over_its_stale_connection() {
-    let app = TestApp::spawn().await;
-    let mut stale = JsonClient::connect_as_tab(app.address, "the-real-secret").await;
-    stale.enter("lobby", "alice", None).await;
-    let mut fresh = JsonClient::connect_as_tab(app.address, "the-real-secret").await;
-    fresh.enter("lobby", "alice", None).await;
-    assert_eq!(stale.raw().close_code().await, 1008, "the stale link is replaced");
-}
-
-#[actix_web::test]
 async fn look_alike_nicknames_with_invisible_characters_are_refused() {
     let app = TestApp::spawn().await;
     let _alice = JsonClient::join(app.address, "alice").await;

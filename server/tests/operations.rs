@@ -20,6 +20,15 @@ async fn get(url: String) -> (u16, String) {
     (response.status().as_u16(), response.text().await.expect("body"))
 }
 
+/// Asserts `/metrics` answers 200 and shows every one of `series`.
+async fn assert_metrics(app: &TestApp, series: &[&str]) {
+    let (status, text) = get(format!("http://{}/metrics", app.address)).await;
+    assert_eq!(status, 200);
+    for expected in series {
+        assert!(text.contains(expected), "missing {expected} in\n{text}");
+    }
+}
+
 #[actix_web::test]
 async fn health_readiness_and_metrics() {
     let app = TestApp::spawn().await;
@@ -41,19 +50,19 @@ async fn health_readiness_and_metrics() {
         .expect("request");
     assert!(tokio_tungstenite::connect_async(forged).await.is_err());
 
-    let (status, text) = get(format!("http://{}/metrics", app.address)).await;
-    assert_eq!(status, 200);
-    for expected in [
-        "chat_open_connections{endpoint=\"Json\"} 1",
-        "chat_messages_in_total{endpoint=\"Json\"} 2",
-        "chat_upgrades_refused_total{reason=\"Origin\"} 1",
-        "chat_store_latency_seconds_count{operation=\"Append\"} 1",
-        "chat_rate_limited_frames_total 0",
-        "chat_slow_consumer_closes_total 0",
-        "chat_bytes_out_total{endpoint=\"Json\"}",
-    ] {
-        assert!(text.contains(expected), "missing {expected} in\n{text}");
-    }
+    assert_metrics(
+        &app,
+        &[
+            "chat_open_connections{endpoint=\"Json\"} 1",
+            "chat_messages_in_total{endpoint=\"Json\"} 2",
+            "chat_upgrades_refused_total{reason=\"Origin\"} 1",
+            "chat_store_latency_seconds_count{operation=\"Append\"} 1",
+            "chat_rate_limited_frames_total 0",
+            "chat_slow_consumer_closes_total 0",
+            "chat_bytes_out_total{endpoint=\"Json\"}",
+        ],
+    )
+    .await;
 }
 
 #[actix_web::test]
@@ -196,14 +205,14 @@ async fn json_logs_are_one_object_per_line() {
 #[actix_web::test]
 async fn metrics_show_every_series_before_any_traffic() {
     let app = TestApp::spawn().await;
-    let (status, text) = get(format!("http://{}/metrics", app.address)).await;
-    assert_eq!(status, 200);
-    for series in [
-        "chat_open_connections{endpoint=\"Json\"} 0",
-        "chat_open_connections{endpoint=\"Plain\"} 0",
-        "chat_upgrades_refused_total{reason=\"Origin\"} 0",
-        "chat_store_latency_seconds_count{operation=\"Append\"} 0",
-    ] {
-        assert!(text.contains(series), "missing {series} in\n{text}");
-    }
+    assert_metrics(
+        &app,
+        &[
+            "chat_open_connections{endpoint=\"Json\"} 0",
+            "chat_open_connections{endpoint=\"Plain\"} 0",
+            "chat_upgrades_refused_total{reason=\"Origin\"} 0",
+            "chat_store_latency_seconds_count{operation=\"Append\"} 0",
+        ],
+    )
+    .await;
 }
