@@ -32,9 +32,12 @@ async fn copying_what_others_see_does_not_take_over_a_nickname() {
     assert!(history.iter().all(|m| m.client_id.is_none()), "nor from history");
 
     // Every token the attacker could have collected, tried as the tab secret.
-    let mut tokens: Vec<String> = vec!["alice".into(), "lobby".into(), seen.id.to_string(), seen.ts.to_string()];
-    tokens.extend(said.as_str().split('-').map(str::to_owned));
-    for token in tokens.iter().filter_map(|t| ClientId::parse(t.as_str()).ok()) {
+    // (`said`, alice's client id, is not among them: only she got it.)
+    let seen_fields =
+        [seen.nick.to_string(), seen.room.to_string(), seen.id.to_string(), seen.ts.to_string(), seen.text.to_string()];
+    let tokens: Vec<ClientId> = seen_fields.iter().filter_map(|t| ClientId::parse(t.as_str()).ok()).collect();
+    assert_eq!(tokens.len(), seen_fields.len(), "every field seen is tried");
+    for token in tokens {
         let mut impostor = JsonClient::connect(app.address).await;
         impostor
             .send(&ClientMessage::Join {
