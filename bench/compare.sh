@@ -5,16 +5,27 @@
 #
 #   bench/compare.sh            # every scenario, 2 repetitions
 #   REPS=1 SCENARIOS="b c" bench/compare.sh
+#   BEFORE=/path/to/old/chat-server bench/compare.sh   # adds before-plain, before-json
+#
+# In scenario (b) an independent probe (bench/node/probe.js: Node's `ws`
+# client in its own process) times a few messages of its own beside the load,
+# as a check on what chat-load measures.
 set -euo pipefail
 source "$(dirname "$0")/../scripts/tools.sh"
 cd "$ROOT"
 
 REPS="${REPS:-2}"
 SCENARIOS="${SCENARIOS:-a b c d e}"
+BEFORE="${BEFORE:-}"
+TARGETS="ours-plain node ours-json"
+if [ -n "$BEFORE" ]; then
+  [ -x "$BEFORE" ] || { echo "BEFORE=$BEFORE is not an executable chat-server" >&2; exit 2; }
+  TARGETS="$TARGETS before-plain before-json"
+fi
 # The release server and the release bundle are what is measured.
 RESULTS="$ROOT/bench/results"
 mkdir -p "$RESULTS"
-rm -f "$RESULTS"/*.json
+rm -f "$RESULTS"/*.json "$RESULTS"/*.probe
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 say "building release binaries"
@@ -25,15 +36,17 @@ WORK="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$NODE_DIR" "$WORK"' EXIT
 say "installing ws for the Node server into $NODE_DIR"
 npm install --silent --no-audit --no-fund --prefix "$NODE_DIR" ws@8 >/dev/null
-cp bench/node/server.js "$NODE_DIR/"
+cp bench/node/server.js bench/node/probe.js "$NODE_DIR/"
 
 PORT=9550
 # Starts a server (ours or node); sets PID and URL_BASE.
 start() {
   PORT=$((PORT + 1))
   case "$1" in
-    ours)
-      target/release/chat-server --bind "127.0.0.1:$PORT" --static-dir dist --database "$WORK/chat-$PORT.sqlite3" \
+    ours | before)
+      local binary=target/release/chat-server
+      [ "$1" = before ] && binary="$BEFORE"
+      "$binary" --bind "127.0.0.1:$PORT" --static-dir dist --database "$WORK/chat-$PORT.sqlite3" \
         --rate-limit 0 --max-connections 100000 --max-connections-per-ip 100000 --outbound-queue-bytes 4194304 \
         >"$WORK/server-$PORT.log" 2>&1 &
       ;;
@@ -61,18 +74,28 @@ run() {
   local server="ours" path="/" protocol="plain"
   case "$target" in
     ours-json) path="/ws"; protocol="json" ;;
+    before-plain) server="before" ;;
+    before-json) server="before"; path="/ws"; protocol="json" ;;
     node) server="node" ;;
   esac
   start "$server"
   say "scenario $scenario, $target, repetition $rep"
+  local probe=""
+  if [ "$scenario" = b ]; then
+    # Starts once chat-load's clients are connected; ends before chat-load does.
+    (sleep 3; node "$NODE_DIR/probe.js" "$URL_BASE$path" "$protocol" 10 20 5 \
+      >"$RESULTS/${scenario}__${target}__${rep}.probe" 2>"$WORK/probe.log" || true) &
+    probe=$!
+  fi
   target/release/chat-load --url "$URL_BASE$path" --protocol "$protocol" --server-pid "$PID" \
     --label "$scenario/$target" --json-out "$RESULTS/${scenario}__${target}__${rep}.json" "$@" || true
+  [ -n "$probe" ] && wait "$probe"
   stop
 }
 
 for rep in $(seq "$REPS"); do
   for scenario in $SCENARIOS; do
-    for target in ours-plain node ours-json; do
+    for target in $TARGETS; do
       case "$scenario" in
         a) run a "$target" "$rep" -- --idle --clients 10000 --connect-concurrency 500 --settle 3 ;;
         b) run b "$target" "$rep" -- --clients 1000 --publishers 10 --rate 10 --duration 15 ;;

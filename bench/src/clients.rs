@@ -269,7 +269,12 @@ async fn flush(shared: &Shared, samples: &mut Vec<u64>) {
 async fn publish(index: u32, mut sink: Sink, args: Args, window: Arc<Semaphore>, shared: Arc<Shared>) -> u64 {
     let deadline = Instant::now() + Duration::from_secs_f64(args.duration);
     let mut ticker = (args.rate > 0.0).then(|| {
-        let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate));
+        // Publishers tick out of phase, spread evenly over one period: in step,
+        // they would send in bursts (10 publishers × 1,000 clients = 10,000
+        // frames at once) and measure the burst, not a steady rate.
+        let period = Duration::from_secs_f64(1.0 / args.rate);
+        let phase = period.mul_f64(f64::from(index) / args.publishers.max(1) as f64);
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + phase, period);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticker
     });

@@ -22,7 +22,18 @@ pub enum SummaryError {
     Chart(String),
 }
 
-const TARGETS: [&str; 3] = ["ours-plain", "ours-json", "node"];
+/// Every server a run may measure; `before-*` are an earlier build of ours
+/// (`BEFORE=` in `bench/compare.sh`), shown beside the current one.
+const TARGETS: [&str; 5] = ["ours-plain", "ours-json", "node", "before-plain", "before-json"];
+
+/// What the independent probe (`bench/node/probe.js`) measured beside a run.
+#[derive(Debug, serde::Deserialize)]
+struct Probe {
+    expected: u64,
+    received: u64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
 
 /// One scenario: what it measures, the figure compared, and the goal.
 struct Scenario {
@@ -102,8 +113,20 @@ fn median(mut values: Vec<f64>) -> Option<f64> {
 /// Reads every `*.json` report in `results` and writes the page and the chart.
 pub fn write(results: &Path, markdown: &Path, chart: &Path) -> Result<(), SummaryError> {
     let mut runs: BTreeMap<(String, String), Vec<Report>> = BTreeMap::new();
+    let mut probes: BTreeMap<(String, String), Vec<Probe>> = BTreeMap::new();
     for entry in std::fs::read_dir(results)? {
         let path = entry?.path();
+        // Probe results are named like run reports, with the extension `.probe`.
+        if path.extension().is_some_and(|e| e == "probe") {
+            let name = path.file_stem().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let mut parts = name.split("__");
+            if let (Some(scenario), Some(target), Ok(probe)) =
+                (parts.next(), parts.next(), serde_json::from_str::<Probe>(&std::fs::read_to_string(&path)?))
+            {
+                probes.entry((scenario.to_owned(), target.to_owned())).or_default().push(probe);
+            }
+            continue;
+        }
         // Run reports are named `<scenario>__<server>__<repetition>.json`.
         let is_run = path.file_name().is_some_and(|n| n.to_string_lossy().contains("__"));
         if is_run && path.extension().is_some_and(|e| e == "json") {
@@ -150,6 +173,32 @@ pub fn write(results: &Path, markdown: &Path, chart: &Path) -> Result<(), Summar
             );
         }
         page += "\n";
+        let probed: Vec<String> = TARGETS
+            .iter()
+            .filter_map(|target| {
+                let probes = probes.get(&(scenario.key.to_owned(), (*target).to_owned()))?;
+                let m = |f: fn(&Probe) -> f64| median(probes.iter().map(f).collect()).unwrap_or(f64::NAN);
+                Some(format!(
+                    "{target} p50 {:.2} ms, p99 {:.2} ms ({:.0} of {:.0} received)",
+                    m(|p| p.p50_ms),
+                    m(|p| p.p99_ms),
+                    m(|p| p.received as f64),
+                    m(|p| p.expected as f64)
+                ))
+            })
+            .collect();
+        if !probed.is_empty() {
+            page += &format!(
+                "Independent probe (Node `ws` client in its own process: 20 receivers, one publisher at 5 msg/s, \
+                 beside the load): {}.\n\n",
+                probed.join("; ")
+            );
+        }
+        for (before, after) in [("before-plain", "ours-plain"), ("before-json", "ours-json")] {
+            if let (Some(b), Some(a)) = (figure.get(before), figure.get(after)) {
+                page += &format!("- {after}: {} before → after this change: {b:.2} → {a:.2}\n", scenario.metric);
+            }
+        }
         let node = figure.get("node").copied();
         let mut pair = [None, None];
         for (slot, target) in ["ours-plain", "ours-json"].into_iter().enumerate() {

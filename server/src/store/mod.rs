@@ -4,6 +4,7 @@
 
 pub mod instrumented;
 pub mod sqlite;
+mod sqlite_writer;
 
 use async_trait::async_trait;
 use chat_shared::{ChatMessage, ClientId, Epoch, MessageText, Nickname, RoomName};
@@ -43,18 +44,30 @@ pub enum Page {
     After { id: u64, limit: u32 },
 }
 
-/// The store failed.
+/// The store failed. Which database library failed stays behind this type:
+/// callers only learn whether to retry (unavailable), or that the data or
+/// schema is wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database reported an error.
+    /// The database reported an error (unreachable, locked, full disk...).
     #[error("history store: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Setting up the schema failed.
     #[error("history store migration: {0}")]
-    Migration(#[from] sqlx::migrate::MigrateError),
+    Migration(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A stored row no longer passes the protocol's validation.
     #[error("history store holds an invalid row: {0}")]
     Corrupt(String),
+    /// The store was closed (the server is stopping).
+    #[error("history store is closed")]
+    Closed,
+}
+
+impl StoreError {
+    /// Wraps an error of the database library.
+    pub fn database(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Database(Box::new(error))
+    }
 }
 
 /// Durable, per-room message history. Ids start at 1 in each room and grow by

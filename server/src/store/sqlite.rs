@@ -9,13 +9,14 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chat_shared::{ChatMessage, ClientId, Epoch, MessageText, Nickname, RoomName};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, Sqlite, sqlite::SqliteRow};
-use std::collections::{BTreeSet, HashMap};
+use sqlx::{Row, sqlite::SqliteRow};
 
+use super::sqlite_writer::WriterThread;
 use super::{Appended, HistoryStore, NewMessage, Page, StoreError};
 
 /// How hard a commit waits for the disk.
@@ -37,11 +38,23 @@ const READERS: u32 = 4;
 /// History in a SQLite file.
 #[derive(Clone)]
 pub struct SqliteStore {
-    /// The one connection that writes.
-    writer: SqlitePool,
+    /// The one connection that writes, on its own thread.
+    writer: Arc<WriterThread>,
     /// Connections that only read.
     readers: SqlitePool,
     epoch: Epoch,
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::database(error)
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(error: sqlx::migrate::MigrateError) -> Self {
+        Self::Migration(Box::new(error))
+    }
 }
 
 impl SqliteStore {
@@ -67,7 +80,7 @@ impl SqliteStore {
     /// Like [`SqliteStore::open`], with the given durability.
     pub async fn open_with(path: &Path, durability: Durability) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+            std::fs::create_dir_all(dir).map_err(StoreError::database)?;
         }
         let synchronous = match durability {
             Durability::Full => SqliteSynchronous::Full,
@@ -79,11 +92,16 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(synchronous)
             .busy_timeout(std::time::Duration::from_secs(5));
-        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
-        sqlx::migrate!("./migrations").run(&writer).await?;
-        let readers = SqlitePoolOptions::new().max_connections(READERS).connect_with(options.read_only(true)).await?;
-        let epoch: String = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'epoch'").fetch_one(&writer).await?;
+        // sqlx applies the migrations and reads the epoch; then the writer
+        // thread takes over the one writing connection.
+        let migrator = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+        sqlx::migrate!("./migrations").run(&migrator).await?;
+        let epoch: String =
+            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'epoch'").fetch_one(&migrator).await?;
         let epoch = Epoch::parse(epoch).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        migrator.close().await;
+        let writer = Arc::new(WriterThread::start(path, durability)?);
+        let readers = SqlitePoolOptions::new().max_connections(READERS).connect_with(options.read_only(true)).await?;
         Ok(Self { writer, readers, epoch })
     }
 }
@@ -113,78 +131,7 @@ const COLUMNS: &str = "room, id, ts, nick, text, client_id";
 #[async_trait]
 impl HistoryStore for SqliteStore {
     async fn append_batch(&self, messages: Vec<NewMessage>) -> Result<Vec<Appended>, StoreError> {
-        if messages.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut tx = self.writer.begin().await?;
-        // Messages already stored under their client ids (resends), by room.
-        let mut stored: HashMap<(RoomName, ClientId), ChatMessage> = HashMap::new();
-        let mut next_id: HashMap<RoomName, u64> = HashMap::new();
-        let rooms: BTreeSet<&RoomName> = messages.iter().map(|m| &m.room).collect();
-        for room in rooms {
-            let ids: Vec<&ClientId> =
-                messages.iter().filter(|m| &m.room == room).filter_map(|m| m.client_id.as_ref()).collect();
-            if !ids.is_empty() {
-                let mut query = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM messages WHERE room = "));
-                query.push_bind(room.as_str()).push(" AND client_id IN (");
-                let mut list = query.separated(", ");
-                for id in ids {
-                    list.push_bind(id.as_str());
-                }
-                list.push_unseparated(")");
-                for row in query.build().fetch_all(&mut *tx).await? {
-                    let message = message_from_row(&row)?;
-                    if let Some(client_id) = message.client_id.clone() {
-                        stored.insert((message.room.clone(), client_id), message);
-                    }
-                }
-            }
-            let max: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM messages WHERE room = ?")
-                .bind(room.as_str())
-                .fetch_one(&mut *tx)
-                .await?;
-            next_id.insert(room.clone(), u64::try_from(max).map_err(|e| StoreError::Corrupt(e.to_string()))? + 1);
-        }
-
-        let mut results = Vec::with_capacity(messages.len());
-        let mut fresh = Vec::new();
-        for message in messages {
-            let key = message.client_id.clone().map(|id| (message.room.clone(), id));
-            if let Some(existing) = key.as_ref().and_then(|key| stored.get(key)) {
-                results.push(Appended::Duplicate(existing.clone()));
-                continue;
-            }
-            let id = next_id.get_mut(&message.room).map(|next| std::mem::replace(next, *next + 1)).unwrap_or(1);
-            let chat = ChatMessage {
-                room: message.room,
-                id,
-                ts: message.ts,
-                nick: message.nick,
-                text: message.text,
-                client_id: message.client_id,
-            };
-            // A resend inside the same batch is a duplicate of its first copy.
-            if let Some(key) = key {
-                stored.insert(key, chat.clone());
-            }
-            fresh.push(chat.clone());
-            results.push(Appended::New(chat));
-        }
-        // SQLite allows 32766 bound values per statement; 6 per row.
-        for chunk in fresh.chunks(5_000) {
-            let mut insert = QueryBuilder::<Sqlite>::new("INSERT INTO messages (room, id, ts, nick, text, client_id) ");
-            insert.push_values(chunk, |mut row, m| {
-                row.push_bind(m.room.as_str())
-                    .push_bind(to_i64(m.id))
-                    .push_bind(to_i64(m.ts))
-                    .push_bind(m.nick.as_str())
-                    .push_bind(m.text.as_str())
-                    .push_bind(m.client_id.as_ref().map(ClientId::as_str));
-            });
-            insert.build().execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(results)
+        self.writer.append(messages).await
     }
 
     async fn page(&self, room: &RoomName, page: Page) -> Result<Vec<ChatMessage>, StoreError> {
@@ -229,7 +176,8 @@ impl HistoryStore for SqliteStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.readers).await?;
-        sqlx::query("SELECT 1").execute(&self.writer).await?;
+        // An empty batch goes through the writer thread and back.
+        self.writer.append(Vec::new()).await?;
         Ok(())
     }
 
@@ -352,5 +300,18 @@ mod tests {
         assert_eq!(page.len(), 1);
         assert_eq!(page[0].text.as_str(), "remember me");
         assert_eq!(id_of(reopened.append(new("lobby", "next", None)).await.expect("append")), 2);
+    }
+
+    #[tokio::test]
+    async fn finding_a_resend_searches_the_index_and_never_scans_the_room() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("chat.db");
+        let store = SqliteStore::open(&path).await.expect("opens");
+        let batch = (0..2_000).map(|n| new("lobby", "filler", Some(&format!("c{n}")))).collect();
+        store.append_batch(batch).await.expect("batch");
+        let plan = super::super::sqlite_writer::query_plan(&path, super::super::sqlite_writer::FIND_RESEND);
+        assert!(plan.contains("SEARCH messages USING") && plan.contains("messages_room_client_id"), "{plan}");
+        assert!(plan.contains("client_id=?"), "both columns of the index are used: {plan}");
+        assert!(!plan.contains("SCAN"), "{plan}");
     }
 }

@@ -1,0 +1,192 @@
+//! The one connection that writes to the SQLite file, on a thread of its own.
+//!
+//! sqlx runs each statement as a round trip to its worker thread; a batch
+//! (begin, look up resends, read the next id, insert, commit) cost about ten
+//! thread hops. Here a batch is one hop in and one out: the thread owns a
+//! plain `rusqlite` connection, keeps its statements prepared, and commits
+//! every message of a batch in one transaction.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Mutex, mpsc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use chat_shared::{ChatMessage, ClientId, MessageText, Nickname, RoomName};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use tokio::sync::oneshot;
+
+use super::sqlite::Durability;
+use super::{Appended, NewMessage, StoreError};
+
+/// A resend's first copy, found through the `(room, client_id)` index: the
+/// lookup must be a search of that index, never a scan of the room (a room
+/// of 100,000 messages made every batch read all of them).
+pub(super) const FIND_RESEND: &str = "SELECT id, ts, nick, text FROM messages INDEXED BY messages_room_client_id \
+                                      WHERE room = ?1 AND client_id = ?2";
+const LATEST_ID: &str = "SELECT MAX(id) FROM messages WHERE room = ?1";
+const INSERT: &str = "INSERT INTO messages (room, id, ts, nick, text, client_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
+/// A batch to commit and where its outcome goes.
+struct Job {
+    messages: Vec<NewMessage>,
+    done: oneshot::Sender<Result<Vec<Appended>, StoreError>>,
+}
+
+/// The async side's handle on the writer thread.
+pub(super) struct WriterThread {
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl WriterThread {
+    /// Opens the writing connection to the (already migrated) database at
+    /// `path` and starts its thread.
+    pub(super) fn start(path: &Path, durability: Durability) -> Result<Self, StoreError> {
+        let connection = Connection::open(path).map_err(StoreError::database)?;
+        connection.busy_timeout(Duration::from_secs(5)).map_err(StoreError::database)?;
+        let synchronous = match durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        connection
+            .execute_batch(&format!("PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous};"))
+            .map_err(StoreError::database)?;
+        let (jobs, incoming) = mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || {
+                let mut connection = connection;
+                // Ends once every handle is gone and the last batch is committed.
+                while let Ok(Job { messages, done }) = incoming.recv() {
+                    let _ = done.send(append(&mut connection, messages));
+                }
+            })
+            .map_err(StoreError::database)?;
+        Ok(Self { jobs: Mutex::new(Some(jobs)), thread: Mutex::new(Some(thread)) })
+    }
+
+    /// Commits `messages` as one transaction, in order.
+    pub(super) async fn append(&self, messages: Vec<NewMessage>) -> Result<Vec<Appended>, StoreError> {
+        let (done, outcome) = oneshot::channel();
+        let sent = match self.jobs.lock() {
+            Ok(jobs) => jobs.as_ref().is_some_and(|jobs| jobs.send(Job { messages, done }).is_ok()),
+            Err(_) => false,
+        };
+        if !sent {
+            return Err(StoreError::Closed);
+        }
+        outcome.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Lets the thread finish what it was given, then waits for it.
+    pub(super) async fn close(&self) {
+        if let Ok(mut jobs) = self.jobs.lock() {
+            jobs.take();
+        }
+        let thread = self.thread.lock().ok().and_then(|mut thread| thread.take());
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn corrupt(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(error.to_string())
+}
+
+/// One transaction: each message is looked up by its client id (a resend
+/// comes back as the stored copy) or inserted with its room's next id.
+fn append(connection: &mut Connection, messages: Vec<NewMessage>) -> Result<Vec<Appended>, StoreError> {
+    if messages.is_empty() {
+        return Ok(Vec::new());
+    }
+    // IMMEDIATE takes the write lock up front, so the transaction cannot fail
+    // half-way on a lock another process took meanwhile.
+    let transaction =
+        connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(StoreError::database)?;
+    let mut results = Vec::with_capacity(messages.len());
+    {
+        let mut find = transaction.prepare_cached(FIND_RESEND).map_err(StoreError::database)?;
+        let mut latest = transaction.prepare_cached(LATEST_ID).map_err(StoreError::database)?;
+        let mut insert = transaction.prepare_cached(INSERT).map_err(StoreError::database)?;
+        let mut next_ids: HashMap<RoomName, u64> = HashMap::new();
+        // Resends within this batch, which the index cannot see yet.
+        let mut in_batch: HashMap<(RoomName, ClientId), ChatMessage> = HashMap::new();
+        for message in messages {
+            let NewMessage { room, ts, nick, text, client_id } = message;
+            if let Some(client_id) = &client_id {
+                let key = (room.clone(), client_id.clone());
+                if let Some(first) = in_batch.get(&key) {
+                    results.push(Appended::Duplicate(first.clone()));
+                    continue;
+                }
+                let stored = find
+                    .query_row(params![room.as_str(), client_id.as_str()], |row| {
+                        Ok((
+                            row.get::<_, i64>(0)?,
+                            row.get::<_, i64>(1)?,
+                            row.get::<_, String>(2)?,
+                            row.get::<_, String>(3)?,
+                        ))
+                    })
+                    .optional()
+                    .map_err(StoreError::database)?;
+                if let Some((id, ts, nick, text)) = stored {
+                    let first = ChatMessage {
+                        room: room.clone(),
+                        id: u64::try_from(id).map_err(corrupt)?,
+                        ts: u64::try_from(ts).map_err(corrupt)?,
+                        nick: Nickname::parse(nick).map_err(corrupt)?,
+                        text: MessageText::parse(text).map_err(corrupt)?,
+                        client_id: Some(client_id.clone()),
+                    };
+                    in_batch.insert(key, first.clone());
+                    results.push(Appended::Duplicate(first));
+                    continue;
+                }
+            }
+            let id = match next_ids.get(&room) {
+                Some(next) => *next,
+                None => {
+                    let max: Option<i64> =
+                        latest.query_row(params![room.as_str()], |row| row.get(0)).map_err(StoreError::database)?;
+                    u64::try_from(max.unwrap_or(0)).map_err(corrupt)? + 1
+                }
+            };
+            next_ids.insert(room.clone(), id + 1);
+            insert
+                .execute(params![
+                    room.as_str(),
+                    to_i64(id),
+                    to_i64(ts),
+                    nick.as_str(),
+                    text.as_str(),
+                    client_id.as_ref().map(ClientId::as_str)
+                ])
+                .map_err(StoreError::database)?;
+            let stored = ChatMessage { room, id, ts, nick, text, client_id };
+            if let Some(client_id) = &stored.client_id {
+                in_batch.insert((stored.room.clone(), client_id.clone()), stored.clone());
+            }
+            results.push(Appended::New(stored));
+        }
+    }
+    transaction.commit().map_err(StoreError::database)?;
+    Ok(results)
+}
+
+/// The query plan of `sql` as SQLite explains it, one step per line (for tests).
+#[cfg(test)]
+pub(super) fn query_plan(path: &Path, sql: &str) -> String {
+    let connection = Connection::open(path).expect("opens");
+    let mut statement = connection.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).expect("explains");
+    // The plan does not depend on the values; every parameter is bound to a string.
+    let values: Vec<String> = (0..statement.parameter_count()).map(|n| format!("value{n}")).collect();
+    let steps = statement.query_map(rusqlite::params_from_iter(values), |row| row.get::<_, String>(3)).expect("plan");
+    steps.map(|step| step.expect("step")).collect::<Vec<_>>().join("\n")
+}
