@@ -104,3 +104,19 @@ build_release() {
   say "building the server (cargo build --release)"
   (cd "$ROOT" && cargo build --release -p chat-server)
 }
+
+# Waits (up to 10 s) for a server started with `--port-file FILE` to write its
+# address; prints it. Fails, showing LOG, if the server never listens.
+wait_for_address() {
+  local file="$1" log="$2"
+  for _ in $(seq 100); do
+    if [[ -s "$file" ]]; then
+      cat "$file"
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "the server did not start:" >&2
+  cat "$log" >&2
+  return 1
+}

@@ -20,17 +20,25 @@ impl ServerProcess {
         Self::start_with(bin, static_dir, database, SocketAddr::from(([127, 0, 0, 1], 0)), &[]).await
     }
 
-    /// Starts `bin` on `bind`, and waits for the log line that names the bound address.
+    /// Starts `bin` on `bind`, and waits until it listens.
     pub async fn start_on(bin: &Path, static_dir: &Path, database: &Path, bind: SocketAddr) -> Self {
         Self::start_with(bin, static_dir, database, bind, &[]).await
     }
 
-    /// Like [`ServerProcess::start_on`], with extra flags.
+    /// Like [`ServerProcess::start_on`], with extra flags. The server tells
+    /// its address through `--port-file`, written beside the database.
     pub async fn start_with(bin: &Path, static_dir: &Path, database: &Path, bind: SocketAddr, extra: &[&str]) -> Self {
+        let mut port_file = database.as_os_str().to_owned();
+        port_file.push(".address");
+        let port_file = std::path::PathBuf::from(port_file);
+        // A server restarted on the same database must not be mistaken for its predecessor.
+        let _ = std::fs::remove_file(&port_file);
         let mut child = Command::new(bin)
             .args(extra)
             .arg("--bind")
             .arg(bind.to_string())
+            .arg("--port-file")
+            .arg(&port_file)
             .arg("--static-dir")
             .arg(static_dir)
             .arg("--database")
@@ -40,20 +48,25 @@ impl ServerProcess {
             .kill_on_drop(true)
             .spawn()
             .expect("chat-server starts");
+        // Keep draining the log so the server never blocks on a full pipe.
         let stdout = child.stdout.take().expect("stdout piped");
-        let mut lines = BufReader::new(stdout).lines();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(_)) = lines.next_line().await {}
+        });
         let address = tokio::time::timeout(crate::PATIENCE, async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(address) = line.split_whitespace().find_map(|word| word.strip_prefix("address=")) {
-                    return address.parse::<SocketAddr>().expect("logged address parses");
+            loop {
+                if let Ok(text) = std::fs::read_to_string(&port_file) {
+                    return text.trim().parse::<SocketAddr>().expect("the port file holds an address");
                 }
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("chat-server exited before listening: {status}");
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
-            panic!("chat-server exited before listening");
         })
         .await
         .expect("chat-server listens in time");
-        // Keep draining the log so the server never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Self { child, address }
     }
 

@@ -32,9 +32,15 @@ pub struct Config {
     #[serde(skip)]
     pub config: Option<PathBuf>,
 
-    /// Address to listen on; port 0 picks a free port (the log says which).
+    /// Address to listen on; port 0 picks a free port (see `--port-file`).
     #[arg(long, env = "CHAT_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
+
+    /// Once listening, write the bound address (`ip:port` and a newline) to
+    /// this file, so scripts that bind port 0 learn the port without reading
+    /// the log. The file appears complete (written aside, then renamed).
+    #[arg(long, env = "CHAT_PORT_FILE")]
+    pub port_file: Option<PathBuf>,
 
     /// Folder holding the built web client (trunk's `dist/`).
     #[arg(long, env = "CHAT_STATIC_DIR", default_value = "dist")]

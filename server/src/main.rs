@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use chat_server::config::{Config, ConfigError};
-use chat_server::startup::Application;
+use chat_server::startup::{Application, write_address_file};
 use chat_server::telemetry;
 
 #[actix_web::main]
@@ -18,7 +18,8 @@ async fn main() -> ExitCode {
         }
     };
     telemetry::init(config.log_format);
-    let (static_dir, database) = (config.static_dir.clone(), config.database.clone());
+    let (static_dir, database, port_file) =
+        (config.static_dir.clone(), config.database.clone(), config.port_file.clone());
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(error) => {
@@ -32,6 +33,12 @@ async fn main() -> ExitCode {
         database = %database.display(),
         "listening"
     );
+    if let Some(path) = port_file
+        && let Err(error) = write_address_file(&path, app.address())
+    {
+        tracing::error!(%error, path = %path.display(), "cannot write the port file");
+        return ExitCode::FAILURE;
+    }
     match app.run_until_stopped().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -141,6 +141,15 @@ impl Application {
     }
 }
 
+/// Writes `address` to `path` for scripts to read: to a file beside it
+/// first, then renamed, so a reader never sees half of it.
+pub fn write_address_file(path: &std::path::Path, address: SocketAddr) -> std::io::Result<()> {
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(".partial");
+    std::fs::write(&aside, format!("{address}\n"))?;
+    std::fs::rename(&aside, path)
+}
+
 async fn stop_after_grace(handle: ServerHandle) {
     tokio::time::sleep(CLOSE_GRACE).await;
     handle.stop(true).await;
