@@ -2,17 +2,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
-
-/// Which wire protocol the clients speak.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    /// The chat's typed JSON protocol (`/ws`): join a room, send, receive `message` events.
-    Json,
-    /// Plain text frames echoed to every client (`/`, or any broadcast server).
-    Plain,
-}
+use chat_shared::Endpoint;
+use clap::Parser;
 
 /// Load generator options.
 #[derive(Debug, Clone, Parser)]
@@ -22,9 +13,11 @@ pub struct Args {
     #[arg(long)]
     pub url: String,
 
-    /// Protocol spoken by the clients.
-    #[arg(long, value_enum, default_value = "plain")]
-    pub protocol: Protocol,
+    /// Protocol spoken by the clients: `json` (the chat's typed protocol of
+    /// `/ws`: join a room, send, receive `message` events) or `plain` (text
+    /// frames echoed to every client: `/`, or any broadcast server).
+    #[arg(long, default_value = "plain")]
+    pub protocol: Endpoint,
 
     /// Clients to open.
     #[arg(long, default_value_t = 100)]

@@ -16,7 +16,9 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use crate::args::{Args, Protocol};
+use chat_shared::Endpoint;
+
+use crate::args::Args;
 use crate::procstat::{self, ProcSample};
 use crate::report::Report;
 use crate::stamp::{self, Stamp};
@@ -184,7 +186,7 @@ async fn connect(args: &Args, index: usize) -> Result<(Sink, Stream), String> {
         .await
         .map_err(|e| e.to_string())?;
     let (mut sink, mut stream) = socket.split();
-    if args.protocol == Protocol::Json {
+    if args.protocol == Endpoint::Json {
         let join = ClientMessage::Join {
             room: RoomName::parse(args.room.clone()).map_err(|e| e.to_string())?,
             nick: Nickname::parse(format!("load-{index}")).map_err(|e| e.to_string())?,
@@ -218,7 +220,7 @@ async fn hold(sink: Sink, mut stopped: watch::Receiver<bool>) {
 /// Reads deliveries, recording latency; releases the publisher's window on its own echoes.
 async fn read(
     mut stream: Stream,
-    protocol: Protocol,
+    protocol: Endpoint,
     own: Option<(u32, Arc<Semaphore>)>,
     shared: Arc<Shared>,
     mut stopped: watch::Receiver<bool>,
@@ -231,8 +233,8 @@ async fn read(
         };
         let stamp = match frame {
             Some(Ok(Message::Text(text))) => match protocol {
-                Protocol::Json => stamp::from_json_event(&text),
-                Protocol::Plain => stamp::decode(&text),
+                Endpoint::Json => stamp::from_json_event(&text),
+                Endpoint::Plain => stamp::decode(&text),
             },
             Some(Ok(Message::Binary(bytes))) => std::str::from_utf8(&bytes).ok().and_then(stamp::decode),
             Some(Ok(_)) => None,
@@ -292,7 +294,7 @@ async fn publish(index: u32, mut sink: Sink, args: Args, window: Arc<Semaphore>,
         }
         let text = stamp::encode(Stamp { publisher: index, seq, sent_ns: shared.now_ns() }, args.payload);
         let frame = match (args.protocol, &room) {
-            (Protocol::Json, Some(room)) => {
+            (Endpoint::Json, Some(room)) => {
                 let (Ok(client_id), Ok(text)) = (ClientId::parse(format!("p{index}-{seq}")), MessageText::parse(text))
                 else {
                     break;

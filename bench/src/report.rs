@@ -3,7 +3,7 @@
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::args::{Args, Protocol};
+use crate::args::Args;
 
 /// Latency percentiles, in milliseconds.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -54,10 +54,7 @@ impl Report {
         Self {
             label: args.label.clone(),
             url: args.url.clone(),
-            protocol: match args.protocol {
-                Protocol::Json => "json".into(),
-                Protocol::Plain => "plain".into(),
-            },
+            protocol: args.protocol.name().into(),
             clients: args.clients,
             publishers: args.publishers,
             rate: args.rate,

@@ -1,13 +1,13 @@
 //! Where the socket lives: derived from the page's own address, so the same
 //! build works when served by `chat-server` and behind `trunk serve`.
 
-use chat_shared::limits::JSON_SOCKET_PATH;
+use chat_shared::Endpoint;
 
 /// The URL of the JSON socket for a page loaded over `protocol` (as in
 /// `location.protocol`, e.g. `"https:"`) from `host` (`location.host`).
 pub fn socket_url(protocol: &str, host: &str) -> String {
     let scheme = if protocol.eq_ignore_ascii_case("https:") { "wss" } else { "ws" };
-    format!("{scheme}://{host}{JSON_SOCKET_PATH}")
+    format!("{scheme}://{host}{}", Endpoint::Json.path())
 }
 
 /// The socket URL for the current page, if there is a window.

@@ -6,21 +6,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use chat_shared::Endpoint;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-
-/// Which socket endpoint.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
-pub enum Endpoint {
-    /// `/ws`, the JSON protocol.
-    Json,
-    /// `/`, the plain protocol.
-    Plain,
-}
 
 /// Why an upgrade was refused.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
@@ -46,7 +38,8 @@ pub enum StoreOperation {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EndpointLabel {
-    endpoint: Endpoint,
+    /// [`Endpoint::name`].
+    endpoint: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -127,7 +120,7 @@ impl Metrics {
         registry.register("store_latency_seconds", "History store latency", metrics.store_latency.clone());
         // Every label value from the start: a family prints nothing until a
         // value exists, and a dashboard should see zeros, not gaps.
-        for endpoint in [Endpoint::Json, Endpoint::Plain] {
+        for endpoint in Endpoint::ALL {
             metrics.endpoint(endpoint);
         }
         for reason in
@@ -143,7 +136,7 @@ impl Metrics {
 
     /// The counters of `endpoint`.
     pub fn endpoint(&self, endpoint: Endpoint) -> EndpointMetrics {
-        let label = EndpointLabel { endpoint };
+        let label = EndpointLabel { endpoint: endpoint.name() };
         EndpointMetrics {
             open_connections: self.open_connections.get_or_create(&label).clone(),
             messages_in: self.messages_in.get_or_create(&label).clone(),
@@ -182,7 +175,7 @@ mod tests {
         metrics.refused(RefusalReason::Origin);
         metrics.observe_store(StoreOperation::Append, Instant::now());
         let text = metrics.render();
-        assert!(text.contains("chat_messages_in_total{endpoint=\"Json\"} 1"), "{text}");
+        assert!(text.contains("chat_messages_in_total{endpoint=\"json\"} 1"), "{text}");
         assert!(text.contains("chat_upgrades_refused_total{reason=\"Origin\"} 1"), "{text}");
         assert!(text.contains("chat_store_latency_seconds_count{operation=\"Append\"} 1"), "{text}");
         assert!(text.ends_with("# EOF\n"));
@@ -192,10 +185,10 @@ mod tests {
     fn every_series_exists_before_any_traffic() {
         let text = Metrics::new().render();
         for series in [
-            "chat_open_connections{endpoint=\"Json\"} 0",
-            "chat_open_connections{endpoint=\"Plain\"} 0",
-            "chat_messages_in_total{endpoint=\"Plain\"} 0",
-            "chat_bytes_out_total{endpoint=\"Json\"} 0",
+            "chat_open_connections{endpoint=\"json\"} 0",
+            "chat_open_connections{endpoint=\"plain\"} 0",
+            "chat_messages_in_total{endpoint=\"plain\"} 0",
+            "chat_bytes_out_total{endpoint=\"json\"} 0",
             "chat_upgrades_refused_total{reason=\"IpLimit\"} 0",
             "chat_upgrades_refused_total{reason=\"ServerFull\"} 0",
             "chat_store_latency_seconds_count{operation=\"Read\"} 0",

@@ -184,7 +184,7 @@ async fn open_json_connections(app: &TestApp) -> i64 {
         reqwest::get(format!("http://{}/metrics", app.address)).await.expect("metrics").text().await.expect("body");
     metrics
         .lines()
-        .find_map(|line| line.strip_prefix("chat_open_connections{endpoint=\"Json\"} "))
+        .find_map(|line| line.strip_prefix("chat_open_connections{endpoint=\"json\"} "))
         .and_then(|value| value.trim().parse().ok())
         .unwrap_or(0)
 }

@@ -53,13 +53,13 @@ async fn health_readiness_and_metrics() {
     assert_metrics(
         &app,
         &[
-            "chat_open_connections{endpoint=\"Json\"} 1",
-            "chat_messages_in_total{endpoint=\"Json\"} 2",
+            "chat_open_connections{endpoint=\"json\"} 1",
+            "chat_messages_in_total{endpoint=\"json\"} 2",
             "chat_upgrades_refused_total{reason=\"Origin\"} 1",
             "chat_store_latency_seconds_count{operation=\"Append\"} 1",
             "chat_rate_limited_frames_total 0",
             "chat_slow_consumer_closes_total 0",
-            "chat_bytes_out_total{endpoint=\"Json\"}",
+            "chat_bytes_out_total{endpoint=\"json\"}",
         ],
     )
     .await;
@@ -208,8 +208,8 @@ async fn metrics_show_every_series_before_any_traffic() {
     assert_metrics(
         &app,
         &[
-            "chat_open_connections{endpoint=\"Json\"} 0",
-            "chat_open_connections{endpoint=\"Plain\"} 0",
+            "chat_open_connections{endpoint=\"json\"} 0",
+            "chat_open_connections{endpoint=\"plain\"} 0",
             "chat_upgrades_refused_total{reason=\"Origin\"} 0",
             "chat_store_latency_seconds_count{operation=\"Append\"} 0",
         ],

@@ -6,6 +6,7 @@
 //! ([`limits`]). Both sides depend on this crate, so they cannot drift apart.
 
 mod client_id;
+mod endpoint;
 mod epoch;
 pub mod limits;
 mod message_text;
@@ -15,6 +16,7 @@ mod room_name;
 mod validated_string;
 
 pub use client_id::{ClientId, ClientIdError};
+pub use endpoint::{Endpoint, UnknownEndpoint};
 pub use epoch::{EPOCH_MAX_CHARS, Epoch, EpochError};
 pub use message_text::{MessageText, MessageTextError};
 pub use nickname::{Nickname, NicknameError};

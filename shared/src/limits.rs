@@ -13,9 +13,6 @@ pub const MESSAGE_TEXT_MAX_CHARS: usize = 4_000;
 /// below this.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 
-/// The path of the typed JSON protocol.
-pub const JSON_SOCKET_PATH: &str = "/ws";
-
 /// Longest room name, in characters.
 pub const ROOM_NAME_MAX_CHARS: usize = 32;
 

@@ -22,7 +22,7 @@ pub use outbound::{Outbound, OutboundReceiver, OutboundSender, QueueError, Reply
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chat_shared::{ClientId, MessageText, Nickname, RoomName};
+use chat_shared::{ClientId, Endpoint, MessageText, Nickname, RoomName};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::Metrics;
@@ -38,15 +38,6 @@ pub type ConnectionId = u64;
 #[derive(Debug, thiserror::Error)]
 #[error("the chat hub has stopped")]
 pub struct HubStopped;
-
-/// Which protocol a connection speaks, which decides what reaches it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    /// The typed JSON protocol of `/ws`.
-    Json,
-    /// The seed's plain protocol of `/`.
-    Plain,
-}
 
 /// A request to join a room.
 #[derive(Debug, Clone)]
@@ -72,7 +63,7 @@ enum Command {
 
 /// Membership and presence: everything that is not a message.
 enum Control {
-    Connect { id: ConnectionId, protocol: Protocol, outbound: OutboundSender },
+    Connect { id: ConnectionId, endpoint: Endpoint, outbound: OutboundSender },
     Disconnect { id: ConnectionId },
     Join { id: ConnectionId, request: JoinRequest, admitted: oneshot::Sender<bool> },
     Typing { id: ConnectionId, room: RoomName },
@@ -102,15 +93,15 @@ impl HubHandle {
         self.next_connection_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Registers a connection; it starts receiving what its protocol gets
+    /// Registers a connection; it starts receiving what its endpoint gets
     /// before joining (the room list for JSON, the lobby for plain clients).
     pub async fn connect(
         &self,
         id: ConnectionId,
-        protocol: Protocol,
+        endpoint: Endpoint,
         outbound: OutboundSender,
     ) -> Result<(), HubStopped> {
-        self.send(Command::Control(Control::Connect { id, protocol, outbound })).await
+        self.send(Command::Control(Control::Connect { id, endpoint, outbound })).await
     }
 
     /// Forgets a connection and takes it out of its room; safe to call twice.

@@ -6,14 +6,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_ws::{CloseCode, CloseReason};
 use bytestring::ByteString;
-use chat_shared::{ChatMessage, Epoch, ErrorCode, MessageText, Nickname, RoomInfo, RoomName, ServerMessage};
+use chat_shared::{ChatMessage, Endpoint, Epoch, ErrorCode, MessageText, Nickname, RoomInfo, RoomName, ServerMessage};
 use tokio::sync::{mpsc, oneshot};
 
 use super::rooms::{Member, Rooms};
 use super::store_writer::{Committed, StoreWriter};
-use super::{
-    Command, ConnectionId, Control, JoinRequest, Outbound, OutboundSender, Protocol, QueueError, guest_nickname,
-};
+use super::{Command, ConnectionId, Control, JoinRequest, Outbound, OutboundSender, QueueError, guest_nickname};
 use crate::metrics::Metrics;
 use crate::store::{Appended, NewMessage};
 
@@ -47,7 +45,7 @@ enum Origin {
 }
 
 struct Connection {
-    protocol: Protocol,
+    endpoint: Endpoint,
     outbound: OutboundSender,
     /// The room a JSON connection is in.
     room: Option<RoomName>,
@@ -192,15 +190,15 @@ impl Hub {
 
     fn control(&mut self, control: Control) {
         match control {
-            Control::Connect { id, protocol, outbound } => {
-                if protocol == Protocol::Json {
+            Control::Connect { id, endpoint, outbound } => {
+                if endpoint == Endpoint::Json {
                     let rooms = frame(&ServerMessage::Rooms { rooms: self.rooms.busiest(ROOM_LIST_MAX) });
                     let _ = outbound.try_send(rooms);
                 }
-                if protocol == Protocol::Plain {
+                if endpoint == Endpoint::Plain {
                     self.plain.insert(id);
                 }
-                self.connections.insert(id, Connection { protocol, outbound, room: None });
+                self.connections.insert(id, Connection { endpoint, outbound, room: None });
             }
             Control::Disconnect { id } => self.disconnect(id),
             Control::Join { id, request, admitted } => self.join(id, request, admitted),
@@ -447,7 +445,7 @@ impl Hub {
         let (listed, rooms) = (&self.listed, &self.rooms);
         // A member's own room gets a line of its own when it is not among the busiest.
         let recipients: Vec<(ConnectionId, Option<&RoomName>)> = if everyone {
-            let json = self.connections.iter().filter(|(_, c)| c.protocol == Protocol::Json);
+            let json = self.connections.iter().filter(|(_, c)| c.endpoint == Endpoint::Json);
             json.map(|(id, c)| (*id, unlisted(listed, c.room.as_ref()))).collect()
         } else {
             let changed_unlisted = changed.iter().filter_map(|room| unlisted(listed, Some(room)));

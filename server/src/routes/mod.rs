@@ -6,14 +6,16 @@ mod socket_upgrade;
 pub mod static_files;
 
 use actix_web::{guard, web};
-use chat_shared::limits::JSON_SOCKET_PATH;
+use chat_shared::Endpoint;
 
 /// Registers every route. The socket and operations endpoints come first;
 /// every other `GET`/`HEAD` is the web client.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource(JSON_SOCKET_PATH).to(socket_upgrade::json))
+    cfg.service(web::resource(Endpoint::Json.path()).to(socket_upgrade::json))
         .service(
-            web::resource("/").guard(guard::fn_guard(socket_upgrade::asks_for_websocket)).to(socket_upgrade::plain),
+            web::resource(Endpoint::Plain.path())
+                .guard(guard::fn_guard(socket_upgrade::asks_for_websocket))
+                .to(socket_upgrade::plain),
         )
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))

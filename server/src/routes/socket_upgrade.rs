@@ -9,7 +9,9 @@ use actix_web::guard::GuardContext;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::metrics::{Endpoint, RefusalReason};
+use chat_shared::Endpoint;
+
+use crate::metrics::RefusalReason;
 use crate::session::{self, SessionContext};
 use crate::startup::AppState;
 

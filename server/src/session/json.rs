@@ -16,10 +16,11 @@ use bytestring::ByteString;
 use chat_shared::limits::{HISTORY_PAGE, HISTORY_PAGE_MAX, RESUME_MAX};
 use chat_shared::{ClientMessage, Epoch, ErrorCode, RoomName, ServerMessage};
 
-use crate::hub::{ConnectionId, HubHandle, HubStopped, JoinRequest, Outbound, Protocol};
+use crate::hub::{ConnectionId, HubHandle, HubStopped, JoinRequest, Outbound};
 use crate::session::history_pages::HistoryPages;
 use crate::session::{FrameHandler, Handled, SessionContext, serve};
 use crate::store::{HistoryStore, StoreError};
+use chat_shared::Endpoint;
 
 /// History requests one connection may have waiting besides the one being
 /// read; more are refused with `rate_limited`.
@@ -27,7 +28,7 @@ const MAX_QUEUED_READS: usize = 4;
 
 /// Runs one JSON connection until either side closes it.
 pub async fn run(socket: actix_ws::Session, stream: actix_ws::MessageStream, context: SessionContext) {
-    serve(socket, stream, context, Protocol::Json, |id, context| JsonSession {
+    serve(socket, stream, context, Endpoint::Json, |id, context| JsonSession {
         id,
         hub: context.hub.clone(),
         store: context.store.clone(),

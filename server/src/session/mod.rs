@@ -24,11 +24,12 @@ use std::time::{Duration, Instant};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
 use bytes::Bytes;
 use bytestring::ByteString;
+use chat_shared::Endpoint;
 
 use crate::admission::ConnectionPermit;
 use crate::config::Config;
 use crate::hub::{
-    ConnectionId, HubHandle, HubStopped, Outbound, OutboundReceiver, Protocol, QueueError, ReplySender, outbound_queue,
+    ConnectionId, HubHandle, HubStopped, Outbound, OutboundReceiver, QueueError, ReplySender, outbound_queue,
 };
 use crate::metrics::EndpointMetrics;
 use crate::shutdown::ShutdownSignal;
@@ -132,18 +133,18 @@ pub(crate) async fn serve<H: FrameHandler>(
     mut socket: actix_ws::Session,
     stream: actix_ws::MessageStream,
     mut context: SessionContext,
-    protocol: Protocol,
+    endpoint: Endpoint,
     handler: impl FnOnce(ConnectionId, &SessionContext) -> H,
 ) {
     let id = context.hub.next_connection_id();
-    tracing::info!(connection = id, peer = ?context.peer, ?protocol, "connected");
+    tracing::info!(connection = id, peer = ?context.peer, ?endpoint, "connected");
     context.metrics.open_connections.inc();
     let (sender, mut outbound) = outbound_queue(context.settings.outbound_queue_bytes);
     let replies = sender.replies();
     let mut handler = handler(id, &context);
     let hub = context.hub.clone();
 
-    let close = match hub.connect(id, protocol, sender).await {
+    let close = match hub.connect(id, endpoint, sender).await {
         Ok(()) => drive(&mut socket, stream, &mut outbound, &replies, &mut handler, &mut context).await,
         Err(HubStopped) => Some(going_away()),
     };

@@ -4,12 +4,13 @@
 use bytes::Bytes;
 use bytestring::ByteString;
 
-use crate::hub::{ConnectionId, HubHandle, HubStopped, Outbound, Protocol};
+use crate::hub::{ConnectionId, HubHandle, HubStopped, Outbound};
 use crate::session::{FrameHandler, Handled, SessionContext, serve};
+use chat_shared::Endpoint;
 
 /// Runs one plain connection until either side closes it.
 pub async fn run(socket: actix_ws::Session, stream: actix_ws::MessageStream, context: SessionContext) {
-    serve(socket, stream, context, Protocol::Plain, |id, context| PlainSession { id, hub: context.hub.clone() }).await;
+    serve(socket, stream, context, Endpoint::Plain, |id, context| PlainSession { id, hub: context.hub.clone() }).await;
 }
 
 struct PlainSession {
