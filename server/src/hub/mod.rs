@@ -11,13 +11,23 @@
 //! task, which commits everything waiting in one transaction while the hub
 //! goes on with joins, typing and presence, and are relayed when it reports
 //! back. History is read by the sessions themselves, from the store's readers.
+//!
+//! Inside: [`task`] is the loop and the membership rules (joins, takeovers,
+//! leaves); [`connections`] the registered sessions and delivery to them;
+//! [`rooms`] who is in which room; [`room_lists`] the coalesced room lists;
+//! [`plain_bridge`] what links the seed's plain protocol to the lobby;
+//! [`outbound`] each session's byte-bounded queue.
 
+mod connections;
 mod outbound;
+mod plain_bridge;
+mod room_lists;
 mod rooms;
 mod store_writer;
 mod task;
 
-pub use outbound::{Outbound, OutboundReceiver, OutboundSender, QueueError, ReplySender, outbound_queue};
+pub use outbound::{CloseCause, Outbound, OutboundReceiver, OutboundSender, QueueError, ReplySender, outbound_queue};
+pub use plain_bridge::guest_nickname;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -144,8 +154,7 @@ impl HubHandle {
     }
 }
 
-/// The nickname under which a plain client's text appears to JSON clients.
-pub fn guest_nickname(id: ConnectionId) -> Nickname {
-    // "guest-" plus at most 20 digits is well within the nickname rules.
-    Nickname::parse(format!("guest-{id}")).expect("guest nicknames are valid")
+/// Encodes an event once, for any number of recipients.
+fn frame(message: &chat_shared::ServerMessage) -> Outbound {
+    Outbound::Text(bytestring::ByteString::from(message.encode()))
 }

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use actix_ws::CloseReason;
 use bytes::Bytes;
 use bytestring::ByteString;
 use tokio::sync::mpsc;
@@ -16,8 +15,16 @@ pub enum Outbound {
     Text(ByteString),
     /// Write a binary frame (only plain clients send and receive these).
     Binary(Bytes),
-    /// Close the socket with this reason (e.g. another connection took over).
-    Close(CloseReason),
+    /// Close the socket, for this reason. The session turns it into a close
+    /// frame: transport details stay out of the hub.
+    Close(CloseCause),
+}
+
+/// Why the hub ends a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseCause {
+    /// The same browser tab reconnected; this is its stale connection.
+    Replaced,
 }
 
 impl Outbound {
@@ -131,7 +138,7 @@ mod tests {
         assert_eq!(receiver.recv().await, Some(six()));
         assert_eq!(receiver.queued_bytes(), 0);
         assert_eq!(sender.try_send(six()), Ok(()));
-        assert_eq!(sender.try_send(Outbound::Close(CloseReason::from(actix_ws::CloseCode::Policy))), Ok(()));
+        assert_eq!(sender.try_send(Outbound::Close(CloseCause::Replaced)), Ok(()));
         drop(receiver);
         assert_eq!(sender.try_send(Outbound::Text(ByteString::from("x"))), Err(QueueError::Closed));
     }

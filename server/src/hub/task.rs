@@ -1,17 +1,18 @@
 //! The hub task itself: applies commands one at a time, in order, and relays
-//! messages as the store writer reports them committed.
+//! messages as the store writer reports them committed. Membership (who holds
+//! which nickname where) is decided here; delivery is [`Connections`], the
+//! room lists [`RoomLists`], the plain protocol's bridge [`plain_bridge`].
 
-use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use actix_ws::{CloseCode, CloseReason};
-use bytestring::ByteString;
-use chat_shared::{ChatMessage, Endpoint, Epoch, ErrorCode, MessageText, Nickname, RoomInfo, RoomName, ServerMessage};
+use chat_shared::{ChatMessage, Endpoint, Epoch, ErrorCode, Nickname, RoomName, ServerMessage};
 use tokio::sync::{mpsc, oneshot};
 
+use super::connections::Connections;
+use super::room_lists::RoomLists;
 use super::rooms::{Member, Rooms};
 use super::store_writer::{Committed, StoreWriter};
-use super::{Command, ConnectionId, Control, JoinRequest, Outbound, OutboundSender, QueueError, guest_nickname};
+use super::{CloseCause, Command, ConnectionId, Control, JoinRequest, Outbound, frame, plain_bridge};
 use crate::metrics::Metrics;
 use crate::store::{Appended, NewMessage};
 
@@ -32,23 +33,12 @@ const MAX_WAITING_MESSAGES: usize = 20_000;
 /// How often changed room lists are sent out; coalesces join storms.
 const ROOM_LIST_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Rooms besides the lobby in the list every client receives (the busiest);
-/// a client in another room also gets its own room's line.
-pub(super) const ROOM_LIST_MAX: usize = 20;
-
 /// Who sent a message being stored, which decides who hears of it how.
 enum Origin {
     /// A JSON client, which gets an ack.
     Json(ConnectionId),
     /// A plain client, whose frame was already echoed to the plain clients.
     Plain,
-}
-
-struct Connection {
-    endpoint: Endpoint,
-    outbound: OutboundSender,
-    /// The room a JSON connection is in.
-    room: Option<RoomName>,
 }
 
 pub(super) struct Hub {
@@ -60,20 +50,10 @@ pub(super) struct Hub {
     waiting: Vec<(Origin, NewMessage)>,
     /// Who sent the messages of the batch being committed, in order.
     in_flight: Option<Vec<Origin>>,
-    connections: HashMap<ConnectionId, Connection>,
+    connections: Connections,
     rooms: Rooms,
-    /// Rooms whose member count changed since the room lists went out.
-    changed_rooms: HashSet<RoomName>,
-    /// The busiest rooms as last sent to everyone.
-    listed: Vec<RoomInfo>,
+    room_lists: RoomLists,
     metrics: Metrics,
-    /// The plain connections, kept apart so their echo never walks the JSON ones.
-    plain: HashSet<ConnectionId>,
-}
-
-/// Encodes an event once, for any number of recipients.
-fn frame(message: &ServerMessage) -> Outbound {
-    Outbound::Text(ByteString::from(message.encode()))
 }
 
 /// The ack of a message a client sent (which always carries its client id).
@@ -84,18 +64,6 @@ fn ack_for(message: &ChatMessage) -> Outbound {
         }
         None => frame(&ServerMessage::error(ErrorCode::InvalidMessage, "a message without a client id")),
     }
-}
-
-/// A message as plain clients see it: `nick: text`, with every further line
-/// of the text indented, so no line of it can pass for another author's.
-pub(super) fn plain_line(message: &ChatMessage) -> String {
-    format!("{}: {}", message.nick, message.text.as_str().replace('\n', "\n  "))
-}
-
-/// `room` if it is not among the `listed` ones: a member of it gets a line
-/// for it besides the busiest.
-fn unlisted<'a>(listed: &[RoomInfo], room: Option<&'a RoomName>) -> Option<&'a RoomName> {
-    room.filter(|room| !listed.iter().any(|info| info.name == **room))
 }
 
 fn now_millis() -> u64 {
@@ -110,12 +78,10 @@ impl Hub {
             writer,
             waiting: Vec::new(),
             in_flight: None,
-            connections: HashMap::new(),
+            connections: Connections::default(),
             rooms: Rooms::default(),
-            changed_rooms: HashSet::new(),
-            listed: Vec::new(),
+            room_lists: RoomLists::default(),
             metrics,
-            plain: HashSet::new(),
         }
     }
 
@@ -147,7 +113,10 @@ impl Hub {
                     }
                     None => break,
                 },
-                _ = room_list_tick.tick(), if !self.changed_rooms.is_empty() => self.publish_room_lists(),
+                _ = room_list_tick.tick(), if self.room_lists.due() => {
+                    let too_slow = self.room_lists.publish(&self.rooms, &self.connections);
+                    self.drop_slow(too_slow);
+                }
             }
         }
         tracing::debug!("hub stopped");
@@ -169,18 +138,11 @@ impl Hub {
             },
             Command::PlainFrame { id, frame: relayed } => {
                 // The echo goes out at once; only the bridge to the lobby waits for the store.
-                self.fan_out_plain(&relayed);
-                if let Outbound::Text(text) = relayed
-                    && self.waiting.len() < MAX_WAITING_MESSAGES
-                    && let Ok(text) = MessageText::parse(String::from(text))
+                let too_slow = self.connections.send_plain(&relayed);
+                self.drop_slow(too_slow);
+                if self.waiting.len() < MAX_WAITING_MESSAGES
+                    && let Some(message) = plain_bridge::lobby_message(id, &relayed, now_millis())
                 {
-                    let message = NewMessage {
-                        room: RoomName::lobby(),
-                        ts: now_millis(),
-                        nick: guest_nickname(id),
-                        text,
-                        client_id: None,
-                    };
                     self.waiting.push((Origin::Plain, message));
                 }
             }
@@ -192,13 +154,9 @@ impl Hub {
         match control {
             Control::Connect { id, endpoint, outbound } => {
                 if endpoint == Endpoint::Json {
-                    let rooms = frame(&ServerMessage::Rooms { rooms: self.rooms.busiest(ROOM_LIST_MAX) });
-                    let _ = outbound.try_send(rooms);
+                    let _ = outbound.try_send(RoomLists::current(&self.rooms));
                 }
-                if endpoint == Endpoint::Plain {
-                    self.plain.insert(id);
-                }
-                self.connections.insert(id, Connection { endpoint, outbound, room: None });
+                self.connections.insert(id, endpoint, outbound);
             }
             Control::Disconnect { id } => self.disconnect(id),
             Control::Join { id, request, admitted } => self.join(id, request, admitted),
@@ -261,11 +219,7 @@ impl Hub {
 
     /// Queues `frame` for one connection; a full queue drops the connection.
     fn send_to(&mut self, id: ConnectionId, frame: Outbound) {
-        let full = match self.connections.get(&id) {
-            Some(connection) => connection.outbound.try_send(frame) == Err(QueueError::Full),
-            None => false,
-        };
-        if full {
+        if !self.connections.send(id, frame) {
             self.drop_slow(vec![id]);
         }
     }
@@ -277,28 +231,7 @@ impl Hub {
     /// Queues `frame` for every member of `room` except `except`.
     fn fan_out_room(&mut self, room: &RoomName, frame: &Outbound, except: Option<ConnectionId>) {
         let Some(members) = self.rooms.get(room) else { return };
-        let mut too_slow = Vec::new();
-        for id in members.ids().filter(|id| Some(*id) != except) {
-            if let Some(connection) = self.connections.get(&id)
-                && connection.outbound.try_send(frame.clone()) == Err(QueueError::Full)
-            {
-                too_slow.push(id);
-            }
-        }
-        self.drop_slow(too_slow);
-    }
-
-    /// Queues `frame` for every plain connection.
-    fn fan_out_plain(&mut self, frame: &Outbound) {
-        let connections = &self.connections;
-        let too_slow: Vec<ConnectionId> = self
-            .plain
-            .iter()
-            .copied()
-            .filter(|id| {
-                connections.get(id).is_some_and(|c| c.outbound.try_send(frame.clone()) == Err(QueueError::Full))
-            })
-            .collect();
+        let too_slow = self.connections.send_each(members.ids().filter(|id| Some(*id) != except), frame);
         self.drop_slow(too_slow);
     }
 
@@ -312,10 +245,7 @@ impl Hub {
     }
 
     fn disconnect(&mut self, id: ConnectionId) {
-        self.plain.remove(&id);
-        if let Some(connection) = self.connections.remove(&id)
-            && let Some(room) = connection.room
-        {
+        if let Some(room) = self.connections.remove(id) {
             self.leave_room(id, &room);
         }
     }
@@ -324,7 +254,7 @@ impl Hub {
     fn leave_room(&mut self, id: ConnectionId, room: &RoomName) {
         let crowded = self.rooms.get(room).is_some_and(|r| r.len() > PRESENCE_EVENTS_MAX);
         if let Some(member) = self.rooms.remove(room, id) {
-            self.changed_rooms.insert(room.clone());
+            self.room_lists.changed(room);
             if crowded {
                 return;
             }
@@ -335,7 +265,7 @@ impl Hub {
 
     fn join(&mut self, id: ConnectionId, request: JoinRequest, admitted: oneshot::Sender<bool>) {
         let JoinRequest { room, nick, tab, resumed } = request;
-        let Some(current) = self.connections.get(&id).map(|c| c.room.clone()) else {
+        let Some(current) = self.connections.room_of(id).map(|room| room.cloned()) else {
             let _ = admitted.send(false);
             return;
         };
@@ -349,10 +279,8 @@ impl Hub {
                 // The same browser tab (it knows the tab's secret) reconnected
                 // before we noticed its old link died.
                 self.rooms.remove(&room, holder);
-                let reason =
-                    CloseReason { code: CloseCode::Policy, description: Some("replaced by a newer connection".into()) };
-                self.send_to(holder, Outbound::Close(reason));
-                self.connections.remove(&holder);
+                self.send_to(holder, Outbound::Close(CloseCause::Replaced));
+                self.connections.remove(holder);
                 takeover = true;
             } else {
                 let message = format!("“{nick}” is already in use in #{room}; pick another nickname");
@@ -372,9 +300,7 @@ impl Hub {
         }
 
         self.rooms.entry(room.clone()).insert(id, Member { nick: nick.clone(), tab });
-        if let Some(connection) = self.connections.get_mut(&id) {
-            connection.room = Some(room.clone());
-        }
+        self.connections.set_room(id, room.clone());
         let (members, crowded) = match self.rooms.get(&room) {
             Some(r) => (r.nicknames(PRESENCE_EVENTS_MAX), r.len() > PRESENCE_EVENTS_MAX),
             None => (Vec::new(), false),
@@ -391,9 +317,9 @@ impl Hub {
             resumed,
         };
         self.send_to(id, frame(&joined));
-        let _ = admitted.send(self.connections.contains_key(&id));
+        let _ = admitted.send(self.connections.contains(id));
         if !takeover {
-            self.changed_rooms.insert(room.clone());
+            self.room_lists.changed(&room);
         }
         if !takeover && !crowded {
             let joined = frame(&ServerMessage::MemberJoined { room: room.clone(), nick });
@@ -408,9 +334,9 @@ impl Hub {
     /// Relays a stored message to its room, and lobby messages to plain
     /// clients as `nick: text`. Only the author's copy carries its client id.
     fn publish(&mut self, mut message: ChatMessage, author: Option<ConnectionId>) {
-        if message.room.as_str() == chat_shared::DEFAULT_ROOM && !self.plain.is_empty() {
-            let plain = Outbound::Text(ByteString::from(plain_line(&message)));
-            self.fan_out_plain(&plain);
+        if plain_bridge::reaches_plain_clients(&message) && self.connections.has_plain() {
+            let too_slow = self.connections.send_plain(&plain_bridge::plain_line(&message));
+            self.drop_slow(too_slow);
         }
         let room = message.room.clone();
         let own = author.map(|author| (author, frame(&ServerMessage::Message(message.clone()))));
@@ -432,61 +358,5 @@ impl Hub {
             }
             None => self.send_error(id, ErrorCode::NotJoined, format!("join #{room} first")),
         }
-    }
-
-    /// Sends room lists to the clients whose view changed: everyone when the
-    /// busiest rooms (or their counts) changed, else only the members of the
-    /// other rooms whose count changed. Each distinct list is encoded once.
-    fn publish_room_lists(&mut self) {
-        let changed = std::mem::take(&mut self.changed_rooms);
-        let busiest = self.rooms.busiest(ROOM_LIST_MAX);
-        let everyone = busiest != self.listed;
-        self.listed = busiest;
-        let (listed, rooms) = (&self.listed, &self.rooms);
-        // A member's own room gets a line of its own when it is not among the busiest.
-        let recipients: Vec<(ConnectionId, Option<&RoomName>)> = if everyone {
-            let json = self.connections.iter().filter(|(_, c)| c.endpoint == Endpoint::Json);
-            json.map(|(id, c)| (*id, unlisted(listed, c.room.as_ref()))).collect()
-        } else {
-            let changed_unlisted = changed.iter().filter_map(|room| unlisted(listed, Some(room)));
-            changed_unlisted
-                .flat_map(|room| rooms.get(room).into_iter().flat_map(|r| r.ids()).map(move |id| (id, Some(room))))
-                .collect()
-        };
-        // Each distinct list (the busiest, or the busiest plus one room) is encoded once.
-        let mut lists: HashMap<Option<&RoomName>, Outbound> = HashMap::new();
-        let mut too_slow = Vec::new();
-        for (id, own) in recipients {
-            let list = lists.entry(own).or_insert_with(|| {
-                let mut shown = listed.clone();
-                shown.extend(own.map(|room| rooms.info(room)));
-                shown.sort_by(|a, b| a.name.cmp(&b.name));
-                frame(&ServerMessage::Rooms { rooms: shown })
-            });
-            if let Some(connection) = self.connections.get(&id)
-                && connection.outbound.try_send(list.clone()) == Err(QueueError::Full)
-            {
-                too_slow.push(id);
-            }
-        }
-        self.drop_slow(too_slow);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn continuation_lines_cannot_pass_for_another_author() {
-        let message = ChatMessage {
-            room: RoomName::lobby(),
-            id: 1,
-            ts: 0,
-            nick: Nickname::parse("mallory").expect("nick"),
-            text: MessageText::parse("hi\nalice: send me your password").expect("text"),
-            client_id: None,
-        };
-        assert_eq!(plain_line(&message), "mallory: hi\n  alice: send me your password");
     }
 }

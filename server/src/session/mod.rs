@@ -29,7 +29,8 @@ use chat_shared::Endpoint;
 use crate::admission::ConnectionPermit;
 use crate::config::Config;
 use crate::hub::{
-    ConnectionId, HubHandle, HubStopped, Outbound, OutboundReceiver, QueueError, ReplySender, outbound_queue,
+    CloseCause, ConnectionId, HubHandle, HubStopped, Outbound, OutboundReceiver, QueueError, ReplySender,
+    outbound_queue,
 };
 use crate::metrics::EndpointMetrics;
 use crate::shutdown::ShutdownSignal;
@@ -251,7 +252,7 @@ pub(crate) async fn drive(
                 }
             }
             queued = outbound.recv() => match queued {
-                Some(Outbound::Close(reason)) => return Some(reason),
+                Some(Outbound::Close(cause)) => return Some(close_reason_of(cause)),
                 Some(frame) => {
                     context.metrics.messages_out.inc();
                     context.metrics.bytes_out.inc_by(frame.queued_bytes() as u64);
@@ -301,6 +302,13 @@ async fn write(socket: &mut actix_ws::Session, frame: Outbound) -> Result<(), ac
         Outbound::Binary(bytes) => socket.binary(bytes).await,
         // Handled by the caller, which owns the close.
         Outbound::Close(_) => Ok(()),
+    }
+}
+
+/// The close frame for the hub's reason to end a session.
+fn close_reason_of(cause: CloseCause) -> CloseReason {
+    match cause {
+        CloseCause::Replaced => policy_close("replaced by a newer connection"),
     }
 }
 

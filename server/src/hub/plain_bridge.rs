@@ -1,0 +1,59 @@
+//! The bridge between the seed's plain protocol and the rooms: a plain
+//! client's text is stored in the lobby under a guest name (so web users see
+//! it), and lobby messages reach plain clients as `nick: text` lines.
+
+use bytestring::ByteString;
+use chat_shared::{ChatMessage, ClientId, MessageText, Nickname, RoomName};
+
+use super::{ConnectionId, Outbound};
+use crate::store::NewMessage;
+
+/// The nickname under which a plain client's text appears to JSON clients.
+pub fn guest_nickname(id: ConnectionId) -> Nickname {
+    // "guest-" plus at most 20 digits is well within the nickname rules.
+    Nickname::parse(format!("guest-{id}")).expect("guest nicknames are valid")
+}
+
+/// The lobby message a plain client's frame becomes, if it is valid chat
+/// text (binary frames and empty or oversized text are only echoed).
+pub(super) fn lobby_message(id: ConnectionId, frame: &Outbound, ts: u64) -> Option<NewMessage> {
+    let Outbound::Text(text) = frame else { return None };
+    let text = MessageText::parse(String::from(text.clone())).ok()?;
+    Some(NewMessage { room: RoomName::lobby(), ts, nick: guest_nickname(id), text, client_id: None::<ClientId> })
+}
+
+/// Whether plain clients hear of `message` (they live in the lobby).
+pub(super) fn reaches_plain_clients(message: &ChatMessage) -> bool {
+    message.room.as_str() == chat_shared::DEFAULT_ROOM
+}
+
+/// A message as plain clients see it: `nick: text`, with every further line
+/// of the text indented, so no line of it can pass for another author's.
+pub(super) fn plain_line(message: &ChatMessage) -> Outbound {
+    Outbound::Text(ByteString::from(format!("{}: {}", message.nick, message.text.as_str().replace('\n', "\n  "))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn continuation_lines_cannot_pass_for_another_author() {
+        let message = ChatMessage {
+            room: RoomName::lobby(),
+            id: 1,
+            ts: 0,
+            nick: Nickname::parse("mallory").expect("nick"),
+            text: MessageText::parse("hi\nalice: send me your password").expect("text"),
+            client_id: None,
+        };
+        assert_eq!(plain_line(&message), Outbound::Text("mallory: hi\n  alice: send me your password".into()));
+    }
+
+    #[test]
+    fn only_valid_text_reaches_the_lobby() {
+        assert!(lobby_message(7, &Outbound::Text("hello".into()), 0).is_some_and(|m| m.nick.as_str() == "guest-7"));
+        assert!(lobby_message(7, &Outbound::Text("".into()), 0).is_none());
+        assert!(lobby_message(7, &Outbound::Binary(bytes::Bytes::from_static(b"\x00")), 0).is_none());
+    }
+}
