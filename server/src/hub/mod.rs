@@ -7,16 +7,16 @@
 //! and the same bytes are queued to every recipient. A session whose queue is
 //! full is dropped instead of slowing everyone else.
 //!
-//! The hub never waits for the store: messages go to the [`store_writer`]
+//! The hub never waits for the store: messages go to the `store_writer`
 //! task, which commits everything waiting in one transaction while the hub
 //! goes on with joins, typing and presence, and are relayed when it reports
 //! back. History is read by the sessions themselves, from the store's readers.
 //!
-//! Inside: [`task`] is the loop and the membership rules (joins, takeovers,
-//! leaves); [`connections`] the registered sessions and delivery to them;
-//! [`rooms`] who is in which room; [`room_lists`] the coalesced room lists;
-//! [`plain_bridge`] what links the seed's plain protocol to the lobby;
-//! [`outbound`] each session's byte-bounded queue.
+//! Inside: `task` is the loop and the membership rules (joins, takeovers,
+//! leaves); `connections` the registered sessions and delivery to them;
+//! `rooms` who is in which room; `room_lists` the coalesced room lists;
+//! `plain_bridge` what links the seed's plain protocol to the lobby;
+//! `outbound` each session's byte-bounded queue.
 
 mod connections;
 mod outbound;

@@ -71,7 +71,7 @@ impl JsonSession {
     async fn on_message(&mut self, message: ClientMessage) -> Result<Option<ServerMessage>, HubStopped> {
         match message {
             ClientMessage::Join { room, nick, tab, after, epoch } => {
-                tracing::info!(connection = self.id, %nick, %room, ?after, "joining");
+                tracing::info!(%nick, %room, ?after, "joining");
                 let resume_after = self.resume_point(&room, after, epoch.as_ref()).await;
                 let request = JoinRequest { room: room.clone(), nick, tab, resumed: resume_after.is_some() };
                 if self.hub.join(self.id, request).await? {
