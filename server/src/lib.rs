@@ -7,6 +7,7 @@
 //! -> sockets.
 
 pub mod admission;
+pub mod app_state;
 pub mod client_address;
 pub mod config;
 pub mod hub;

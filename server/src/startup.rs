@@ -4,10 +4,14 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::{Server, ServerHandle};
+use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 
+use tokio::task::JoinHandle;
+use tokio_util::task::TaskTracker;
+
 use crate::admission::{ConnectionLimiter, OriginPolicy};
+use crate::app_state::AppState;
 use crate::client_address::TrustedProxies;
 use crate::config::Config;
 use crate::hub::HubHandle;
@@ -15,16 +19,14 @@ use crate::metrics::Metrics;
 use crate::routes;
 use crate::routes::static_files::StaticBundle;
 use crate::session::SessionSettings;
-use crate::shutdown::{self, ShutdownSignal, ShutdownTrigger};
+use crate::shutdown::{self, ShutdownTrigger};
 use crate::store::instrumented::InstrumentedStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{HistoryStore, StoreError};
 
-/// How long a graceful shutdown waits for open connections.
+/// How long each step of a graceful shutdown may take: sessions closing
+/// their sockets, then HTTP connections, then the hub committing what it holds.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(4);
-
-/// How long sessions get to send their close frames before the server stops.
-const CLOSE_GRACE: Duration = Duration::from_millis(300);
 
 /// Why the application could not start.
 #[derive(Debug, thiserror::Error)]
@@ -37,32 +39,14 @@ pub enum StartupError {
     Store(#[from] StoreError),
 }
 
-/// What every request handler can reach.
-pub struct AppState {
-    /// The hub.
-    pub hub: HubHandle,
-    /// The history store (instrumented).
-    pub store: Arc<dyn HistoryStore>,
-    /// Per-session limits.
-    pub settings: SessionSettings,
-    /// Metrics.
-    pub metrics: Metrics,
-    /// Which origins may open sockets.
-    pub origins: OriginPolicy,
-    /// Whose forwarding headers name the client.
-    pub proxies: TrustedProxies,
-    /// Connection caps.
-    pub limiter: Arc<ConnectionLimiter>,
-    /// Fires on graceful shutdown.
-    pub shutdown: ShutdownSignal,
-}
-
 /// A bound, ready-to-run chat server.
 pub struct Application {
     address: SocketAddr,
     server: Server,
     store: Arc<dyn HistoryStore>,
     trigger: ShutdownTrigger,
+    sessions: TaskTracker,
+    hub: JoinHandle<()>,
 }
 
 impl Application {
@@ -80,8 +64,10 @@ impl Application {
         let listener = TcpListener::bind(config.bind)?;
         let address = listener.local_addr()?;
         let (trigger, signal) = shutdown::channel();
+        let (hub_handle, hub) = HubHandle::spawn(store.clone(), metrics.clone(), config.max_rooms);
+        let sessions = TaskTracker::new();
         let state = web::Data::new(AppState {
-            hub: HubHandle::spawn(store.clone(), metrics.clone(), config.max_rooms),
+            hub: hub_handle,
             store: store.clone(),
             settings: SessionSettings::from_config(&config),
             metrics,
@@ -89,6 +75,7 @@ impl Application {
             proxies: TrustedProxies::new(&config.trusted_proxies),
             limiter: ConnectionLimiter::new(config.max_connections, config.max_connections_per_ip),
             shutdown: signal,
+            sessions: sessions.clone(),
         });
         let server = HttpServer::new(move || {
             App::new().app_data(state.clone()).app_data(bundle.clone()).configure(routes::configure)
@@ -107,7 +94,7 @@ impl Application {
         .disable_signals()
         .listen(listener)?
         .run();
-        Ok(Self { address, server, store, trigger })
+        Ok(Self { address, server, store, trigger, sessions, hub })
     }
 
     /// The address the server listens on.
@@ -120,21 +107,32 @@ impl Application {
         self.trigger.clone()
     }
 
-    /// Serves until SIGINT, SIGTERM or the shutdown trigger; then closes every
-    /// socket with 1001, stops, and closes the store.
+    /// Serves until SIGINT, SIGTERM or the shutdown trigger; then shuts down
+    /// in order, each step once the one before has finished (or timed out):
+    /// every session closes its socket with 1001 and leaves the hub; the HTTP
+    /// server stops; the hub, whose last handles went with the server, hands
+    /// its last batch to the store; the store commits it and closes.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
         let trigger = self.trigger.clone();
         let mut fired = self.trigger.subscribe();
+        let sessions = self.sessions.clone();
         tokio::spawn(async move {
             tokio::select! {
                 () = wait_for_signal() => tracing::info!("shutting down"),
                 () = fired.fired() => tracing::info!("shutdown requested"),
             }
             trigger.fire();
-            stop_after_grace(handle).await;
+            sessions.close();
+            if tokio::time::timeout(SHUTDOWN_TIMEOUT, sessions.wait()).await.is_err() {
+                tracing::warn!(open = sessions.len(), "sessions still open at shutdown");
+            }
+            handle.stop(true).await;
         });
         let served = self.server.await;
+        if tokio::time::timeout(SHUTDOWN_TIMEOUT, self.hub).await.is_err() {
+            tracing::warn!("the hub did not finish in time");
+        }
         self.store.close().await;
         tracing::info!("stopped");
         served
@@ -148,11 +146,6 @@ pub fn write_address_file(path: &std::path::Path, address: SocketAddr) -> std::i
     aside.push(".partial");
     std::fs::write(&aside, format!("{address}\n"))?;
     std::fs::rename(&aside, path)
-}
-
-async fn stop_after_grace(handle: ServerHandle) {
-    tokio::time::sleep(CLOSE_GRACE).await;
-    handle.stop(true).await;
 }
 
 /// Resolves on SIGINT or SIGTERM.

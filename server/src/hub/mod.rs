@@ -34,6 +34,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chat_shared::{ClientId, Endpoint, MessageText, Nickname, RoomName};
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
 use crate::metrics::Metrics;
 use crate::store::HistoryStore;
@@ -87,15 +88,15 @@ pub struct HubHandle {
 }
 
 impl HubHandle {
-    /// Starts the hub task on the current tokio runtime and returns its handle.
-    /// The hub stops when the last handle is dropped.
+    /// Starts the hub task on the current tokio runtime; returns its handle
+    /// and the task, which ends once the last handle is dropped.
     /// At most `max_rooms` rooms have members at once.
-    pub fn spawn(store: Arc<dyn HistoryStore>, metrics: Metrics, max_rooms: usize) -> Self {
+    pub fn spawn(store: Arc<dyn HistoryStore>, metrics: Metrics, max_rooms: usize) -> (Self, JoinHandle<()>) {
         let (commands, receiver) = mpsc::channel(COMMAND_QUEUE_CAPACITY);
         let epoch = store.epoch().clone();
         let writer = store_writer::StoreWriter::spawn(store);
-        tokio::spawn(task::Hub::new(epoch, writer, metrics, max_rooms).run(receiver));
-        Self { commands, next_connection_id: Arc::new(AtomicU64::new(1)) }
+        let task = tokio::spawn(task::Hub::new(epoch, writer, metrics, max_rooms).run(receiver));
+        (Self { commands, next_connection_id: Arc::new(AtomicU64::new(1)) }, task)
     }
 
     /// A fresh id for a new connection.

@@ -119,6 +119,17 @@ impl Hub {
                 }
             }
         }
+        // Every handle is gone (shutdown) or the writer stopped: commit what was
+        // accepted, so the store closes only after the last batch.
+        while self.in_flight.is_some() {
+            match self.writer.committed().await {
+                Some(committed) => {
+                    self.relay_committed(committed);
+                    self.hand_to_writer();
+                }
+                None => break,
+            }
+        }
         tracing::debug!("hub stopped");
     }
 

@@ -11,9 +11,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use chat_shared::Endpoint;
 
+use crate::app_state::AppState;
 use crate::metrics::RefusalReason;
 use crate::session::{self, SessionContext};
-use crate::startup::AppState;
 
 /// Upgrades `/ws` to the typed JSON protocol.
 pub async fn json(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> HttpResponse {
@@ -64,8 +64,12 @@ fn upgrade(req: HttpRequest, body: web::Payload, state: &AppState, endpoint: End
         peer: client,
     };
     match endpoint {
-        Endpoint::Json => actix_web::rt::spawn(session::json::run(socket, stream, context)),
-        Endpoint::Plain => actix_web::rt::spawn(session::plain::run(socket, stream, context)),
+        Endpoint::Json => {
+            actix_web::rt::spawn(state.sessions.track_future(session::json::run(socket, stream, context)))
+        }
+        Endpoint::Plain => {
+            actix_web::rt::spawn(state.sessions.track_future(session::plain::run(socket, stream, context)))
+        }
     };
     response
 }

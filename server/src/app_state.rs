@@ -1,0 +1,34 @@
+//! What every request handler can reach: built by `startup`, read by `routes`.
+
+use std::sync::Arc;
+
+use crate::admission::{ConnectionLimiter, OriginPolicy};
+use crate::client_address::TrustedProxies;
+use crate::hub::HubHandle;
+use crate::metrics::Metrics;
+use crate::session::SessionSettings;
+use crate::shutdown::ShutdownSignal;
+use crate::store::HistoryStore;
+use tokio_util::task::TaskTracker;
+
+/// What every request handler can reach.
+pub struct AppState {
+    /// The hub.
+    pub hub: HubHandle,
+    /// The history store (instrumented).
+    pub store: Arc<dyn HistoryStore>,
+    /// Per-session limits.
+    pub settings: SessionSettings,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Which origins may open sockets.
+    pub origins: OriginPolicy,
+    /// Whose forwarding headers name the client.
+    pub proxies: TrustedProxies,
+    /// Connection caps.
+    pub limiter: Arc<ConnectionLimiter>,
+    /// Fires on graceful shutdown.
+    pub shutdown: ShutdownSignal,
+    /// Every session task, so shutdown can wait for them to finish.
+    pub sessions: TaskTracker,
+}
