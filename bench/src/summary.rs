@@ -193,6 +193,19 @@ pub fn write(results: &Path, markdown: &Path, chart: &Path) -> Result<(), Summar
                  beside the load): {}.\n\n",
                 probed.join("; ")
             );
+            // The probe reads its few sockets promptly; chat-load's 1,000 readers
+            // share two cores with the server and fall behind a server that
+            // writes one frame per syscall (Node), which then buffers and
+            // stalls. Where the two disagree the probe is the one to believe,
+            // so it is what the goal is judged on.
+            for target in TARGETS {
+                if let Some(probes) = probes.get(&(scenario.key.to_owned(), target.to_owned()))
+                    && let Some(p99) = median(probes.iter().map(|p| p.p99_ms).collect())
+                {
+                    figure.insert(target, p99);
+                }
+            }
+            page += "The goal below is judged on the probe's p99.\n\n";
         }
         for (before, after) in [("before-plain", "ours-plain"), ("before-json", "ours-json")] {
             if let (Some(b), Some(a)) = (figure.get(before), figure.get(after)) {
