@@ -2,10 +2,8 @@
 
 use yew::prelude::*;
 
-use crate::browser;
 use crate::components::{Composer, MemberList, MessageLog, NicknameForm, RoomList, StatusBar, TypingIndicator};
-use crate::connection::use_chat;
-use crate::state::{ChatState, LogEntry};
+use crate::hooks::{use_chat, use_unread_title};
 
 /// The root component.
 #[function_component]
@@ -40,7 +38,7 @@ pub fn App() -> Html {
             </aside>
             if state.nick.is_some() {
                 <main class="conversation">
-                    <MessageLog log={state.log.clone()} {pending} me={state.nick.clone()}
+                    <MessageLog log={state.log.entries()} {pending} me={state.nick.clone()}
                         has_more={state.has_more} loading_older={state.loading_older}
                         on_load_older={chat.load_older.clone()} />
                     <TypingIndicator names={state.typing_names().into_iter().cloned().collect::<Vec<_>>()} />
@@ -57,40 +55,4 @@ pub fn App() -> Html {
             }
         </div>
     }
-}
-
-/// Shows "(3) #room · Chat" while the tab is hidden and messages arrive.
-#[hook]
-fn use_unread_title(state: &ChatState) {
-    let unread = use_state(|| 0_usize);
-    let seen_last_id = use_mut_ref(|| state.last_id());
-    {
-        let (unread, log) = (unread.clone(), state.log.clone());
-        use_effect_with(state.last_id(), move |last_id| {
-            let mut seen = seen_last_id.borrow_mut();
-            if browser::page_hidden() {
-                let fresh = log.iter().filter(|e| matches!(e, LogEntry::Message(m) if Some(m.id) > *seen)).count();
-                unread.set(*unread + fresh);
-            }
-            *seen = *last_id;
-        });
-    }
-    {
-        let unread = unread.clone();
-        use_effect_with((), move |_| {
-            let listener = web_sys::window().and_then(|w| w.document()).map(|document| {
-                gloo_events::EventListener::new(&document, "visibilitychange", move |_| {
-                    if !browser::page_hidden() {
-                        unread.set(0);
-                    }
-                })
-            });
-            move || drop(listener)
-        });
-    }
-    let title = match *unread {
-        0 => format!("#{} · Chat", state.room),
-        n => format!("({n}) #{} · Chat", state.room),
-    };
-    use_effect_with(title, |title| browser::set_title(title));
 }

@@ -1,15 +1,17 @@
 //! The chat's web client: a Yew app compiled to WebAssembly.
 //!
-//! Data flows socket -> [`connection`] (the `use_chat` hook) -> [`state`]
-//! (a reducer of protocol events) -> [`components`] -> the page; user input
-//! goes back through the hook's callbacks to the socket.
+//! Data flows socket -> [`hooks`] (`use_chat` and the hooks it runs) ->
+//! [`state`] (a reducer of protocol events, keeping the room's [`log`]) ->
+//! [`components`] -> the page; user input goes back through the hook's
+//! callbacks to the socket.
 
 pub mod app;
 pub mod backoff;
 pub mod browser;
 pub mod components;
-pub mod connection;
+pub mod hooks;
 pub mod linkify;
+pub mod log;
 pub mod socket_url;
 pub mod state;
 

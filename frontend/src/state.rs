@@ -8,9 +8,7 @@ use chat_shared::limits::TYPING_EXPIRY_MS;
 use chat_shared::{ChatMessage, ClientId, Epoch, ErrorCode, MessageText, Nickname, RoomInfo, RoomName, ServerMessage};
 use yew::Reducible;
 
-/// Most entries kept in the log; older ones are dropped to bound memory
-/// (scrolling up loads them again).
-pub const MAX_LOG_ENTRIES: usize = 2_000;
+pub use crate::log::{Log, LogEntry, MAX_LOG_ENTRIES};
 
 /// Most live messages held back while a gap before them is being fetched;
 /// past this they are dropped and fetched with the gap.
@@ -52,20 +50,6 @@ impl ConnectionStatus {
     }
 }
 
-/// One line of the log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LogEntry {
-    /// A stored message.
-    Message(ChatMessage),
-    /// "alice joined" and the like; `key` is unique within the log.
-    Notice {
-        /// Unique within the log, for rendering.
-        key: u64,
-        /// What happened.
-        text: String,
-    },
-}
-
 /// A message the user sent that the server has not confirmed yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pending {
@@ -93,7 +77,7 @@ pub struct ChatState {
     /// Who is in `room`, by name.
     pub members: Rc<Vec<Nickname>>,
     /// The log of `room`: messages by increasing id, with notices between.
-    pub log: Rc<Vec<LogEntry>>,
+    pub log: Log,
     /// Whether older messages exist before the first one in the log.
     pub has_more: bool,
     /// An older page was requested and has not arrived.
@@ -118,7 +102,6 @@ pub struct ChatState {
     pub typing: Rc<Vec<(Nickname, u64)>>,
     /// The last error the server reported, for the user to read.
     pub error: Option<String>,
-    next_notice: u64,
 }
 
 /// What can happen to the state.
@@ -152,18 +135,12 @@ impl ChatState {
 
     /// The id of the newest message in the log, to resume after.
     pub fn last_id(&self) -> Option<u64> {
-        self.log.iter().rev().find_map(|entry| match entry {
-            LogEntry::Message(m) => Some(m.id),
-            LogEntry::Notice { .. } => None,
-        })
+        self.log.last_id()
     }
 
     /// The id of the oldest message in the log, to page before.
     pub fn first_id(&self) -> Option<u64> {
-        self.log.iter().find_map(|entry| match entry {
-            LogEntry::Message(m) => Some(m.id),
-            LogEntry::Notice { .. } => None,
-        })
+        self.log.first_id()
     }
 
     /// Whether the log should fetch newer messages now (and none is on the way).
@@ -186,18 +163,11 @@ impl ChatState {
     }
 
     fn notice(&mut self, text: String) {
-        self.next_notice += 1;
-        let key = self.next_notice;
-        self.push_entries([LogEntry::Notice { key, text }]);
+        self.has_more |= self.log.notice(text);
     }
 
     fn push_entries(&mut self, entries: impl IntoIterator<Item = LogEntry>) {
-        let log = Rc::make_mut(&mut self.log);
-        log.extend(entries);
-        if log.len() > MAX_LOG_ENTRIES {
-            log.drain(..log.len() - MAX_LOG_ENTRIES);
-            self.has_more = true;
-        }
+        self.has_more |= self.log.append(entries);
     }
 
     fn confirm(&mut self, client_id: &ClientId) {
@@ -206,18 +176,9 @@ impl ChatState {
         }
     }
 
-    /// Adds stored messages: older ones go before the log, newer ones after,
-    /// ones already shown are skipped, so pages and resumes never duplicate.
+    /// Adds stored messages around the log (see [`Log::merge`]).
     fn merge(&mut self, messages: Vec<ChatMessage>) {
-        let (first, last) = (self.first_id(), self.last_id());
-        let (older, newer): (Vec<_>, Vec<_>) = messages
-            .into_iter()
-            .filter(|m| !matches!((first, last), (Some(f), Some(l)) if (f..=l).contains(&m.id)))
-            .partition(|m| first.is_some_and(|f| m.id < f));
-        if !older.is_empty() {
-            Rc::make_mut(&mut self.log).splice(0..0, older.into_iter().map(LogEntry::Message));
-        }
-        self.push_entries(newer.into_iter().map(LogEntry::Message));
+        self.has_more |= self.log.merge(messages);
     }
 
     /// Takes a live message: it goes in once nothing is missing before it
@@ -267,7 +228,7 @@ impl ChatState {
                 if !resumed && !self.log.is_empty() {
                     // Another history (a different or restored database), or
                     // too far behind to page through: start over from the latest.
-                    self.log = Rc::default();
+                    self.log = self.log.cleared();
                     self.ahead = Rc::default();
                     self.has_more = false;
                     self.notice("Showing the latest messages; scroll up for earlier ones".to_owned());
@@ -370,7 +331,7 @@ impl Reducible for ChatState {
                     rooms: next.rooms,
                     pending: next.pending,
                     epoch: next.epoch,
-                    next_notice: next.next_notice,
+                    log: next.log.cleared(),
                     ..Self::default()
                 };
             }
