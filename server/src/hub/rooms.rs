@@ -1,4 +1,6 @@
-//! Room membership: who is in which room under which nickname.
+//! Room membership: who is in which room under which nickname, and who may
+//! claim a nickname (one holder per room; the same browser tab may take its
+//! own name back from a stale connection).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -13,14 +15,40 @@ pub struct Member {
     pub tab: ClientId,
 }
 
-/// The members of one room, indexed both ways so joins stay O(1).
+/// The members of one room, indexed both ways. Nicknames are kept sorted,
+/// so the member list a join answers with costs its length, not the room's.
 #[derive(Debug, Default)]
 pub struct Room {
     members: HashMap<ConnectionId, Member>,
-    by_nick: HashMap<Nickname, ConnectionId>,
+    by_nick: BTreeMap<Nickname, ConnectionId>,
+}
+
+/// What joining a room under a nickname would do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Nobody here uses the name.
+    Free,
+    /// This connection already holds it (a repeated join).
+    Held,
+    /// A stale connection of the same browser tab holds it: replace that one.
+    Replaces(ConnectionId),
+    /// Someone else holds it.
+    Taken,
 }
 
 impl Room {
+    /// What connection `id`, of browser tab `tab`, claiming `nick` here would do.
+    pub fn claim(&self, id: ConnectionId, nick: &Nickname, tab: &ClientId) -> Claim {
+        match self.holder_of(nick) {
+            None => Claim::Free,
+            Some((holder, _)) if holder == id => Claim::Held,
+            // The same tab (it knows the tab's secret) reconnected before we
+            // noticed its old link died.
+            Some((holder, member)) if member.tab == *tab => Claim::Replaces(holder),
+            Some(_) => Claim::Taken,
+        }
+    }
+
     /// The connection using `nick` here, if any.
     pub fn holder_of(&self, nick: &Nickname) -> Option<(ConnectionId, &Member)> {
         let id = *self.by_nick.get(nick)?;
@@ -48,9 +76,7 @@ impl Room {
 
     /// Up to `limit` nicknames, in alphabetical order.
     pub fn nicknames(&self, limit: usize) -> Vec<Nickname> {
-        let mut nicks: Vec<&Nickname> = self.by_nick.keys().collect();
-        nicks.sort_unstable();
-        nicks.into_iter().take(limit).cloned().collect()
+        self.by_nick.keys().take(limit).cloned().collect()
     }
 
     pub fn len(&self) -> usize {
@@ -147,6 +173,28 @@ mod tests {
         rooms.remove(&dev, 2);
         assert!(rooms.get(&dev).is_none());
         assert_eq!(rooms.info(&dev).online, 0);
+    }
+
+    #[test]
+    fn claims_tell_free_held_replaced_and_taken_apart() {
+        let mut room = Room::default();
+        room.insert(7, member("carol"));
+        let carol = Nickname::parse("carol").expect("nick");
+        let (tab, other_tab) = (ClientId::parse("t").expect("tab"), ClientId::parse("u").expect("tab"));
+        assert_eq!(room.claim(7, &carol, &tab), Claim::Held);
+        assert_eq!(room.claim(8, &carol, &tab), Claim::Replaces(7));
+        assert_eq!(room.claim(8, &carol, &other_tab), Claim::Taken);
+        assert_eq!(room.claim(8, &Nickname::parse("dave").expect("nick"), &other_tab), Claim::Free);
+    }
+
+    #[test]
+    fn the_member_list_is_the_first_names_in_order() {
+        let mut room = Room::default();
+        for (id, nick) in ["mia", "al", "zoe", "bo"].iter().enumerate() {
+            room.insert(id as u64, member(nick));
+        }
+        let names: Vec<String> = room.nicknames(3).into_iter().map(|n| n.to_string()).collect();
+        assert_eq!(names, ["al", "bo", "mia"]);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::connections::Connections;
 use super::room_lists::RoomLists;
-use super::rooms::{Member, Rooms};
+use super::rooms::{Claim, Member, Rooms};
 use super::store_writer::{Committed, StoreWriter};
 use super::{CloseCause, Command, ConnectionId, Control, JoinRequest, Outbound, frame, plain_bridge};
 use crate::metrics::Metrics;
@@ -281,25 +281,24 @@ impl Hub {
             return;
         };
 
-        let mut takeover = false;
-        if let Some((holder, member)) = self.rooms.get(&room).and_then(|r| r.holder_of(&nick)) {
-            if holder == id {
-                // A repeated join of the same room under the same name: just resend the state.
-                takeover = true;
-            } else if member.tab == tab {
-                // The same browser tab (it knows the tab's secret) reconnected
-                // before we noticed its old link died.
-                self.rooms.remove(&room, holder);
-                self.send_to(holder, Outbound::Close(CloseCause::Replaced));
-                self.connections.remove(holder);
-                takeover = true;
-            } else {
+        let claim = self.rooms.get(&room).map_or(Claim::Free, |r| r.claim(id, &nick, &tab));
+        let takeover = match claim {
+            Claim::Free => false,
+            // A repeated join of the same room under the same name: just resend the state.
+            Claim::Held => true,
+            Claim::Replaces(stale) => {
+                self.rooms.remove(&room, stale);
+                self.send_to(stale, Outbound::Close(CloseCause::Replaced));
+                self.connections.remove(stale);
+                true
+            }
+            Claim::Taken => {
                 let message = format!("“{nick}” is already in use in #{room}; pick another nickname");
                 self.send_error(id, ErrorCode::NicknameTaken, message);
                 let _ = admitted.send(false);
                 return;
             }
-        }
+        };
         if self.rooms.get(&room).is_none() && self.rooms.len() >= self.max_rooms {
             let message = format!("the server has {} rooms in use; join one of them or try later", self.max_rooms);
             self.send_error(id, ErrorCode::RoomLimit, message);
