@@ -50,7 +50,7 @@ pub fn MessageLog(props: &MessageLogProps) -> Html {
     let previous = use_mut_ref(|| (None::<u64>, 0_i32));
     let unseen = use_state(|| false);
 
-    let first_id = props.log.iter().find_map(message_id);
+    let first_id = props.log.iter().find_map(LogEntry::message_id);
     let size = props.log.len() + props.pending.len();
     {
         let (log_ref, at_bottom, previous, unseen) =
@@ -140,13 +140,6 @@ pub fn MessageLog(props: &MessageLogProps) -> Html {
                 <button type="button" class="new-messages" onclick={jump_to_bottom}>{ "New messages ↓" }</button>
             }
         </div>
-    }
-}
-
-fn message_id(entry: &LogEntry) -> Option<u64> {
-    match entry {
-        LogEntry::Message(m) => Some(m.id),
-        LogEntry::Notice { .. } => None,
     }
 }
 

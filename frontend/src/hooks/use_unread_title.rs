@@ -15,7 +15,9 @@ pub fn use_unread_title(state: &ChatState) {
         use_effect_with(state.last_id(), move |last_id| {
             let mut seen = seen_last_id.borrow_mut();
             if browser::page_hidden() {
-                let fresh = log.iter().filter(|e| matches!(e, LogEntry::Message(m) if Some(m.id) > *seen)).count();
+                // From the end back to the last seen message: not the whole log per arrival.
+                let fresh =
+                    log.iter().rev().filter_map(LogEntry::message_id).take_while(|id| Some(*id) > *seen).count();
                 unread.set(*unread + fresh);
             }
             *seen = *last_id;

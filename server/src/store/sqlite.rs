@@ -110,20 +110,42 @@ fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
+/// A row of `messages` as stored, before it is checked.
+pub(super) struct StoredRow {
+    pub(super) room: String,
+    pub(super) id: i64,
+    pub(super) ts: i64,
+    pub(super) nick: String,
+    pub(super) text: String,
+    pub(super) client_id: Option<String>,
+}
+
+impl StoredRow {
+    /// The message, if the row still passes the protocol's rules (a row
+    /// edited by hand, or written by an older version, may not).
+    pub(super) fn into_message(self) -> Result<ChatMessage, StoreError> {
+        let corrupt = |error: &dyn std::fmt::Display| StoreError::Corrupt(error.to_string());
+        Ok(ChatMessage {
+            room: RoomName::parse(self.room).map_err(|e| corrupt(&e))?,
+            id: u64::try_from(self.id).map_err(|e| corrupt(&e))?,
+            ts: u64::try_from(self.ts).map_err(|e| corrupt(&e))?,
+            nick: Nickname::parse(self.nick).map_err(|e| corrupt(&e))?,
+            text: MessageText::parse(self.text).map_err(|e| corrupt(&e))?,
+            client_id: self.client_id.map(ClientId::parse).transpose().map_err(|e| corrupt(&e))?,
+        })
+    }
+}
+
 fn message_from_row(row: &SqliteRow) -> Result<ChatMessage, StoreError> {
-    let corrupt = |what: String| StoreError::Corrupt(what);
-    let room: String = row.try_get("room")?;
-    let nick: String = row.try_get("nick")?;
-    let text: String = row.try_get("text")?;
-    let client_id: Option<String> = row.try_get("client_id")?;
-    Ok(ChatMessage {
-        room: RoomName::parse(room).map_err(|e| corrupt(e.to_string()))?,
-        id: u64::try_from(row.try_get::<i64, _>("id")?).map_err(|e| corrupt(e.to_string()))?,
-        ts: u64::try_from(row.try_get::<i64, _>("ts")?).map_err(|e| corrupt(e.to_string()))?,
-        nick: Nickname::parse(nick).map_err(|e| corrupt(e.to_string()))?,
-        text: MessageText::parse(text).map_err(|e| corrupt(e.to_string()))?,
-        client_id: client_id.map(ClientId::parse).transpose().map_err(|e| corrupt(e.to_string()))?,
-    })
+    StoredRow {
+        room: row.try_get("room")?,
+        id: row.try_get("id")?,
+        ts: row.try_get("ts")?,
+        nick: row.try_get("nick")?,
+        text: row.try_get("text")?,
+        client_id: row.try_get("client_id")?,
+    }
+    .into_message()
 }
 
 const COLUMNS: &str = "room, id, ts, nick, text, client_id";
