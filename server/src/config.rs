@@ -121,6 +121,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_IDLE_TIMEOUT_SECS", default_value_t = 60)]
     pub idle_timeout_secs: u64,
 
+    /// Worker threads serving HTTP and sockets (default: one per CPU). Each
+    /// runs its own sessions and delivers room events to them.
+    #[arg(long, env = "CHAT_WORKERS")]
+    pub workers: Option<std::num::NonZeroUsize>,
+
     /// Log line format; the filter comes from `RUST_LOG` (default `info`).
     #[arg(long, env = "CHAT_LOG_FORMAT", value_enum, default_value = "pretty")]
     pub log_format: LogFormat,

@@ -3,11 +3,12 @@
 //! serves the web client.
 //!
 //! Data flows socket -> [`routes`] (upgrade) -> [`session`] (one task per
-//! connection) -> [`hub`] (rooms, presence) -> [`store`] and fan-out -> sessions
-//! -> sockets.
+//! connection) -> [`hub`] (rooms, presence) -> [`store`], then the room event
+//! on the [`bus`] -> each hub -> its workers' relays -> sessions -> sockets.
 
 pub mod admission;
 pub mod app_state;
+pub mod bus;
 pub mod client_address;
 pub mod config;
 pub mod hub;

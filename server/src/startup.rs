@@ -12,9 +12,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::admission::{ConnectionLimiter, OriginPolicy};
 use crate::app_state::AppState;
+use crate::bus::InProcessBus;
 use crate::client_address::TrustedProxies;
 use crate::config::Config;
-use crate::hub::HubHandle;
+use crate::hub::{HubHandle, WorkerLink};
 use crate::metrics::Metrics;
 use crate::routes;
 use crate::routes::static_files::StaticBundle;
@@ -64,8 +65,9 @@ impl Application {
         let listener = TcpListener::bind(config.bind)?;
         let address = listener.local_addr()?;
         let (trigger, signal) = shutdown::channel();
-        let (hub_handle, hub) = HubHandle::spawn(store.clone(), metrics.clone(), config.max_rooms);
+        let (hub_handle, hub) = HubHandle::spawn(store.clone(), Box::new(InProcessBus::default()), config.max_rooms);
         let sessions = TaskTracker::new();
+        let (relay_hub, slow_closes) = (hub_handle.clone(), metrics.slow_consumer_closes.clone());
         let state = web::Data::new(AppState {
             hub: hub_handle,
             store: store.clone(),
@@ -78,7 +80,9 @@ impl Application {
             sessions: sessions.clone(),
         });
         let server = HttpServer::new(move || {
-            App::new().app_data(state.clone()).app_data(bundle.clone()).configure(routes::configure)
+            // Called once per worker thread: each worker gets its own relay.
+            let worker = web::Data::new(WorkerLink::new(relay_hub.next_worker_id(), slow_closes.clone()));
+            App::new().app_data(state.clone()).app_data(bundle.clone()).app_data(worker).configure(routes::configure)
         })
         // Chat frames are small and latency-bound: without TCP_NODELAY, Nagle's
         // algorithm and delayed ACKs hold them back for up to 40 ms.
@@ -89,6 +93,7 @@ impl Application {
                 tracing::debug!(%error, "cannot set TCP_NODELAY");
             }
         })
+        .workers(config.workers.map_or_else(default_workers, std::num::NonZeroUsize::get))
         .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs())
         // We handle SIGINT/SIGTERM ourselves, to close sockets with 1001 first.
         .disable_signals()
@@ -146,6 +151,11 @@ pub fn write_address_file(path: &std::path::Path, address: SocketAddr) -> std::i
     aside.push(".partial");
     std::fs::write(&aside, format!("{address}\n"))?;
     std::fs::rename(&aside, path)
+}
+
+/// One worker per CPU, as actix-web does by default.
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
 /// Resolves on SIGINT or SIGTERM.

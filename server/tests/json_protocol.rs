@@ -140,3 +140,27 @@ async fn oversized_frames_close_the_connection_with_1009() {
     bob.say("ok").await;
     expect_chat(bob.next_chat().await, "bob", "ok");
 }
+
+#[actix_web::test]
+async fn messages_sent_just_before_leaving_an_emptied_room_are_still_acknowledged() {
+    let app = TestApp::spawn().await;
+    let mut alone = JsonClient::connect(app.address).await;
+    alone.enter("dev", "alice", None).await;
+    // Sent back to back: the hub moves alice out (and #dev empties, so this
+    // node stops listening to it) while most of these wait to be committed.
+    let mut unacked = std::collections::HashSet::new();
+    for n in 0..30 {
+        unacked.insert(alone.say(&format!("last words {n}")).await);
+    }
+    alone.send_join("ops", "alice", None).await;
+    let (mut copies, mut entered) = (0, false);
+    while !unacked.is_empty() || copies < 30 || !entered {
+        match alone.next().await {
+            ServerMessage::Ack { client_id, .. } => assert!(unacked.remove(&client_id), "one ack each"),
+            ServerMessage::Message(message) if message.client_id.is_some() => copies += 1,
+            ServerMessage::Joined { room, .. } => assert_eq!(room.as_str(), "ops"),
+            ServerMessage::History { .. } => entered = true,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

@@ -221,3 +221,36 @@ async fn rooms_in_use_are_capped() {
     // An existing room is still open to her.
     carol.enter("dev", "carol", None).await;
 }
+
+#[actix_web::test]
+async fn members_on_different_workers_hear_every_message_once_in_order() {
+    // Sessions spread over the workers round-robin, so each worker's relay
+    // holds some members of the room.
+    let app = TestApp::spawn_configured(|config| config.workers = std::num::NonZeroUsize::new(3)).await;
+    let mut members = Vec::new();
+    for n in 0..7 {
+        let mut client = JsonClient::connect(app.address).await;
+        client.enter("dev", &format!("m{n}"), None).await;
+        members.push(client);
+    }
+    let mut elsewhere = JsonClient::connect(app.address).await;
+    elsewhere.enter("ops", "outsider", None).await;
+
+    const EACH: usize = 20;
+    for round in 0..EACH {
+        for (n, sender) in members.iter_mut().take(3).enumerate() {
+            sender.say(&format!("{n}/{round}")).await;
+        }
+    }
+    for member in &mut members {
+        let mut seen = Vec::new();
+        while seen.len() < 3 * EACH {
+            seen.push(member.next_chat().await.id);
+        }
+        assert_eq!(seen, (1..=3 * EACH as u64).collect::<Vec<_>>(), "every message once, in id order");
+    }
+    // Nothing of #dev reached #ops: its first message is its own, numbered 1.
+    elsewhere.say("hello ops").await;
+    let first = elsewhere.next_chat().await;
+    assert_eq!((first.room.as_str(), first.id), ("ops", 1));
+}

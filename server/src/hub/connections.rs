@@ -1,17 +1,18 @@
-//! Who is connected: each session's endpoint, outbound queue and room, and
-//! delivery to them. Delivery never waits: a full queue marks its session
-//! too slow, and the hub drops it.
+//! Who is connected: each session's endpoint, worker and room. The queues
+//! themselves live with each worker's relay ([`super::worker_relay`]); the
+//! hub addresses sessions through the worker they run on.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use chat_shared::{Endpoint, RoomName};
 
-use super::{ConnectionId, Outbound, OutboundSender, QueueError};
+use super::ConnectionId;
+use super::worker_relay::WorkerId;
 
 /// One registered session.
 struct Connection {
     endpoint: Endpoint,
-    outbound: OutboundSender,
+    worker: WorkerId,
     /// The room a JSON connection is in.
     room: Option<RoomName>,
 }
@@ -20,28 +21,37 @@ struct Connection {
 #[derive(Default)]
 pub(super) struct Connections {
     all: HashMap<ConnectionId, Connection>,
-    /// The plain connections, kept apart so their echo never walks the JSON ones.
-    plain: HashSet<ConnectionId>,
+    /// How many plain sessions each worker runs, so the plain echo goes only
+    /// to the workers that have any.
+    plain_workers: BTreeMap<WorkerId, usize>,
 }
 
 impl Connections {
     /// Registers a session.
-    pub(super) fn insert(&mut self, id: ConnectionId, endpoint: Endpoint, outbound: OutboundSender) {
+    pub(super) fn insert(&mut self, id: ConnectionId, endpoint: Endpoint, worker: WorkerId) {
         if endpoint == Endpoint::Plain {
-            self.plain.insert(id);
+            *self.plain_workers.entry(worker).or_default() += 1;
         }
-        self.all.insert(id, Connection { endpoint, outbound, room: None });
+        self.all.insert(id, Connection { endpoint, worker, room: None });
     }
 
-    /// Forgets a session (its queue closes once the hub's sender is gone);
-    /// returns the room it was in.
-    pub(super) fn remove(&mut self, id: ConnectionId) -> Option<RoomName> {
-        self.plain.remove(&id);
-        self.all.remove(&id).and_then(|connection| connection.room)
+    /// Forgets a session; returns its worker and the room it was in.
+    pub(super) fn remove(&mut self, id: ConnectionId) -> Option<(WorkerId, Option<RoomName>)> {
+        let connection = self.all.remove(&id)?;
+        if connection.endpoint == Endpoint::Plain
+            && let Some(count) = self.plain_workers.get_mut(&connection.worker)
+        {
+            *count -= 1;
+            if *count == 0 {
+                self.plain_workers.remove(&connection.worker);
+            }
+        }
+        Some((connection.worker, connection.room))
     }
 
-    pub(super) fn contains(&self, id: ConnectionId) -> bool {
-        self.all.contains_key(&id)
+    /// The worker a registered session runs on.
+    pub(super) fn worker_of(&self, id: ConnectionId) -> Option<WorkerId> {
+        self.all.get(&id).map(|connection| connection.worker)
     }
 
     /// The room of a registered session (`Some(None)` when it is in none).
@@ -57,26 +67,16 @@ impl Connections {
 
     /// Whether any plain client is connected.
     pub(super) fn has_plain(&self) -> bool {
-        !self.plain.is_empty()
+        !self.plain_workers.is_empty()
+    }
+
+    /// The workers that run plain sessions.
+    pub(super) fn plain_workers(&self) -> impl Iterator<Item = WorkerId> + '_ {
+        self.plain_workers.keys().copied()
     }
 
     /// The JSON sessions and their rooms.
     pub(super) fn json(&self) -> impl Iterator<Item = (ConnectionId, Option<&RoomName>)> {
         self.all.iter().filter(|(_, c)| c.endpoint == Endpoint::Json).map(|(id, c)| (*id, c.room.as_ref()))
-    }
-
-    /// Queues `frame` for one session; false if its queue is full.
-    pub(super) fn send(&self, id: ConnectionId, frame: Outbound) -> bool {
-        self.all.get(&id).is_none_or(|connection| connection.outbound.try_send(frame) != Err(QueueError::Full))
-    }
-
-    /// Queues `frame` for each of `ids`; returns those whose queue was full.
-    pub(super) fn send_each(&self, ids: impl Iterator<Item = ConnectionId>, frame: &Outbound) -> Vec<ConnectionId> {
-        ids.filter(|id| !self.send(*id, frame.clone())).collect()
-    }
-
-    /// Queues `frame` for every plain session; returns those too slow.
-    pub(super) fn send_plain(&self, frame: &Outbound) -> Vec<ConnectionId> {
-        self.send_each(self.plain.iter().copied(), frame)
     }
 }

@@ -3,9 +3,12 @@
 //!
 //! Sessions reach it through a cloneable [`HubHandle`]. Everything a session
 //! should receive from the hub (its join answer, acks, room events) arrives
-//! through that session's bounded outbound queue. Each event is encoded once
-//! and the same bytes are queued to every recipient. A session whose queue is
-//! full is dropped instead of slowing everyone else.
+//! through that session's bounded outbound queue, filled by the relay of the
+//! worker thread the session runs on ([`WorkerLink`]): the hub sends each
+//! worker one batch per turn, and the relay walks the room's local members.
+//! Each event is encoded once and the same bytes are queued to every
+//! recipient. A session whose queue is full is dropped instead of slowing
+//! everyone else.
 //!
 //! The hub never waits for the store: messages go to the `store_writer`
 //! task, which commits everything waiting in one transaction while the hub
@@ -13,30 +16,34 @@
 //! back. History is read by the sessions themselves, from the store's readers.
 //!
 //! Inside: `task` is the loop and the membership rules (joins, takeovers,
-//! leaves); `connections` the registered sessions and delivery to them;
+//! leaves); `connections` the registered sessions and their workers;
 //! `rooms` who is in which room; `room_lists` the coalesced room lists;
 //! `plain_bridge` what links the seed's plain protocol to the lobby;
+//! `outbox` the hub's per-worker batches, `worker_relay` the worker's side;
 //! `outbound` each session's byte-bounded queue.
 
 mod connections;
 mod outbound;
+mod outbox;
 mod plain_bridge;
 mod room_lists;
 mod rooms;
 mod store_writer;
 mod task;
+mod worker_relay;
 
 pub use outbound::{CloseCause, Outbound, OutboundReceiver, OutboundSender, QueueError, ReplySender, outbound_queue};
 pub use plain_bridge::guest_nickname;
+pub use worker_relay::{WorkerAddress, WorkerId, WorkerLink};
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use chat_shared::{ClientId, Endpoint, MessageText, Nickname, RoomName};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::metrics::Metrics;
+use crate::bus::RoomBus;
 use crate::store::HistoryStore;
 
 /// How many requests may wait for the hub before senders are slowed down.
@@ -74,7 +81,7 @@ enum Command {
 
 /// Membership and presence: everything that is not a message.
 enum Control {
-    Connect { id: ConnectionId, endpoint: Endpoint, outbound: OutboundSender },
+    Connect { id: ConnectionId, endpoint: Endpoint, outbound: OutboundSender, worker: WorkerAddress },
     Disconnect { id: ConnectionId },
     Join { id: ConnectionId, request: JoinRequest, admitted: oneshot::Sender<bool> },
     Typing { id: ConnectionId, room: RoomName },
@@ -85,18 +92,25 @@ enum Control {
 pub struct HubHandle {
     commands: mpsc::Sender<Command>,
     next_connection_id: Arc<AtomicU64>,
+    next_worker_id: Arc<AtomicUsize>,
 }
 
 impl HubHandle {
-    /// Starts the hub task on the current tokio runtime; returns its handle
-    /// and the task, which ends once the last handle is dropped.
+    /// Starts the hub task on the current tokio runtime, publishing room
+    /// events on `bus`; returns its handle and the task, which ends once the
+    /// last handle is dropped.
     /// At most `max_rooms` rooms have members at once.
-    pub fn spawn(store: Arc<dyn HistoryStore>, metrics: Metrics, max_rooms: usize) -> (Self, JoinHandle<()>) {
+    pub fn spawn(store: Arc<dyn HistoryStore>, bus: Box<dyn RoomBus>, max_rooms: usize) -> (Self, JoinHandle<()>) {
         let (commands, receiver) = mpsc::channel(COMMAND_QUEUE_CAPACITY);
         let epoch = store.epoch().clone();
         let writer = store_writer::StoreWriter::spawn(store);
-        let task = tokio::spawn(task::Hub::new(epoch, writer, metrics, max_rooms).run(receiver));
-        (Self { commands, next_connection_id: Arc::new(AtomicU64::new(1)) }, task)
+        let task = tokio::spawn(task::Hub::new(epoch, writer, bus, max_rooms).run(receiver));
+        let handle = Self {
+            commands,
+            next_connection_id: Arc::new(AtomicU64::new(1)),
+            next_worker_id: Arc::new(AtomicUsize::new(0)),
+        };
+        (handle, task)
     }
 
     /// A fresh id for a new connection.
@@ -104,15 +118,22 @@ impl HubHandle {
         self.next_connection_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Registers a connection; it starts receiving what its endpoint gets
-    /// before joining (the room list for JSON, the lobby for plain clients).
+    /// A fresh id for a worker's relay.
+    pub fn next_worker_id(&self) -> WorkerId {
+        self.next_worker_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Registers a connection, whose queue its `worker`'s relay will hold; it
+    /// starts receiving what its endpoint gets before joining (the room list
+    /// for JSON, the lobby for plain clients).
     pub async fn connect(
         &self,
         id: ConnectionId,
         endpoint: Endpoint,
         outbound: OutboundSender,
+        worker: WorkerAddress,
     ) -> Result<(), HubStopped> {
-        self.send(Command::Control(Control::Connect { id, endpoint, outbound })).await
+        self.send(Command::Control(Control::Connect { id, endpoint, outbound, worker })).await
     }
 
     /// Forgets a connection and takes it out of its room; safe to call twice.

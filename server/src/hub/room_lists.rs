@@ -49,8 +49,8 @@ impl RoomLists {
 
     /// Sends room lists to the clients whose view changed: everyone when the
     /// busiest rooms (or their counts) changed, else only the members of the
-    /// other rooms whose count changed. Returns the clients too slow to take it.
-    pub(super) fn publish(&mut self, rooms: &Rooms, connections: &Connections) -> Vec<ConnectionId> {
+    /// other rooms whose count changed. Returns each recipient's list.
+    pub(super) fn publish(&mut self, rooms: &Rooms, connections: &Connections) -> Vec<(ConnectionId, Outbound)> {
         let changed = std::mem::take(&mut self.changed);
         let busiest = rooms.busiest(ROOM_LIST_MAX);
         let everyone = busiest != self.listed;
@@ -66,18 +66,17 @@ impl RoomLists {
         };
         // Each distinct list (the busiest, or the busiest plus one room) is encoded once.
         let mut lists: HashMap<Option<&RoomName>, Outbound> = HashMap::new();
-        let mut too_slow = Vec::new();
-        for (id, own) in recipients {
-            let list = lists.entry(own).or_insert_with(|| {
-                let mut shown = listed.clone();
-                shown.extend(own.map(|room| rooms.info(room)));
-                shown.sort_by(|a, b| a.name.cmp(&b.name));
-                frame(&ServerMessage::Rooms { rooms: shown })
-            });
-            if !connections.send(id, list.clone()) {
-                too_slow.push(id);
-            }
-        }
-        too_slow
+        recipients
+            .into_iter()
+            .map(|(id, own)| {
+                let list = lists.entry(own).or_insert_with(|| {
+                    let mut shown = listed.clone();
+                    shown.extend(own.map(|room| rooms.info(room)));
+                    shown.sort_by(|a, b| a.name.cmp(&b.name));
+                    frame(&ServerMessage::Rooms { rooms: shown })
+                });
+                (id, list.clone())
+            })
+            .collect()
     }
 }

@@ -7,12 +7,15 @@ use std::collections::{BTreeMap, HashMap};
 use chat_shared::{ClientId, Nickname, RoomInfo, RoomName};
 
 use super::ConnectionId;
+use super::worker_relay::WorkerId;
 
 /// One member of a room.
 #[derive(Debug, Clone)]
 pub struct Member {
     pub nick: Nickname,
     pub tab: ClientId,
+    /// The worker its session runs on.
+    pub worker: WorkerId,
 }
 
 /// The members of one room, indexed both ways. Nicknames are kept sorted,
@@ -21,6 +24,8 @@ pub struct Member {
 pub struct Room {
     members: HashMap<ConnectionId, Member>,
     by_nick: BTreeMap<Nickname, ConnectionId>,
+    /// How many members each worker runs: a room event goes to these workers.
+    workers: BTreeMap<WorkerId, usize>,
 }
 
 /// What joining a room under a nickname would do.
@@ -57,13 +62,31 @@ impl Room {
 
     pub fn insert(&mut self, id: ConnectionId, member: Member) {
         self.by_nick.insert(member.nick.clone(), id);
-        self.members.insert(id, member);
+        *self.workers.entry(member.worker).or_default() += 1;
+        if let Some(replaced) = self.members.insert(id, member) {
+            self.forget_worker(replaced.worker);
+        }
     }
 
     pub fn remove(&mut self, id: ConnectionId) -> Option<Member> {
         let member = self.members.remove(&id)?;
         self.by_nick.remove(&member.nick);
+        self.forget_worker(member.worker);
         Some(member)
+    }
+
+    fn forget_worker(&mut self, worker: WorkerId) {
+        if let Some(count) = self.workers.get_mut(&worker) {
+            *count -= 1;
+            if *count == 0 {
+                self.workers.remove(&worker);
+            }
+        }
+    }
+
+    /// The workers that run members of this room.
+    pub fn workers(&self) -> impl Iterator<Item = WorkerId> + '_ {
+        self.workers.keys().copied()
     }
 
     pub fn get(&self, id: ConnectionId) -> Option<&Member> {
@@ -148,7 +171,7 @@ mod tests {
     use super::*;
 
     fn member(nick: &str) -> Member {
-        Member { nick: Nickname::parse(nick).expect("nick"), tab: ClientId::parse("t").expect("tab") }
+        Member { nick: Nickname::parse(nick).expect("nick"), tab: ClientId::parse("t").expect("tab"), worker: 0 }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The hub task itself: applies commands one at a time, in order, and relays
 //! messages as the store writer reports them committed. Membership (who holds
-//! which nickname where) is decided here; delivery is [`Connections`], the
-//! room lists [`RoomLists`], the plain protocol's bridge [`plain_bridge`].
+//! which nickname where) is decided here; who runs where is [`Connections`],
+//! delivery the workers' relays reached through the [`Outbox`], the room
+//! lists [`RoomLists`], the plain protocol's bridge [`plain_bridge`].
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -9,11 +10,13 @@ use chat_shared::{ChatMessage, Endpoint, Epoch, ErrorCode, Nickname, RoomName, S
 use tokio::sync::{mpsc, oneshot};
 
 use super::connections::Connections;
+use super::outbox::Outbox;
 use super::room_lists::RoomLists;
 use super::rooms::{Claim, Member, Rooms};
 use super::store_writer::{Committed, StoreWriter};
-use super::{CloseCause, Command, ConnectionId, Control, JoinRequest, Outbound, frame, plain_bridge};
-use crate::metrics::Metrics;
+use super::worker_relay::{Delivery, WorkerAddress};
+use super::{CloseCause, Command, ConnectionId, Control, JoinRequest, Outbound, OutboundSender, frame, plain_bridge};
+use crate::bus::{Author, NodeId, Peer, Published, RoomBus, RoomEvent};
 use crate::store::{Appended, NewMessage};
 
 /// Rooms larger than this get no per-member join/leave events, no typing
@@ -53,7 +56,10 @@ pub(super) struct Hub {
     connections: Connections,
     rooms: Rooms,
     room_lists: RoomLists,
-    metrics: Metrics,
+    outbox: Outbox,
+    /// Where room events are published, and heard back from.
+    bus: Box<dyn RoomBus>,
+    node: NodeId,
 }
 
 /// The ack of a message a client sent (which always carries its client id).
@@ -71,8 +77,10 @@ fn now_millis() -> u64 {
 }
 
 impl Hub {
-    pub(super) fn new(epoch: Epoch, writer: StoreWriter, metrics: Metrics, max_rooms: usize) -> Self {
+    pub(super) fn new(epoch: Epoch, writer: StoreWriter, bus: Box<dyn RoomBus>, max_rooms: usize) -> Self {
         Self {
+            node: bus.node(),
+            bus,
             epoch,
             max_rooms,
             writer,
@@ -81,7 +89,7 @@ impl Hub {
             connections: Connections::default(),
             rooms: Rooms::default(),
             room_lists: RoomLists::default(),
-            metrics,
+            outbox: Outbox::default(),
         }
     }
 
@@ -113,11 +121,14 @@ impl Hub {
                     }
                     None => break,
                 },
+                published = self.bus.next() => self.deliver(published),
                 _ = room_list_tick.tick(), if self.room_lists.due() => {
-                    let too_slow = self.room_lists.publish(&self.rooms, &self.connections);
-                    self.drop_slow(too_slow);
+                    for (id, list) in self.room_lists.publish(&self.rooms, &self.connections) {
+                        self.send_to(id, list);
+                    }
                 }
             }
+            self.end_turn();
         }
         // Every handle is gone (shutdown) or the writer stopped: commit what was
         // accepted, so the store closes only after the last batch.
@@ -126,11 +137,67 @@ impl Hub {
                 Some(committed) => {
                     self.relay_committed(committed);
                     self.hand_to_writer();
+                    self.end_turn();
                 }
                 None => break,
             }
         }
         tracing::debug!("hub stopped");
+    }
+
+    /// Delivers the room events heard so far (this turn's own included), then
+    /// sends each worker what this turn produced, as one batch.
+    fn end_turn(&mut self) {
+        while let Some(published) = self.bus.try_next() {
+            self.deliver(published);
+        }
+        self.outbox.flush();
+    }
+
+    /// Delivers a room event to this node's members of the room, encoded once.
+    fn deliver(&mut self, Published { room, event }: Published) {
+        let node = self.node;
+        let local = move |peer: Peer| (peer.node == node).then_some(peer.connection);
+        match event {
+            RoomEvent::Message { mut message, author } => {
+                if author != Author::Plain
+                    && plain_bridge::reaches_plain_clients(&message)
+                    && self.connections.has_plain()
+                {
+                    self.send_plain(&plain_bridge::plain_line(&message));
+                }
+                let own = match author {
+                    Author::Client(peer) => local(peer)
+                        .map(|author| (author, frame(&ServerMessage::Message(message.clone())), ack_for(&message))),
+                    Author::Plain => None,
+                };
+                message.client_id = None;
+                self.fan_out_room(&room, &frame(&ServerMessage::Message(message)), own.as_ref().map(|(id, _, _)| *id));
+                if let Some((author, copy, ack)) = own {
+                    self.send_to(author, copy);
+                    self.send_to(author, ack);
+                }
+            }
+            RoomEvent::MemberJoined { nick, member } => {
+                let joined = frame(&ServerMessage::MemberJoined { room: room.clone(), nick });
+                self.fan_out_room(&room, &joined, local(member));
+            }
+            // The member's relay moves it out of the room only with its next
+            // `Enter`, so it is left out here.
+            RoomEvent::MemberLeft { nick, member } => {
+                let left = frame(&ServerMessage::MemberLeft { room: room.clone(), nick });
+                self.fan_out_room(&room, &left, local(member));
+            }
+            RoomEvent::Typing { nick, member } => {
+                let typing = frame(&ServerMessage::Typing { room: room.clone(), nick });
+                self.fan_out_room(&room, &typing, local(member));
+            }
+        }
+    }
+
+    /// This node's connection `id`, as the bus names it.
+    fn peer(&self, id: ConnectionId) -> Peer {
+        Peer { node: self.node, connection: id }
     }
 
     /// Applies one command. Messages wait for the store writer; everything
@@ -149,8 +216,7 @@ impl Hub {
             },
             Command::PlainFrame { id, frame: relayed } => {
                 // The echo goes out at once; only the bridge to the lobby waits for the store.
-                let too_slow = self.connections.send_plain(&relayed);
-                self.drop_slow(too_slow);
+                self.send_plain(&relayed);
                 if self.waiting.len() < MAX_WAITING_MESSAGES
                     && let Some(message) = plain_bridge::lobby_message(id, &relayed, now_millis())
                 {
@@ -163,12 +229,7 @@ impl Hub {
 
     fn control(&mut self, control: Control) {
         match control {
-            Control::Connect { id, endpoint, outbound } => {
-                if endpoint == Endpoint::Json {
-                    let _ = outbound.try_send(RoomLists::current(&self.rooms));
-                }
-                self.connections.insert(id, endpoint, outbound);
-            }
+            Control::Connect { id, endpoint, outbound, worker } => self.connect(id, endpoint, outbound, worker),
             Control::Disconnect { id } => self.disconnect(id),
             Control::Join { id, request, admitted } => self.join(id, request, admitted),
             Control::Typing { id, room } => self.typing(id, &room),
@@ -197,17 +258,21 @@ impl Hub {
             Ok(results) => {
                 for (origin, appended) in origins.into_iter().zip(results) {
                     match (origin, appended) {
+                        // Its author hears it back from the bus with the others, then the ack.
                         (Origin::Json(sender), Appended::New(message)) => {
-                            let ack = ack_for(&message);
-                            self.publish(message, Some(sender));
-                            self.send_to(sender, ack);
+                            if self.rooms.get(&message.room).is_none() {
+                                // Its author left, the room emptied, and this node no
+                                // longer hears it: confirm to the author directly.
+                                self.send_to(sender, frame(&ServerMessage::Message(message.clone())));
+                                self.send_to(sender, ack_for(&message));
+                            }
+                            self.publish(message, Author::Client(self.peer(sender)));
                         }
                         // Already stored and relayed once: confirm again, relay nothing.
                         (Origin::Json(sender), Appended::Duplicate(message)) => self.send_to(sender, ack_for(&message)),
                         // Plain clients already have the verbatim echo; JSON clients get the message.
                         (Origin::Plain, Appended::New(message) | Appended::Duplicate(message)) => {
-                            let room = message.room.clone();
-                            self.fan_out_room(&room, &frame(&ServerMessage::Message(message)), None);
+                            self.publish(message, Author::Plain);
                         }
                     }
                 }
@@ -228,10 +293,29 @@ impl Hub {
         }
     }
 
-    /// Queues `frame` for one connection; a full queue drops the connection.
+    /// Registers a session with the hub and with its worker's relay.
+    fn connect(&mut self, id: ConnectionId, endpoint: Endpoint, outbound: OutboundSender, worker: WorkerAddress) {
+        let worker_id = worker.id;
+        self.outbox.add_worker(worker);
+        self.connections.insert(id, endpoint, worker_id);
+        self.outbox.push(worker_id, Delivery::Register { id, endpoint, outbound });
+        if endpoint == Endpoint::Json {
+            self.send_to(id, RoomLists::current(&self.rooms));
+        }
+    }
+
+    /// Queues `frame` for one connection (its relay drops it if it is too slow).
     fn send_to(&mut self, id: ConnectionId, frame: Outbound) {
-        if !self.connections.send(id, frame) {
-            self.drop_slow(vec![id]);
+        if let Some(worker) = self.connections.worker_of(id) {
+            self.outbox.push(worker, Delivery::To { id, frame });
+        }
+    }
+
+    /// Queues `frame` for every plain connection.
+    fn send_plain(&mut self, frame: &Outbound) {
+        let workers: Vec<_> = self.connections.plain_workers().collect();
+        for worker in workers {
+            self.outbox.push(worker, Delivery::Plain { frame: frame.clone() });
         }
     }
 
@@ -239,25 +323,22 @@ impl Hub {
         self.send_to(id, frame(&ServerMessage::error(code, message)));
     }
 
-    /// Queues `frame` for every member of `room` except `except`.
+    /// Queues `frame` for every member of `room` except `except`: one
+    /// delivery per worker that runs members of it.
     fn fan_out_room(&mut self, room: &RoomName, frame: &Outbound, except: Option<ConnectionId>) {
         let Some(members) = self.rooms.get(room) else { return };
-        let too_slow = self.connections.send_each(members.ids().filter(|id| Some(*id) != except), frame);
-        self.drop_slow(too_slow);
-    }
-
-    fn drop_slow(&mut self, ids: Vec<ConnectionId>) {
-        for id in ids {
-            tracing::warn!(connection = id, "outbound queue full; dropping slow client");
-            self.metrics.slow_consumer_closes.inc();
-            // Dropping its queue's sender makes the session close its socket.
-            self.disconnect(id);
+        for worker in members.workers() {
+            self.outbox.push(worker, Delivery::Room { room: room.clone(), frame: frame.clone(), except });
         }
     }
 
+    /// Forgets a connection: its relay drops its queue, its room hears it left.
     fn disconnect(&mut self, id: ConnectionId) {
-        if let Some(room) = self.connections.remove(id) {
-            self.leave_room(id, &room);
+        if let Some((worker, room)) = self.connections.remove(id) {
+            self.outbox.push(worker, Delivery::Unregister { id });
+            if let Some(room) = room {
+                self.leave_room(id, &room);
+            }
         }
     }
 
@@ -266,17 +347,22 @@ impl Hub {
         let crowded = self.rooms.get(room).is_some_and(|r| r.len() > PRESENCE_EVENTS_MAX);
         if let Some(member) = self.rooms.remove(room, id) {
             self.room_lists.changed(room);
+            if self.rooms.get(room).is_none() {
+                self.bus.unsubscribe(room);
+            }
             if crowded {
                 return;
             }
-            let left = frame(&ServerMessage::MemberLeft { room: room.clone(), nick: member.nick });
-            self.fan_out_room(room, &left, None);
+            let member = RoomEvent::MemberLeft { nick: member.nick, member: self.peer(id) };
+            self.bus.publish(Published { room: room.clone(), event: member });
         }
     }
 
     fn join(&mut self, id: ConnectionId, request: JoinRequest, admitted: oneshot::Sender<bool>) {
         let JoinRequest { room, nick, tab, resumed } = request;
-        let Some(current) = self.connections.room_of(id).map(|room| room.cloned()) else {
+        let (Some(current), Some(worker)) =
+            (self.connections.room_of(id).map(|room| room.cloned()), self.connections.worker_of(id))
+        else {
             let _ = admitted.send(false);
             return;
         };
@@ -289,7 +375,9 @@ impl Hub {
             Claim::Replaces(stale) => {
                 self.rooms.remove(&room, stale);
                 self.send_to(stale, Outbound::Close(CloseCause::Replaced));
-                self.connections.remove(stale);
+                if let Some((stale_worker, _)) = self.connections.remove(stale) {
+                    self.outbox.push(stale_worker, Delivery::Unregister { id: stale });
+                }
                 true
             }
             Claim::Taken => {
@@ -309,8 +397,12 @@ impl Hub {
             self.leave_room(id, &previous);
         }
 
-        self.rooms.entry(room.clone()).insert(id, Member { nick: nick.clone(), tab });
+        if self.rooms.get(&room).is_none() {
+            self.bus.subscribe(&room);
+        }
+        self.rooms.entry(room.clone()).insert(id, Member { nick: nick.clone(), tab, worker });
         self.connections.set_room(id, room.clone());
+        self.outbox.push(worker, Delivery::Enter { id, room: room.clone() });
         let (members, crowded) = match self.rooms.get(&room) {
             Some(r) => (r.nicknames(PRESENCE_EVENTS_MAX), r.len() > PRESENCE_EVENTS_MAX),
             None => (Vec::new(), false),
@@ -327,13 +419,15 @@ impl Hub {
             resumed,
         };
         self.send_to(id, frame(&joined));
-        let _ = admitted.send(self.connections.contains(id));
+        // Answered by the relay once `joined` is queued, so the history the
+        // session reads next reaches the client after it.
+        self.outbox.push(worker, Delivery::Admitted { id, answer: admitted });
         if !takeover {
             self.room_lists.changed(&room);
         }
         if !takeover && !crowded {
-            let joined = frame(&ServerMessage::MemberJoined { room: room.clone(), nick });
-            self.fan_out_room(&room, &joined, Some(id));
+            let joined = RoomEvent::MemberJoined { nick, member: self.peer(id) };
+            self.bus.publish(Published { room, event: joined });
         }
     }
 
@@ -341,20 +435,11 @@ impl Hub {
         self.rooms.get(room)?.get(id).map(|m| m.nick.clone())
     }
 
-    /// Relays a stored message to its room, and lobby messages to plain
-    /// clients as `nick: text`. Only the author's copy carries its client id.
-    fn publish(&mut self, mut message: ChatMessage, author: Option<ConnectionId>) {
-        if plain_bridge::reaches_plain_clients(&message) && self.connections.has_plain() {
-            let too_slow = self.connections.send_plain(&plain_bridge::plain_line(&message));
-            self.drop_slow(too_slow);
-        }
+    /// Publishes a stored message to its room (see [`Hub::deliver`] for who
+    /// hears it how).
+    fn publish(&mut self, message: ChatMessage, author: Author) {
         let room = message.room.clone();
-        let own = author.map(|author| (author, frame(&ServerMessage::Message(message.clone()))));
-        message.client_id = None;
-        self.fan_out_room(&room, &frame(&ServerMessage::Message(message)), author);
-        if let Some((author, own)) = own {
-            self.send_to(author, own);
-        }
+        self.bus.publish(Published { room, event: RoomEvent::Message { message, author } });
     }
 
     /// Tells the room someone is typing; crowded rooms get no typing events
@@ -363,8 +448,8 @@ impl Hub {
         match self.member_nick(id, room) {
             Some(_) if self.rooms.get(room).is_some_and(|r| r.len() > PRESENCE_EVENTS_MAX) => {}
             Some(nick) => {
-                let event = frame(&ServerMessage::Typing { room: room.clone(), nick });
-                self.fan_out_room(room, &event, Some(id));
+                let typing = RoomEvent::Typing { nick, member: self.peer(id) };
+                self.bus.publish(Published { room: room.clone(), event: typing });
             }
             None => self.send_error(id, ErrorCode::NotJoined, format!("join #{room} first")),
         }

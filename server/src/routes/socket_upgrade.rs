@@ -12,20 +12,37 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chat_shared::Endpoint;
 
 use crate::app_state::AppState;
+use crate::hub::WorkerLink;
 use crate::metrics::RefusalReason;
 use crate::session::{self, SessionContext};
 
 /// Upgrades `/ws` to the typed JSON protocol.
-pub async fn json(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> HttpResponse {
-    upgrade(req, body, &state, Endpoint::Json)
+pub async fn json(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+    worker: web::Data<WorkerLink>,
+) -> HttpResponse {
+    upgrade(req, body, &state, &worker, Endpoint::Json)
 }
 
 /// Upgrades `/` to the seed's plain echo-to-everyone protocol.
-pub async fn plain(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> HttpResponse {
-    upgrade(req, body, &state, Endpoint::Plain)
+pub async fn plain(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+    worker: web::Data<WorkerLink>,
+) -> HttpResponse {
+    upgrade(req, body, &state, &worker, Endpoint::Plain)
 }
 
-fn upgrade(req: HttpRequest, body: web::Payload, state: &AppState, endpoint: Endpoint) -> HttpResponse {
+fn upgrade(
+    req: HttpRequest,
+    body: web::Payload,
+    state: &AppState,
+    worker: &WorkerLink,
+    endpoint: Endpoint,
+) -> HttpResponse {
     let origin = req.headers().get(header::ORIGIN).map(|v| v.to_str().unwrap_or("invalid"));
     let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok());
     if !state.origins.allows(origin, host) {
@@ -55,6 +72,7 @@ fn upgrade(req: HttpRequest, body: web::Payload, state: &AppState, endpoint: End
     };
     let context = SessionContext {
         hub: state.hub.clone(),
+        worker: worker.address(),
         store: state.store.clone(),
         settings: state.settings.clone(),
         metrics: state.metrics.endpoint(endpoint),

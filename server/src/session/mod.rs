@@ -30,7 +30,7 @@ use chat_shared::Endpoint;
 use tracing::Instrument;
 
 use crate::admission::ConnectionPermit;
-use crate::hub::{ConnectionId, HubHandle, HubStopped, Outbound, outbound_queue};
+use crate::hub::{ConnectionId, HubHandle, HubStopped, Outbound, WorkerAddress, outbound_queue};
 use crate::metrics::EndpointMetrics;
 use crate::shutdown::ShutdownSignal;
 use crate::store::HistoryStore;
@@ -51,6 +51,8 @@ pub const MAX_EXCESS_PINGS: u32 = 50;
 pub struct SessionContext {
     /// The hub.
     pub hub: HubHandle,
+    /// The relay of the worker thread this session runs on.
+    pub worker: WorkerAddress,
     /// The history store.
     pub store: Arc<dyn HistoryStore>,
     /// Limits.
@@ -116,7 +118,7 @@ pub(crate) async fn serve<H: FrameHandler>(
         let mut handler = handler(id, &context);
         let hub = context.hub.clone();
 
-        let close = match hub.connect(id, endpoint, sender).await {
+        let close = match hub.connect(id, endpoint, sender, context.worker.clone()).await {
             Ok(()) => drive(&mut socket, stream, &mut outbound, &replies, &mut handler, &mut context).await,
             Err(HubStopped) => Some(going_away()),
         };
