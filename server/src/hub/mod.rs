@@ -32,7 +32,10 @@ mod store_writer;
 mod task;
 mod worker_relay;
 
-pub use outbound::{CloseCause, Outbound, OutboundReceiver, OutboundSender, QueueError, ReplySender, outbound_queue};
+pub use outbound::{
+    CloseCause, DirectWrite, Outbound, OutboundReceiver, OutboundSender, QueueError, ReplySender, SessionSink,
+    outbound_queue,
+};
 pub use plain_bridge::guest_nickname;
 pub use worker_relay::{WorkerAddress, WorkerId, WorkerLink};
 
@@ -81,7 +84,7 @@ enum Command {
 
 /// Membership and presence: everything that is not a message.
 enum Control {
-    Connect { id: ConnectionId, endpoint: Endpoint, outbound: OutboundSender, worker: WorkerAddress },
+    Connect { id: ConnectionId, endpoint: Endpoint, sink: SessionSink, worker: WorkerAddress },
     Disconnect { id: ConnectionId },
     Join { id: ConnectionId, request: JoinRequest, admitted: oneshot::Sender<bool> },
     Typing { id: ConnectionId, room: RoomName },
@@ -123,17 +126,17 @@ impl HubHandle {
         self.next_worker_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Registers a connection, whose queue its `worker`'s relay will hold; it
+    /// Registers a connection, whose sink its `worker`'s relay will hold; it
     /// starts receiving what its endpoint gets before joining (the room list
     /// for JSON, the lobby for plain clients).
     pub async fn connect(
         &self,
         id: ConnectionId,
         endpoint: Endpoint,
-        outbound: OutboundSender,
+        sink: SessionSink,
         worker: WorkerAddress,
     ) -> Result<(), HubStopped> {
-        self.send(Command::Control(Control::Connect { id, endpoint, outbound, worker })).await
+        self.send(Command::Control(Control::Connect { id, endpoint, sink, worker })).await
     }
 
     /// Forgets a connection and takes it out of its room; safe to call twice.

@@ -1,5 +1,11 @@
 //! A session's outbound queue, bounded in bytes rather than in messages, so
 //! one client that stops reading holds at most a fixed amount of memory.
+//!
+//! An item counts as queued until the session has written it, not merely
+//! taken it out: while anything is queued or being written, new frames must
+//! queue behind it. When nothing is, a worker's relay may hand a frame
+//! straight to the transport ([`DirectWrite`]), skipping a wake of the
+//! session task: the common case of a client that keeps up.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -49,11 +55,55 @@ pub enum QueueError {
     Closed,
 }
 
+/// What the queue's ends share: bytes and items queued or being written.
+#[derive(Debug, Default)]
+struct Backlog {
+    bytes: AtomicUsize,
+    items: AtomicUsize,
+}
+
+/// Hands a frame to the transport at once, if it can take it without
+/// waiting; implemented by the session layer, which owns the socket.
+pub trait DirectWrite: Send {
+    /// Writes `frame` (text or binary) if that needs no waiting; false if the
+    /// frame must go through the queue instead.
+    fn try_write(&mut self, frame: &Outbound) -> bool;
+}
+
+/// Where a worker's relay puts what a session should write: its queue, and
+/// the shortcut past it.
+pub struct SessionSink {
+    /// The session's queue.
+    pub queue: OutboundSender,
+    /// Hands frames to the transport while the queue is idle.
+    pub direct: Option<Box<dyn DirectWrite>>,
+}
+
+impl std::fmt::Debug for SessionSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionSink").field("queue", &self.queue).field("direct", &self.direct.is_some()).finish()
+    }
+}
+
+impl SessionSink {
+    /// Writes `frame` directly if nothing is queued before it and the
+    /// transport takes it at once; queues it otherwise.
+    pub fn send(&mut self, frame: Outbound) -> Result<(), QueueError> {
+        if self.queue.is_idle()
+            && let Some(direct) = self.direct.as_mut()
+            && direct.try_write(&frame)
+        {
+            return Ok(());
+        }
+        self.queue.try_send(frame)
+    }
+}
+
 /// The hub's end of a session's queue.
 #[derive(Debug, Clone)]
 pub struct OutboundSender {
     items: mpsc::UnboundedSender<Outbound>,
-    queued: Arc<AtomicUsize>,
+    queued: Arc<Backlog>,
     limit: usize,
 }
 
@@ -62,7 +112,7 @@ pub struct OutboundSender {
 #[derive(Debug, Clone)]
 pub struct ReplySender {
     items: mpsc::WeakUnboundedSender<Outbound>,
-    queued: Arc<AtomicUsize>,
+    queued: Arc<Backlog>,
     limit: usize,
 }
 
@@ -70,13 +120,13 @@ pub struct ReplySender {
 #[derive(Debug)]
 pub struct OutboundReceiver {
     items: mpsc::UnboundedReceiver<Outbound>,
-    queued: Arc<AtomicUsize>,
+    queued: Arc<Backlog>,
 }
 
 /// A queue that refuses items once `limit` bytes wait in it.
 pub fn outbound_queue(limit: usize) -> (OutboundSender, OutboundReceiver) {
     let (items, receiver) = mpsc::unbounded_channel();
-    let queued = Arc::new(AtomicUsize::new(0));
+    let queued = Arc::new(Backlog::default());
     (OutboundSender { items, queued: queued.clone(), limit }, OutboundReceiver { items: receiver, queued })
 }
 
@@ -85,15 +135,22 @@ impl OutboundSender {
     /// Close requests are always accepted.
     pub fn try_send(&self, item: Outbound) -> Result<(), QueueError> {
         let size = item.queued_bytes();
-        let before = self.queued.fetch_add(size, Ordering::AcqRel);
+        let before = self.queued.bytes.fetch_add(size, Ordering::AcqRel);
         if size > 0 && before + size > self.limit {
-            self.queued.fetch_sub(size, Ordering::AcqRel);
+            self.queued.bytes.fetch_sub(size, Ordering::AcqRel);
             return Err(QueueError::Full);
         }
+        self.queued.items.fetch_add(1, Ordering::AcqRel);
         self.items.send(item).map_err(|_| {
-            self.queued.fetch_sub(size, Ordering::AcqRel);
+            self.queued.bytes.fetch_sub(size, Ordering::AcqRel);
+            self.queued.items.fetch_sub(1, Ordering::AcqRel);
             QueueError::Closed
         })
+    }
+
+    /// Whether nothing is queued or being written: a frame sent now may skip the queue.
+    pub fn is_idle(&self) -> bool {
+        self.queued.items.load(Ordering::Acquire) == 0
     }
 
     /// A sender for the session's own replies, which does not keep the queue open.
@@ -111,16 +168,22 @@ impl ReplySender {
 }
 
 impl OutboundReceiver {
-    /// The next item; `None` once the hub has dropped the sender.
+    /// The next item; `None` once the hub has dropped the sender. It still
+    /// counts as queued until [`OutboundReceiver::written`] says it is written.
     pub async fn recv(&mut self) -> Option<Outbound> {
-        let item = self.items.recv().await?;
-        self.queued.fetch_sub(item.queued_bytes(), Ordering::AcqRel);
-        Some(item)
+        self.items.recv().await
     }
 
-    /// Bytes waiting now.
+    /// Marks an item taken with [`OutboundReceiver::recv`], of
+    /// [`Outbound::queued_bytes`] `bytes`, as written.
+    pub fn written(&self, bytes: usize) {
+        self.queued.bytes.fetch_sub(bytes, Ordering::AcqRel);
+        self.queued.items.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Bytes waiting now (or being written).
     pub fn queued_bytes(&self) -> usize {
-        self.queued.load(Ordering::Acquire)
+        self.queued.bytes.load(Ordering::Acquire)
     }
 }
 
@@ -136,7 +199,11 @@ mod tests {
         assert_eq!(sender.try_send(six()), Err(QueueError::Full));
         assert_eq!(receiver.queued_bytes(), 6);
         assert_eq!(receiver.recv().await, Some(six()));
+        assert!(!sender.is_idle(), "taken but not yet written still counts");
+        assert_eq!(sender.try_send(six()), Err(QueueError::Full));
+        receiver.written(6);
         assert_eq!(receiver.queued_bytes(), 0);
+        assert!(sender.is_idle());
         assert_eq!(sender.try_send(six()), Ok(()));
         assert_eq!(sender.try_send(Outbound::Close(CloseCause::Replaced)), Ok(()));
         drop(receiver);
@@ -150,6 +217,7 @@ mod tests {
         assert_eq!(replies.try_send(Outbound::Text(ByteString::from("sixsix"))), Ok(()));
         assert_eq!(sender.try_send(Outbound::Text(ByteString::from("sixsix"))), Err(QueueError::Full));
         assert_eq!(receiver.recv().await, Some(Outbound::Text(ByteString::from("sixsix"))));
+        receiver.written(6);
         drop(sender);
         assert_eq!(receiver.recv().await, None, "the hub let go: the queue ends");
         assert_eq!(replies.try_send(Outbound::Text(ByteString::from("x"))), Err(QueueError::Closed));

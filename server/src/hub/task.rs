@@ -15,7 +15,7 @@ use super::room_lists::RoomLists;
 use super::rooms::{Claim, Member, Rooms};
 use super::store_writer::{Committed, StoreWriter};
 use super::worker_relay::{Delivery, WorkerAddress};
-use super::{CloseCause, Command, ConnectionId, Control, JoinRequest, Outbound, OutboundSender, frame, plain_bridge};
+use super::{CloseCause, Command, ConnectionId, Control, JoinRequest, Outbound, SessionSink, frame, plain_bridge};
 use crate::bus::{Author, NodeId, Peer, Published, RoomBus, RoomEvent};
 use crate::store::{Appended, NewMessage};
 
@@ -229,7 +229,7 @@ impl Hub {
 
     fn control(&mut self, control: Control) {
         match control {
-            Control::Connect { id, endpoint, outbound, worker } => self.connect(id, endpoint, outbound, worker),
+            Control::Connect { id, endpoint, sink, worker } => self.connect(id, endpoint, sink, worker),
             Control::Disconnect { id } => self.disconnect(id),
             Control::Join { id, request, admitted } => self.join(id, request, admitted),
             Control::Typing { id, room } => self.typing(id, &room),
@@ -294,11 +294,11 @@ impl Hub {
     }
 
     /// Registers a session with the hub and with its worker's relay.
-    fn connect(&mut self, id: ConnectionId, endpoint: Endpoint, outbound: OutboundSender, worker: WorkerAddress) {
+    fn connect(&mut self, id: ConnectionId, endpoint: Endpoint, sink: SessionSink, worker: WorkerAddress) {
         let worker_id = worker.id;
         self.outbox.add_worker(worker);
         self.connections.insert(id, endpoint, worker_id);
-        self.outbox.push(worker_id, Delivery::Register { id, endpoint, outbound });
+        self.outbox.push(worker_id, Delivery::Register { id, endpoint, sink });
         if endpoint == Endpoint::Json {
             self.send_to(id, RoomLists::current(&self.rooms));
         }

@@ -14,13 +14,13 @@
 //! before its join is confirmed to the session (which then reads history).
 
 use std::cell::Cell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chat_shared::{Endpoint, RoomName};
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{ConnectionId, Outbound, OutboundSender, QueueError};
+use super::{ConnectionId, Outbound, QueueError, SessionSink};
 
 /// Which worker a session runs on.
 pub type WorkerId = usize;
@@ -28,8 +28,8 @@ pub type WorkerId = usize;
 /// One thing the hub asks a worker's relay to do.
 #[derive(Debug)]
 pub enum Delivery {
-    /// A session on this worker connected: its queue.
-    Register { id: ConnectionId, endpoint: Endpoint, outbound: OutboundSender },
+    /// A session on this worker connected: where its frames go.
+    Register { id: ConnectionId, endpoint: Endpoint, sink: SessionSink },
     /// A session left (or was replaced): forget it and drop its queue.
     Unregister { id: ConnectionId },
     /// A session moved into a room (leaving the one it was in).
@@ -93,51 +93,55 @@ async fn relay(mut mailbox: mpsc::UnboundedReceiver<Vec<Delivery>>, slow_closes:
 /// One session of this worker.
 #[derive(Debug)]
 struct Local {
-    outbound: OutboundSender,
+    sink: SessionSink,
     room: Option<RoomName>,
 }
 
-/// The sessions of one worker, and who of them is in which room. Members'
-/// queues are kept in the room itself, so a room delivery is one walk.
+/// The sessions of one worker, and who of them is in which room.
 #[derive(Debug, Default)]
 struct LocalSessions {
     sessions: HashMap<ConnectionId, Local>,
-    rooms: HashMap<RoomName, HashMap<ConnectionId, OutboundSender>>,
-    plain: HashMap<ConnectionId, OutboundSender>,
+    rooms: HashMap<RoomName, HashSet<ConnectionId>>,
+    plain: HashSet<ConnectionId>,
     slow_closes: Counter,
 }
 
 impl LocalSessions {
     fn apply(&mut self, delivery: Delivery) {
         match delivery {
-            Delivery::Register { id, endpoint, outbound } => {
+            Delivery::Register { id, endpoint, sink } => {
                 if endpoint == Endpoint::Plain {
-                    self.plain.insert(id, outbound.clone());
+                    self.plain.insert(id);
                 }
-                self.sessions.insert(id, Local { outbound, room: None });
+                self.sessions.insert(id, Local { sink, room: None });
             }
             Delivery::Unregister { id } => self.remove(id),
             Delivery::Enter { id, room } => {
                 let Some(local) = self.sessions.get_mut(&id) else { return };
-                let outbound = local.outbound.clone();
                 if let Some(previous) = local.room.replace(room.clone()) {
                     leave(&mut self.rooms, &previous, id);
                 }
-                self.rooms.entry(room).or_default().insert(id, outbound);
+                self.rooms.entry(room).or_default().insert(id);
             }
             Delivery::To { id, frame } => {
-                let full = self.sessions.get(&id).is_some_and(|local| is_full(local.outbound.try_send(frame)));
-                if full {
+                if self.send(id, frame) {
                     self.drop_slow(vec![id]);
                 }
             }
             Delivery::Room { room, frame, except } => {
                 let Some(members) = self.rooms.get(&room) else { return };
-                let too_slow = send_each(members.iter().filter(|(id, _)| Some(**id) != except), &frame);
+                let sessions = &mut self.sessions;
+                let too_slow: Vec<ConnectionId> = members
+                    .iter()
+                    .filter(|id| Some(**id) != except && send_to(sessions, **id, frame.clone()))
+                    .copied()
+                    .collect();
                 self.drop_slow(too_slow);
             }
             Delivery::Plain { frame } => {
-                let too_slow = send_each(self.plain.iter(), &frame);
+                let sessions = &mut self.sessions;
+                let too_slow: Vec<ConnectionId> =
+                    self.plain.iter().filter(|id| send_to(sessions, **id, frame.clone())).copied().collect();
                 self.drop_slow(too_slow);
             }
             Delivery::Admitted { id, answer } => {
@@ -146,8 +150,12 @@ impl LocalSessions {
         }
     }
 
-    /// Forgets a session; once the last copy of its queue's sender is gone
-    /// its session sees the queue end.
+    /// Sends `frame` to one session; true if it is too slow to take it.
+    fn send(&mut self, id: ConnectionId, frame: Outbound) -> bool {
+        send_to(&mut self.sessions, id, frame)
+    }
+
+    /// Forgets a session; once its sink is dropped its session sees the queue end.
     fn remove(&mut self, id: ConnectionId) {
         self.plain.remove(&id);
         if let Some(Local { room: Some(room), .. }) = self.sessions.remove(&id) {
@@ -166,7 +174,7 @@ impl LocalSessions {
     }
 }
 
-fn leave(rooms: &mut HashMap<RoomName, HashMap<ConnectionId, OutboundSender>>, room: &RoomName, id: ConnectionId) {
+fn leave(rooms: &mut HashMap<RoomName, HashSet<ConnectionId>>, room: &RoomName, id: ConnectionId) {
     if let Some(members) = rooms.get_mut(room) {
         members.remove(&id);
         if members.is_empty() {
@@ -175,16 +183,9 @@ fn leave(rooms: &mut HashMap<RoomName, HashMap<ConnectionId, OutboundSender>>, r
     }
 }
 
-fn is_full(sent: Result<(), QueueError>) -> bool {
-    sent == Err(QueueError::Full)
-}
-
-/// Queues `frame` for each session; returns those whose queue was full.
-fn send_each<'a>(
-    sessions: impl Iterator<Item = (&'a ConnectionId, &'a OutboundSender)>,
-    frame: &Outbound,
-) -> Vec<ConnectionId> {
-    sessions.filter(|(_, outbound)| is_full(outbound.try_send(frame.clone()))).map(|(id, _)| *id).collect()
+/// Sends `frame` to session `id` if it is registered; true if its queue is full.
+fn send_to(sessions: &mut HashMap<ConnectionId, Local>, id: ConnectionId, frame: Outbound) -> bool {
+    sessions.get_mut(&id).is_some_and(|local| local.sink.send(frame) == Err(QueueError::Full))
 }
 
 #[cfg(test)]
@@ -197,14 +198,18 @@ mod tests {
         Outbound::Text(ByteString::from(s))
     }
 
+    fn queued(queue: crate::hub::OutboundSender) -> SessionSink {
+        SessionSink { queue, direct: None }
+    }
+
     #[tokio::test]
     async fn room_deliveries_reach_the_members_in_order_and_full_queues_are_dropped() {
         let mut local = LocalSessions::default();
         let room = RoomName::parse("dev").expect("room");
         let (a, mut a_rx) = outbound_queue(1_000);
         let (b, mut b_rx) = outbound_queue(4);
-        local.apply(Delivery::Register { id: 1, endpoint: Endpoint::Json, outbound: a });
-        local.apply(Delivery::Register { id: 2, endpoint: Endpoint::Json, outbound: b });
+        local.apply(Delivery::Register { id: 1, endpoint: Endpoint::Json, sink: queued(a) });
+        local.apply(Delivery::Register { id: 2, endpoint: Endpoint::Json, sink: queued(b) });
         local.apply(Delivery::Enter { id: 1, room: room.clone() });
         local.apply(Delivery::Enter { id: 2, room: room.clone() });
         local.apply(Delivery::Room { room: room.clone(), frame: text("hi"), except: Some(1) });
@@ -217,7 +222,7 @@ mod tests {
         let (answer, admitted) = oneshot::channel();
         local.apply(Delivery::Admitted { id: 2, answer });
         assert_eq!(admitted.await, Ok(false));
-        assert_eq!(local.rooms.get(&room).map(HashMap::len), Some(1));
+        assert_eq!(local.rooms.get(&room).map(HashSet::len), Some(1));
     }
 
     #[tokio::test]
@@ -225,7 +230,7 @@ mod tests {
         let mut local = LocalSessions::default();
         let (dev, ops) = (RoomName::parse("dev").expect("room"), RoomName::parse("ops").expect("room"));
         let (a, mut a_rx) = outbound_queue(1_000);
-        local.apply(Delivery::Register { id: 1, endpoint: Endpoint::Json, outbound: a });
+        local.apply(Delivery::Register { id: 1, endpoint: Endpoint::Json, sink: queued(a) });
         local.apply(Delivery::Enter { id: 1, room: dev.clone() });
         local.apply(Delivery::Enter { id: 1, room: ops.clone() });
         assert!(!local.rooms.contains_key(&dev), "an emptied room is forgotten");
@@ -235,5 +240,49 @@ mod tests {
         assert_eq!(a_rx.recv().await, Some(text("for you")));
         assert_eq!(a_rx.recv().await, None);
         assert!(local.rooms.is_empty() && local.sessions.is_empty());
+    }
+
+    /// A transport that takes frames while `open` says so, and records them.
+    struct Recorder {
+        open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+        written: std::sync::Arc<std::sync::Mutex<Vec<Outbound>>>,
+    }
+
+    impl crate::hub::DirectWrite for Recorder {
+        fn try_write(&mut self, frame: &Outbound) -> bool {
+            let open = self.open.load(std::sync::atomic::Ordering::SeqCst);
+            if open && let Ok(mut written) = self.written.lock() {
+                written.push(frame.clone());
+            }
+            open
+        }
+    }
+
+    #[tokio::test]
+    async fn frames_skip_the_queue_only_while_nothing_waits_in_it() {
+        use std::sync::atomic::Ordering;
+        let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let written = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (queue, mut receiver) = outbound_queue(1_000);
+        let direct = Recorder { open: open.clone(), written: written.clone() };
+        let mut local = LocalSessions::default();
+        local.apply(Delivery::Register {
+            id: 1,
+            endpoint: Endpoint::Json,
+            sink: SessionSink { queue, direct: Some(Box::new(direct)) },
+        });
+        local.apply(Delivery::To { id: 1, frame: text("1") });
+        open.store(false, Ordering::SeqCst);
+        local.apply(Delivery::To { id: 1, frame: text("2") });
+        open.store(true, Ordering::SeqCst);
+        // "2" waits in the queue, so "3" must wait behind it though the transport would take it.
+        local.apply(Delivery::To { id: 1, frame: text("3") });
+        assert_eq!(*written.lock().expect("lock"), [text("1")]);
+        assert_eq!(receiver.recv().await, Some(text("2")));
+        receiver.written(1);
+        assert_eq!(receiver.recv().await, Some(text("3")));
+        receiver.written(1);
+        local.apply(Delivery::To { id: 1, frame: text("4") });
+        assert_eq!(*written.lock().expect("lock"), [text("1"), text("4")], "idle again: straight through");
     }
 }

@@ -113,7 +113,10 @@ pub(crate) async fn drive(
                 Some(frame) => {
                     context.metrics.messages_out.inc();
                     context.metrics.bytes_out.inc_by(frame.queued_bytes() as u64);
+                    let bytes = frame.queued_bytes();
                     if !within(deadline, write(socket, frame)).await { return None; }
+                    // Only now may the relay's shortcut overtake the queue again.
+                    outbound.written(bytes);
                 }
                 // The hub dropped our queue: we fell too far behind.
                 None => return Some(policy_close("too slow to keep up")),

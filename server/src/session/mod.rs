@@ -12,6 +12,7 @@
 //! go with it.
 
 mod close;
+mod direct_write;
 mod driver;
 pub mod history_pages;
 pub mod json;
@@ -30,7 +31,7 @@ use chat_shared::Endpoint;
 use tracing::Instrument;
 
 use crate::admission::ConnectionPermit;
-use crate::hub::{ConnectionId, HubHandle, HubStopped, Outbound, WorkerAddress, outbound_queue};
+use crate::hub::{ConnectionId, HubHandle, HubStopped, Outbound, SessionSink, WorkerAddress, outbound_queue};
 use crate::metrics::EndpointMetrics;
 use crate::shutdown::ShutdownSignal;
 use crate::store::HistoryStore;
@@ -117,8 +118,10 @@ pub(crate) async fn serve<H: FrameHandler>(
         let replies = sender.replies();
         let mut handler = handler(id, &context);
         let hub = context.hub.clone();
+        let shortcut = direct_write::SocketShortcut::new(socket.clone(), context.metrics.clone());
+        let sink = SessionSink { queue: sender, direct: Some(Box::new(shortcut)) };
 
-        let close = match hub.connect(id, endpoint, sender, context.worker.clone()).await {
+        let close = match hub.connect(id, endpoint, sink, context.worker.clone()).await {
             Ok(()) => drive(&mut socket, stream, &mut outbound, &replies, &mut handler, &mut context).await,
             Err(HubStopped) => Some(going_away()),
         };
