@@ -6,6 +6,7 @@ use crate::admission::{ConnectionLimiter, OriginPolicy};
 use crate::client_address::TrustedProxies;
 use crate::hub::HubHandle;
 use crate::metrics::Metrics;
+use crate::presence::Presence;
 use crate::session::SessionSettings;
 use crate::shutdown::ShutdownSignal;
 use crate::store::HistoryStore;
@@ -17,6 +18,8 @@ pub struct AppState {
     pub hub: HubHandle,
     /// The history store (instrumented).
     pub store: Arc<dyn HistoryStore>,
+    /// Who holds which nickname where.
+    pub presence: Arc<dyn Presence>,
     /// Per-session limits.
     pub settings: SessionSettings,
     /// Metrics.

@@ -13,6 +13,7 @@ pub mod client_address;
 pub mod config;
 pub mod hub;
 pub mod metrics;
+pub mod presence;
 pub mod routes;
 pub mod session;
 pub mod shutdown;

@@ -17,6 +17,7 @@ use crate::client_address::TrustedProxies;
 use crate::config::Config;
 use crate::hub::{HubHandle, WorkerLink};
 use crate::metrics::Metrics;
+use crate::presence::InProcessPresence;
 use crate::routes;
 use crate::routes::static_files::StaticBundle;
 use crate::session::SessionSettings;
@@ -71,6 +72,7 @@ impl Application {
         let state = web::Data::new(AppState {
             hub: hub_handle,
             store: store.clone(),
+            presence: Arc::new(InProcessPresence::default()),
             settings: SessionSettings::from_config(&config),
             metrics,
             origins: OriginPolicy::new(config.public_origin.as_deref(), &config.allowed_origins, config.dev),

@@ -254,3 +254,69 @@ async fn members_on_different_workers_hear_every_message_once_in_order() {
     let first = elsewhere.next_chat().await;
     assert_eq!((first.room.as_str(), first.id), ("ops", 1));
 }
+
+#[actix_web::test]
+async fn of_many_tabs_racing_for_one_nickname_exactly_one_gets_it() {
+    let app = TestApp::spawn().await;
+    let mut racers = Vec::new();
+    for _ in 0..24 {
+        racers.push(JsonClient::connect(app.address).await);
+    }
+    // Every join is on the wire before any answer is read.
+    for racer in &mut racers {
+        racer.send_join("dev", "alice", None).await;
+    }
+    let (mut joined, mut taken) = (0, 0);
+    for racer in &mut racers {
+        match racer.next().await {
+            ServerMessage::Joined { nick: name, .. } => {
+                assert_eq!(name, nick("alice"));
+                joined += 1;
+            }
+            ServerMessage::Error { code: ErrorCode::NicknameTaken, .. } => taken += 1,
+            other => panic!("expected joined or nickname_taken, got {other:?}"),
+        }
+    }
+    assert_eq!((joined, taken), (1, 23));
+}
+
+/// Joins `room` as `name`, retrying while the name's last holder is still
+/// being let go (its release follows its departure by a moment).
+async fn join_when_free(client: &mut JsonClient, room_name: &str, name: &str) {
+    for _ in 0..50 {
+        client.send_join(room_name, name, None).await;
+        match client.next().await {
+            ServerMessage::Joined { .. } => {
+                assert!(matches!(client.next().await, ServerMessage::History { .. }));
+                return;
+            }
+            ServerMessage::Error { code: ErrorCode::NicknameTaken, .. } => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            other => panic!("expected joined or nickname_taken, got {other:?}"),
+        }
+    }
+    panic!("{name} never became free in #{room_name}");
+}
+
+#[actix_web::test]
+async fn a_nickname_is_given_back_when_its_holder_moves_on_or_leaves() {
+    let app = TestApp::spawn().await;
+    let mut alice = JsonClient::connect(app.address).await;
+    alice.enter("dev", "alice", None).await;
+    alice.enter("ops", "alice", None).await;
+    // Moving to #ops gave "alice" in #dev back...
+    let mut second = JsonClient::connect(app.address).await;
+    join_when_free(&mut second, "dev", "alice").await;
+    // ...but not in #ops, where she is now.
+    let mut third = JsonClient::connect(app.address).await;
+    third.send_join("ops", "alice", None).await;
+    assert!(matches!(third.next().await, ServerMessage::Error { code: ErrorCode::NicknameTaken, .. }));
+    // Renaming within a room gives the old name back too.
+    alice.enter("ops", "alicia", None).await;
+    join_when_free(&mut third, "ops", "alice").await;
+    // And a closed connection's name is free again.
+    alice.close().await;
+    let mut fourth = JsonClient::connect(app.address).await;
+    join_when_free(&mut fourth, "ops", "alicia").await;
+}

@@ -211,6 +211,8 @@ pub enum ErrorCode {
     RateLimited,
     /// The server has as many rooms in use as it allows; join an existing one.
     RoomLimit,
+    /// A service the server relies on (e.g. presence) failed; retry soon.
+    Unavailable,
 }
 
 /// Why a text frame could not be decoded into a [`ClientMessage`].
@@ -423,6 +425,7 @@ mod tests {
             (ErrorCode::UnsupportedFrame, "unsupported_frame"),
             (ErrorCode::NotJoined, "not_joined"),
             (ErrorCode::StoreUnavailable, "store_unavailable"),
+            (ErrorCode::Unavailable, "unavailable"),
             (ErrorCode::RateLimited, "rate_limited"),
             (ErrorCode::RoomLimit, "room_limit"),
         ] {

@@ -37,6 +37,7 @@ pub use outbound::{
     outbound_queue,
 };
 pub use plain_bridge::guest_nickname;
+pub use task::PRESENCE_EVENTS_MAX;
 pub use worker_relay::{WorkerAddress, WorkerId, WorkerLink};
 
 use std::sync::Arc;
@@ -46,7 +47,7 @@ use chat_shared::{ClientId, Endpoint, MessageText, Nickname, RoomName};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::bus::RoomBus;
+use crate::bus::{NodeId, Peer, RoomBus};
 use crate::store::HistoryStore;
 
 /// How many requests may wait for the hub before senders are slowed down.
@@ -60,18 +61,32 @@ pub type ConnectionId = u64;
 #[error("the chat hub has stopped")]
 pub struct HubStopped;
 
-/// A request to join a room.
+/// A request to join a room, under a nickname presence already gave it.
 #[derive(Debug, Clone)]
 pub struct JoinRequest {
     /// The room.
     pub room: RoomName,
     /// The nickname to use there.
     pub nick: Nickname,
-    /// The browser tab's secret, to take over its own stale connection.
-    pub tab: ClientId,
     /// Whether the history that follows continues the client's log (told
     /// to the client in `joined`).
     pub resumed: bool,
+    /// How the connection came to hold the nickname.
+    pub claim: JoinClaim,
+    /// The room's first nicknames, from presence, for `joined`.
+    pub members: Vec<Nickname>,
+}
+
+/// How a joining connection came to hold its nickname.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinClaim {
+    /// It was free: the room hears of a new member.
+    New,
+    /// This connection already held it (a repeated join): only its state is resent.
+    Repeated,
+    /// Its browser tab took it back from this stale connection of this node,
+    /// which is closed; nobody hears it leave and come back.
+    Replaces(ConnectionId),
 }
 
 /// What sessions ask of the hub. Messages are stored in batches; control
@@ -96,6 +111,7 @@ pub struct HubHandle {
     commands: mpsc::Sender<Command>,
     next_connection_id: Arc<AtomicU64>,
     next_worker_id: Arc<AtomicUsize>,
+    node: NodeId,
 }
 
 impl HubHandle {
@@ -106,12 +122,14 @@ impl HubHandle {
     pub fn spawn(store: Arc<dyn HistoryStore>, bus: Box<dyn RoomBus>, max_rooms: usize) -> (Self, JoinHandle<()>) {
         let (commands, receiver) = mpsc::channel(COMMAND_QUEUE_CAPACITY);
         let epoch = store.epoch().clone();
+        let node = bus.node();
         let writer = store_writer::StoreWriter::spawn(store);
         let task = tokio::spawn(task::Hub::new(epoch, writer, bus, max_rooms).run(receiver));
         let handle = Self {
             commands,
             next_connection_id: Arc::new(AtomicU64::new(1)),
             next_worker_id: Arc::new(AtomicUsize::new(0)),
+            node,
         };
         (handle, task)
     }
@@ -119,6 +137,11 @@ impl HubHandle {
     /// A fresh id for a new connection.
     pub fn next_connection_id(&self) -> ConnectionId {
         self.next_connection_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Connection `id` of this node, as presence and the bus name it.
+    pub fn peer(&self, id: ConnectionId) -> Peer {
+        Peer { node: self.node, connection: id }
     }
 
     /// A fresh id for a worker's relay.

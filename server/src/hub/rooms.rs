@@ -1,10 +1,9 @@
-//! Room membership: who is in which room under which nickname, and who may
-//! claim a nickname (one holder per room; the same browser tab may take its
-//! own name back from a stale connection).
+//! Room membership on this node: which connection is in which room under
+//! which nickname, on which worker. Claiming nicknames is presence's job.
 
 use std::collections::{BTreeMap, HashMap};
 
-use chat_shared::{ClientId, Nickname, RoomInfo, RoomName};
+use chat_shared::{Nickname, RoomInfo, RoomName};
 
 use super::ConnectionId;
 use super::worker_relay::WorkerId;
@@ -13,55 +12,21 @@ use super::worker_relay::WorkerId;
 #[derive(Debug, Clone)]
 pub struct Member {
     pub nick: Nickname,
-    pub tab: ClientId,
     /// The worker its session runs on.
     pub worker: WorkerId,
 }
 
-/// The members of one room, indexed both ways. Nicknames are kept sorted,
-/// so the member list a join answers with costs its length, not the room's.
+/// The members of one room on this node. Who holds which nickname is
+/// presence's business ([`crate::presence`]); the hub routes by connection.
 #[derive(Debug, Default)]
 pub struct Room {
     members: HashMap<ConnectionId, Member>,
-    by_nick: BTreeMap<Nickname, ConnectionId>,
     /// How many members each worker runs: a room event goes to these workers.
     workers: BTreeMap<WorkerId, usize>,
 }
 
-/// What joining a room under a nickname would do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Claim {
-    /// Nobody here uses the name.
-    Free,
-    /// This connection already holds it (a repeated join).
-    Held,
-    /// A stale connection of the same browser tab holds it: replace that one.
-    Replaces(ConnectionId),
-    /// Someone else holds it.
-    Taken,
-}
-
 impl Room {
-    /// What connection `id`, of browser tab `tab`, claiming `nick` here would do.
-    pub fn claim(&self, id: ConnectionId, nick: &Nickname, tab: &ClientId) -> Claim {
-        match self.holder_of(nick) {
-            None => Claim::Free,
-            Some((holder, _)) if holder == id => Claim::Held,
-            // The same tab (it knows the tab's secret) reconnected before we
-            // noticed its old link died.
-            Some((holder, member)) if member.tab == *tab => Claim::Replaces(holder),
-            Some(_) => Claim::Taken,
-        }
-    }
-
-    /// The connection using `nick` here, if any.
-    pub fn holder_of(&self, nick: &Nickname) -> Option<(ConnectionId, &Member)> {
-        let id = *self.by_nick.get(nick)?;
-        Some((id, self.members.get(&id)?))
-    }
-
     pub fn insert(&mut self, id: ConnectionId, member: Member) {
-        self.by_nick.insert(member.nick.clone(), id);
         *self.workers.entry(member.worker).or_default() += 1;
         if let Some(replaced) = self.members.insert(id, member) {
             self.forget_worker(replaced.worker);
@@ -70,7 +35,6 @@ impl Room {
 
     pub fn remove(&mut self, id: ConnectionId) -> Option<Member> {
         let member = self.members.remove(&id)?;
-        self.by_nick.remove(&member.nick);
         self.forget_worker(member.worker);
         Some(member)
     }
@@ -95,11 +59,6 @@ impl Room {
 
     pub fn ids(&self) -> impl Iterator<Item = ConnectionId> + '_ {
         self.members.keys().copied()
-    }
-
-    /// Up to `limit` nicknames, in alphabetical order.
-    pub fn nicknames(&self, limit: usize) -> Vec<Nickname> {
-        self.by_nick.keys().take(limit).cloned().collect()
     }
 
     pub fn len(&self) -> usize {
@@ -171,7 +130,7 @@ mod tests {
     use super::*;
 
     fn member(nick: &str) -> Member {
-        Member { nick: Nickname::parse(nick).expect("nick"), tab: ClientId::parse("t").expect("tab"), worker: 0 }
+        Member { nick: Nickname::parse(nick).expect("nick"), worker: 0 }
     }
 
     #[test]
@@ -199,33 +158,16 @@ mod tests {
     }
 
     #[test]
-    fn claims_tell_free_held_replaced_and_taken_apart() {
+    fn a_room_knows_which_workers_run_its_members() {
         let mut room = Room::default();
-        room.insert(7, member("carol"));
-        let carol = Nickname::parse("carol").expect("nick");
-        let (tab, other_tab) = (ClientId::parse("t").expect("tab"), ClientId::parse("u").expect("tab"));
-        assert_eq!(room.claim(7, &carol, &tab), Claim::Held);
-        assert_eq!(room.claim(8, &carol, &tab), Claim::Replaces(7));
-        assert_eq!(room.claim(8, &carol, &other_tab), Claim::Taken);
-        assert_eq!(room.claim(8, &Nickname::parse("dave").expect("nick"), &other_tab), Claim::Free);
-    }
-
-    #[test]
-    fn the_member_list_is_the_first_names_in_order() {
-        let mut room = Room::default();
-        for (id, nick) in ["mia", "al", "zoe", "bo"].iter().enumerate() {
-            room.insert(id as u64, member(nick));
-        }
-        let names: Vec<String> = room.nicknames(3).into_iter().map(|n| n.to_string()).collect();
-        assert_eq!(names, ["al", "bo", "mia"]);
-    }
-
-    #[test]
-    fn nicknames_are_indexed() {
-        let mut room = Room::default();
-        room.insert(7, member("carol"));
-        assert_eq!(room.holder_of(&Nickname::parse("carol").expect("nick")).map(|(id, _)| id), Some(7));
-        room.remove(7);
-        assert!(room.holder_of(&Nickname::parse("carol").expect("nick")).is_none());
+        let on = |worker| Member { nick: Nickname::parse("m").expect("nick"), worker };
+        room.insert(1, on(0));
+        room.insert(2, on(1));
+        room.insert(3, on(1));
+        assert_eq!(room.workers().collect::<Vec<_>>(), [0, 1]);
+        room.remove(1);
+        assert_eq!(room.workers().collect::<Vec<_>>(), [1], "a worker without members gets no deliveries");
+        room.insert(2, on(2));
+        assert_eq!(room.workers().collect::<Vec<_>>(), [1, 2], "re-inserting moves the count");
     }
 }

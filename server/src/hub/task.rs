@@ -12,10 +12,12 @@ use tokio::sync::{mpsc, oneshot};
 use super::connections::Connections;
 use super::outbox::Outbox;
 use super::room_lists::RoomLists;
-use super::rooms::{Claim, Member, Rooms};
+use super::rooms::{Member, Rooms};
 use super::store_writer::{Committed, StoreWriter};
 use super::worker_relay::{Delivery, WorkerAddress};
-use super::{CloseCause, Command, ConnectionId, Control, JoinRequest, Outbound, SessionSink, frame, plain_bridge};
+use super::{
+    CloseCause, Command, ConnectionId, Control, JoinClaim, JoinRequest, Outbound, SessionSink, frame, plain_bridge,
+};
 use crate::bus::{Author, NodeId, Peer, Published, RoomBus, RoomEvent};
 use crate::store::{Appended, NewMessage};
 
@@ -23,7 +25,7 @@ use crate::store::{Appended, NewMessage};
 /// events and a truncated member list: those events would cost O(members²)
 /// while a room fills (or O(members) per keystroke burst), and nobody reads a
 /// list of thousands. The room list still counts everyone.
-pub(super) const PRESENCE_EVENTS_MAX: usize = 200;
+pub const PRESENCE_EVENTS_MAX: usize = 200;
 
 /// Most commands taken from the queue at once.
 const MAX_BATCH: usize = 512;
@@ -359,33 +361,12 @@ impl Hub {
     }
 
     fn join(&mut self, id: ConnectionId, request: JoinRequest, admitted: oneshot::Sender<bool>) {
-        let JoinRequest { room, nick, tab, resumed } = request;
+        let JoinRequest { room, nick, resumed, claim, mut members } = request;
         let (Some(current), Some(worker)) =
             (self.connections.room_of(id).map(|room| room.cloned()), self.connections.worker_of(id))
         else {
             let _ = admitted.send(false);
             return;
-        };
-
-        let claim = self.rooms.get(&room).map_or(Claim::Free, |r| r.claim(id, &nick, &tab));
-        let takeover = match claim {
-            Claim::Free => false,
-            // A repeated join of the same room under the same name: just resend the state.
-            Claim::Held => true,
-            Claim::Replaces(stale) => {
-                self.rooms.remove(&room, stale);
-                self.send_to(stale, Outbound::Close(CloseCause::Replaced));
-                if let Some((stale_worker, _)) = self.connections.remove(stale) {
-                    self.outbox.push(stale_worker, Delivery::Unregister { id: stale });
-                }
-                true
-            }
-            Claim::Taken => {
-                let message = format!("“{nick}” is already in use in #{room}; pick another nickname");
-                self.send_error(id, ErrorCode::NicknameTaken, message);
-                let _ = admitted.send(false);
-                return;
-            }
         };
         if self.rooms.get(&room).is_none() && self.rooms.len() >= self.max_rooms {
             let message = format!("the server has {} rooms in use; join one of them or try later", self.max_rooms);
@@ -393,6 +374,16 @@ impl Hub {
             let _ = admitted.send(false);
             return;
         }
+        // Presence already gave this connection the name; a takeover (a repeated
+        // join, or the same tab replacing its stale connection) is not news to the room.
+        let takeover = match claim {
+            JoinClaim::New => false,
+            JoinClaim::Repeated => true,
+            JoinClaim::Replaces(stale) => {
+                self.replace(&room, stale);
+                true
+            }
+        };
         if let Some(previous) = current.filter(|previous| *previous != room || !takeover) {
             self.leave_room(id, &previous);
         }
@@ -400,14 +391,10 @@ impl Hub {
         if self.rooms.get(&room).is_none() {
             self.bus.subscribe(&room);
         }
-        self.rooms.entry(room.clone()).insert(id, Member { nick: nick.clone(), tab, worker });
+        self.rooms.entry(room.clone()).insert(id, Member { nick: nick.clone(), worker });
         self.connections.set_room(id, room.clone());
         self.outbox.push(worker, Delivery::Enter { id, room: room.clone() });
-        let (members, crowded) = match self.rooms.get(&room) {
-            Some(r) => (r.nicknames(PRESENCE_EVENTS_MAX), r.len() > PRESENCE_EVENTS_MAX),
-            None => (Vec::new(), false),
-        };
-        let mut members = members;
+        let crowded = self.rooms.get(&room).is_some_and(|r| r.len() > PRESENCE_EVENTS_MAX);
         if !members.contains(&nick) {
             members.push(nick.clone());
         }
@@ -428,6 +415,16 @@ impl Hub {
         if !takeover && !crowded {
             let joined = RoomEvent::MemberJoined { nick, member: self.peer(id) };
             self.bus.publish(Published { room, event: joined });
+        }
+    }
+
+    /// Closes the stale connection whose name a reconnected tab took back;
+    /// nobody hears it leave.
+    fn replace(&mut self, room: &RoomName, stale: ConnectionId) {
+        self.rooms.remove(room, stale);
+        self.send_to(stale, Outbound::Close(CloseCause::Replaced));
+        if let Some((stale_worker, _)) = self.connections.remove(stale) {
+            self.outbox.push(stale_worker, Delivery::Unregister { id: stale });
         }
     }
 

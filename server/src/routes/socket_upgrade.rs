@@ -74,6 +74,7 @@ fn upgrade(
         hub: state.hub.clone(),
         worker: worker.address(),
         store: state.store.clone(),
+        presence: state.presence.clone(),
         settings: state.settings.clone(),
         metrics: state.metrics.endpoint(endpoint),
         rate_limited: state.metrics.rate_limited_frames.clone(),

@@ -1,7 +1,9 @@
 //! A session on `/ws`, speaking the typed JSON protocol of `chat-shared`.
 //!
-//! Membership, messages and typing go to the hub. History (the page after a
-//! join, older pages, pages forward) is read here, from the store's readers,
+//! Membership, messages and typing go to the hub. The nickname is claimed
+//! from presence here, before the hub is asked to let the connection in, and
+//! given back when the connection leaves the room or ends. History (the page
+//! after a join, older pages, pages forward) is read here, from the store's readers,
 //! one request at a time beside the connection loop: a slow read delays only
 //! this client, and its pages queue behind (and are counted with) the live
 //! events of its outbound queue.
@@ -14,9 +16,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use bytestring::ByteString;
 use chat_shared::limits::{HISTORY_PAGE, HISTORY_PAGE_MAX, RESUME_MAX};
-use chat_shared::{ClientMessage, Epoch, ErrorCode, RoomName, ServerMessage};
+use chat_shared::{ClientMessage, Epoch, ErrorCode, Nickname, RoomName, ServerMessage};
 
-use crate::hub::{ConnectionId, HubHandle, HubStopped, JoinRequest, Outbound};
+use crate::bus::Peer;
+use crate::hub::{ConnectionId, HubHandle, HubStopped, JoinClaim, JoinRequest, Outbound, PRESENCE_EVENTS_MAX};
+use crate::presence::{Claim, Presence};
 use crate::session::history_pages::HistoryPages;
 use crate::session::{FrameHandler, Handled, SessionContext, serve};
 use crate::store::{HistoryStore, StoreError};
@@ -36,6 +40,9 @@ pub async fn run(socket: actix_ws::Session, stream: actix_ws::MessageStream, con
         joined: None,
         waiting: VecDeque::new(),
         reading: None,
+        presence: context.presence.clone(),
+        peer: context.hub.peer(id),
+        claimed: None,
     })
     .await;
 }
@@ -64,6 +71,19 @@ struct JsonSession {
     /// Reads waiting for the one under way.
     waiting: VecDeque<Read>,
     reading: Option<Reading>,
+    presence: Arc<dyn Presence>,
+    /// This connection, as presence names it.
+    peer: Peer,
+    /// The nickname this connection holds, and where.
+    claimed: Option<(RoomName, Nickname)>,
+}
+
+/// Gives `nick` in `room` back, logging a failure (an entry of a shared
+/// presence would expire in the end).
+async fn release(presence: &dyn Presence, room: &RoomName, nick: &Nickname, peer: Peer) {
+    if let Err(error) = presence.release(room, nick, peer).await {
+        tracing::warn!(%error, %room, %nick, "releasing a nickname failed");
+    }
 }
 
 impl JsonSession {
@@ -72,13 +92,49 @@ impl JsonSession {
         match message {
             ClientMessage::Join { room, nick, tab, after, epoch } => {
                 tracing::info!(%nick, %room, ?after, "joining");
+                let claim = match self.presence.claim(&room, &nick, &tab, self.peer).await {
+                    Ok(Claim::Free) => JoinClaim::New,
+                    Ok(Claim::Held) => JoinClaim::Repeated,
+                    // In one process every stale connection is this node's.
+                    Ok(Claim::Replaces(stale)) => JoinClaim::Replaces(stale.connection),
+                    Ok(Claim::Taken) => {
+                        let message = format!("“{nick}” is already in use in #{room}; pick another nickname");
+                        return Ok(Some(ServerMessage::error(ErrorCode::NicknameTaken, message)));
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, %room, "claiming a nickname failed");
+                        let message = "joining rooms is unavailable right now; retry soon";
+                        return Ok(Some(ServerMessage::error(ErrorCode::Unavailable, message)));
+                    }
+                };
+                let members = self.presence.members(&room, PRESENCE_EVENTS_MAX).await.unwrap_or_else(|error| {
+                    tracing::warn!(%error, %room, "listing members failed");
+                    Vec::new()
+                });
                 let resume_after = self.resume_point(&room, after, epoch.as_ref()).await;
-                let request = JoinRequest { room: room.clone(), nick, tab, resumed: resume_after.is_some() };
-                if self.hub.join(self.id, request).await? {
-                    self.joined = Some(room.clone());
-                    return Ok(self.schedule(Read::Entered { room, resume_after }));
+                let request = JoinRequest {
+                    room: room.clone(),
+                    nick: nick.clone(),
+                    resumed: resume_after.is_some(),
+                    claim,
+                    members,
+                };
+                let admitted = self.hub.join(self.id, request).await;
+                let held = (room.clone(), nick);
+                if !matches!(admitted, Ok(true)) {
+                    // Refused (or the hub stopped): give back a name this join took.
+                    if claim != JoinClaim::Repeated {
+                        release(self.presence.as_ref(), &held.0, &held.1, self.peer).await;
+                    }
+                    return admitted.map(|_| None);
                 }
-                Ok(None)
+                if let Some(old) = self.claimed.replace(held.clone())
+                    && old != held
+                {
+                    release(self.presence.as_ref(), &old.0, &old.1, self.peer).await;
+                }
+                self.joined = Some(room.clone());
+                Ok(self.schedule(Read::Entered { room, resume_after }))
             }
             ClientMessage::Send { room, client_id, text } => {
                 self.hub.say(self.id, room, client_id, text).await?;
@@ -193,6 +249,13 @@ impl FrameHandler for JsonSession {
 
     fn has_background_work(&self) -> bool {
         self.reading.is_some()
+    }
+
+    /// Gives the nickname back: the connection is over.
+    async fn finish(&mut self) {
+        if let Some((room, nick)) = self.claimed.take() {
+            release(self.presence.as_ref(), &room, &nick, self.peer).await;
+        }
     }
 
     async fn background_work(&mut self) -> Outbound {

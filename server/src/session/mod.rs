@@ -33,6 +33,7 @@ use tracing::Instrument;
 use crate::admission::ConnectionPermit;
 use crate::hub::{ConnectionId, HubHandle, HubStopped, Outbound, SessionSink, WorkerAddress, outbound_queue};
 use crate::metrics::EndpointMetrics;
+use crate::presence::Presence;
 use crate::shutdown::ShutdownSignal;
 use crate::store::HistoryStore;
 use close::going_away;
@@ -56,6 +57,8 @@ pub struct SessionContext {
     pub worker: WorkerAddress,
     /// The history store.
     pub store: Arc<dyn HistoryStore>,
+    /// Who holds which nickname where.
+    pub presence: Arc<dyn Presence>,
     /// Limits.
     pub settings: SessionSettings,
     /// This endpoint's counters.
@@ -97,6 +100,8 @@ pub(crate) trait FrameHandler {
     async fn background_work(&mut self) -> Outbound {
         std::future::pending().await
     }
+    /// Called once the connection is over and the hub told to forget it.
+    async fn finish(&mut self) {}
 }
 
 /// A session's whole life, the same for both protocols: register with the hub,
@@ -127,6 +132,8 @@ pub(crate) async fn serve<H: FrameHandler>(
         };
 
         hub.disconnect(id).await;
+        // After the hub has it queued: whoever claims the name next joins after we left.
+        handler.finish().await;
         // The peer may already be gone (or not reading); closing is best effort.
         let _ = tokio::time::timeout(context.settings.idle_timeout, socket.close(close.clone())).await;
         context.metrics.open_connections.dec();

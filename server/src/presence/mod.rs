@@ -1,0 +1,59 @@
+//! Presence: who holds which nickname in which room.
+//!
+//! A nickname is unique within a room. A session claims one before it asks
+//! the hub to let it in, the way it reads history itself: a shared presence
+//! service answers over the network, and the hub must never wait for it.
+//! The claim is atomic: of two connections claiming one name at once,
+//! exactly one gets it. The same browser tab (it knows the tab's secret) may
+//! take its name back from a stale connection of its own.
+//!
+//! One process uses [`InProcessPresence`]; its entries die with the process.
+//! A presence shared by several nodes (e.g. in Redis) would also expire the
+//! entries of a node that stops refreshing them; that belongs to such an
+//! implementation, behind the same trait.
+
+mod in_process;
+
+pub use in_process::InProcessPresence;
+
+use async_trait::async_trait;
+use chat_shared::{ClientId, Nickname, RoomName};
+
+use crate::bus::Peer;
+
+/// What claiming a nickname in a room did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Nobody held it; now the claimant does.
+    Free,
+    /// The claimant already held it (a repeated join).
+    Held,
+    /// A stale connection of the same browser tab held it; now the claimant
+    /// does, and that connection is to be closed.
+    Replaces(Peer),
+    /// Someone else holds it; nothing changed.
+    Taken,
+}
+
+/// Presence could not be read or changed.
+#[derive(Debug, thiserror::Error)]
+#[error("presence is unavailable: {0}")]
+pub struct PresenceError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
+/// Nicknames held in rooms.
+#[async_trait]
+pub trait Presence: Send + Sync {
+    /// Claims `nick` in `room` for `member`, of browser tab `tab`, atomically.
+    async fn claim(
+        &self,
+        room: &RoomName,
+        nick: &Nickname,
+        tab: &ClientId,
+        member: Peer,
+    ) -> Result<Claim, PresenceError>;
+    /// Gives `nick` in `room` back, if `member` still holds it (a replaced
+    /// connection's late release must not free its successor's name).
+    async fn release(&self, room: &RoomName, nick: &Nickname, member: Peer) -> Result<(), PresenceError>;
+    /// Up to `limit` of the nicknames held in `room`, in alphabetical order.
+    async fn members(&self, room: &RoomName, limit: usize) -> Result<Vec<Nickname>, PresenceError>;
+}
