@@ -12,12 +12,12 @@ use tokio_util::task::TaskTracker;
 
 use crate::admission::{ConnectionLimiter, OriginPolicy};
 use crate::app_state::AppState;
-use crate::bus::InProcessBus;
+use crate::bus::{InProcessBus, RoomBus};
 use crate::client_address::TrustedProxies;
 use crate::config::Config;
 use crate::hub::{HubHandle, WorkerLink};
 use crate::metrics::Metrics;
-use crate::presence::InProcessPresence;
+use crate::presence::{InProcessPresence, Presence};
 use crate::routes;
 use crate::routes::static_files::StaticBundle;
 use crate::session::SessionSettings;
@@ -41,6 +41,27 @@ pub enum StartupError {
     Store(#[from] StoreError),
 }
 
+/// What the hub and the sessions rely on: where history is kept, how room
+/// events travel, who holds which nickname. The one place that picks their
+/// implementations (one process: a SQLite file, in-process bus and presence).
+struct Services {
+    store: Arc<dyn HistoryStore>,
+    bus: Box<dyn RoomBus>,
+    presence: Arc<dyn Presence>,
+}
+
+impl Services {
+    async fn connect(config: &Config, metrics: &Metrics) -> Result<Self, StartupError> {
+        let sqlite: Arc<dyn HistoryStore> =
+            Arc::new(SqliteStore::open_with(&config.database, config.durability).await?);
+        Ok(Self {
+            store: Arc::new(InstrumentedStore::new(sqlite, metrics.clone())),
+            bus: Box::new(InProcessBus::default()),
+            presence: Arc::new(InProcessPresence::default()),
+        })
+    }
+}
+
 /// A bound, ready-to-run chat server.
 pub struct Application {
     address: SocketAddr,
@@ -56,9 +77,7 @@ impl Application {
     /// the app. Must be called inside a tokio runtime: it starts the hub task.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let metrics = Metrics::new();
-        let sqlite: Arc<dyn HistoryStore> =
-            Arc::new(SqliteStore::open_with(&config.database, config.durability).await?);
-        let store: Arc<dyn HistoryStore> = Arc::new(InstrumentedStore::new(sqlite, metrics.clone()));
+        let Services { store, bus, presence } = Services::connect(&config, &metrics).await?;
         // Compressing the bundle takes a moment and transient memory: done before
         // the port opens, so nothing sees a half-started server.
         let private = SqliteStore::files(&config.database);
@@ -66,13 +85,13 @@ impl Application {
         let listener = TcpListener::bind(config.bind)?;
         let address = listener.local_addr()?;
         let (trigger, signal) = shutdown::channel();
-        let (hub_handle, hub) = HubHandle::spawn(store.clone(), Box::new(InProcessBus::default()), config.max_rooms);
+        let (hub_handle, hub) = HubHandle::spawn(store.clone(), bus, config.max_rooms);
         let sessions = TaskTracker::new();
         let (relay_hub, slow_closes) = (hub_handle.clone(), metrics.slow_consumer_closes.clone());
         let state = web::Data::new(AppState {
             hub: hub_handle,
             store: store.clone(),
-            presence: Arc::new(InProcessPresence::default()),
+            presence,
             settings: SessionSettings::from_config(&config),
             metrics,
             origins: OriginPolicy::new(config.public_origin.as_deref(), &config.allowed_origins, config.dev),
