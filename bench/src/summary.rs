@@ -178,10 +178,12 @@ pub fn write(results: &Path, markdown: &Path, chart: &Path) -> Result<(), Summar
             .filter_map(|target| {
                 let probes = probes.get(&(scenario.key.to_owned(), (*target).to_owned()))?;
                 let m = |f: fn(&Probe) -> f64| median(probes.iter().map(f).collect()).unwrap_or(f64::NAN);
+                let each: Vec<String> = probes.iter().map(|p| format!("{:.2}", p.p99_ms)).collect();
                 Some(format!(
-                    "{target} p50 {:.2} ms, p99 {:.2} ms ({:.0} of {:.0} received)",
+                    "{target} p50 {:.2} ms, p99 {:.2} ms (each repetition: {}; {:.0} of {:.0} received)",
                     m(|p| p.p50_ms),
                     m(|p| p.p99_ms),
+                    each.join(", "),
                     m(|p| p.received as f64),
                     m(|p| p.expected as f64)
                 ))
@@ -198,14 +200,19 @@ pub fn write(results: &Path, markdown: &Path, chart: &Path) -> Result<(), Summar
             // writes one frame per syscall (Node), which then buffers and
             // stalls. Where the two disagree the probe is the one to believe,
             // so it is what the goal is judged on.
+            // Node at the edge of saturation swings between repetitions (a few
+            // ms in one, seconds in the next): it is judged on its best one, so
+            // a bad repetition of Node's cannot make ours look good.
             for target in TARGETS {
-                if let Some(probes) = probes.get(&(scenario.key.to_owned(), target.to_owned()))
-                    && let Some(p99) = median(probes.iter().map(|p| p.p99_ms).collect())
-                {
+                let Some(probes) = probes.get(&(scenario.key.to_owned(), target.to_owned())) else { continue };
+                let p99s = probes.iter().map(|p| p.p99_ms);
+                let p99 = if target == "node" { p99s.reduce(f64::min) } else { median(p99s.collect()) };
+                if let Some(p99) = p99 {
                     figure.insert(target, p99);
                 }
             }
-            page += "The goal below is judged on the probe's p99.\n\n";
+            page += "The goal below is judged on the probe's p99: the median of our repetitions against \
+                     Node's best repetition.\n\n";
         }
         for (before, after) in [("before-plain", "ours-plain"), ("before-json", "ours-json")] {
             if let (Some(b), Some(a)) = (figure.get(before), figure.get(after)) {
