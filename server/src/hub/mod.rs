@@ -74,7 +74,7 @@ pub struct JoinRequest {
     /// How the connection came to hold the nickname.
     pub claim: JoinClaim,
     /// The room's first nicknames, from presence, for `joined`.
-    pub members: Vec<Nickname>,
+    pub members: Arc<[Nickname]>,
 }
 
 /// How a joining connection came to hold its nickname.

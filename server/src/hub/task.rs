@@ -361,7 +361,7 @@ impl Hub {
     }
 
     fn join(&mut self, id: ConnectionId, request: JoinRequest, admitted: oneshot::Sender<bool>) {
-        let JoinRequest { room, nick, resumed, claim, mut members } = request;
+        let JoinRequest { room, nick, resumed, claim, members } = request;
         let (Some(current), Some(worker)) =
             (self.connections.room_of(id).map(|room| room.cloned()), self.connections.worker_of(id))
         else {
@@ -395,6 +395,7 @@ impl Hub {
         self.connections.set_room(id, room.clone());
         self.outbox.push(worker, Delivery::Enter { id, room: room.clone() });
         let crowded = self.rooms.get(&room).is_some_and(|r| r.len() > PRESENCE_EVENTS_MAX);
+        let mut members = members.to_vec();
         if !members.contains(&nick) {
             members.push(nick.clone());
         }

@@ -2,7 +2,7 @@
 //! critical section.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use chat_shared::{ClientId, Nickname, RoomName};
@@ -17,15 +17,67 @@ struct Holder {
     tab: ClientId,
 }
 
+/// The holders of one room's nicknames, kept sorted, and the first of them
+/// as last listed.
+#[derive(Debug, Default)]
+struct RoomHolders {
+    holders: BTreeMap<Nickname, Holder>,
+    /// The list `members` last returned, and for what limit; dropped when a
+    /// change could alter it.
+    listed: Option<(usize, Arc<[Nickname]>)>,
+}
+
+impl RoomHolders {
+    fn get(&self, nick: &Nickname) -> Option<&Holder> {
+        self.holders.get(nick)
+    }
+
+    /// Keeps the listed names unless `nick` (added or removed) is among them
+    /// or the list was short.
+    fn changed(&mut self, nick: &Nickname) {
+        if let Some((limit, listed)) = &self.listed
+            && (listed.len() < *limit || listed.last().is_none_or(|last| nick <= last))
+        {
+            self.listed = None;
+        }
+    }
+
+    fn insert(&mut self, nick: Nickname, holder: Holder) {
+        self.changed(&nick);
+        self.holders.insert(nick, holder);
+    }
+
+    fn remove(&mut self, nick: &Nickname) {
+        self.changed(nick);
+        self.holders.remove(nick);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.holders.is_empty()
+    }
+
+    fn first(&mut self, limit: usize) -> Arc<[Nickname]> {
+        match &self.listed {
+            Some((listed_limit, listed)) if *listed_limit == limit => listed.clone(),
+            _ => {
+                let listed: Arc<[Nickname]> = self.holders.keys().take(limit).cloned().collect();
+                self.listed = Some((limit, listed.clone()));
+                listed
+            }
+        }
+    }
+}
+
 /// The nicknames held in each room of this process. Kept sorted, so the
-/// member list a join answers with costs its length, not the room's.
+/// member list a join answers with costs its length, not the room's, and is
+/// shared by joins until a change reaches it.
 #[derive(Debug, Default)]
 pub struct InProcessPresence {
-    rooms: Mutex<HashMap<RoomName, BTreeMap<Nickname, Holder>>>,
+    rooms: Mutex<HashMap<RoomName, RoomHolders>>,
 }
 
 impl InProcessPresence {
-    fn rooms(&self) -> MutexGuard<'_, HashMap<RoomName, BTreeMap<Nickname, Holder>>> {
+    fn rooms(&self) -> MutexGuard<'_, HashMap<RoomName, RoomHolders>> {
         // Every critical section leaves the map consistent, so a panic elsewhere does not spoil it.
         self.rooms.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -70,8 +122,8 @@ impl Presence for InProcessPresence {
         Ok(())
     }
 
-    async fn members(&self, room: &RoomName, limit: usize) -> Result<Vec<Nickname>, PresenceError> {
-        Ok(self.rooms().get(room).map(|holders| holders.keys().take(limit).cloned().collect()).unwrap_or_default())
+    async fn members(&self, room: &RoomName, limit: usize) -> Result<Arc<[Nickname]>, PresenceError> {
+        Ok(self.rooms().get_mut(room).map_or_else(|| Arc::from([]), |holders| holders.first(limit)))
     }
 }
 
@@ -121,6 +173,30 @@ mod tests {
         assert_eq!(names, ["al", "bo", "mia"]);
         presence.release(&ops, &nick("mia"), peer(99)).await.expect("release");
         assert!(presence.rooms().get(&ops).is_none(), "an emptied room is forgotten");
+    }
+
+    #[tokio::test]
+    async fn the_member_list_is_shared_until_a_change_reaches_it() {
+        let presence = InProcessPresence::default();
+        let room = RoomName::parse("dev").expect("room");
+        let tab = ClientId::parse("t").expect("tab");
+        for (id, name) in ["b", "d", "f"].iter().enumerate() {
+            presence.claim(&room, &nick(name), &tab, peer(id as u64)).await.expect("claim");
+        }
+        let first = presence.members(&room, 2).await.expect("members");
+        assert!(Arc::ptr_eq(&first, &presence.members(&room, 2).await.expect("members")), "shared");
+        // "g" sorts after the listed "b", "d": the list stands.
+        presence.claim(&room, &nick("g"), &tab, peer(10)).await.expect("claim");
+        assert!(Arc::ptr_eq(&first, &presence.members(&room, 2).await.expect("members")));
+        // "a" sorts first: the list changes.
+        presence.claim(&room, &nick("a"), &tab, peer(11)).await.expect("claim");
+        let names: Vec<String> =
+            presence.members(&room, 2).await.expect("members").iter().map(|n| n.to_string()).collect();
+        assert_eq!(names, ["a", "b"]);
+        presence.release(&room, &nick("b"), peer(0)).await.expect("release");
+        let names: Vec<String> =
+            presence.members(&room, 2).await.expect("members").iter().map(|n| n.to_string()).collect();
+        assert_eq!(names, ["a", "d"], "a listed name leaving changes it too");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

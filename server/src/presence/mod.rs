@@ -16,6 +16,8 @@ mod in_process;
 
 pub use in_process::InProcessPresence;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chat_shared::{ClientId, Nickname, RoomName};
 
@@ -54,6 +56,7 @@ pub trait Presence: Send + Sync {
     /// Gives `nick` in `room` back, if `member` still holds it (a replaced
     /// connection's late release must not free its successor's name).
     async fn release(&self, room: &RoomName, nick: &Nickname, member: Peer) -> Result<(), PresenceError>;
-    /// Up to `limit` of the nicknames held in `room`, in alphabetical order.
-    async fn members(&self, room: &RoomName, limit: usize) -> Result<Vec<Nickname>, PresenceError>;
+    /// Up to `limit` of the nicknames held in `room`, in alphabetical order,
+    /// shared: a storm of joins into one room need not copy the list per join.
+    async fn members(&self, room: &RoomName, limit: usize) -> Result<Arc<[Nickname]>, PresenceError>;
 }

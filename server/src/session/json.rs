@@ -109,7 +109,7 @@ impl JsonSession {
                 };
                 let members = self.presence.members(&room, PRESENCE_EVENTS_MAX).await.unwrap_or_else(|error| {
                     tracing::warn!(%error, %room, "listing members failed");
-                    Vec::new()
+                    Arc::from([])
                 });
                 let resume_after = self.resume_point(&room, after, epoch.as_ref()).await;
                 let request = JoinRequest {
