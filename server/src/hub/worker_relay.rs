@@ -5,8 +5,9 @@
 //! The hub sends each worker one batch of [`Delivery`]s per turn of its loop.
 //! A message to a room of thousands costs the hub one item per worker and one
 //! cross-thread wake per worker; the loop over the members runs here, on the
-//! thread that also runs their session tasks, so queuing to them wakes local
-//! tasks only. Before, the hub woke every member's task across threads.
+//! thread that also runs their connections, so it wakes local tasks only.
+//! While a session's queue is idle the frame goes straight to its socket
+//! ([`SessionSink::send`]), and the session task is not woken at all.
 //!
 //! Everything the hub says to a session goes through its worker's relay, in
 //! one ordered stream: a session is registered before anything is sent to
