@@ -7,7 +7,6 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 
-use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
 
 use crate::admission::{ConnectionLimiter, OriginPolicy};
@@ -15,7 +14,7 @@ use crate::app_state::AppState;
 use crate::bus::{InProcessBus, RoomBus};
 use crate::client_address::TrustedProxies;
 use crate::config::Config;
-use crate::hub::{HubHandle, WorkerLink};
+use crate::hub::{HubHandle, HubSettings, HubTasks};
 use crate::metrics::Metrics;
 use crate::presence::{InProcessPresence, Presence};
 use crate::routes;
@@ -39,6 +38,9 @@ pub enum StartupError {
     /// Opening the history store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Starting the hub's threads failed.
+    #[error("cannot start the hub: {0}")]
+    Hub(std::io::Error),
 }
 
 /// What the hub and the sessions rely on: where history is kept, how room
@@ -46,17 +48,18 @@ pub enum StartupError {
 /// implementations (one process: a SQLite file, in-process bus and presence).
 struct Services {
     store: Arc<dyn HistoryStore>,
-    bus: Box<dyn RoomBus>,
+    /// One per hub shard.
+    buses: Vec<Box<dyn RoomBus>>,
     presence: Arc<dyn Presence>,
 }
 
 impl Services {
-    async fn connect(config: &Config, metrics: &Metrics) -> Result<Self, StartupError> {
+    async fn connect(config: &Config, metrics: &Metrics, shards: usize) -> Result<Self, StartupError> {
         let sqlite: Arc<dyn HistoryStore> =
             Arc::new(SqliteStore::open_with(&config.database, config.durability).await?);
         Ok(Self {
             store: Arc::new(InstrumentedStore::new(sqlite, metrics.clone())),
-            bus: Box::new(InProcessBus::default()),
+            buses: (0..shards).map(|_| Box::new(InProcessBus::default()) as Box<dyn RoomBus>).collect(),
             presence: Arc::new(InProcessPresence::default()),
         })
     }
@@ -69,15 +72,16 @@ pub struct Application {
     store: Arc<dyn HistoryStore>,
     trigger: ShutdownTrigger,
     sessions: TaskTracker,
-    hub: JoinHandle<()>,
+    hub: HubTasks,
 }
 
 impl Application {
     /// Opens the store, binds the listener (port 0 picks a free one) and wires
-    /// the app. Must be called inside a tokio runtime: it starts the hub task.
+    /// the app. Starts the hub's threads, one shard per worker.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let metrics = Metrics::new();
-        let Services { store, bus, presence } = Services::connect(&config, &metrics).await?;
+        let workers = config.workers.map_or_else(default_workers, std::num::NonZeroUsize::get);
+        let Services { store, buses, presence } = Services::connect(&config, &metrics, workers).await?;
         // Compressing the bundle takes a moment and transient memory: done before
         // the port opens, so nothing sees a half-started server.
         let private = SqliteStore::files(&config.database);
@@ -85,7 +89,8 @@ impl Application {
         let listener = TcpListener::bind(config.bind)?;
         let address = listener.local_addr()?;
         let (trigger, signal) = shutdown::channel();
-        let (hub_handle, hub) = HubHandle::spawn(store.clone(), bus, config.max_rooms);
+        let settings = HubSettings { max_rooms: config.max_rooms, workers };
+        let (hub_handle, hub) = HubHandle::spawn(store.clone(), buses, settings).map_err(StartupError::Hub)?;
         let sessions = TaskTracker::new();
         let (relay_hub, slow_closes) = (hub_handle.clone(), metrics.slow_consumer_closes.clone());
         let state = web::Data::new(AppState {
@@ -102,7 +107,7 @@ impl Application {
         });
         let server = HttpServer::new(move || {
             // Called once per worker thread: each worker gets its own relay.
-            let worker = web::Data::new(WorkerLink::new(relay_hub.next_worker_id(), slow_closes.clone()));
+            let worker = web::Data::new(relay_hub.worker_link(slow_closes.clone()));
             App::new().app_data(state.clone()).app_data(bundle.clone()).app_data(worker).configure(routes::configure)
         })
         // Chat frames are small and latency-bound: without TCP_NODELAY, Nagle's
@@ -114,7 +119,7 @@ impl Application {
                 tracing::debug!(%error, "cannot set TCP_NODELAY");
             }
         })
-        .workers(config.workers.map_or_else(default_workers, std::num::NonZeroUsize::get))
+        .workers(workers)
         .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs())
         // We handle SIGINT/SIGTERM ourselves, to close sockets with 1001 first.
         .disable_signals()
@@ -156,7 +161,7 @@ impl Application {
             handle.stop(true).await;
         });
         let served = self.server.await;
-        if tokio::time::timeout(SHUTDOWN_TIMEOUT, self.hub).await.is_err() {
+        if !self.hub.finished(SHUTDOWN_TIMEOUT).await {
             tracing::warn!("the hub did not finish in time");
         }
         self.store.close().await;

@@ -320,3 +320,82 @@ async fn a_nickname_is_given_back_when_its_holder_moves_on_or_leaves() {
     let mut fourth = JsonClient::connect(app.address).await;
     join_when_free(&mut fourth, "ops", "alicia").await;
 }
+
+#[actix_web::test]
+async fn moving_between_rooms_of_different_shards_is_leaving_one_and_joining_the_other() {
+    // With 2 workers there are 2 hub shards; #lobby and #ops hash to
+    // different ones (a unit test of the hub pins that).
+    let app = TestApp::spawn_configured(|config| config.workers = std::num::NonZeroUsize::new(2)).await;
+    let mut alice = JsonClient::join(app.address, "alice").await;
+    let mut olga = JsonClient::connect(app.address).await;
+    olga.enter("ops", "olga", None).await;
+    let mut bob = JsonClient::join(app.address, "bob").await;
+    assert_eq!(alice.next().await, ServerMessage::MemberJoined { room: room("lobby"), nick: nick("bob") });
+
+    bob.enter("ops", "bob", None).await;
+    assert_eq!(alice.next().await, ServerMessage::MemberLeft { room: room("lobby"), nick: nick("bob") });
+    assert_eq!(olga.next().await, ServerMessage::MemberJoined { room: room("ops"), nick: nick("bob") });
+    let sent = bob.say("in ops").await;
+    bob.next_ack(&sent).await;
+    let said = olga.next_chat().await;
+    assert_eq!((said.room.as_str(), said.id, said.nick.as_str()), ("ops", 1, "bob"));
+    // The lobby's name was given back: someone else may take it now.
+    let mut other_bob = JsonClient::connect(app.address).await;
+    join_when_free(&mut other_bob, "lobby", "bob").await;
+    assert_eq!(alice.next().await, ServerMessage::MemberJoined { room: room("lobby"), nick: nick("bob") });
+    other_bob.close().await;
+    assert_eq!(alice.next().await, ServerMessage::MemberLeft { room: room("lobby"), nick: nick("bob") });
+
+    join_when_free(&mut bob, "lobby", "bob").await;
+    assert_eq!(olga.next().await, ServerMessage::MemberLeft { room: room("ops"), nick: nick("bob") });
+    assert_eq!(alice.next().await, ServerMessage::MemberJoined { room: room("lobby"), nick: nick("bob") });
+    bob.close().await;
+    assert_eq!(alice.next().await, ServerMessage::MemberLeft { room: room("lobby"), nick: nick("bob") });
+
+    // The room list adds up the shards' counts: lobby 1 (alice), ops 1 (olga).
+    let mut watcher = JsonClient::connect(app.address).await;
+    let deadline = tokio::time::Instant::now() + support::PATIENCE;
+    loop {
+        if let ServerMessage::Rooms { rooms } = watcher.next_any().await {
+            let counts: Vec<(String, u32)> = rooms.into_iter().map(|r| (r.name.to_string(), r.online)).collect();
+            if counts == [("lobby".to_owned(), 1), ("ops".to_owned(), 1)] {
+                break;
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "room list never showed lobby:1, ops:1");
+    }
+}
+
+#[actix_web::test]
+async fn rooms_of_different_shards_are_sequenced_apart_while_both_are_busy() {
+    let app = TestApp::spawn_configured(|config| config.workers = std::num::NonZeroUsize::new(2)).await;
+    let mut rooms: Vec<Vec<JsonClient>> = Vec::new();
+    for room_name in ["lobby", "ops"] {
+        let mut members = Vec::new();
+        for n in 0..4 {
+            let mut client = JsonClient::connect(app.address).await;
+            client.enter(room_name, &format!("m{n}"), None).await;
+            members.push(client);
+        }
+        rooms.push(members);
+    }
+    const EACH: usize = 25;
+    for round in 0..EACH {
+        for members in &mut rooms {
+            for sender in members.iter_mut().take(2) {
+                sender.say(&format!("r{round}")).await;
+            }
+        }
+    }
+    for (members, room_name) in rooms.iter_mut().zip(["lobby", "ops"]) {
+        for member in members {
+            let mut seen = Vec::new();
+            while seen.len() < 2 * EACH {
+                let message = member.next_chat().await;
+                assert_eq!(message.room.as_str(), room_name, "only its own room's messages");
+                seen.push(message.id);
+            }
+            assert_eq!(seen, (1..=2 * EACH as u64).collect::<Vec<_>>(), "every message once, in id order");
+        }
+    }
+}

@@ -1,35 +1,39 @@
-//! The hub: one task that owns who is connected and in which room, has every
-//! message stored before anyone hears of it, and fans events out.
+//! The hub: the shards that own the rooms, decide who is in which, have every
+//! message stored before anyone hears of it, and fan events out.
 //!
-//! Sessions reach it through a cloneable [`HubHandle`]. Everything a session
-//! should receive from the hub (its join answer, acks, room events) arrives
-//! through that session's bounded outbound queue, filled by the relay of the
-//! worker thread the session runs on ([`WorkerLink`]): the hub sends each
-//! worker one batch per turn, and the relay walks the room's local members.
-//! Each event is encoded once and the same bytes are queued to every
-//! recipient. A session whose queue is full is dropped instead of slowing
-//! everyone else.
+//! Rooms are hashed over several shards (one per worker by default), each a
+//! task on the hub's own threads with its own command queue, bus
+//! subscriptions and room sequence: there is no global serial point, and a
+//! busy room slows only the rooms of its shard. Sessions reach the shards
+//! through a cloneable [`HubHandle`], which routes each request by room.
 //!
-//! The hub never waits for the store: messages go to the `store_writer`
-//! task, which commits everything waiting in one transaction while the hub
-//! goes on with joins, typing and presence, and are relayed when it reports
-//! back. History is read by the sessions themselves, from the store's readers.
+//! Everything a session should receive from the hub (its join answer, acks,
+//! room events, room lists) arrives through its bounded outbound queue,
+//! filled by the relay of the worker thread it runs on ([`WorkerLink`]):
+//! each shard sends each worker one batch per turn, and the relay walks the
+//! room's local members. Each event is encoded once and the same bytes are
+//! queued to every recipient. A session whose queue is full is dropped
+//! instead of slowing everyone else.
 //!
-//! Inside: `task` is the loop and the membership rules (joins, takeovers,
-//! leaves); `connections` the registered sessions and their workers;
-//! `rooms` who is in which room; `room_lists` the coalesced room lists;
-//! `plain_bridge` what links the seed's plain protocol to the lobby;
-//! `outbox` the hub's per-worker batches, `worker_relay` the worker's side;
-//! `outbound` each session's byte-bounded queue.
+//! No shard waits for the store: messages go to the `store_writer` task,
+//! which commits what every shard has waiting in one transaction, and are
+//! relayed when it reports back. History is read by the sessions themselves,
+//! from the store's readers.
+//!
+//! Inside: `shard` is the loop and the membership rules (joins, takeovers,
+//! leaves); `rooms` who is in which room, and the room quota; `directory`
+//! the member counts and the coalesced room lists; `plain_bridge` what links
+//! the seed's plain protocol to the lobby; `outbox` a shard's per-worker
+//! batches, `worker_relay` the worker's side; `outbound` each session's
+//! byte-bounded queue.
 
-mod connections;
+mod directory;
 mod outbound;
 mod outbox;
 mod plain_bridge;
-mod room_lists;
 mod rooms;
+mod shard;
 mod store_writer;
-mod task;
 mod worker_relay;
 
 pub use outbound::{
@@ -37,18 +41,23 @@ pub use outbound::{
     outbound_queue,
 };
 pub use plain_bridge::guest_nickname;
-pub use task::PRESENCE_EVENTS_MAX;
+pub use shard::PRESENCE_EVENTS_MAX;
 pub use worker_relay::{WorkerAddress, WorkerId, WorkerLink};
 
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use chat_shared::{ClientId, Endpoint, MessageText, Nickname, RoomName};
-use tokio::sync::{mpsc, oneshot};
+use prometheus_client::metrics::counter::Counter;
+use tokio::runtime::Runtime;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::bus::{NodeId, Peer, RoomBus};
 use crate::store::HistoryStore;
+use worker_relay::{Delivery, Workers};
 
 /// How many requests may wait for the hub before senders are slowed down.
 const COMMAND_QUEUE_CAPACITY: usize = 4096;
@@ -89,7 +98,7 @@ pub enum JoinClaim {
     Replaces(ConnectionId),
 }
 
-/// What sessions ask of the hub. Messages are stored in batches; control
+/// What sessions ask of a shard. Messages are stored in batches; control
 /// commands are applied one at a time, between batches.
 enum Command {
     Say { id: ConnectionId, room: RoomName, client_id: ClientId, text: MessageText },
@@ -97,46 +106,141 @@ enum Command {
     Control(Control),
 }
 
-/// Membership and presence: everything that is not a message.
+/// Membership: everything that is not a message.
 enum Control {
-    Connect { id: ConnectionId, endpoint: Endpoint, sink: SessionSink, worker: WorkerAddress },
-    Disconnect { id: ConnectionId },
-    Join { id: ConnectionId, request: JoinRequest, admitted: oneshot::Sender<bool> },
-    Typing { id: ConnectionId, room: RoomName },
+    /// A plain client connected (to the lobby's shard: it relays their frames).
+    PlainConnected {
+        id: ConnectionId,
+    },
+    PlainDisconnected {
+        id: ConnectionId,
+    },
+    Join {
+        id: ConnectionId,
+        request: JoinRequest,
+        admitted: oneshot::Sender<bool>,
+    },
+    Leave {
+        id: ConnectionId,
+        room: RoomName,
+    },
+    Typing {
+        id: ConnectionId,
+        room: RoomName,
+    },
 }
 
 /// A cheap, cloneable way for sessions to reach the hub.
 #[derive(Clone)]
 pub struct HubHandle {
-    commands: mpsc::Sender<Command>,
-    next_connection_id: Arc<AtomicU64>,
+    shards: Arc<[mpsc::Sender<Command>]>,
+    workers: Workers,
+    next_connection: Arc<AtomicU64>,
     next_worker_id: Arc<AtomicUsize>,
     node: NodeId,
 }
 
+/// The hub's threads and shard tasks, for shutdown to wait on.
+pub struct HubTasks {
+    runtime: Option<Runtime>,
+    shards: Vec<JoinHandle<()>>,
+}
+
+impl HubTasks {
+    /// Resolves once every shard has committed what it accepted and stopped
+    /// (after the last handle is dropped), or after `timeout`.
+    pub async fn finished(mut self, timeout: Duration) -> bool {
+        let shards = std::mem::take(&mut self.shards);
+        tokio::time::timeout(timeout, async move {
+            for shard in shards {
+                let _ = shard.await;
+            }
+        })
+        .await
+        .is_ok()
+    }
+}
+
+impl Drop for HubTasks {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which an async context may not do.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// What the hub is built from.
+pub struct HubSettings {
+    /// Most rooms with members at once.
+    pub max_rooms: usize,
+    /// How many worker threads run sessions (each gets a [`WorkerLink`]).
+    pub workers: usize,
+}
+
+/// Which of `shards` owns `room`: the same on every call and every node.
+fn shard_of(room: &RoomName, shards: usize) -> usize {
+    // SipHash with fixed keys: stable, unlike a randomly seeded hasher.
+    #[allow(deprecated)]
+    let mut hasher = std::hash::SipHasher::new();
+    room.hash(&mut hasher);
+    usize::try_from(hasher.finish() % shards.max(1) as u64).unwrap_or(0)
+}
+
 impl HubHandle {
-    /// Starts the hub task on the current tokio runtime, publishing room
-    /// events on `bus`; returns its handle and the task, which ends once the
-    /// last handle is dropped.
-    /// At most `max_rooms` rooms have members at once.
-    pub fn spawn(store: Arc<dyn HistoryStore>, bus: Box<dyn RoomBus>, max_rooms: usize) -> (Self, JoinHandle<()>) {
-        let (commands, receiver) = mpsc::channel(COMMAND_QUEUE_CAPACITY);
-        let epoch = store.epoch().clone();
-        let node = bus.node();
-        let writer = store_writer::StoreWriter::spawn(store);
-        let task = tokio::spawn(task::Hub::new(epoch, writer, bus, max_rooms).run(receiver));
+    /// Starts the hub on threads of its own: one shard per bus in `buses`
+    /// (each publishes and hears room events on its own), the store writer
+    /// and the directory. Returns its handle and its tasks, which end once
+    /// the last handle is dropped.
+    pub fn spawn(
+        store: Arc<dyn HistoryStore>,
+        buses: Vec<Box<dyn RoomBus>>,
+        settings: HubSettings,
+    ) -> std::io::Result<(Self, HubTasks)> {
+        let shard_count = buses.len().max(1);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(shard_count)
+            .thread_name("chat-hub")
+            .enable_all()
+            .build()?;
+        let node = buses.first().map_or(0, |bus| bus.node());
+        let (room_list, shown) = watch::channel(directory::empty_list());
+        let workers = Workers::new(settings.workers, shown);
+        let (counts, reported) = mpsc::unbounded_channel();
+        runtime.spawn(directory::Directory::new(room_list, workers.clone()).run(reported));
+        let quota = rooms::RoomQuota::new(settings.max_rooms);
+        let writers = store_writer::spawn(store.clone(), shard_count, runtime.handle());
+        let mut senders = Vec::with_capacity(shard_count);
+        let mut tasks = Vec::with_capacity(shard_count);
+        for (bus, writer) in buses.into_iter().zip(writers) {
+            let (commands, receiver) = mpsc::channel(COMMAND_QUEUE_CAPACITY);
+            let parts = shard::ShardParts {
+                epoch: store.epoch().clone(),
+                quota: quota.clone(),
+                writer,
+                bus,
+                outbox: outbox::Outbox::new(workers.clone()),
+                directory: counts.clone(),
+            };
+            tasks.push(runtime.spawn(shard::Shard::new(parts).run(receiver)));
+            senders.push(commands);
+        }
         let handle = Self {
-            commands,
-            next_connection_id: Arc::new(AtomicU64::new(1)),
+            shards: senders.into(),
+            workers,
+            next_connection: Arc::new(AtomicU64::new(1)),
             next_worker_id: Arc::new(AtomicUsize::new(0)),
             node,
         };
-        (handle, task)
+        Ok((handle, HubTasks { runtime: Some(runtime), shards: tasks }))
     }
 
-    /// A fresh id for a new connection.
-    pub fn next_connection_id(&self) -> ConnectionId {
-        self.next_connection_id.fetch_add(1, Ordering::Relaxed)
+    /// A fresh id for a new connection of `worker`. The id says which worker
+    /// runs it (its remainder by the number of workers), so a shard reaches
+    /// any session without a table.
+    pub fn next_connection_id(&self, worker: WorkerId) -> ConnectionId {
+        let workers = self.workers.count() as u64;
+        self.next_connection.fetch_add(1, Ordering::Relaxed) * workers + (worker as u64 % workers)
     }
 
     /// Connection `id` of this node, as presence and the bus name it.
@@ -144,36 +248,69 @@ impl HubHandle {
         Peer { node: self.node, connection: id }
     }
 
-    /// A fresh id for a worker's relay.
-    pub fn next_worker_id(&self) -> WorkerId {
-        self.next_worker_id.fetch_add(1, Ordering::Relaxed)
+    /// The relay of the next worker thread; called once per worker, on it.
+    pub fn worker_link(&self, slow_closes: Counter) -> WorkerLink {
+        let id = self.next_worker_id.fetch_add(1, Ordering::Relaxed);
+        self.workers.link(id, slow_closes)
     }
 
-    /// Registers a connection, whose sink its `worker`'s relay will hold; it
-    /// starts receiving what its endpoint gets before joining (the room list
-    /// for JSON, the lobby for plain clients).
+    fn shard(&self, room: &RoomName) -> &mpsc::Sender<Command> {
+        &self.shards[shard_of(room, self.shards.len())]
+    }
+
+    /// Registers a connection with its worker's relay, which starts giving it
+    /// what its endpoint gets before joining (the room list for JSON; plain
+    /// clients, who live in the lobby, are also made known to its shard).
     pub async fn connect(
         &self,
         id: ConnectionId,
         endpoint: Endpoint,
         sink: SessionSink,
-        worker: WorkerAddress,
+        worker: &WorkerAddress,
     ) -> Result<(), HubStopped> {
-        self.send(Command::Control(Control::Connect { id, endpoint, sink, worker })).await
+        // Sent before anything this session asks a shard: it is registered
+        // before any answer reaches its relay.
+        if !worker.send(vec![Delivery::Register { id, endpoint, sink }]) {
+            return Err(HubStopped);
+        }
+        if endpoint == Endpoint::Plain {
+            let lobby = self.shard(&RoomName::lobby());
+            lobby.send(Command::Control(Control::PlainConnected { id })).await.map_err(|_| HubStopped)?;
+        }
+        Ok(())
     }
 
-    /// Forgets a connection and takes it out of its room; safe to call twice.
-    pub async fn disconnect(&self, id: ConnectionId) {
+    /// Forgets a connection, taking it out of `room`; safe to call twice.
+    pub async fn disconnect(
+        &self,
+        id: ConnectionId,
+        endpoint: Endpoint,
+        room: Option<RoomName>,
+        worker: &WorkerAddress,
+    ) {
+        worker.send(vec![Delivery::Unregister { id }]);
         // If the hub has stopped there is nothing left to leave.
-        let _ = self.send(Command::Control(Control::Disconnect { id })).await;
+        if endpoint == Endpoint::Plain {
+            let _ = self.shard(&RoomName::lobby()).send(Command::Control(Control::PlainDisconnected { id })).await;
+        }
+        if let Some(room) = room {
+            let _ = self.leave(id, room).await;
+        }
     }
 
     /// Moves a JSON connection into a room. The answer (`joined`, or an
-    /// error) arrives on its queue; the result says whether it got in.
+    /// error) arrives on its queue; the result says whether it got in. Once
+    /// in, the session leaves the room it was in with [`HubHandle::leave`].
     pub async fn join(&self, id: ConnectionId, request: JoinRequest) -> Result<bool, HubStopped> {
         let (admitted, answer) = oneshot::channel();
-        self.send(Command::Control(Control::Join { id, request, admitted })).await?;
+        let shard = self.shard(&request.room);
+        shard.send(Command::Control(Control::Join { id, request, admitted })).await.map_err(|_| HubStopped)?;
         answer.await.map_err(|_| HubStopped)
+    }
+
+    /// Takes a connection out of a room (a no-op if it is not in it).
+    pub async fn leave(&self, id: ConnectionId, room: RoomName) -> Result<(), HubStopped> {
+        self.shard(&room).send(Command::Control(Control::Leave { id, room })).await.map_err(|_| HubStopped)
     }
 
     /// Stores and relays a message. The ack arrives on the sender's queue.
@@ -184,25 +321,44 @@ impl HubHandle {
         client_id: ClientId,
         text: MessageText,
     ) -> Result<(), HubStopped> {
-        self.send(Command::Say { id, room, client_id, text }).await
+        self.shard(&room).send(Command::Say { id, room, client_id, text }).await.map_err(|_| HubStopped)
     }
 
     /// Tells the room that this connection's user is typing.
     pub async fn typing(&self, id: ConnectionId, room: RoomName) -> Result<(), HubStopped> {
-        self.send(Command::Control(Control::Typing { id, room })).await
+        self.shard(&room).send(Command::Control(Control::Typing { id, room })).await.map_err(|_| HubStopped)
     }
 
     /// Relays a frame from plain client `id` to every plain client, verbatim.
     pub async fn plain_frame(&self, id: ConnectionId, frame: Outbound) -> Result<(), HubStopped> {
-        self.send(Command::PlainFrame { id, frame }).await
-    }
-
-    async fn send(&self, command: Command) -> Result<(), HubStopped> {
-        self.commands.send(command).await.map_err(|_| HubStopped)
+        let lobby = self.shard(&RoomName::lobby());
+        lobby.send(Command::PlainFrame { id, frame }).await.map_err(|_| HubStopped)
     }
 }
 
 /// Encodes an event once, for any number of recipients.
 fn frame(message: &chat_shared::ServerMessage) -> Outbound {
     Outbound::Text(bytestring::ByteString::from(message.encode()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rooms_spread_over_the_shards_and_always_land_on_the_same_one() {
+        let rooms: Vec<RoomName> = (0..1_000).map(|n| RoomName::parse(format!("room-{n}")).expect("room")).collect();
+        let mut per_shard = [0_usize; 4];
+        for room in &rooms {
+            let shard = shard_of(room, 4);
+            assert_eq!(shard, shard_of(&RoomName::parse(room.as_str()).expect("room"), 4), "stable");
+            per_shard[shard] += 1;
+        }
+        assert!(per_shard.iter().all(|n| (150..=350).contains(n)), "{per_shard:?}");
+        // The socket tests switch between these to cross from one shard to another.
+        let (lobby, ops) = (RoomName::lobby(), RoomName::parse("ops").expect("room"));
+        for shards in 2..=4 {
+            assert_ne!(shard_of(&lobby, shards), shard_of(&ops, shards), "{shards} shards");
+        }
+    }
 }

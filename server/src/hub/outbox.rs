@@ -1,43 +1,51 @@
-//! The hub's side of fan-out: deliveries collected per worker while the hub
+//! A shard's side of fan-out: deliveries collected per worker while the shard
 //! applies a batch of commands, then sent as one batch per worker.
 
-use std::collections::HashMap;
+use super::ConnectionId;
+use super::outbound::Outbound;
+use super::worker_relay::{Delivery, WorkerId, Workers, worker_of};
 
-use super::worker_relay::{Delivery, WorkerAddress, WorkerId};
-
-/// Each worker's mailbox and what waits to go to it.
-#[derive(Default)]
+/// What waits to go to each worker.
 pub(super) struct Outbox {
-    workers: HashMap<WorkerId, Mailbox>,
-}
-
-struct Mailbox {
-    address: WorkerAddress,
-    pending: Vec<Delivery>,
+    workers: Workers,
+    /// By worker id.
+    pending: Vec<Vec<Delivery>>,
 }
 
 impl Outbox {
-    /// Makes sure deliveries to `address`'s worker can be sent.
-    pub(super) fn add_worker(&mut self, address: WorkerAddress) {
-        self.workers.entry(address.id).or_insert_with(|| Mailbox { address, pending: Vec::new() });
+    pub(super) fn new(workers: Workers) -> Self {
+        let pending = (0..workers.count()).map(|_| Vec::new()).collect();
+        Self { workers, pending }
+    }
+
+    /// The worker that runs connection `id`.
+    pub(super) fn worker_of(&self, id: ConnectionId) -> WorkerId {
+        worker_of(id, self.workers.count())
     }
 
     /// Queues a delivery for a worker, sent at the next [`Outbox::flush`].
     pub(super) fn push(&mut self, worker: WorkerId, delivery: Delivery) {
-        if let Some(mailbox) = self.workers.get_mut(&worker) {
-            mailbox.pending.push(delivery);
+        if let Some(pending) = self.pending.get_mut(worker) {
+            pending.push(delivery);
         }
+    }
+
+    /// Queues `frame` for connection `id`.
+    pub(super) fn send_to(&mut self, id: ConnectionId, frame: Outbound) {
+        self.push(self.worker_of(id), Delivery::To { id, frame });
     }
 
     /// Sends each worker what waits for it, as one batch.
     pub(super) fn flush(&mut self) {
-        for mailbox in self.workers.values_mut() {
-            if mailbox.pending.is_empty() {
+        for (worker, pending) in self.pending.iter_mut().enumerate() {
+            if pending.is_empty() {
                 continue;
             }
-            let batch = std::mem::take(&mut mailbox.pending);
-            // A worker whose relay has gone has no sessions left to deliver to.
-            let _ = mailbox.address.mailbox.send(batch);
+            let batch = std::mem::take(pending);
+            // A worker whose relay has gone (or never started) has no sessions to deliver to.
+            if let Some(address) = self.workers.get(worker) {
+                address.send(batch);
+            }
         }
     }
 }

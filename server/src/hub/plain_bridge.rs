@@ -1,12 +1,48 @@
 //! The bridge between the seed's plain protocol and the rooms: a plain
 //! client's text is stored in the lobby under a guest name (so web users see
-//! it), and lobby messages reach plain clients as `nick: text` lines.
+//! it), and lobby messages reach plain clients as `nick: text` lines. Plain
+//! clients live in the lobby: the lobby's shard relays their frames.
+
+use std::collections::BTreeMap;
 
 use bytestring::ByteString;
 use chat_shared::{ChatMessage, ClientId, MessageText, Nickname, RoomName};
 
+use super::worker_relay::WorkerId;
 use super::{ConnectionId, Outbound};
 use crate::store::NewMessage;
+
+/// How many plain sessions each worker runs, so the plain echo goes only to
+/// the workers that have any.
+#[derive(Debug, Default)]
+pub(super) struct PlainWorkers {
+    counts: BTreeMap<WorkerId, usize>,
+}
+
+impl PlainWorkers {
+    pub(super) fn add(&mut self, worker: WorkerId) {
+        *self.counts.entry(worker).or_default() += 1;
+    }
+
+    pub(super) fn remove(&mut self, worker: WorkerId) {
+        if let Some(count) = self.counts.get_mut(&worker) {
+            *count -= 1;
+            if *count == 0 {
+                self.counts.remove(&worker);
+            }
+        }
+    }
+
+    /// Whether any plain client is connected.
+    pub(super) fn any(&self) -> bool {
+        !self.counts.is_empty()
+    }
+
+    /// The workers that run plain sessions.
+    pub(super) fn workers(&self) -> impl Iterator<Item = WorkerId> + '_ {
+        self.counts.keys().copied()
+    }
+}
 
 /// The nickname under which a plain client's text appears to JSON clients.
 pub fn guest_nickname(id: ConnectionId) -> Nickname {

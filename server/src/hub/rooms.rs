@@ -1,9 +1,12 @@
-//! Room membership on this node: which connection is in which room under
-//! which nickname, on which worker. Claiming nicknames is presence's job.
+//! Room membership on one hub shard: which connection is in which of its
+//! rooms under which nickname, on which worker; and the quota of rooms the
+//! shards share. Claiming nicknames is presence's job.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use chat_shared::{Nickname, RoomInfo, RoomName};
+use chat_shared::{Nickname, RoomName};
 
 use super::ConnectionId;
 use super::worker_relay::WorkerId;
@@ -26,11 +29,14 @@ pub struct Room {
 }
 
 impl Room {
-    pub fn insert(&mut self, id: ConnectionId, member: Member) {
+    /// Adds a member, or renames one; returns it as it was before.
+    pub fn insert(&mut self, id: ConnectionId, member: Member) -> Option<Member> {
         *self.workers.entry(member.worker).or_default() += 1;
-        if let Some(replaced) = self.members.insert(id, member) {
+        let replaced = self.members.insert(id, member);
+        if let Some(replaced) = &replaced {
             self.forget_worker(replaced.worker);
         }
+        replaced
     }
 
     pub fn remove(&mut self, id: ConnectionId) -> Option<Member> {
@@ -55,10 +61,6 @@ impl Room {
 
     pub fn get(&self, id: ConnectionId) -> Option<&Member> {
         self.members.get(&id)
-    }
-
-    pub fn ids(&self) -> impl Iterator<Item = ConnectionId> + '_ {
-        self.members.keys().copied()
     }
 
     pub fn len(&self) -> usize {
@@ -94,68 +96,40 @@ impl Rooms {
         }
         member
     }
+}
 
-    /// How many rooms have members.
-    #[allow(clippy::len_without_is_empty)] // an empty directory is not a case anyone asks about
-    pub fn len(&self) -> usize {
-        self.rooms.len()
+/// How many rooms may have members at once, shared by the shards: each
+/// takes a place for a room's first member and gives it back when it empties.
+#[derive(Debug, Clone)]
+pub struct RoomQuota {
+    in_use: Arc<AtomicUsize>,
+    max: usize,
+}
+
+impl RoomQuota {
+    pub fn new(max: usize) -> Self {
+        Self { in_use: Arc::new(AtomicUsize::new(0)), max }
     }
 
-    /// A room with its online count (0 if nobody is in it).
-    pub fn info(&self, name: &RoomName) -> RoomInfo {
-        let online = self.rooms.get(name).map_or(0, |room| u32::try_from(room.len()).unwrap_or(u32::MAX));
-        RoomInfo { name: name.clone(), online }
+    /// Takes a place for a new room; false if every place is taken.
+    pub fn take(&self) -> bool {
+        self.in_use.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.max).then_some(n + 1)).is_ok()
     }
 
-    /// The lobby and the `limit` busiest other rooms (most members first,
-    /// then by name), listed by name: what every client is shown.
-    pub fn busiest(&self, limit: usize) -> Vec<RoomInfo> {
-        let lobby = RoomName::lobby();
-        let mut others: Vec<(usize, &RoomName)> =
-            self.rooms.iter().filter(|(name, _)| **name != lobby).map(|(name, room)| (room.len(), name)).collect();
-        let by_busiest = |a: &(usize, &RoomName), b: &(usize, &RoomName)| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1));
-        if others.len() > limit {
-            others.select_nth_unstable_by(limit, by_busiest);
-            others.truncate(limit);
-        }
-        let mut list: Vec<RoomInfo> = others.into_iter().map(|(_, name)| self.info(name)).collect();
-        list.push(self.info(&lobby));
-        list.sort_by(|a, b| a.name.cmp(&b.name));
-        list
+    /// Gives back the place of a room that emptied.
+    pub fn release(&self) {
+        let _ = self.in_use.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+
+    /// The most rooms at once.
+    pub fn max(&self) -> usize {
+        self.max
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn member(nick: &str) -> Member {
-        Member { nick: Nickname::parse(nick).expect("nick"), worker: 0 }
-    }
-
-    #[test]
-    fn the_list_shows_the_lobby_and_the_busiest_rooms_only() {
-        let mut rooms = Rooms::default();
-        let dev = RoomName::parse("dev").expect("room");
-        rooms.entry(dev.clone()).insert(1, member("alice"));
-        rooms.entry(dev.clone()).insert(2, member("bob"));
-        let names = |list: Vec<RoomInfo>| list.into_iter().map(|r| (r.name.to_string(), r.online)).collect::<Vec<_>>();
-        assert_eq!(names(rooms.busiest(5)), [("dev".to_owned(), 2), ("lobby".to_owned(), 0)]);
-
-        for (n, room) in ["a", "b", "c"].iter().enumerate() {
-            let room = RoomName::parse(*room).expect("room");
-            for m in 0..=n as u64 {
-                rooms.entry(room.clone()).insert(100 + 10 * n as u64 + m, member(&format!("m{m}")));
-            }
-        }
-        // Busiest two: c (3) and a tie at 2 broken by name (b before dev).
-        assert_eq!(names(rooms.busiest(2)), [("b".to_owned(), 2), ("c".to_owned(), 3), ("lobby".to_owned(), 0)]);
-
-        rooms.remove(&dev, 1);
-        rooms.remove(&dev, 2);
-        assert!(rooms.get(&dev).is_none());
-        assert_eq!(rooms.info(&dev).online, 0);
-    }
 
     #[test]
     fn a_room_knows_which_workers_run_its_members() {
@@ -169,5 +143,19 @@ mod tests {
         assert_eq!(room.workers().collect::<Vec<_>>(), [1], "a worker without members gets no deliveries");
         room.insert(2, on(2));
         assert_eq!(room.workers().collect::<Vec<_>>(), [1, 2], "re-inserting moves the count");
+    }
+
+    #[test]
+    fn the_quota_is_shared_and_places_come_back() {
+        let quota = RoomQuota::new(2);
+        let other_shard = quota.clone();
+        assert!(quota.take() && other_shard.take());
+        assert!(!quota.take(), "two rooms of two");
+        other_shard.release();
+        assert!(quota.take());
+        quota.release();
+        quota.release();
+        quota.release();
+        assert!(quota.take() && quota.take() && !quota.take(), "releasing too often cannot make room");
     }
 }

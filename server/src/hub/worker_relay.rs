@@ -10,21 +10,70 @@
 //! ([`SessionSink::send`]), and the session task is not woken at all.
 //!
 //! Everything the hub says to a session goes through its worker's relay, in
-//! one ordered stream: a session is registered before anything is sent to
-//! it, enters a room before that room's events reach it, and hears `joined`
-//! before its join is confirmed to the session (which then reads history).
+//! one ordered stream per shard: a session registers here (itself, before it
+//! asks any shard anything), enters a room before that room's events reach
+//! it, and hears `joined` before its join is confirmed to the session (which
+//! then reads history). The room directory's lists come the same way, and a
+//! JSON session gets the current one as it registers.
 
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
 
 use chat_shared::{Endpoint, RoomName};
 use prometheus_client::metrics::counter::Counter;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{ConnectionId, Outbound, QueueError, SessionSink};
 
 /// Which worker a session runs on.
 pub type WorkerId = usize;
+
+/// The worker that runs connection `id`: connection ids are handed out so
+/// that they say it (see [`super::HubHandle::next_connection_id`]), and a
+/// shard needs no table to reach any session.
+pub(super) fn worker_of(id: ConnectionId, workers: usize) -> WorkerId {
+    // The remainder is below `workers`, a usize.
+    usize::try_from(id % workers.max(1) as u64).unwrap_or(0)
+}
+
+/// Every worker's relay, by worker id, as actix starts its workers; and the
+/// room list a JSON session is shown as it registers.
+#[derive(Debug, Clone)]
+pub(super) struct Workers {
+    slots: Arc<[OnceLock<WorkerAddress>]>,
+    room_list: watch::Receiver<Outbound>,
+}
+
+impl Workers {
+    pub(super) fn new(count: usize, room_list: watch::Receiver<Outbound>) -> Self {
+        Self { slots: (0..count.max(1)).map(|_| OnceLock::new()).collect(), room_list }
+    }
+
+    /// How many workers there are.
+    pub(super) fn count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Worker `id`'s relay, once it exists.
+    pub(super) fn get(&self, id: WorkerId) -> Option<&WorkerAddress> {
+        self.slots.get(id).and_then(OnceLock::get)
+    }
+
+    /// Every relay that exists.
+    pub(super) fn all(&self) -> impl Iterator<Item = &WorkerAddress> {
+        self.slots.iter().filter_map(OnceLock::get)
+    }
+
+    /// Creates worker `id`'s relay (once per worker thread).
+    pub(super) fn link(&self, id: WorkerId, slow_closes: Counter) -> WorkerLink {
+        let link = WorkerLink::new(id, slow_closes, self.room_list.clone());
+        if self.slots.get(id).is_none_or(|slot| slot.set(link.address.clone()).is_err()) {
+            tracing::error!(worker = id, workers = self.count(), "more workers than the hub was told of");
+        }
+        link
+    }
+}
 
 /// One thing the hub asks a worker's relay to do.
 #[derive(Debug)]
@@ -44,6 +93,9 @@ pub enum Delivery {
     /// Tells a joining session whether it is still registered, once what was
     /// queued for it before (its `joined`) is in its queue.
     Admitted { id: ConnectionId, answer: oneshot::Sender<bool> },
+    /// New room lists: `everyone` (if the busiest rooms changed) for every
+    /// JSON session, except members of a room in `own`, who get its list.
+    RoomLists { everyone: Option<Outbound>, own: Arc<HashMap<RoomName, Outbound>> },
 }
 
 /// How the hub reaches one worker's relay.
@@ -55,35 +107,50 @@ pub struct WorkerAddress {
     pub(super) mailbox: mpsc::UnboundedSender<Vec<Delivery>>,
 }
 
+impl WorkerAddress {
+    /// Sends the relay a batch; false if it is gone (its worker stopped).
+    pub(super) fn send(&self, batch: Vec<Delivery>) -> bool {
+        self.mailbox.send(batch).is_ok()
+    }
+}
+
+/// What a relay is started with.
+struct Start {
+    mailbox: mpsc::UnboundedReceiver<Vec<Delivery>>,
+    slow_closes: Counter,
+    room_list: watch::Receiver<Outbound>,
+}
+
 /// One worker's relay, as its sessions know it (kept in the worker's app data).
 /// The relay task starts on first use, on the worker's own thread.
 pub struct WorkerLink {
     address: WorkerAddress,
-    not_started: Cell<Option<(mpsc::UnboundedReceiver<Vec<Delivery>>, Counter)>>,
+    not_started: Cell<Option<Start>>,
 }
 
 impl WorkerLink {
     /// A relay for worker `id`; `slow_closes` counts sessions it drops for
-    /// not keeping up.
-    pub fn new(id: WorkerId, slow_closes: Counter) -> Self {
+    /// not keeping up; `room_list` is what a JSON session sees first.
+    fn new(id: WorkerId, slow_closes: Counter, room_list: watch::Receiver<Outbound>) -> Self {
         let (mailbox, receiver) = mpsc::unbounded_channel();
-        Self { address: WorkerAddress { id, mailbox }, not_started: Cell::new(Some((receiver, slow_closes))) }
+        let start = Start { mailbox: receiver, slow_closes, room_list };
+        Self { address: WorkerAddress { id, mailbox }, not_started: Cell::new(Some(start)) }
     }
 
     /// The address sessions of this worker give the hub. Starts the relay the
     /// first time, so it must be called on the worker's thread (as request
     /// handlers are).
     pub fn address(&self) -> WorkerAddress {
-        if let Some((receiver, slow_closes)) = self.not_started.take() {
-            actix_web::rt::spawn(relay(receiver, slow_closes));
+        if let Some(start) = self.not_started.take() {
+            actix_web::rt::spawn(relay(start));
         }
         self.address.clone()
     }
 }
 
-/// The relay task: applies the hub's batches until the hub is gone.
-async fn relay(mut mailbox: mpsc::UnboundedReceiver<Vec<Delivery>>, slow_closes: Counter) {
-    let mut sessions = LocalSessions { slow_closes, ..LocalSessions::default() };
+/// The relay task: applies the hub's batches until every sender is gone.
+async fn relay(Start { mut mailbox, slow_closes, room_list }: Start) {
+    let mut sessions = LocalSessions { slow_closes, room_list: Some(room_list), ..LocalSessions::default() };
     while let Some(batch) = mailbox.recv().await {
         for delivery in batch {
             sessions.apply(delivery);
@@ -105,6 +172,8 @@ struct LocalSessions {
     rooms: HashMap<RoomName, HashSet<ConnectionId>>,
     plain: HashSet<ConnectionId>,
     slow_closes: Counter,
+    /// The room list a JSON session is shown as it registers.
+    room_list: Option<watch::Receiver<Outbound>>,
 }
 
 impl LocalSessions {
@@ -115,6 +184,14 @@ impl LocalSessions {
                     self.plain.insert(id);
                 }
                 self.sessions.insert(id, Local { sink, room: None });
+                // Read after registering: a newer list sent before this point
+                // was published here first, so this one is at least as new.
+                let list = self.room_list.as_ref().filter(|_| endpoint == Endpoint::Json).map(|l| l.borrow().clone());
+                if let Some(list) = list
+                    && self.send(id, list)
+                {
+                    self.drop_slow(vec![id]);
+                }
             }
             Delivery::Unregister { id } => self.remove(id),
             Delivery::Enter { id, room } => {
@@ -148,7 +225,29 @@ impl LocalSessions {
             Delivery::Admitted { id, answer } => {
                 let _ = answer.send(self.sessions.contains_key(&id));
             }
+            Delivery::RoomLists { everyone, own } => self.room_lists(everyone, &own),
         }
+    }
+
+    /// Gives each JSON session the room list meant for it.
+    fn room_lists(&mut self, everyone: Option<Outbound>, own: &HashMap<RoomName, Outbound>) {
+        let mut too_slow = Vec::new();
+        if let Some(list) = everyone {
+            for (id, local) in &mut self.sessions {
+                let has_own = local.room.as_ref().is_some_and(|room| own.contains_key(room));
+                if !has_own && !self.plain.contains(id) && local.sink.send(list.clone()) == Err(QueueError::Full) {
+                    too_slow.push(*id);
+                }
+            }
+        }
+        for (room, list) in own {
+            for id in self.rooms.get(room).into_iter().flatten() {
+                if send_to(&mut self.sessions, *id, list.clone()) {
+                    too_slow.push(*id);
+                }
+            }
+        }
+        self.drop_slow(too_slow);
     }
 
     /// Sends `frame` to one session; true if it is too slow to take it.

@@ -127,18 +127,28 @@ impl JsonSession {
                 let admitted = self.hub.join(self.id, request).await;
                 let held = (room.clone(), nick);
                 if !matches!(admitted, Ok(true)) {
-                    // Refused (or the hub stopped): give back a name this join took.
+                    // Refused (or this session is being dropped, or the hub stopped):
+                    // make sure the room does not keep it, give back a name this join took.
+                    if self.joined.as_ref() != Some(&room) {
+                        self.hub.leave(self.id, room).await?;
+                    }
                     if claim != JoinClaim::Repeated {
                         release(self.presence.as_ref(), &held.0, &held.1, self.peer).await;
                     }
                     return admitted.map(|_| None);
+                }
+                // In the new room: leave the old one (perhaps another shard's), then
+                // give its name back, so whoever claims it next joins after we left.
+                if let Some(previous) = self.joined.replace(room.clone())
+                    && previous != room
+                {
+                    self.hub.leave(self.id, previous).await?;
                 }
                 if let Some(old) = self.claimed.replace(held.clone())
                     && old != held
                 {
                     release(self.presence.as_ref(), &old.0, &old.1, self.peer).await;
                 }
-                self.joined = Some(room.clone());
                 Ok(self.schedule(Read::Entered { room, resume_after }))
             }
             ClientMessage::Send { room, client_id, text } => {
@@ -254,6 +264,10 @@ impl FrameHandler for JsonSession {
 
     fn has_background_work(&self) -> bool {
         self.reading.is_some()
+    }
+
+    fn room(&self) -> Option<RoomName> {
+        self.joined.clone()
     }
 
     /// Gives the nickname back: the connection is over.

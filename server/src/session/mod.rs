@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use bytestring::ByteString;
-use chat_shared::Endpoint;
+use chat_shared::{Endpoint, RoomName};
 use tracing::Instrument;
 
 use crate::admission::ConnectionPermit;
@@ -100,6 +100,10 @@ pub(crate) trait FrameHandler {
     async fn background_work(&mut self) -> Outbound {
         std::future::pending().await
     }
+    /// The room the hub has this connection in, which it leaves when it ends.
+    fn room(&self) -> Option<RoomName> {
+        None
+    }
     /// Called once the connection is over and the hub told to forget it.
     async fn finish(&mut self) {}
 }
@@ -113,7 +117,7 @@ pub(crate) async fn serve<H: FrameHandler>(
     endpoint: Endpoint,
     handler: impl FnOnce(ConnectionId, &SessionContext) -> H,
 ) {
-    let id = context.hub.next_connection_id();
+    let id = context.hub.next_connection_id(context.worker.id);
     // Everything this session logs (and what its handler logs) carries these fields.
     let span = tracing::info_span!("session", connection = id, %endpoint, peer = ?context.peer);
     async move {
@@ -126,12 +130,12 @@ pub(crate) async fn serve<H: FrameHandler>(
         let shortcut = direct_write::SocketShortcut::new(socket.clone(), context.metrics.clone());
         let sink = SessionSink { queue: sender, direct: Some(Box::new(shortcut)) };
 
-        let close = match hub.connect(id, endpoint, sink, context.worker.clone()).await {
+        let close = match hub.connect(id, endpoint, sink, &context.worker).await {
             Ok(()) => drive(&mut socket, stream, &mut outbound, &replies, &mut handler, &mut context).await,
             Err(HubStopped) => Some(going_away()),
         };
 
-        hub.disconnect(id).await;
+        hub.disconnect(id, endpoint, handler.room(), &context.worker).await;
         // After the hub has it queued: whoever claims the name next joins after we left.
         handler.finish().await;
         // The peer may already be gone (or not reading); closing is best effort.

@@ -255,18 +255,22 @@ impl JsonClient {
             }
             other => panic!("expected joined, got {other:?}"),
         };
-        // History is read beside the live events, which may come first.
+        // History is read beside the live events, which may come first: they
+        // are kept aside (not put back where `next` would return them again).
+        let mut live_events = VecDeque::new();
         loop {
             match self.next().await {
                 ServerMessage::History { room: r, messages, has_more, has_newer } => {
                     assert_eq!(r, room(room_name));
+                    live_events.extend(self.early.drain(..));
+                    self.early = live_events;
                     return (messages, has_more, (resumed, has_newer));
                 }
                 live @ (ServerMessage::Message(_)
                 | ServerMessage::MemberJoined { .. }
                 | ServerMessage::MemberLeft { .. }
                 | ServerMessage::Typing { .. }
-                | ServerMessage::Ack { .. }) => self.early.push_back(live),
+                | ServerMessage::Ack { .. }) => live_events.push_back(live),
                 other => panic!("expected history, got {other:?}"),
             }
         }

@@ -1,23 +1,24 @@
-//! The hub task itself: applies commands one at a time, in order, and relays
-//! messages as the store writer reports them committed. Membership (who holds
-//! which nickname where) is decided here; who runs where is [`Connections`],
-//! delivery the workers' relays reached through the [`Outbox`], the room
-//! lists [`RoomLists`], the plain protocol's bridge [`plain_bridge`].
+//! One hub shard: owns the rooms that hash to it, applies their commands one
+//! at a time, in order, and relays messages as the store writer reports them
+//! committed. Shards share nothing but the room quota and the store writer:
+//! rooms of different shards are sequenced in parallel. Membership is
+//! decided here; delivery is the workers' relays reached through the
+//! [`Outbox`]; member counts go to the [`super::directory`]; the lobby's
+//! shard also carries the plain protocol's bridge ([`plain_bridge`]).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::collections::HashSet;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use chat_shared::{ChatMessage, Endpoint, Epoch, ErrorCode, Nickname, RoomName, ServerMessage};
+use chat_shared::{ChatMessage, Epoch, ErrorCode, Nickname, RoomName, ServerMessage};
 use tokio::sync::{mpsc, oneshot};
 
-use super::connections::Connections;
+use super::directory::CountChanges;
 use super::outbox::Outbox;
-use super::room_lists::RoomLists;
-use super::rooms::{Member, Rooms};
+use super::plain_bridge::PlainWorkers;
+use super::rooms::{Member, RoomQuota, Rooms};
 use super::store_writer::{Committed, StoreWriter};
-use super::worker_relay::{Delivery, WorkerAddress};
-use super::{
-    CloseCause, Command, ConnectionId, Control, JoinClaim, JoinRequest, Outbound, SessionSink, frame, plain_bridge,
-};
+use super::worker_relay::Delivery;
+use super::{CloseCause, Command, ConnectionId, Control, JoinClaim, JoinRequest, Outbound, frame, plain_bridge};
 use crate::bus::{Author, NodeId, Peer, Published, RoomBus, RoomEvent};
 use crate::store::{Appended, NewMessage};
 
@@ -30,13 +31,10 @@ pub const PRESENCE_EVENTS_MAX: usize = 200;
 /// Most commands taken from the queue at once.
 const MAX_BATCH: usize = 512;
 
-/// Most messages waiting for the store writer. Past this the store is not
-/// keeping up (a locked or failing database): new messages are refused with
-/// `store_unavailable` instead of piling up in memory.
+/// Most messages waiting for the store writer, per shard. Past this the
+/// store is not keeping up (a locked or failing database): new messages are
+/// refused with `store_unavailable` instead of piling up in memory.
 const MAX_WAITING_MESSAGES: usize = 20_000;
-
-/// How often changed room lists are sent out; coalesces join storms.
-const ROOM_LIST_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Who sent a message being stored, which decides who hears of it how.
 enum Origin {
@@ -46,18 +44,31 @@ enum Origin {
     Plain,
 }
 
-pub(super) struct Hub {
+/// What a shard is built from.
+pub(super) struct ShardParts {
+    pub(super) epoch: Epoch,
+    pub(super) quota: RoomQuota,
+    pub(super) writer: StoreWriter,
+    pub(super) bus: Box<dyn RoomBus>,
+    pub(super) outbox: Outbox,
+    pub(super) directory: mpsc::UnboundedSender<CountChanges>,
+}
+
+pub(super) struct Shard {
     epoch: Epoch,
-    /// Most rooms with members at once.
-    max_rooms: usize,
+    /// Places for rooms with members, shared by the shards.
+    quota: RoomQuota,
     writer: StoreWriter,
     /// Messages waiting for the writer, and who sent them.
     waiting: Vec<(Origin, NewMessage)>,
     /// Who sent the messages of the batch being committed, in order.
     in_flight: Option<Vec<Origin>>,
-    connections: Connections,
     rooms: Rooms,
-    room_lists: RoomLists,
+    /// Workers running plain sessions (the lobby's shard only).
+    plain: PlainWorkers,
+    /// Rooms whose member count changed this turn, for the directory.
+    recounted: HashSet<RoomName>,
+    directory: mpsc::UnboundedSender<CountChanges>,
     outbox: Outbox,
     /// Where room events are published, and heard back from.
     bus: Box<dyn RoomBus>,
@@ -78,26 +89,25 @@ fn now_millis() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)).unwrap_or(0)
 }
 
-impl Hub {
-    pub(super) fn new(epoch: Epoch, writer: StoreWriter, bus: Box<dyn RoomBus>, max_rooms: usize) -> Self {
+impl Shard {
+    pub(super) fn new(ShardParts { epoch, quota, writer, bus, outbox, directory }: ShardParts) -> Self {
         Self {
             node: bus.node(),
             bus,
             epoch,
-            max_rooms,
+            quota,
             writer,
             waiting: Vec::new(),
             in_flight: None,
-            connections: Connections::default(),
             rooms: Rooms::default(),
-            room_lists: RoomLists::default(),
-            outbox: Outbox::default(),
+            plain: PlainWorkers::default(),
+            recounted: HashSet::new(),
+            directory,
+            outbox,
         }
     }
 
     pub(super) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
-        let mut room_list_tick = tokio::time::interval(ROOM_LIST_INTERVAL);
-        room_list_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 command = commands.recv() => match command {
@@ -124,11 +134,6 @@ impl Hub {
                     None => break,
                 },
                 published = self.bus.next() => self.deliver(published),
-                _ = room_list_tick.tick(), if self.room_lists.due() => {
-                    for (id, list) in self.room_lists.publish(&self.rooms, &self.connections) {
-                        self.send_to(id, list);
-                    }
-                }
             }
             self.end_turn();
         }
@@ -144,16 +149,26 @@ impl Hub {
                 None => break,
             }
         }
-        tracing::debug!("hub stopped");
+        tracing::debug!("hub shard stopped");
     }
 
-    /// Delivers the room events heard so far (this turn's own included), then
-    /// sends each worker what this turn produced, as one batch.
+    /// Delivers the room events heard so far (this turn's own included),
+    /// sends each worker what this turn produced, as one batch, and tells the
+    /// directory which counts changed.
     fn end_turn(&mut self) {
         while let Some(published) = self.bus.try_next() {
             self.deliver(published);
         }
         self.outbox.flush();
+        if !self.recounted.is_empty() {
+            let rooms = &self.rooms;
+            let counts = self.recounted.drain().map(|room| {
+                let online = rooms.get(&room).map_or(0, |r| r.len());
+                (room, online)
+            });
+            // The directory stops only after every shard.
+            let _ = self.directory.send(counts.collect());
+        }
     }
 
     /// Delivers a room event to this node's members of the room, encoded once.
@@ -162,10 +177,7 @@ impl Hub {
         let local = move |peer: Peer| (peer.node == node).then_some(peer.connection);
         match event {
             RoomEvent::Message { mut message, author } => {
-                if author != Author::Plain
-                    && plain_bridge::reaches_plain_clients(&message)
-                    && self.connections.has_plain()
-                {
+                if author != Author::Plain && plain_bridge::reaches_plain_clients(&message) && self.plain.any() {
                     self.send_plain(&plain_bridge::plain_line(&message));
                 }
                 let own = match author {
@@ -231,9 +243,10 @@ impl Hub {
 
     fn control(&mut self, control: Control) {
         match control {
-            Control::Connect { id, endpoint, sink, worker } => self.connect(id, endpoint, sink, worker),
-            Control::Disconnect { id } => self.disconnect(id),
+            Control::PlainConnected { id } => self.plain.add(self.outbox.worker_of(id)),
+            Control::PlainDisconnected { id } => self.plain.remove(self.outbox.worker_of(id)),
             Control::Join { id, request, admitted } => self.join(id, request, admitted),
+            Control::Leave { id, room } => self.leave_room(id, &room),
             Control::Typing { id, room } => self.typing(id, &room),
         }
     }
@@ -295,28 +308,14 @@ impl Hub {
         }
     }
 
-    /// Registers a session with the hub and with its worker's relay.
-    fn connect(&mut self, id: ConnectionId, endpoint: Endpoint, sink: SessionSink, worker: WorkerAddress) {
-        let worker_id = worker.id;
-        self.outbox.add_worker(worker);
-        self.connections.insert(id, endpoint, worker_id);
-        self.outbox.push(worker_id, Delivery::Register { id, endpoint, sink });
-        if endpoint == Endpoint::Json {
-            self.send_to(id, RoomLists::current(&self.rooms));
-        }
-    }
-
     /// Queues `frame` for one connection (its relay drops it if it is too slow).
     fn send_to(&mut self, id: ConnectionId, frame: Outbound) {
-        if let Some(worker) = self.connections.worker_of(id) {
-            self.outbox.push(worker, Delivery::To { id, frame });
-        }
+        self.outbox.send_to(id, frame);
     }
 
     /// Queues `frame` for every plain connection.
     fn send_plain(&mut self, frame: &Outbound) {
-        let workers: Vec<_> = self.connections.plain_workers().collect();
-        for worker in workers {
+        for worker in self.plain.workers() {
             self.outbox.push(worker, Delivery::Plain { frame: frame.clone() });
         }
     }
@@ -334,23 +333,14 @@ impl Hub {
         }
     }
 
-    /// Forgets a connection: its relay drops its queue, its room hears it left.
-    fn disconnect(&mut self, id: ConnectionId) {
-        if let Some((worker, room)) = self.connections.remove(id) {
-            self.outbox.push(worker, Delivery::Unregister { id });
-            if let Some(room) = room {
-                self.leave_room(id, &room);
-            }
-        }
-    }
-
-    /// Takes `id` out of `room` and tells the others.
+    /// Takes `id` out of `room` (if it is in it) and tells the others.
     fn leave_room(&mut self, id: ConnectionId, room: &RoomName) {
         let crowded = self.rooms.get(room).is_some_and(|r| r.len() > PRESENCE_EVENTS_MAX);
         if let Some(member) = self.rooms.remove(room, id) {
-            self.room_lists.changed(room);
+            self.recount(room);
             if self.rooms.get(room).is_none() {
                 self.bus.unsubscribe(room);
+                self.quota.release();
             }
             if crowded {
                 return;
@@ -360,41 +350,42 @@ impl Hub {
         }
     }
 
+    /// Notes that `room`'s member count changed this turn.
+    fn recount(&mut self, room: &RoomName) {
+        if !self.recounted.contains(room) {
+            self.recounted.insert(room.clone());
+        }
+    }
+
+    /// Lets a connection into a room of this shard. Its session leaves the
+    /// room it was in (if another) once admitted: that room may be another shard's.
     fn join(&mut self, id: ConnectionId, request: JoinRequest, admitted: oneshot::Sender<bool>) {
         let JoinRequest { room, nick, resumed, claim, members } = request;
-        let (Some(current), Some(worker)) =
-            (self.connections.room_of(id).map(|room| room.cloned()), self.connections.worker_of(id))
-        else {
-            let _ = admitted.send(false);
-            return;
-        };
-        if self.rooms.get(&room).is_none() && self.rooms.len() >= self.max_rooms {
-            let message = format!("the server has {} rooms in use; join one of them or try later", self.max_rooms);
+        let worker = self.outbox.worker_of(id);
+        let opens = self.rooms.get(&room).is_none();
+        if opens && !self.quota.take() {
+            let message = format!("the server has {} rooms in use; join one of them or try later", self.quota.max());
             self.send_error(id, ErrorCode::RoomLimit, message);
             let _ = admitted.send(false);
             return;
         }
-        // Presence already gave this connection the name; a takeover (a repeated
-        // join, or the same tab replacing its stale connection) is not news to the room.
-        let takeover = match claim {
-            JoinClaim::New => false,
-            JoinClaim::Repeated => true,
-            JoinClaim::Replaces(stale) => {
-                self.replace(&room, stale);
-                true
-            }
-        };
-        if let Some(previous) = current.filter(|previous| *previous != room || !takeover) {
-            self.leave_room(id, &previous);
-        }
-
-        if self.rooms.get(&room).is_none() {
+        if opens {
             self.bus.subscribe(&room);
         }
-        self.rooms.entry(room.clone()).insert(id, Member { nick: nick.clone(), worker });
-        self.connections.set_room(id, room.clone());
-        self.outbox.push(worker, Delivery::Enter { id, room: room.clone() });
+        // Presence already gave this connection the name; a takeover (a repeated
+        // join, or the same tab replacing its stale connection) is not news to the room.
+        let takeover = claim != JoinClaim::New;
+        let renamed = self.rooms.entry(room.clone()).insert(id, Member { nick: nick.clone(), worker });
         let crowded = self.rooms.get(&room).is_some_and(|r| r.len() > PRESENCE_EVENTS_MAX);
+        if let Some(previous) = renamed.filter(|_| !takeover && !crowded) {
+            // A new name in the same room: the room hears the old one leave.
+            let left = RoomEvent::MemberLeft { nick: previous.nick, member: self.peer(id) };
+            self.bus.publish(Published { room: room.clone(), event: left });
+        }
+        if let JoinClaim::Replaces(stale) = claim {
+            self.replace(&room, stale);
+        }
+        self.outbox.push(worker, Delivery::Enter { id, room: room.clone() });
         let mut members = members.to_vec();
         if !members.contains(&nick) {
             members.push(nick.clone());
@@ -410,9 +401,7 @@ impl Hub {
         // Answered by the relay once `joined` is queued, so the history the
         // session reads next reaches the client after it.
         self.outbox.push(worker, Delivery::Admitted { id, answer: admitted });
-        if !takeover {
-            self.room_lists.changed(&room);
-        }
+        self.recount(&room);
         if !takeover && !crowded {
             let joined = RoomEvent::MemberJoined { nick, member: self.peer(id) };
             self.bus.publish(Published { room, event: joined });
@@ -420,13 +409,11 @@ impl Hub {
     }
 
     /// Closes the stale connection whose name a reconnected tab took back;
-    /// nobody hears it leave.
+    /// nobody hears it leave. (The room still has its successor.)
     fn replace(&mut self, room: &RoomName, stale: ConnectionId) {
         self.rooms.remove(room, stale);
         self.send_to(stale, Outbound::Close(CloseCause::Replaced));
-        if let Some((stale_worker, _)) = self.connections.remove(stale) {
-            self.outbox.push(stale_worker, Delivery::Unregister { id: stale });
-        }
+        self.outbox.push(self.outbox.worker_of(stale), Delivery::Unregister { id: stale });
     }
 
     fn member_nick(&self, id: ConnectionId, room: &RoomName) -> Option<Nickname> {
