@@ -1,5 +1,6 @@
 //! The socket, for the component's lifetime: connects, relays frames both
-//! ways, and reconnects with backoff when the link drops.
+//! ways, and reconnects with backoff when the link drops (spread out when the
+//! server closed it for everyone, see [`crate::backoff`]).
 
 use std::cell::RefCell;
 use std::future::poll_fn;
@@ -10,12 +11,12 @@ use futures_channel::mpsc;
 use futures_util::future::{Either, select};
 use futures_util::{SinkExt, StreamExt};
 use gloo_net::websocket::futures::WebSocket;
-use gloo_net::websocket::{Message, State};
+use gloo_net::websocket::{Message, State, WebSocketError};
 use gloo_timers::future::TimeoutFuture;
 use yew::platform::spawn_local;
 use yew::prelude::*;
 
-use crate::backoff::Backoff;
+use crate::backoff::{Backoff, closed_by_server_for_everyone};
 use crate::browser;
 use crate::socket_url;
 use crate::state::{ChatAction, ChatState};
@@ -69,16 +70,32 @@ pub(super) fn use_connection(dispatcher: UseReducerDispatcher<ChatState>, link: 
 async fn keep_connected(url: String, dispatcher: UseReducerDispatcher<ChatState>, link: Rc<RefCell<Link>>) {
     let mut backoff = Backoff::default();
     while !link.borrow().stopped {
+        let mut ended = None;
         if let Some(socket) = open(&url).await {
             backoff.reset();
-            exchange(socket, &dispatcher, &link).await;
+            ended = Some(exchange(socket, &dispatcher, &link).await);
         }
         if link.borrow().stopped {
             break;
         }
         dispatcher.dispatch(ChatAction::Disconnected);
-        TimeoutFuture::new(backoff.next_delay_ms(js_sys::Math::random())).await;
+        let random = js_sys::Math::random();
+        let delay = match ended {
+            Some(Ended { close_code: Some(code), online }) if closed_by_server_for_everyone(code) => {
+                backoff.after_server_close_ms(online, random)
+            }
+            _ => backoff.next_delay_ms(random),
+        };
+        TimeoutFuture::new(delay).await;
     }
+}
+
+/// How an exchange ended.
+struct Ended {
+    /// The server's close code, if it closed the link with one.
+    close_code: Option<u16>,
+    /// How many people the last room list counted (those of the listed rooms).
+    online: u32,
 }
 
 /// Opens a socket and waits until it is open; `None` if it fails.
@@ -90,7 +107,7 @@ async fn open(url: &str) -> Option<WebSocket> {
 }
 
 /// Relays frames both ways until the socket closes or the UI goes away.
-async fn exchange(socket: WebSocket, dispatcher: &UseReducerDispatcher<ChatState>, link: &Rc<RefCell<Link>>) {
+async fn exchange(socket: WebSocket, dispatcher: &UseReducerDispatcher<ChatState>, link: &Rc<RefCell<Link>>) -> Ended {
     let (mut sink, mut stream) = socket.split();
     let (outbox, mut outgoing) = mpsc::unbounded();
     link.borrow_mut().outbox = Some(outbox);
@@ -101,13 +118,23 @@ async fn exchange(socket: WebSocket, dispatcher: &UseReducerDispatcher<ChatState
         let _ = performance.mark("chat-connected");
     }
 
+    let mut ended = Ended { close_code: None, online: 0 };
     loop {
         match select(stream.next(), outgoing.next()).await {
             Either::Left((Some(Ok(Message::Text(text))), _)) => match ServerMessage::decode(&text) {
-                Ok(message) => dispatcher.dispatch(ChatAction::Received(message, browser::now_ms())),
+                Ok(message) => {
+                    if let ServerMessage::Rooms { rooms } = &message {
+                        ended.online = rooms.iter().fold(0, |sum, room| sum.saturating_add(room.online));
+                    }
+                    dispatcher.dispatch(ChatAction::Received(message, browser::now_ms()));
+                }
                 Err(error) => web_sys::console::warn_1(&format!("ignoring an unreadable frame: {error}").into()),
             },
             Either::Left((Some(Ok(Message::Bytes(_))), _)) => {}
+            Either::Left((Some(Err(WebSocketError::ConnectionClose(event))), _)) => {
+                ended.close_code = Some(event.code);
+                break;
+            }
             Either::Left((Some(Err(_)) | None, _)) => break,
             Either::Right((Some(message), _)) => {
                 if sink.send(Message::Text(message.encode())).await.is_err() {
@@ -121,4 +148,5 @@ async fn exchange(socket: WebSocket, dispatcher: &UseReducerDispatcher<ChatState
         }
     }
     link.borrow_mut().outbox = None;
+    ended
 }

@@ -18,8 +18,19 @@ use super::{Outbound, frame};
 /// a client in another room also gets its own room's line.
 const ROOM_LIST_MAX: usize = 20;
 
-/// How often changed room lists are sent out; coalesces join storms.
+/// How often changed room lists are sent out at most; coalesces join storms.
 const ROOM_LIST_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Room-list frames sent per second at most, server-wide. On a big server a
+/// list to everyone every second would be most of its work while a crowd
+/// (re)joins after a restart: past this, lists go out less often.
+const ROOM_LIST_FRAMES_PER_SECOND: usize = 5_000;
+
+/// How long to wait after sending `frames` room lists before the next ones.
+fn pause_after(frames: usize) -> Duration {
+    let budget = Duration::from_secs_f64(frames as f64 / ROOM_LIST_FRAMES_PER_SECOND as f64);
+    budget.max(ROOM_LIST_INTERVAL)
+}
 
 /// Member counts of rooms a shard changed in one turn (0: the room emptied).
 pub(super) type CountChanges = Vec<(RoomName, usize)>;
@@ -49,15 +60,19 @@ impl Directory {
 
     /// Applies the shards' reports until every shard is gone.
     pub(super) async fn run(mut self, mut changes: mpsc::UnboundedReceiver<CountChanges>) {
-        let mut tick = tokio::time::interval(ROOM_LIST_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // A change after a quiet spell goes out at once; the ones that follow
+        // wait for the pause the last lists earned.
+        let mut due = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 reported = changes.recv() => match reported {
                     Some(reported) => self.apply(reported),
                     None => break,
                 },
-                _ = tick.tick(), if !self.changed.is_empty() => self.publish(),
+                () = tokio::time::sleep_until(due), if !self.changed.is_empty() => {
+                    let sent = self.publish();
+                    due = tokio::time::Instant::now() + pause_after(sent);
+                }
             }
         }
     }
@@ -98,8 +113,9 @@ impl Directory {
 
     /// Sends room lists to the clients whose view changed: everyone when the
     /// busiest rooms (or their counts) changed, else only the members of the
-    /// other rooms whose count changed.
-    fn publish(&mut self) {
+    /// other rooms whose count changed. Returns about how many lists that is
+    /// (the members of rooms; clients in no room are few).
+    fn publish(&mut self) -> usize {
         let changed = std::mem::take(&mut self.changed);
         let busiest = self.busiest(ROOM_LIST_MAX);
         let everyone = busiest != self.listed;
@@ -121,18 +137,24 @@ impl Directory {
                 (room.clone(), frame(&ServerMessage::Rooms { rooms: shown }))
             })
             .collect();
+        let recipients = if everyone {
+            self.counts.values().sum()
+        } else {
+            own.keys().filter_map(|room| self.counts.get(room)).sum()
+        };
         let everyone = everyone.then(|| frame(&ServerMessage::Rooms { rooms: self.listed.clone() }));
         if let Some(list) = &everyone {
             // Before the lists go out: see `Delivery::Register`.
             self.current.send_replace(list.clone());
         }
         if everyone.is_none() && own.is_empty() {
-            return;
+            return 0;
         }
         let own = Arc::new(own);
         for worker in self.workers.all() {
             worker.send(vec![Delivery::RoomLists { everyone: everyone.clone(), own: own.clone() }]);
         }
+        recipients
     }
 }
 
@@ -166,15 +188,23 @@ mod tests {
     }
 
     #[test]
+    fn big_servers_send_room_lists_less_often() {
+        assert_eq!(pause_after(0), ROOM_LIST_INTERVAL);
+        assert_eq!(pause_after(3_000), ROOM_LIST_INTERVAL, "a small server: every second");
+        // 19,000 people: a list for everyone every 3.8 s at most, 5,000 frames a second.
+        assert_eq!(pause_after(19_000), Duration::from_millis(3_800));
+    }
+
+    #[test]
     fn clients_see_a_new_list_only_when_their_view_changed() {
         let mut directory = directory();
         let mut seen = directory.current.subscribe();
-        directory.apply(vec![(room("dev"), 1)]);
-        directory.publish();
-        assert!(seen.has_changed().unwrap_or(false), "the busiest rooms changed: a new list for everyone");
+        directory.apply(vec![(room("dev"), 1), (RoomName::lobby(), 2)]);
+        assert_eq!(directory.publish(), 3, "the busiest rooms changed: a new list for everyone");
+        assert!(seen.has_changed().unwrap_or(false));
         seen.mark_unchanged();
         directory.apply(vec![(room("dev"), 1)]);
-        directory.publish();
-        assert!(!seen.has_changed().unwrap_or(true), "same counts: nothing to send");
+        assert_eq!(directory.publish(), 0, "same counts: nothing to send");
+        assert!(!seen.has_changed().unwrap_or(true));
     }
 }
