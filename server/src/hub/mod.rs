@@ -46,7 +46,7 @@ pub use worker_relay::{WorkerAddress, WorkerId, WorkerLink};
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chat_shared::{ClientId, Endpoint, MessageText, Nickname, RoomName};
@@ -136,7 +136,6 @@ pub struct HubHandle {
     shards: Arc<[mpsc::Sender<Command>]>,
     workers: Workers,
     next_connection: Arc<AtomicU64>,
-    next_worker_id: Arc<AtomicUsize>,
     node: NodeId,
 }
 
@@ -225,13 +224,7 @@ impl HubHandle {
             tasks.push(runtime.spawn(shard::Shard::new(parts).run(receiver)));
             senders.push(commands);
         }
-        let handle = Self {
-            shards: senders.into(),
-            workers,
-            next_connection: Arc::new(AtomicU64::new(1)),
-            next_worker_id: Arc::new(AtomicUsize::new(0)),
-            node,
-        };
+        let handle = Self { shards: senders.into(), workers, next_connection: Arc::new(AtomicU64::new(1)), node };
         Ok((handle, HubTasks { runtime: Some(runtime), shards: tasks }))
     }
 
@@ -248,10 +241,9 @@ impl HubHandle {
         Peer { node: self.node, connection: id }
     }
 
-    /// The relay of the next worker thread; called once per worker, on it.
+    /// The relay of a worker thread that is starting; called once per worker.
     pub fn worker_link(&self, slow_closes: Counter) -> WorkerLink {
-        let id = self.next_worker_id.fetch_add(1, Ordering::Relaxed);
-        self.workers.link(id, slow_closes)
+        self.workers.link(slow_closes)
     }
 
     fn shard(&self, room: &RoomName) -> &mpsc::Sender<Command> {

@@ -3,19 +3,22 @@
 
 use super::ConnectionId;
 use super::outbound::Outbound;
-use super::worker_relay::{Delivery, WorkerId, Workers, worker_of};
+use super::worker_relay::{Delivery, WorkerAddress, WorkerId, Workers, worker_of};
 
 /// What waits to go to each worker.
 pub(super) struct Outbox {
     workers: Workers,
     /// By worker id.
     pending: Vec<Vec<Delivery>>,
+    /// The relays last looked up, by worker id (looked up again once gone).
+    addresses: Vec<Option<WorkerAddress>>,
 }
 
 impl Outbox {
     pub(super) fn new(workers: Workers) -> Self {
         let pending = (0..workers.count()).map(|_| Vec::new()).collect();
-        Self { workers, pending }
+        let addresses = vec![None; workers.count()];
+        Self { workers, pending, addresses }
     }
 
     /// The worker that runs connection `id`.
@@ -37,13 +40,16 @@ impl Outbox {
 
     /// Sends each worker what waits for it, as one batch.
     pub(super) fn flush(&mut self) {
-        for (worker, pending) in self.pending.iter_mut().enumerate() {
+        for (worker, (pending, address)) in self.pending.iter_mut().zip(&mut self.addresses).enumerate() {
             if pending.is_empty() {
                 continue;
             }
             let batch = std::mem::take(pending);
+            if address.as_ref().is_none_or(WorkerAddress::is_gone) {
+                *address = self.workers.get(worker);
+            }
             // A worker whose relay has gone (or never started) has no sessions to deliver to.
-            if let Some(address) = self.workers.get(worker) {
+            if let Some(address) = address {
                 address.send(batch);
             }
         }

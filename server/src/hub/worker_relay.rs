@@ -18,7 +18,7 @@
 
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use chat_shared::{Endpoint, RoomName};
 use prometheus_client::metrics::counter::Counter;
@@ -41,13 +41,13 @@ pub(super) fn worker_of(id: ConnectionId, workers: usize) -> WorkerId {
 /// room list a JSON session is shown as it registers.
 #[derive(Debug, Clone)]
 pub(super) struct Workers {
-    slots: Arc<[OnceLock<WorkerAddress>]>,
+    slots: Arc<[RwLock<Option<WorkerAddress>>]>,
     room_list: watch::Receiver<Outbound>,
 }
 
 impl Workers {
     pub(super) fn new(count: usize, room_list: watch::Receiver<Outbound>) -> Self {
-        Self { slots: (0..count.max(1)).map(|_| OnceLock::new()).collect(), room_list }
+        Self { slots: (0..count.max(1)).map(|_| RwLock::new(None)).collect(), room_list }
     }
 
     /// How many workers there are.
@@ -56,22 +56,34 @@ impl Workers {
     }
 
     /// Worker `id`'s relay, once it exists.
-    pub(super) fn get(&self, id: WorkerId) -> Option<&WorkerAddress> {
-        self.slots.get(id).and_then(OnceLock::get)
+    pub(super) fn get(&self, id: WorkerId) -> Option<WorkerAddress> {
+        let slot = self.slots.get(id)?;
+        slot.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// Every relay that exists.
-    pub(super) fn all(&self) -> impl Iterator<Item = &WorkerAddress> {
-        self.slots.iter().filter_map(OnceLock::get)
+    pub(super) fn all(&self) -> Vec<WorkerAddress> {
+        (0..self.count()).filter_map(|id| self.get(id)).collect()
     }
 
-    /// Creates worker `id`'s relay (once per worker thread).
-    pub(super) fn link(&self, id: WorkerId, slow_closes: Counter) -> WorkerLink {
-        let link = WorkerLink::new(id, slow_closes, self.room_list.clone());
-        if self.slots.get(id).is_none_or(|slot| slot.set(link.address.clone()).is_err()) {
-            tracing::error!(worker = id, workers = self.count(), "more workers than the hub was told of");
+    /// Creates the relay of a worker thread that is starting: the first free
+    /// worker id, or the id of a worker whose relay is gone (actix restarts a
+    /// worker that faulted, and the new one must take the old one's id, which
+    /// its connection ids will name).
+    pub(super) fn link(&self, slow_closes: Counter) -> WorkerLink {
+        let (mailbox, receiver) = mpsc::unbounded_channel();
+        let start = Start { mailbox: receiver, slow_closes, room_list: self.room_list.clone() };
+        for (id, slot) in self.slots.iter().enumerate() {
+            let mut slot = slot.write().unwrap_or_else(PoisonError::into_inner);
+            if slot.as_ref().is_none_or(|address| address.is_gone()) {
+                let address = WorkerAddress { id, mailbox };
+                *slot = Some(address.clone());
+                return WorkerLink { address, not_started: Cell::new(Some(start)) };
+            }
         }
-        link
+        // Not expected: actix starts as many workers as it was told.
+        tracing::error!(workers = self.count(), "more live workers than the hub was told of");
+        WorkerLink { address: WorkerAddress { id: 0, mailbox }, not_started: Cell::new(Some(start)) }
     }
 }
 
@@ -112,6 +124,11 @@ impl WorkerAddress {
     pub(super) fn send(&self, batch: Vec<Delivery>) -> bool {
         self.mailbox.send(batch).is_ok()
     }
+
+    /// Whether the relay is gone (its worker stopped, or was replaced).
+    pub(super) fn is_gone(&self) -> bool {
+        self.mailbox.is_closed()
+    }
 }
 
 /// What a relay is started with.
@@ -129,14 +146,6 @@ pub struct WorkerLink {
 }
 
 impl WorkerLink {
-    /// A relay for worker `id`; `slow_closes` counts sessions it drops for
-    /// not keeping up; `room_list` is what a JSON session sees first.
-    fn new(id: WorkerId, slow_closes: Counter, room_list: watch::Receiver<Outbound>) -> Self {
-        let (mailbox, receiver) = mpsc::unbounded_channel();
-        let start = Start { mailbox: receiver, slow_closes, room_list };
-        Self { address: WorkerAddress { id, mailbox }, not_started: Cell::new(Some(start)) }
-    }
-
     /// The address sessions of this worker give the hub. Starts the relay the
     /// first time, so it must be called on the worker's thread (as request
     /// handlers are).
@@ -300,6 +309,22 @@ mod tests {
 
     fn queued(queue: crate::hub::OutboundSender) -> SessionSink {
         SessionSink { queue, direct: None }
+    }
+
+    #[test]
+    fn a_restarted_worker_takes_the_id_of_the_one_that_is_gone() {
+        let (_list, room_list) = watch::channel(Outbound::Text(ByteString::from("[]")));
+        let workers = Workers::new(2, room_list);
+        let first = workers.link(Counter::default());
+        let second = workers.link(Counter::default());
+        assert_eq!((first.address.id, second.address.id), (0, 1));
+        assert_eq!(workers.all().len(), 2);
+        // Worker 0's thread died: its relay (here, never started) went with it.
+        drop(first);
+        let restarted = workers.link(Counter::default());
+        assert_eq!(restarted.address.id, 0, "its connection ids name worker 0");
+        assert!(workers.get(0).is_some_and(|address| !address.is_gone()));
+        assert_eq!(workers.get(1).map(|address| address.id), Some(1), "the live one keeps its id");
     }
 
     #[tokio::test]
