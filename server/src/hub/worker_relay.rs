@@ -2,9 +2,9 @@
 //! the outbound queues of that worker's sessions and knows which of them is
 //! in which room.
 //!
-//! The hub sends each worker one batch of [`Delivery`]s per turn of its loop.
-//! A message to a room of thousands costs the hub one item per worker and one
-//! cross-thread wake per worker; the loop over the members runs here, on the
+//! Each hub shard sends each worker one batch of [`Delivery`]s per turn of
+//! its loop. A message to a room of thousands costs its shard one item per
+//! worker and one cross-thread wake per worker; the loop over the members runs here, on the
 //! thread that also runs their connections, so it wakes local tasks only.
 //! While a session's queue is idle the frame goes straight to its socket
 //! ([`SessionSink::send`]), and the session task is not woken at all.
