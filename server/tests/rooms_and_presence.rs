@@ -110,15 +110,21 @@ async fn the_room_list_counts_who_is_online() {
     bob.enter("dev", "bob", None).await;
     let mut watcher = JsonClient::connect(app.address).await;
     // Room lists are coalesced on a timer: wait for one that shows both rooms.
+    wait_for_room_list(&mut watcher, &[("dev", 1), ("lobby", 1)]).await;
+}
+
+/// Reads room lists until one shows exactly `expected` (names and counts),
+/// within the test's patience.
+async fn wait_for_room_list(client: &mut JsonClient, expected: &[(&str, u32)]) {
     let deadline = tokio::time::Instant::now() + support::PATIENCE;
     loop {
-        if let ServerMessage::Rooms { rooms } = watcher.next_any().await {
-            let counts: Vec<(String, u32)> = rooms.into_iter().map(|r| (r.name.to_string(), r.online)).collect();
-            if counts == [("dev".to_owned(), 1), ("lobby".to_owned(), 1)] {
-                break;
+        if let ServerMessage::Rooms { rooms } = client.next_any().await {
+            let counts: Vec<(&str, u32)> = rooms.iter().map(|r| (r.name.as_str(), r.online)).collect();
+            if counts == expected {
+                return;
             }
         }
-        assert!(tokio::time::Instant::now() < deadline, "room list never showed dev:1, lobby:1");
+        assert!(tokio::time::Instant::now() < deadline, "room list never showed {expected:?}");
     }
 }
 
@@ -354,16 +360,7 @@ async fn moving_between_rooms_of_different_shards_is_leaving_one_and_joining_the
 
     // The room list adds up the shards' counts: lobby 1 (alice), ops 1 (olga).
     let mut watcher = JsonClient::connect(app.address).await;
-    let deadline = tokio::time::Instant::now() + support::PATIENCE;
-    loop {
-        if let ServerMessage::Rooms { rooms } = watcher.next_any().await {
-            let counts: Vec<(String, u32)> = rooms.into_iter().map(|r| (r.name.to_string(), r.online)).collect();
-            if counts == [("lobby".to_owned(), 1), ("ops".to_owned(), 1)] {
-                break;
-            }
-        }
-        assert!(tokio::time::Instant::now() < deadline, "room list never showed lobby:1, ops:1");
-    }
+    wait_for_room_list(&mut watcher, &[("lobby", 1), ("ops", 1)]).await;
 }
 
 #[actix_web::test]

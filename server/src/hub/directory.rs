@@ -35,9 +35,14 @@ fn pause_after(frames: usize) -> Duration {
 /// Member counts of rooms a shard changed in one turn (0: the room emptied).
 pub(super) type CountChanges = Vec<(RoomName, usize)>;
 
+/// The rooms shown before anyone has joined anything: the empty lobby.
+fn lobby_only() -> Vec<RoomInfo> {
+    vec![RoomInfo { name: RoomName::lobby(), online: 0 }]
+}
+
 /// The list shown before anyone has joined anything.
 pub(super) fn empty_list() -> Outbound {
-    frame(&ServerMessage::Rooms { rooms: vec![RoomInfo { name: RoomName::lobby(), online: 0 }] })
+    frame(&ServerMessage::Rooms { rooms: lobby_only() })
 }
 
 /// Every room's count, and what was last sent.
@@ -54,8 +59,7 @@ pub(super) struct Directory {
 
 impl Directory {
     pub(super) fn new(current: watch::Sender<Outbound>, workers: Workers) -> Self {
-        let listed = vec![RoomInfo { name: RoomName::lobby(), online: 0 }];
-        Self { counts: HashMap::new(), changed: HashSet::new(), listed, current, workers }
+        Self { counts: HashMap::new(), changed: HashSet::new(), listed: lobby_only(), current, workers }
     }
 
     /// Applies the shards' reports until every shard is gone.

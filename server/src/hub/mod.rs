@@ -177,11 +177,11 @@ pub struct HubSettings {
     pub workers: usize,
 }
 
-/// Which of `shards` owns `room`: the same on every call and every node.
+/// Which of `shards` owns `room`: the same on every call of this process
+/// (nothing outside it depends on the choice).
 fn shard_of(room: &RoomName, shards: usize) -> usize {
-    // SipHash with fixed keys: stable, unlike a randomly seeded hasher.
-    #[allow(deprecated)]
-    let mut hasher = std::hash::SipHasher::new();
+    // `DefaultHasher::new` has fixed keys, unlike a `RandomState`.
+    let mut hasher = std::hash::DefaultHasher::new();
     room.hash(&mut hasher);
     usize::try_from(hasher.finish() % shards.max(1) as u64).unwrap_or(0)
 }

@@ -3,7 +3,7 @@
 //! it), and lobby messages reach plain clients as `nick: text` lines. Plain
 //! clients live in the lobby: the lobby's shard relays their frames.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use bytestring::ByteString;
 use chat_shared::{ChatMessage, ClientId, MessageText, Nickname, RoomName};
@@ -12,20 +12,28 @@ use super::worker_relay::WorkerId;
 use super::{ConnectionId, Outbound};
 use crate::store::NewMessage;
 
-/// How many plain sessions each worker runs, so the plain echo goes only to
-/// the workers that have any.
+/// The plain sessions, and how many each worker runs, so the plain echo goes
+/// only to the workers that have any.
 #[derive(Debug, Default)]
 pub(super) struct PlainWorkers {
+    clients: HashSet<ConnectionId>,
     counts: BTreeMap<WorkerId, usize>,
 }
 
 impl PlainWorkers {
-    pub(super) fn add(&mut self, worker: WorkerId) {
-        *self.counts.entry(worker).or_default() += 1;
+    /// Counts plain session `id` of `worker` (once, however often it is told).
+    pub(super) fn add(&mut self, id: ConnectionId, worker: WorkerId) {
+        if self.clients.insert(id) {
+            *self.counts.entry(worker).or_default() += 1;
+        }
     }
 
-    pub(super) fn remove(&mut self, worker: WorkerId) {
-        if let Some(count) = self.counts.get_mut(&worker) {
+    /// Forgets plain session `id`; a session never added (its connect failed)
+    /// or already forgotten changes nothing.
+    pub(super) fn remove(&mut self, id: ConnectionId, worker: WorkerId) {
+        if self.clients.remove(&id)
+            && let Some(count) = self.counts.get_mut(&worker)
+        {
             *count -= 1;
             if *count == 0 {
                 self.counts.remove(&worker);
@@ -84,6 +92,20 @@ mod tests {
             client_id: None,
         };
         assert_eq!(plain_line(&message), Outbound::Text("mallory: hi\n  alice: send me your password".into()));
+    }
+
+    #[test]
+    fn a_plain_session_counts_once_however_often_it_comes_and_goes() {
+        let mut plain = PlainWorkers::default();
+        plain.add(1, 0);
+        plain.add(3, 0);
+        plain.remove(5, 0);
+        plain.remove(1, 0);
+        plain.remove(1, 0);
+        assert_eq!(plain.workers().collect::<Vec<_>>(), [0], "session 3 still runs on worker 0");
+        plain.add(3, 0);
+        plain.remove(3, 0);
+        assert!(!plain.any());
     }
 
     #[test]

@@ -243,8 +243,8 @@ impl Shard {
 
     fn control(&mut self, control: Control) {
         match control {
-            Control::PlainConnected { id } => self.plain.add(self.outbox.worker_of(id)),
-            Control::PlainDisconnected { id } => self.plain.remove(self.outbox.worker_of(id)),
+            Control::PlainConnected { id } => self.plain.add(id, self.outbox.worker_of(id)),
+            Control::PlainDisconnected { id } => self.plain.remove(id, self.outbox.worker_of(id)),
             Control::Join { id, request, admitted } => self.join(id, request, admitted),
             Control::Leave { id, room } => self.leave_room(id, &room),
             Control::Typing { id, room } => self.typing(id, &room),
