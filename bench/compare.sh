@@ -15,7 +15,7 @@ source "$(dirname "$0")/../scripts/tools.sh"
 cd "$ROOT"
 
 REPS="${REPS:-2}"
-SCENARIOS="${SCENARIOS:-a b c d e}"
+SCENARIOS="${SCENARIOS:-a b c d e f}"
 BEFORE="${BEFORE:-}"
 TARGETS="ours-plain node ours-json"
 if [ -n "$BEFORE" ]; then
@@ -102,6 +102,7 @@ for rep in $(seq "$REPS"); do
         c) run c "$target" "$rep" -- --clients 1000 --publishers 10 --rate 0 --window 4 --duration 10 ;;
         d) run d "$target" "$rep" -- --clients 10 --publishers 10 --rate 0 --window 8 --duration 10 ;;
         e) run e "$target" "$rep" -- --clients 19000 --publishers 1 --messages 1 --rate 1 --connect-concurrency 500 --settle 3 ;;
+        f) run f "$target" "$rep" -- --storm --clients 19000 --rate 2 --duration 10 --settle 3 --connect-concurrency 500 ;;
       esac
     done
   done

@@ -55,6 +55,12 @@ pub struct Args {
     #[arg(long)]
     pub idle: bool,
 
+    /// Reconnect storm: one publisher sends at --rate while the other clients
+    /// join as fast as --connect-concurrency allows; publishing goes on for
+    /// --duration after the last is in.
+    #[arg(long, conflicts_with = "idle")]
+    pub storm: bool,
+
     /// Seconds to wait, after connecting and after publishing, for things to settle.
     #[arg(long, default_value_t = 2.0)]
     pub settle: f64,

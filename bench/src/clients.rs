@@ -13,7 +13,6 @@ use hdrhistogram::Histogram;
 use tokio::net::TcpStream;
 use tokio::sync::{Mutex, Semaphore, watch};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use chat_shared::Endpoint;
@@ -151,7 +150,7 @@ pub async fn run(args: &Args) -> Result<Report, LoadError> {
         report.server_cpu_seconds = b - a;
         report.deliveries_per_cpu_second = if b > a { delivered as f64 / (b - a) } else { 0.0 };
     }
-    report.set_latency(&*shared.histogram.lock().await);
+    report.latency_ms = crate::report::Latency::of(&*shared.histogram.lock().await);
     Ok(report)
 }
 
@@ -180,12 +179,7 @@ async fn connect_all(args: &Args) -> (Vec<(Sink, Stream)>, Vec<String>) {
 
 /// One client: connected, and for JSON joined to the room.
 async fn connect(args: &Args, index: usize) -> Result<(Sink, Stream), String> {
-    // Small buffers: tens of thousands of clients share this process.
-    let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
-    let (socket, _) = tokio_tungstenite::connect_async_with_config(args.url.as_str(), Some(config), true)
-        .await
-        .map_err(|e| e.to_string())?;
-    let (mut sink, mut stream) = socket.split();
+    let (mut sink, mut stream) = crate::dial::open(&args.url, index).await?.split();
     if args.protocol == Endpoint::Json {
         let join = ClientMessage::Join {
             room: RoomName::parse(args.room.clone()).map_err(|e| e.to_string())?,

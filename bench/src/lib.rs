@@ -3,7 +3,9 @@
 
 pub mod args;
 pub mod clients;
+pub mod dial;
 pub mod procstat;
 pub mod report;
 pub mod stamp;
+pub mod storm;
 pub mod summary;

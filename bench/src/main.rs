@@ -4,16 +4,19 @@
 //!
 //! Speaks the chat's JSON protocol (`/ws`) and the plain echo-all protocol
 //! (`/`, which any broadcast server like the seed's Node one speaks too).
+//!
+//! `--storm` runs the reconnect storm instead (see [`chat_bench::storm`]).
 
 use std::process::ExitCode;
 
-use chat_bench::{args, clients};
+use chat_bench::{args, clients, storm};
 use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = args::Args::parse();
-    match clients::run(&args).await {
+    let run = if args.storm { storm::run(&args).await } else { clients::run(&args).await };
+    match run {
         Ok(report) => {
             println!("{}", report.human());
             if let Some(path) = &args.json_out {

@@ -4,6 +4,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::args::Args;
+use crate::storm::StormReport;
 
 /// Latency percentiles, in milliseconds.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -18,6 +19,23 @@ pub struct Latency {
     pub p999: f64,
     /// Slowest.
     pub max: f64,
+}
+
+impl Latency {
+    /// The percentiles of a histogram of nanoseconds (all zero if it is empty).
+    pub fn of(histogram: &Histogram<u64>) -> Self {
+        let ms = |ns: u64| ns as f64 / 1e6;
+        if histogram.is_empty() {
+            return Self::default();
+        }
+        Self {
+            p50: ms(histogram.value_at_quantile(0.50)),
+            p90: ms(histogram.value_at_quantile(0.90)),
+            p99: ms(histogram.value_at_quantile(0.99)),
+            p999: ms(histogram.value_at_quantile(0.999)),
+            max: ms(histogram.max()),
+        }
+    }
 }
 
 /// Everything measured in one run (fields as printed by [`Report::human`]).
@@ -46,6 +64,9 @@ pub struct Report {
     pub server_rss_before: u64,
     pub server_rss_connected: u64,
     pub latency_ms: Latency,
+    /// The reconnect storm's own figures (`--storm` runs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storm: Option<StormReport>,
 }
 
 impl Report {
@@ -69,21 +90,6 @@ impl Report {
             return 0.0;
         }
         self.server_rss_connected.saturating_sub(self.server_rss_before) as f64 / self.connected as f64
-    }
-
-    /// Fills the percentiles from a histogram of nanoseconds.
-    pub fn set_latency(&mut self, histogram: &Histogram<u64>) {
-        let ms = |ns: u64| ns as f64 / 1e6;
-        if histogram.is_empty() {
-            return;
-        }
-        self.latency_ms = Latency {
-            p50: ms(histogram.value_at_quantile(0.50)),
-            p90: ms(histogram.value_at_quantile(0.90)),
-            p99: ms(histogram.value_at_quantile(0.99)),
-            p999: ms(histogram.value_at_quantile(0.999)),
-            max: ms(histogram.max()),
-        };
     }
 
     /// A few lines for a terminal.
@@ -139,6 +145,9 @@ impl Report {
                     self.server_cpu_seconds, self.deliveries_per_cpu_second
                 );
             }
+        }
+        if let Some(storm) = &self.storm {
+            out += &storm.human();
         }
         out
     }

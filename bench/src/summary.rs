@@ -244,6 +244,7 @@ pub fn write(results: &Path, markdown: &Path, chart: &Path) -> Result<(), Summar
         page += "\n";
         ratios.push((scenario.title.to_owned(), pair));
     }
+    page += &storm_section(&runs);
     if let Ok(startup) = std::fs::read_to_string(results.join("startup.json"))
         && let Ok(figures) = serde_json::from_str::<serde_json::Value>(&startup)
     {
@@ -269,6 +270,74 @@ pub fn write(results: &Path, markdown: &Path, chart: &Path) -> Result<(), Summar
     }
     std::fs::write(markdown, page)?;
     draw(chart, &ratios).map_err(|e| SummaryError::Chart(e.to_string()))
+}
+
+/// Scenario (f), the reconnect storm: its own table (its figures are not a
+/// single number against Node's).
+fn storm_section(runs: &BTreeMap<(String, String), Vec<Report>>) -> String {
+    let mut page =
+        String::from("## (f) Reconnect storm: 19,000 clients join one room at once, one publisher at 2 msg/s\n\n");
+    page += "`chat-load --storm`: the publisher is in first; then every other client connects and (JSON) joins \
+             as fast as 500 concurrent connects allow, reading from the start. *Storm CPU* is the server's from \
+             the first connect to the last client in (*+ settling*: the next 3 s). *Frames per joiner* counts \
+             everything a joining client received besides messages and its history. *During* are the \
+             publisher's messages sent before the last client was in, *after* those of the next 10 s; a client \
+             owes every message sent after it was in. *Load tool CPU* is chat-load's own, for the storm: the \
+             two share the machine's two cores.\n\n";
+    page += "| server | joined | storm s | storm CPU s (+ settling) | load tool CPU s | frames per joiner | during: lost / owed, p99 ms | after: lost / owed, p99 ms |\n";
+    page += "| --- | --- | --- | --- | --- | --- | --- | --- |\n";
+    let mut json = BTreeMap::new();
+    for target in TARGETS {
+        let Some(reports) = runs.get(&("f".to_owned(), target.to_owned())) else { continue };
+        let storms: Vec<_> = reports.iter().filter_map(|r| r.storm.clone()).collect();
+        if storms.is_empty() {
+            continue;
+        }
+        let m =
+            |f: &dyn Fn(&crate::storm::StormReport) -> f64| median(storms.iter().map(f).collect()).unwrap_or(f64::NAN);
+        let (cpu, frames, during_p99, after_p99) = (
+            m(&|s| s.server_cpu_seconds),
+            m(&|s| s.frames_per_joiner),
+            m(&|s| s.during.latency_ms.p99),
+            m(&|s| s.after.latency_ms.p99),
+        );
+        let lost = m(&|s| (s.during.lost + s.after.lost) as f64);
+        if target.ends_with("json") {
+            json.insert(target, (cpu, frames, lost, during_p99, after_p99));
+        }
+        page += &format!(
+            "| {target} | {:.0} | {:.1} | {cpu:.2} (+ {:.2}) | {:.2} | {frames:.2} | {:.0} / {:.0}, {during_p99:.0} | {:.0} / {:.0}, {after_p99:.0} |\n",
+            m(&|s| s.joiners as f64),
+            m(&|s| s.seconds),
+            m(&|s| s.settle_cpu_seconds),
+            m(&|s| s.load_cpu_seconds),
+            m(&|s| s.during.lost as f64),
+            m(&|s| s.during.expected as f64),
+            m(&|s| s.after.lost as f64),
+            m(&|s| s.after.expected as f64),
+        );
+    }
+    page += "\n";
+    if let (Some(before), Some(after)) = (json.get("before-json"), json.get("ours-json")) {
+        page += &format!(
+            "- ours-json before → after this change: storm CPU {:.2} → {:.2} s, frames per joiner {:.2} → {:.2}, \
+             p99 during {:.0} → {:.0} ms, after {:.0} → {:.0} ms\n",
+            before.0, after.0, before.1, after.1, before.3, after.3, before.4, after.4
+        );
+    }
+    if let Some((cpu, frames, lost, during, after)) = json.get("ours-json").copied() {
+        let verdict = |met: bool| if met { "met" } else { "missed" };
+        page += &format!(
+            "- ours-json goals: storm CPU ≤ 1.5 s: {} ({cpu:.2}); ≤ 3 frames per joiner: {} ({frames:.2}); no loss: {} \
+             ({lost:.0}); p99 during < 500 ms: {} ({during:.0}); p99 after < 50 ms: {} ({after:.0})\n",
+            verdict(cpu <= 1.5),
+            verdict(frames <= 3.0),
+            verdict(lost == 0.0),
+            verdict(during < 500.0),
+            verdict(after < 50.0),
+        );
+    }
+    page + "\n"
 }
 
 fn machine_description() -> String {

@@ -224,7 +224,7 @@ impl ChatState {
 
     fn receive(&mut self, message: ServerMessage, now: u64) {
         match message {
-            ServerMessage::Joined { room, nick, members, epoch, resumed } if room == self.room => {
+            ServerMessage::Joined { room, nick, members, epoch, resumed, rooms } if room == self.room => {
                 if !resumed && !self.log.is_empty() {
                     // Another history (a different or restored database), or
                     // too far behind to page through: start over from the latest.
@@ -241,6 +241,9 @@ impl ChatState {
                 self.fetching_newer = false;
                 self.nick = Some(nick);
                 self.members = Rc::new(members);
+                if !rooms.is_empty() {
+                    self.rooms = Rc::new(rooms);
+                }
                 self.error = None;
             }
             ServerMessage::History { room, messages, has_more, has_newer } if room == self.room => {
@@ -423,6 +426,7 @@ mod tests {
             members: members.iter().map(|m| nick(m)).collect(),
             epoch: Epoch::parse(epoch).expect("epoch"),
             resumed,
+            rooms: vec![RoomInfo { name: room("lobby"), online: members.len() as u32 }],
         }
     }
 
@@ -454,6 +458,15 @@ mod tests {
         let all = ids(&state);
         assert!(all.windows(2).all(|w| w[1] == w[0] + 1), "contiguous, in order, once");
         assert!(!state.wants_newer(), "caught up");
+    }
+
+    #[test]
+    fn the_room_list_comes_with_joined_and_later_lists_replace_it() {
+        let state = apply(ChatState::new(room("lobby"), Some(nick("bob"))), [got(joined("bob", &["alice", "bob"]))]);
+        assert_eq!(*state.rooms, [RoomInfo { name: room("lobby"), online: 2 }]);
+        let later = vec![RoomInfo { name: room("dev"), online: 1 }, RoomInfo { name: room("lobby"), online: 3 }];
+        let state = apply((*state).clone(), [got(ServerMessage::Rooms { rooms: later.clone() })]);
+        assert_eq!(*state.rooms, later);
     }
 
     #[test]

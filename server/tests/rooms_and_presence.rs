@@ -2,6 +2,7 @@
 
 mod support;
 
+use chat_shared::limits::PRESENCE_EVENTS_MAX;
 use chat_shared::{ClientMessage, ErrorCode, ServerMessage};
 use support::{JsonClient, TestApp, nick, room};
 
@@ -133,10 +134,10 @@ async fn crowded_rooms_skip_per_member_presence_events() {
     let app = TestApp::spawn_configured(|c| c.max_connections_per_ip = 1_000).await;
     let mut first = JsonClient::join(app.address, "first").await;
     let mut crowd = Vec::new();
-    for n in 0..205 {
+    for n in 0..PRESENCE_EVENTS_MAX + 5 {
         crowd.push(JsonClient::join(app.address, &format!("member{n:03}")).await);
     }
-    // The first member heard about joins until the room passed 200, then nothing more.
+    // The first member heard about joins until the room passed the limit, then nothing more.
     let mut heard = 0;
     loop {
         match first.next().await {
@@ -144,11 +145,11 @@ async fn crowded_rooms_skip_per_member_presence_events() {
             ServerMessage::Message(m) if m.text.as_str() == "marker" => break,
             other => panic!("unexpected {other:?}"),
         }
-        if heard == 199 {
+        if heard == PRESENCE_EVENTS_MAX - 1 {
             crowd[0].say("marker").await;
         }
     }
-    assert_eq!(heard, 199, "join events stop once the room is crowded");
+    assert_eq!(heard, PRESENCE_EVENTS_MAX - 1, "join events stop once the room is crowded");
     // Nor typing events: one per keystroke burst to hundreds of members.
     crowd[1].send(&ClientMessage::Typing { room: room("lobby") }).await;
     crowd[2].say("after typing").await;
@@ -160,7 +161,8 @@ async fn crowded_rooms_skip_per_member_presence_events() {
     late.send_join("lobby", "late", None).await;
     match late.next().await {
         ServerMessage::Joined { members, .. } => {
-            assert!((200..=201).contains(&members.len()), "200 names, plus the joiner if not among them");
+            let limit = PRESENCE_EVENTS_MAX;
+            assert!((limit..=limit + 1).contains(&members.len()), "{limit} names, plus the joiner if not among them");
             assert!(members.contains(&nick("late")));
         }
         other => panic!("expected joined, got {other:?}"),
@@ -394,5 +396,86 @@ async fn rooms_of_different_shards_are_sequenced_apart_while_both_are_busy() {
             }
             assert_eq!(seen, (1..=2 * EACH as u64).collect::<Vec<_>>(), "every message once, in id order");
         }
+    }
+}
+
+/// Frames written to JSON clients so far, server-wide (from `/metrics`).
+async fn json_frames_out(app: &TestApp) -> u64 {
+    let text =
+        reqwest::get(format!("http://{}/metrics", app.address)).await.expect("metrics").text().await.expect("body");
+    text.lines()
+        .find_map(|line| line.strip_prefix("chat_messages_out_total{endpoint=\"json\"} "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no json frame counter in\n{text}"))
+}
+
+/// Waits until the server has written nothing for a second (room lists are
+/// coalesced on a timer), and returns the frame count then.
+async fn frames_once_quiet(app: &TestApp) -> u64 {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut last = json_frames_out(app).await;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+        let now = json_frames_out(app).await;
+        if now == last || tokio::time::Instant::now() > deadline {
+            return now;
+        }
+        last = now;
+    }
+}
+
+/// Everything `client` is sent within `window`.
+async fn frames_within(client: &mut JsonClient, window: std::time::Duration) -> Vec<ServerMessage> {
+    let mut frames = Vec::new();
+    let _ = tokio::time::timeout(window, async {
+        loop {
+            frames.push(client.next_any().await);
+        }
+    })
+    .await;
+    frames
+}
+
+/// What `joiners` more joins cost the server in a room of `members`: frames
+/// written, besides room lists, per join; and how many room lists a member
+/// who was already there received meanwhile (every member got as many).
+async fn cost_of_joining(members: usize, joiners: usize) -> (f64, usize) {
+    let app = TestApp::spawn_configured(|c| c.max_connections_per_ip = 1_000).await;
+    let mut observer = JsonClient::join(app.address, "observer").await;
+    let mut crowd = Vec::new();
+    for n in 1..members {
+        crowd.push(JsonClient::join(app.address, &format!("member{n:03}")).await);
+    }
+    let before = frames_once_quiet(&app).await;
+    // What the observer was sent so far (join events, room lists) is not counted.
+    frames_within(&mut observer, std::time::Duration::from_millis(300)).await;
+    let mut late = Vec::new();
+    for n in 0..joiners {
+        late.push(JsonClient::join(app.address, &format!("late{n:03}")).await);
+    }
+    let after = frames_once_quiet(&app).await;
+    let seen = frames_within(&mut observer, std::time::Duration::from_millis(300)).await;
+    let lists = seen.iter().filter(|f| matches!(f, ServerMessage::Rooms { .. })).count();
+    assert_eq!(lists, seen.len(), "a member of a crowded room hears nothing per join but room lists: {seen:?}");
+    // The joiners' room lists (they may have missed a round, or had one while joining).
+    let mut joiner_lists = 0;
+    for client in &mut late {
+        let frames = frames_within(client, std::time::Duration::from_millis(50)).await;
+        assert!(frames.iter().all(|f| matches!(f, ServerMessage::Rooms { .. })), "{frames:?}");
+        joiner_lists += (frames.len() + client.skipped_room_lists) as u64;
+    }
+    let besides_lists = (after - before) - (lists * members) as u64 - joiner_lists;
+    (besides_lists as f64 / joiners as f64, lists)
+}
+
+#[actix_web::test]
+async fn joining_costs_the_same_few_frames_whatever_the_room_size() {
+    // Guards the reconnect storm: per join, the server writes `joined` (which
+    // carries the room list) and `history`, nothing to the members already
+    // there; room lists are coalesced rounds, not one per join.
+    for members in [PRESENCE_EVENTS_MAX + 20, 3 * PRESENCE_EVENTS_MAX] {
+        let (per_join, lists) = cost_of_joining(members, 20).await;
+        assert_eq!(per_join, 2.0, "frames per join besides room lists, in a room of {members}");
+        assert!((1..=2).contains(&lists), "20 joins cost the room {lists} room-list rounds, in a room of {members}");
     }
 }

@@ -40,3 +40,11 @@ pub const TYPING_SEND_INTERVAL_MS: u64 = 2_000;
 
 /// A typing indicator disappears this long after the last `typing` event.
 pub const TYPING_EXPIRY_MS: u64 = 5_000;
+
+/// Rooms with more members than this get no per-member join/leave or typing
+/// events, and `joined` lists only this many names: those events would cost
+/// O(members²) while a room fills (a crowd rejoining after a restart) and
+/// O(members) per keystroke burst, and nobody reads a list of thousands.
+/// The room list still counts everyone. (Discord's "large" guilds start
+/// between 50 and 250 members, for the same reason.)
+pub const PRESENCE_EVENTS_MAX: usize = 100;

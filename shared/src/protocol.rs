@@ -120,8 +120,9 @@ pub enum ServerMessage {
         room: RoomName,
         /// The nickname in use there.
         nick: Nickname,
-        /// Who is in the room now, by name (the first 200 in larger rooms,
-        /// which also get no `member_joined`/`member_left` events).
+        /// Who is in the room now, by name (the first
+        /// [`crate::limits::PRESENCE_EVENTS_MAX`] in larger rooms, which also
+        /// get no `member_joined`/`member_left`/`typing` events).
         members: Vec<Nickname>,
         /// The history's epoch; ids of another epoch mean nothing here.
         epoch: Epoch,
@@ -129,6 +130,11 @@ pub enum ServerMessage {
         /// (it asked to resume, in this epoch, and is not too far behind).
         /// When false the client starts a fresh log.
         resumed: bool,
+        /// The room list as of this join, as a `rooms` event would carry it,
+        /// with this room's count exact. Later changes come as `rooms`
+        /// events; a client is sent no list before it joins.
+        #[serde(default)]
+        rooms: Vec<RoomInfo>,
     },
     /// Stored messages of a room, oldest first.
     History {
@@ -177,7 +183,9 @@ pub enum ServerMessage {
     },
     /// The lobby and the busiest rooms (at most 20 others), with online
     /// counts, plus the client's own room if it is not among them. Sent when
-    /// this client's view changed, at most once a second.
+    /// this client's view changed: at once after a quiet spell, and while
+    /// rooms keep filling or emptying (a crowd rejoining after a restart)
+    /// once they have been still for a moment, or every few seconds at most.
     Rooms {
         /// Sorted by name.
         rooms: Vec<RoomInfo>,
@@ -367,8 +375,9 @@ mod tests {
                 members: vec![nick("alice"), nick("bob")],
                 epoch: epoch("e1"),
                 resumed: false,
+                rooms: vec![RoomInfo { name: room("lobby"), online: 2 }],
             },
-            r#"{"type":"joined","room":"lobby","nick":"bob","members":["alice","bob"],"epoch":"e1","resumed":false}"#,
+            r#"{"type":"joined","room":"lobby","nick":"bob","members":["alice","bob"],"epoch":"e1","resumed":false,"rooms":[{"name":"lobby","online":2}]}"#,
         );
         golden_server(
             ServerMessage::History {

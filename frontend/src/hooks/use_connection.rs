@@ -123,7 +123,9 @@ async fn exchange(socket: WebSocket, dispatcher: &UseReducerDispatcher<ChatState
         match select(stream.next(), outgoing.next()).await {
             Either::Left((Some(Ok(Message::Text(text))), _)) => match ServerMessage::decode(&text) {
                 Ok(message) => {
-                    if let ServerMessage::Rooms { rooms } = &message {
+                    if let ServerMessage::Rooms { rooms } | ServerMessage::Joined { rooms, .. } = &message
+                        && !rooms.is_empty()
+                    {
                         ended.online = rooms.iter().fold(0, |sum, room| sum.saturating_add(room.online));
                     }
                     dispatcher.dispatch(ChatAction::Received(message, browser::now_ms()));

@@ -1,8 +1,12 @@
 //! The room directory: how many members each room has, whichever shard owns
 //! it, and the room lists JSON clients see (the lobby, the busiest rooms and
-//! their own). The shards report counts as they change; the lists go out at
-//! most once per interval and only to the clients whose view changed, each
-//! distinct list encoded once. Not on any message's path.
+//! their own). The shards report counts as they change; the lists go out
+//! only to the clients whose view changed, each distinct list encoded once:
+//! at once after a quiet spell, and while rooms keep changing (a crowd
+//! rejoining after a restart) once counts have been still for a moment or
+//! have waited long enough, never more than a frame budget allows. A client's
+//! first list comes with its `joined`, which the shards build from the list
+//! shown to everyone (see [`Directory::shown`]). Not on any message's path.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -10,6 +14,7 @@ use std::time::Duration;
 
 use chat_shared::{RoomInfo, RoomName, ServerMessage};
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 
 use super::worker_relay::{Delivery, Workers};
 use super::{Outbound, frame};
@@ -18,8 +23,16 @@ use super::{Outbound, frame};
 /// a client in another room also gets its own room's line.
 const ROOM_LIST_MAX: usize = 20;
 
-/// How often changed room lists are sent out at most; coalesces join storms.
+/// How often changed room lists are sent out at most.
 const ROOM_LIST_INTERVAL: Duration = Duration::from_secs(1);
+
+/// While counts keep changing, lists wait until they have been still this long...
+const STILL_FOR: Duration = Duration::from_secs(1);
+
+/// ... or until the oldest change not yet shown is this old. A crowd joining
+/// for longer than this sees one list midway and one once it is in, instead
+/// of one per interval each (which cost more than the joins themselves).
+const STALE_AT_MOST: Duration = Duration::from_secs(10);
 
 /// Room-list frames sent per second at most, server-wide. On a big server a
 /// list to everyone every second would be most of its work while a crowd
@@ -35,14 +48,65 @@ fn pause_after(frames: usize) -> Duration {
 /// Member counts of rooms a shard changed in one turn (0: the room emptied).
 pub(super) type CountChanges = Vec<(RoomName, usize)>;
 
+/// The list every client is shown (the lobby and the busiest rooms), as last sent.
+pub(super) type ShownList = Arc<[RoomInfo]>;
+
 /// The rooms shown before anyone has joined anything: the empty lobby.
 fn lobby_only() -> Vec<RoomInfo> {
     vec![RoomInfo { name: RoomName::lobby(), online: 0 }]
 }
 
 /// The list shown before anyone has joined anything.
-pub(super) fn empty_list() -> Outbound {
-    frame(&ServerMessage::Rooms { rooms: lobby_only() })
+pub(super) fn empty_list() -> ShownList {
+    lobby_only().into()
+}
+
+/// `shown` with `room`'s line at `online` (added if it is not listed): what
+/// a member of `room` is shown as it joins.
+pub(super) fn with_own_room(shown: &[RoomInfo], room: &RoomName, online: usize) -> Vec<RoomInfo> {
+    let online = u32::try_from(online).unwrap_or(u32::MAX);
+    let mut rooms: Vec<RoomInfo> = shown.iter().filter(|info| info.name != *room).cloned().collect();
+    rooms.push(RoomInfo { name: room.clone(), online });
+    rooms.sort_by(|a, b| a.name.cmp(&b.name));
+    rooms
+}
+
+/// When the next lists may go out (see the module doc).
+#[derive(Debug, Clone, Copy)]
+struct Schedule {
+    /// The frame budget's next free moment.
+    budget_until: Instant,
+    /// The oldest change not yet sent.
+    first_unsent: Option<Instant>,
+    /// The newest change.
+    last_change: Instant,
+}
+
+impl Schedule {
+    fn new(now: Instant) -> Self {
+        Self { budget_until: now, first_unsent: None, last_change: now }
+    }
+
+    fn changed(&mut self, now: Instant) {
+        self.first_unsent.get_or_insert(now);
+        self.last_change = now;
+    }
+
+    /// When to send, if anything waits.
+    fn due(&self) -> Option<Instant> {
+        let first = self.first_unsent?;
+        if first >= self.budget_until {
+            // After a quiet spell: at once.
+            return Some(first);
+        }
+        let settled = (self.last_change + STILL_FOR).min(first + STALE_AT_MOST);
+        Some(settled.max(self.budget_until))
+    }
+
+    fn sent(&mut self, now: Instant, frames: usize) {
+        self.budget_until = now + pause_after(frames);
+        self.first_unsent = None;
+    }
 }
 
 /// Every room's count, and what was last sent.
@@ -52,30 +116,35 @@ pub(super) struct Directory {
     changed: HashSet<RoomName>,
     /// The busiest rooms as last sent to everyone.
     listed: Vec<RoomInfo>,
-    /// The list every client sees, for sessions that register.
-    current: watch::Sender<Outbound>,
+    /// The same, for the shards to put in `joined`. Updated before the
+    /// lists go out, so a `joined` is never older than a list before it.
+    shown: watch::Sender<ShownList>,
     workers: Workers,
 }
 
 impl Directory {
-    pub(super) fn new(current: watch::Sender<Outbound>, workers: Workers) -> Self {
-        Self { counts: HashMap::new(), changed: HashSet::new(), listed: lobby_only(), current, workers }
+    pub(super) fn new(shown: watch::Sender<ShownList>, workers: Workers) -> Self {
+        Self { counts: HashMap::new(), changed: HashSet::new(), listed: lobby_only(), shown, workers }
     }
 
     /// Applies the shards' reports until every shard is gone.
     pub(super) async fn run(mut self, mut changes: mpsc::UnboundedReceiver<CountChanges>) {
-        // A change after a quiet spell goes out at once; the ones that follow
-        // wait for the pause the last lists earned.
-        let mut due = tokio::time::Instant::now();
+        let mut schedule = Schedule::new(Instant::now());
         loop {
+            let due = schedule.due();
             tokio::select! {
                 reported = changes.recv() => match reported {
-                    Some(reported) => self.apply(reported),
+                    Some(reported) => {
+                        self.apply(reported);
+                        if !self.changed.is_empty() {
+                            schedule.changed(Instant::now());
+                        }
+                    }
                     None => break,
                 },
-                () = tokio::time::sleep_until(due), if !self.changed.is_empty() => {
+                () = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
                     let sent = self.publish();
-                    due = tokio::time::Instant::now() + pause_after(sent);
+                    schedule.sent(Instant::now(), sent);
                 }
             }
         }
@@ -147,9 +216,8 @@ impl Directory {
             own.keys().filter_map(|room| self.counts.get(room)).sum()
         };
         let everyone = everyone.then(|| frame(&ServerMessage::Rooms { rooms: self.listed.clone() }));
-        if let Some(list) = &everyone {
-            // Before the lists go out: see `Delivery::Register`.
-            self.current.send_replace(list.clone());
+        if everyone.is_some() {
+            self.shown.send_replace(self.listed.clone().into());
         }
         if everyone.is_none() && own.is_empty() {
             return 0;
@@ -167,8 +235,8 @@ mod tests {
     use super::*;
 
     fn directory() -> Directory {
-        let (current, room_list) = watch::channel(empty_list());
-        Directory::new(current, Workers::new(1, room_list))
+        let (shown, _) = watch::channel(empty_list());
+        Directory::new(shown, Workers::new(1))
     }
 
     fn room(name: &str) -> RoomName {
@@ -202,7 +270,7 @@ mod tests {
     #[test]
     fn clients_see_a_new_list_only_when_their_view_changed() {
         let mut directory = directory();
-        let mut seen = directory.current.subscribe();
+        let mut seen = directory.shown.subscribe();
         directory.apply(vec![(room("dev"), 1), (RoomName::lobby(), 2)]);
         assert_eq!(directory.publish(), 3, "the busiest rooms changed: a new list for everyone");
         assert!(seen.has_changed().unwrap_or(false));
@@ -210,5 +278,47 @@ mod tests {
         directory.apply(vec![(room("dev"), 1)]);
         assert_eq!(directory.publish(), 0, "same counts: nothing to send");
         assert!(!seen.has_changed().unwrap_or(true));
+    }
+
+    #[test]
+    fn a_change_after_a_quiet_spell_goes_out_at_once() {
+        let start = Instant::now();
+        let mut schedule = Schedule::new(start);
+        assert_eq!(schedule.due(), None, "nothing to send");
+        schedule.changed(start);
+        assert_eq!(schedule.due(), Some(start));
+        schedule.sent(start, 10);
+        let later = start + Duration::from_secs(5);
+        schedule.changed(later);
+        assert_eq!(schedule.due(), Some(later), "the pause had passed");
+    }
+
+    #[test]
+    fn a_crowd_joining_sees_a_list_once_it_is_still_or_when_one_is_overdue() {
+        let start = Instant::now();
+        let mut schedule = Schedule::new(start);
+        schedule.changed(start);
+        schedule.sent(start, 1);
+        // Joins every 10 ms for 25 s: no list until the oldest unsent change is 10 s old.
+        let mut now = start;
+        let mut sent_at = Vec::new();
+        for _ in 0..2_500 {
+            now += Duration::from_millis(10);
+            schedule.changed(now);
+            if schedule.due().is_some_and(|due| due <= now) {
+                sent_at.push(now - start);
+                schedule.sent(now, 19_000);
+            }
+        }
+        assert_eq!(sent_at, [Duration::from_millis(10_010), Duration::from_millis(20_020)]);
+        // The crowd is in: the last list goes out once counts have been still a moment
+        // (and the budget of the last one, 3.8 s for 19,000, has passed).
+        assert_eq!(schedule.due(), Some(now + STILL_FOR));
+        let quiet_start = Instant::now();
+        let mut schedule = Schedule::new(quiet_start);
+        schedule.changed(quiet_start);
+        schedule.sent(quiet_start, 19_000);
+        schedule.changed(quiet_start + Duration::from_millis(100));
+        assert_eq!(schedule.due(), Some(quiet_start + pause_after(19_000)), "never before the budget allows");
     }
 }

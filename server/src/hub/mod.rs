@@ -41,7 +41,6 @@ pub use outbound::{
     outbound_queue,
 };
 pub use plain_bridge::guest_nickname;
-pub use shard::PRESENCE_EVENTS_MAX;
 pub use worker_relay::{WorkerAddress, WorkerId, WorkerLink};
 
 use std::hash::{Hash, Hasher};
@@ -203,10 +202,10 @@ impl HubHandle {
             .enable_all()
             .build()?;
         let node = buses.first().map_or(0, |bus| bus.node());
-        let (room_list, shown) = watch::channel(directory::empty_list());
-        let workers = Workers::new(settings.workers, shown);
+        let (shown, shown_to_shards) = watch::channel(directory::empty_list());
+        let workers = Workers::new(settings.workers);
         let (counts, reported) = mpsc::unbounded_channel();
-        runtime.spawn(directory::Directory::new(room_list, workers.clone()).run(reported));
+        runtime.spawn(directory::Directory::new(shown, workers.clone()).run(reported));
         let quota = rooms::RoomQuota::new(settings.max_rooms);
         let writers = store_writer::spawn(store.clone(), shard_count, runtime.handle());
         let mut senders = Vec::with_capacity(shard_count);
@@ -220,6 +219,7 @@ impl HubHandle {
                 bus,
                 outbox: outbox::Outbox::new(workers.clone()),
                 directory: counts.clone(),
+                shown: shown_to_shards.clone(),
             };
             tasks.push(runtime.spawn(shard::Shard::new(parts).run(receiver)));
             senders.push(commands);

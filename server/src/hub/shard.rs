@@ -9,10 +9,11 @@
 use std::collections::HashSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use chat_shared::limits::PRESENCE_EVENTS_MAX;
 use chat_shared::{ChatMessage, Epoch, ErrorCode, Nickname, RoomName, ServerMessage};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
-use super::directory::CountChanges;
+use super::directory::{self, CountChanges, ShownList};
 use super::outbox::Outbox;
 use super::plain_bridge::PlainWorkers;
 use super::rooms::{Member, RoomQuota, Rooms};
@@ -21,12 +22,6 @@ use super::worker_relay::Delivery;
 use super::{CloseCause, Command, ConnectionId, Control, JoinClaim, JoinRequest, Outbound, frame, plain_bridge};
 use crate::bus::{Author, NodeId, Peer, Published, RoomBus, RoomEvent};
 use crate::store::{Appended, NewMessage};
-
-/// Rooms larger than this get no per-member join/leave events, no typing
-/// events and a truncated member list: those events would cost O(members²)
-/// while a room fills (or O(members) per keystroke burst), and nobody reads a
-/// list of thousands. The room list still counts everyone.
-pub const PRESENCE_EVENTS_MAX: usize = 200;
 
 /// Most commands taken from the queue at once.
 const MAX_BATCH: usize = 512;
@@ -52,6 +47,8 @@ pub(super) struct ShardParts {
     pub(super) bus: Box<dyn RoomBus>,
     pub(super) outbox: Outbox,
     pub(super) directory: mpsc::UnboundedSender<CountChanges>,
+    /// The room list everyone is shown, for `joined`.
+    pub(super) shown: watch::Receiver<ShownList>,
 }
 
 pub(super) struct Shard {
@@ -69,6 +66,8 @@ pub(super) struct Shard {
     /// Rooms whose member count changed this turn, for the directory.
     recounted: HashSet<RoomName>,
     directory: mpsc::UnboundedSender<CountChanges>,
+    /// The room list everyone is shown, for `joined`.
+    shown: watch::Receiver<ShownList>,
     outbox: Outbox,
     /// Where room events are published, and heard back from.
     bus: Box<dyn RoomBus>,
@@ -90,7 +89,7 @@ fn now_millis() -> u64 {
 }
 
 impl Shard {
-    pub(super) fn new(ShardParts { epoch, quota, writer, bus, outbox, directory }: ShardParts) -> Self {
+    pub(super) fn new(ShardParts { epoch, quota, writer, bus, outbox, directory, shown }: ShardParts) -> Self {
         Self {
             node: bus.node(),
             bus,
@@ -103,6 +102,7 @@ impl Shard {
             plain: PlainWorkers::default(),
             recounted: HashSet::new(),
             directory,
+            shown,
             outbox,
         }
     }
@@ -396,6 +396,8 @@ impl Shard {
             members,
             epoch: self.epoch.clone(),
             resumed,
+            // The room's own count is exact here; the others as last shown.
+            rooms: directory::with_own_room(&self.shown.borrow(), &room, self.rooms.get(&room).map_or(0, |r| r.len())),
         };
         self.send_to(id, frame(&joined));
         // Answered by the relay once `joined` is queued, so the history the

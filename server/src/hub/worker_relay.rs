@@ -13,8 +13,8 @@
 //! one ordered stream per shard: a session registers here (itself, before it
 //! asks any shard anything), enters a room before that room's events reach
 //! it, and hears `joined` before its join is confirmed to the session (which
-//! then reads history). The room directory's lists come the same way, and a
-//! JSON session gets the current one as it registers.
+//! then reads history). The room directory's lists come the same way (a
+//! session's first one comes with its `joined`).
 
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
@@ -22,7 +22,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use chat_shared::{Endpoint, RoomName};
 use prometheus_client::metrics::counter::Counter;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
 use super::{ConnectionId, Outbound, QueueError, SessionSink};
 
@@ -37,17 +37,15 @@ pub(super) fn worker_of(id: ConnectionId, workers: usize) -> WorkerId {
     usize::try_from(id % workers.max(1) as u64).unwrap_or(0)
 }
 
-/// Every worker's relay, by worker id, as actix starts its workers; and the
-/// room list a JSON session is shown as it registers.
+/// Every worker's relay, by worker id, as actix starts its workers.
 #[derive(Debug, Clone)]
 pub(super) struct Workers {
     slots: Arc<[RwLock<Option<WorkerAddress>>]>,
-    room_list: watch::Receiver<Outbound>,
 }
 
 impl Workers {
-    pub(super) fn new(count: usize, room_list: watch::Receiver<Outbound>) -> Self {
-        Self { slots: (0..count.max(1)).map(|_| RwLock::new(None)).collect(), room_list }
+    pub(super) fn new(count: usize) -> Self {
+        Self { slots: (0..count.max(1)).map(|_| RwLock::new(None)).collect() }
     }
 
     /// How many workers there are.
@@ -72,7 +70,7 @@ impl Workers {
     /// its connection ids will name).
     pub(super) fn link(&self, slow_closes: Counter) -> WorkerLink {
         let (mailbox, receiver) = mpsc::unbounded_channel();
-        let start = Start { mailbox: receiver, slow_closes, room_list: self.room_list.clone() };
+        let start = Start { mailbox: receiver, slow_closes };
         for (id, slot) in self.slots.iter().enumerate() {
             let mut slot = slot.write().unwrap_or_else(PoisonError::into_inner);
             if slot.as_ref().is_none_or(|address| address.is_gone()) {
@@ -135,7 +133,6 @@ impl WorkerAddress {
 struct Start {
     mailbox: mpsc::UnboundedReceiver<Vec<Delivery>>,
     slow_closes: Counter,
-    room_list: watch::Receiver<Outbound>,
 }
 
 /// One worker's relay, as its sessions know it (kept in the worker's app data).
@@ -158,8 +155,8 @@ impl WorkerLink {
 }
 
 /// The relay task: applies the hub's batches until every sender is gone.
-async fn relay(Start { mut mailbox, slow_closes, room_list }: Start) {
-    let mut sessions = LocalSessions { slow_closes, room_list: Some(room_list), ..LocalSessions::default() };
+async fn relay(Start { mut mailbox, slow_closes }: Start) {
+    let mut sessions = LocalSessions { slow_closes, ..LocalSessions::default() };
     while let Some(batch) = mailbox.recv().await {
         for delivery in batch {
             sessions.apply(delivery);
@@ -181,8 +178,6 @@ struct LocalSessions {
     rooms: HashMap<RoomName, HashSet<ConnectionId>>,
     plain: HashSet<ConnectionId>,
     slow_closes: Counter,
-    /// The room list a JSON session is shown as it registers.
-    room_list: Option<watch::Receiver<Outbound>>,
 }
 
 impl LocalSessions {
@@ -192,15 +187,8 @@ impl LocalSessions {
                 if endpoint == Endpoint::Plain {
                     self.plain.insert(id);
                 }
+                // No room list yet: `joined` carries one (a frame per join saved).
                 self.sessions.insert(id, Local { sink, room: None });
-                // Read after registering: a newer list sent before this point
-                // was published here first, so this one is at least as new.
-                let list = self.room_list.as_ref().filter(|_| endpoint == Endpoint::Json).map(|l| l.borrow().clone());
-                if let Some(list) = list
-                    && self.send(id, list)
-                {
-                    self.drop_slow(vec![id]);
-                }
             }
             Delivery::Unregister { id } => self.remove(id),
             Delivery::Enter { id, room } => {
@@ -313,8 +301,7 @@ mod tests {
 
     #[test]
     fn a_restarted_worker_takes_the_id_of_the_one_that_is_gone() {
-        let (_list, room_list) = watch::channel(Outbound::Text(ByteString::from("[]")));
-        let workers = Workers::new(2, room_list);
+        let workers = Workers::new(2);
         let first = workers.link(Counter::default());
         let second = workers.link(Counter::default());
         assert_eq!((first.address.id, second.address.id), (0, 1));

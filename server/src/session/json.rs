@@ -15,11 +15,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use bytestring::ByteString;
-use chat_shared::limits::{HISTORY_PAGE, HISTORY_PAGE_MAX, RESUME_MAX};
+use chat_shared::limits::{HISTORY_PAGE, HISTORY_PAGE_MAX, PRESENCE_EVENTS_MAX, RESUME_MAX};
 use chat_shared::{ClientMessage, Epoch, ErrorCode, Nickname, RoomName, ServerMessage};
 
 use crate::bus::Peer;
-use crate::hub::{ConnectionId, HubHandle, HubStopped, JoinClaim, JoinRequest, Outbound, PRESENCE_EVENTS_MAX};
+use crate::hub::{ConnectionId, HubHandle, HubStopped, JoinClaim, JoinRequest, Outbound};
 use crate::presence::{Claim, Presence};
 use crate::session::history_pages::HistoryPages;
 use crate::session::{FrameHandler, Handled, SessionContext, serve};

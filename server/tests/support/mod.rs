@@ -190,6 +190,8 @@ pub struct JsonClient {
     sent: u64,
     /// Live events that arrived between `joined` and `history`, returned first.
     early: VecDeque<ServerMessage>,
+    /// Room lists [`JsonClient::next`] skipped.
+    pub skipped_room_lists: usize,
 }
 
 static TABS: AtomicU64 = AtomicU64::new(1);
@@ -215,6 +217,7 @@ impl JsonClient {
             room: RoomName::lobby(),
             sent: 0,
             early: VecDeque::new(),
+            skipped_room_lists: 0,
         }
     }
 
@@ -324,6 +327,7 @@ impl JsonClient {
             if !matches!(message, ServerMessage::Rooms { .. }) {
                 return message;
             }
+            self.skipped_room_lists += 1;
         }
     }
 
