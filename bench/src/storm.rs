@@ -324,6 +324,11 @@ async fn read(
         };
         let text = match frame {
             Some(Ok(Message::Text(text))) => text,
+            // The seed's Node server relays text as binary frames.
+            Some(Ok(Message::Binary(bytes))) => match tokio_tungstenite::tungstenite::Utf8Bytes::try_from(bytes) {
+                Ok(text) => text,
+                Err(_) => continue,
+            },
             Some(Ok(_)) => continue,
             Some(Err(_)) | None => {
                 seen.disconnected = true;

@@ -97,3 +97,35 @@ async fn a_multi_line_message_cannot_forge_lines_for_plain_clients() {
         "the second line is indented under mallory's"
     );
 }
+
+#[actix_web::test]
+async fn a_client_hears_every_frame_sent_once_its_handshake_is_done() {
+    // Like the seed's server: a client is in the broadcast before its
+    // handshake's response goes out, so a frame sent after the client
+    // connected (even the very next instant, from another client) reaches it.
+    let app = support::TestApp::spawn_configured(|c| c.max_connections_per_ip = 1_000).await;
+    let mut sender = RawClient::connect(app.address, "/").await;
+    let mut newcomers = Vec::new();
+    for n in 0..100 {
+        let newcomer = RawClient::connect(app.address, "/").await;
+        sender.send(Message::text(format!("after {n}"))).await;
+        newcomers.push((n, newcomer));
+    }
+    // Each hears "after n" (and maybe a few sent just before it connected, in order).
+    for (n, mut newcomer) in newcomers {
+        let mut heard = Vec::new();
+        while heard.last() != Some(&n) {
+            match newcomer.next().await {
+                Some(Message::Text(text)) => {
+                    let k: usize = text.as_str().trim_start_matches("after ").parse().expect("a number");
+                    assert!(
+                        k <= n && heard.last().is_none_or(|last| *last < k),
+                        "newcomer {n} heard {heard:?}, then {k}"
+                    );
+                    heard.push(k);
+                }
+                other => panic!("newcomer {n} got {other:?} after {heard:?}"),
+            }
+        }
+    }
+}

@@ -138,6 +138,23 @@ pub struct HubHandle {
     node: NodeId,
 }
 
+/// What [`HubHandle::connect`] left to do: telling the lobby's shard of a
+/// plain client when its queue was full.
+#[must_use = "the registration is complete only once finished"]
+pub struct Registration {
+    pending: Option<(mpsc::Sender<Command>, Command)>,
+}
+
+impl Registration {
+    /// Completes the registration.
+    pub async fn finish(self) -> Result<(), HubStopped> {
+        match self.pending {
+            Some((shard, command)) => shard.send(command).await.map_err(|_| HubStopped),
+            None => Ok(()),
+        }
+    }
+}
+
 /// The hub's threads and shard tasks, for shutdown to wait on.
 pub struct HubTasks {
     runtime: Option<Runtime>,
@@ -250,26 +267,34 @@ impl HubHandle {
         &self.shards[shard_of(room, self.shards.len())]
     }
 
-    /// Registers a connection with its worker's relay, which starts giving it
-    /// what its endpoint gets before joining (the room list for JSON; plain
-    /// clients, who live in the lobby, are also made known to its shard).
-    pub async fn connect(
+    /// Registers a connection with its worker's relay (plain clients, who
+    /// live in the lobby, with the lobby's shard too), at once: called before
+    /// the handshake's response goes out, so a message sent after the client
+    /// could know it was connected reaches it (the seed's server behaves so).
+    /// What could not be done without waiting is left to
+    /// [`Registration::finish`], which the session awaits before anything else.
+    pub fn connect(
         &self,
         id: ConnectionId,
         endpoint: Endpoint,
         sink: SessionSink,
         worker: &WorkerAddress,
-    ) -> Result<(), HubStopped> {
+    ) -> Result<Registration, HubStopped> {
         // Sent before anything this session asks a shard: it is registered
         // before any answer reaches its relay.
         if !worker.send(vec![Delivery::Register { id, endpoint, sink }]) {
             return Err(HubStopped);
         }
-        if endpoint == Endpoint::Plain {
-            let lobby = self.shard(&RoomName::lobby());
-            lobby.send(Command::Control(Control::PlainConnected { id })).await.map_err(|_| HubStopped)?;
+        if endpoint == Endpoint::Json {
+            return Ok(Registration { pending: None });
         }
-        Ok(())
+        let lobby = self.shard(&RoomName::lobby()).clone();
+        match lobby.try_send(Command::Control(Control::PlainConnected { id })) {
+            Ok(()) => Ok(Registration { pending: None }),
+            // The lobby's shard is behind: the session waits for room in its queue.
+            Err(mpsc::error::TrySendError::Full(command)) => Ok(Registration { pending: Some((lobby, command)) }),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(HubStopped),
+        }
     }
 
     /// Forgets a connection, taking it out of `room`; safe to call twice.

@@ -30,8 +30,12 @@ use chat_shared::Endpoint;
 /// read; more are refused with `rate_limited`.
 const MAX_QUEUED_READS: usize = 4;
 
-/// Runs one JSON connection until either side closes it.
-pub async fn run(socket: actix_ws::Session, stream: actix_ws::MessageStream, context: SessionContext) {
+/// Registers one JSON connection now, and runs it (the future) until either side closes it.
+pub fn run(
+    socket: actix_ws::Session,
+    stream: actix_ws::MessageStream,
+    context: SessionContext,
+) -> impl Future<Output = ()> {
     serve(socket, stream, context, Endpoint::Json, |id, context| JsonSession {
         id,
         hub: context.hub.clone(),
@@ -44,7 +48,6 @@ pub async fn run(socket: actix_ws::Session, stream: actix_ws::MessageStream, con
         peer: context.hub.peer(id),
         claimed: None,
     })
-    .await;
 }
 
 /// A history read this connection asked for.
@@ -91,7 +94,8 @@ impl JsonSession {
     async fn on_message(&mut self, message: ClientMessage) -> Result<Option<ServerMessage>, HubStopped> {
         match message {
             ClientMessage::Join { room, nick, tab, after, epoch } => {
-                tracing::info!(%nick, %room, ?after, "joining");
+                // Debug, not info: a crowd rejoining after a restart wrote a line per join.
+                tracing::debug!(%nick, %room, ?after, "joining");
                 let claim = match self.presence.claim(&room, &nick, &tab, self.peer).await {
                     Ok(Claim::Free) => JoinClaim::New,
                     Ok(Claim::Held) => JoinClaim::Repeated,

@@ -110,27 +110,33 @@ pub(crate) trait FrameHandler {
 
 /// A session's whole life, the same for both protocols: register with the hub,
 /// run [`drive`], leave the hub, close the socket with the reason `drive` gave.
-pub(crate) async fn serve<H: FrameHandler>(
+/// Registers at once, when called (before the handshake's response is sent:
+/// see [`HubHandle::connect`]); the rest is the returned future.
+pub(crate) fn serve<H: FrameHandler>(
     mut socket: actix_ws::Session,
     stream: actix_ws::MessageStream,
     mut context: SessionContext,
     endpoint: Endpoint,
     handler: impl FnOnce(ConnectionId, &SessionContext) -> H,
-) {
+) -> impl Future<Output = ()> {
     let id = context.hub.next_connection_id(context.worker.id);
+    let (sender, mut outbound) = outbound_queue(context.settings.outbound_queue_bytes);
+    let replies = sender.replies();
+    let shortcut = direct_write::SocketShortcut::new(socket.clone(), context.metrics.clone());
+    let sink = SessionSink { queue: sender, direct: Some(Box::new(shortcut)) };
+    let registration = context.hub.connect(id, endpoint, sink, &context.worker);
     // Everything this session logs (and what its handler logs) carries these fields.
     let span = tracing::info_span!("session", connection = id, %endpoint, peer = ?context.peer);
     async move {
         tracing::info!("connected");
         context.metrics.open_connections.inc();
-        let (sender, mut outbound) = outbound_queue(context.settings.outbound_queue_bytes);
-        let replies = sender.replies();
         let mut handler = handler(id, &context);
         let hub = context.hub.clone();
-        let shortcut = direct_write::SocketShortcut::new(socket.clone(), context.metrics.clone());
-        let sink = SessionSink { queue: sender, direct: Some(Box::new(shortcut)) };
-
-        let close = match hub.connect(id, endpoint, sink, &context.worker).await {
+        let registered = match registration {
+            Ok(registration) => registration.finish().await,
+            Err(stopped) => Err(stopped),
+        };
+        let close = match registered {
             Ok(()) => drive(&mut socket, stream, &mut outbound, &replies, &mut handler, &mut context).await,
             Err(HubStopped) => Some(going_away()),
         };
@@ -144,5 +150,4 @@ pub(crate) async fn serve<H: FrameHandler>(
         tracing::info!(close = ?close.map(|c| c.code), "disconnected");
     }
     .instrument(span)
-    .await;
 }

@@ -8,9 +8,13 @@ use crate::hub::{ConnectionId, HubHandle, HubStopped, Outbound};
 use crate::session::{FrameHandler, Handled, SessionContext, serve};
 use chat_shared::Endpoint;
 
-/// Runs one plain connection until either side closes it.
-pub async fn run(socket: actix_ws::Session, stream: actix_ws::MessageStream, context: SessionContext) {
-    serve(socket, stream, context, Endpoint::Plain, |id, context| PlainSession { id, hub: context.hub.clone() }).await;
+/// Registers one plain connection now, and runs it (the future) until either side closes it.
+pub fn run(
+    socket: actix_ws::Session,
+    stream: actix_ws::MessageStream,
+    context: SessionContext,
+) -> impl Future<Output = ()> {
+    serve(socket, stream, context, Endpoint::Plain, |id, context| PlainSession { id, hub: context.hub.clone() })
 }
 
 struct PlainSession {

@@ -3,6 +3,7 @@
 //! backend (PostgreSQL) implements [`HistoryStore`] and is chosen in `startup`.
 
 pub mod instrumented;
+pub mod latest_page_cache;
 pub mod sqlite;
 mod sqlite_writer;
 

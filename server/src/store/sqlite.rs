@@ -101,7 +101,13 @@ impl SqliteStore {
         let epoch = Epoch::parse(epoch).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         migrator.close().await;
         let writer = Arc::new(WriterThread::start(path, durability)?);
-        let readers = SqlitePoolOptions::new().max_connections(READERS).connect_with(options.read_only(true)).await?;
+        // No ping before each read: a local file's connection does not go stale,
+        // and the ping was a round trip to the connection's thread per read.
+        let readers = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .test_before_acquire(false)
+            .connect_with(options.read_only(true))
+            .await?;
         Ok(Self { writer, readers, epoch })
     }
 }
