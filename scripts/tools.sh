@@ -120,3 +120,69 @@ wait_for_address() {
   cat "$log" >&2
   return 1
 }
+
+# PostgreSQL from apt (Debian 12: 15), for the tests of the shared store.
+PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
+ensure_postgres() {
+  if [[ ! -x "$PG_BIN/initdb" ]]; then
+    say "installing postgresql from apt"
+    local sudo=""
+    [[ "$(id -u)" -eq 0 ]] || sudo="sudo"
+    $sudo apt-get update -qq
+    # Only the server binaries are used: no cluster is started as a service.
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql
+  fi
+}
+
+# A TCP port nothing listens on at 127.0.0.1 (a random one from a range
+# outside the kernel's ephemeral ports, checked by trying to connect).
+free_port() {
+  local port
+  for _ in $(seq 50); do
+    port=$((20000 + RANDOM % 12000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      printf '%s\n' "$port"
+      return 0
+    fi
+  done
+  echo "no free port found" >&2
+  return 1
+}
+
+# Starts a private PostgreSQL on a free loopback port in a fresh temporary
+# folder (trust authentication: only this machine's loopback reaches it) and
+# exports CHAT_TEST_POSTGRES_URL (its admin database) and
+# CHAT_TEST_POSTGRES_DIR. Stop it with stop_private_postgres. As root, the
+# server runs as the `postgres` user (initdb refuses root).
+start_private_postgres() {
+  ensure_postgres
+  local dir port run_as=()
+  dir="$(mktemp -d /tmp/chat-pg.XXXXXX)"
+  port="$(free_port)"
+  if [[ "$(id -u)" -eq 0 ]]; then
+    chown postgres "$dir"
+    run_as=(runuser -u postgres --)
+  fi
+  "${run_as[@]}" "$PG_BIN/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 >"$dir/initdb.log" 2>&1 \
+    || { cat "$dir/initdb.log" >&2; return 1; }
+  # In its configuration, so a test that stops and starts it (a fault test) needs no options.
+  printf '%s\n' "listen_addresses = '127.0.0.1'" "port = $port" "unix_socket_directories = '$dir'" \
+    "fsync = off" "max_connections = 300" >>"$dir/data/postgresql.conf"
+  "${run_as[@]}" "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null \
+    || { cat "$dir/server.log" >&2; return 1; }
+  export CHAT_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$port/postgres"
+  export CHAT_TEST_POSTGRES_DIR="$dir"
+  # How a test stops and starts it: pg_ctl, as the user that owns it.
+  export CHAT_TEST_PG_CTL="$PG_BIN/pg_ctl"
+  export CHAT_TEST_POSTGRES_USER="$(stat -c %U "$dir")"
+  say "private PostgreSQL on 127.0.0.1:$port ($dir)"
+}
+
+stop_private_postgres() {
+  local dir="${CHAT_TEST_POSTGRES_DIR:-}"
+  [[ -n "$dir" && -d "$dir/data" ]] || return 0
+  local run_as=()
+  [[ "$(id -u)" -eq 0 ]] && run_as=(runuser -u postgres --)
+  "${run_as[@]}" "$PG_BIN/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$dir"
+}

@@ -9,6 +9,8 @@ use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use serde::{Deserialize, Serialize};
 
+use crate::store::location::StoreLocation;
+
 pub use crate::store::sqlite::Durability;
 
 /// How log lines look.
@@ -46,13 +48,16 @@ pub struct Config {
     #[arg(long, env = "CHAT_STATIC_DIR", default_value = "dist")]
     pub static_dir: PathBuf,
 
-    /// SQLite file holding the message history; created, with its folder, on first start.
+    /// Where the message history lives: a SQLite file (created, with its
+    /// folder, on first start) or a PostgreSQL URL (`postgres://user:password@host/db`,
+    /// for several nodes sharing one history; the schema is created on start).
     #[arg(long, env = "CHAT_DATABASE", default_value = "data/chat.sqlite3")]
-    pub database: PathBuf,
+    pub database: StoreLocation,
 
-    /// How hard a commit waits for the disk: `full` (an acknowledged message
-    /// survives a power loss) or `normal` (faster; survives a crash of the
-    /// process, but the last acknowledged messages may vanish on power loss).
+    /// How hard a SQLite commit waits for the disk: `full` (an acknowledged
+    /// message survives a power loss) or `normal` (faster; survives a crash of
+    /// the process, but the last acknowledged messages may vanish on power
+    /// loss). PostgreSQL's own `synchronous_commit` decides for it.
     #[arg(long, env = "CHAT_DURABILITY", value_enum, default_value = "full")]
     pub durability: Durability,
 
@@ -151,7 +156,7 @@ pub enum ConfigError {
 impl Config {
     /// Settings for tests and embedding: listen on `bind`, serve the client
     /// from `static_dir`, keep history in `database`; everything else default.
-    pub fn new(bind: SocketAddr, static_dir: impl Into<PathBuf>, database: impl Into<PathBuf>) -> Self {
+    pub fn new(bind: SocketAddr, static_dir: impl Into<PathBuf>, database: impl Into<StoreLocation>) -> Self {
         let mut config = Self::parse_from(["chat-server"]);
         config.bind = bind;
         config.static_dir = static_dir.into();
@@ -239,7 +244,7 @@ mod tests {
         let config = Config::load_from(["chat-server"]).expect("defaults parse");
         assert_eq!(config.bind, "127.0.0.1:8080".parse().expect("address"));
         assert_eq!(config.static_dir, PathBuf::from("dist"));
-        assert_eq!(config.database, PathBuf::from("data/chat.sqlite3"));
+        assert_eq!(config.database, StoreLocation::Sqlite("data/chat.sqlite3".into()));
         assert_eq!(config.max_message_bytes, 65_536);
         assert_eq!((config.rate_limit, config.rate_burst), (10, 20));
         assert_eq!(config.outbound_queue_bytes, 1 << 20);
@@ -266,7 +271,7 @@ mod tests {
         .expect("flags parse");
         assert_eq!(config.bind.port(), 9000);
         assert_eq!(config.static_dir, PathBuf::from("/srv/chat"));
-        assert_eq!(config.database, PathBuf::from("/var/lib/chat.db"));
+        assert_eq!(config.database, StoreLocation::Sqlite("/var/lib/chat.db".into()));
         assert_eq!(config.allowed_origins, ["https://chat.example.org", "https://other.example.org"]);
         assert_eq!(config.log_format, LogFormat::Json);
     }

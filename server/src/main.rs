@@ -30,7 +30,7 @@ async fn main() -> ExitCode {
     tracing::info!(
         address = %app.address(),
         static_dir = %static_dir.display(),
-        database = %database.display(),
+        database = %database,
         "listening"
     );
     if let Some(path) = port_file

@@ -23,6 +23,8 @@ use crate::session::SessionSettings;
 use crate::shutdown::{self, ShutdownTrigger};
 use crate::store::instrumented::InstrumentedStore;
 use crate::store::latest_page_cache::LatestPageCache;
+use crate::store::location::StoreLocation;
+use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{HistoryStore, StoreError};
 
@@ -56,11 +58,20 @@ struct Services {
 
 impl Services {
     async fn connect(config: &Config, metrics: &Metrics, shards: usize) -> Result<Self, StartupError> {
-        let sqlite: Arc<dyn HistoryStore> =
-            Arc::new(SqliteStore::open_with(&config.database, config.durability).await?);
+        let store: Arc<dyn HistoryStore> = match &config.database {
+            StoreLocation::Sqlite(path) => {
+                let sqlite = Arc::new(SqliteStore::open_with(path, config.durability).await?);
+                // This process is the file's only writer, so the newest pages can be
+                // kept in memory (in front: its hits are no database reads, not timed as ones).
+                Arc::new(LatestPageCache::new(Arc::new(InstrumentedStore::new(sqlite, metrics.clone()))))
+            }
+            // Other nodes may write to it: every page is read from the database.
+            StoreLocation::Postgres(url) => {
+                Arc::new(InstrumentedStore::new(Arc::new(PostgresStore::open(url).await?), metrics.clone()))
+            }
+        };
         Ok(Self {
-            // The cache in front: its hits are no database reads, so not timed as ones.
-            store: Arc::new(LatestPageCache::new(Arc::new(InstrumentedStore::new(sqlite, metrics.clone())))),
+            store,
             buses: (0..shards).map(|_| Box::new(InProcessBus::default()) as Box<dyn RoomBus>).collect(),
             presence: Arc::new(InProcessPresence::default()),
         })
@@ -86,7 +97,7 @@ impl Application {
         let Services { store, buses, presence } = Services::connect(&config, &metrics, workers).await?;
         // Compressing the bundle takes a moment and transient memory: done before
         // the port opens, so nothing sees a half-started server.
-        let private = SqliteStore::files(&config.database);
+        let private = config.database.sqlite_path().map(SqliteStore::files).unwrap_or_default();
         let bundle = web::Data::from(StaticBundle::load(&config.static_dir, &private));
         let listener = TcpListener::bind(config.bind)?;
         let address = listener.local_addr()?;

@@ -67,7 +67,7 @@ async fn only_the_bundle_is_served_with_protective_headers() {
     let (static_dir, database) = (dir.path().to_path_buf(), dir.path().join("chat.sqlite3"));
     let app = support::TestApp::spawn_configured(|c| {
         c.static_dir = static_dir;
-        c.database = database;
+        c.database = database.into();
     })
     .await;
     let client = reqwest::Client::new();

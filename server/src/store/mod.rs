@@ -1,9 +1,12 @@
 //! Message history behind a trait, so the hub and sessions do not care where
-//! it lives. SQLite ([`sqlite::SqliteStore`]) is the embedded default; another
-//! backend (PostgreSQL) implements [`HistoryStore`] and is chosen in `startup`.
+//! it lives. SQLite ([`sqlite::SqliteStore`]) is the embedded default;
+//! PostgreSQL ([`postgres::PostgresStore`]) is the one several nodes share.
+//! `startup` picks one by the [`location::StoreLocation`] configured.
 
 pub mod instrumented;
 pub mod latest_page_cache;
+pub mod location;
+pub mod postgres;
 pub mod sqlite;
 mod sqlite_writer;
 

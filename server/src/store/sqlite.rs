@@ -95,7 +95,7 @@ impl SqliteStore {
         // sqlx applies the migrations and reads the epoch; then the writer
         // thread takes over the one writing connection.
         let migrator = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
-        sqlx::migrate!("./migrations").run(&migrator).await?;
+        sqlx::migrate!("./migrations/sqlite").run(&migrator).await?;
         let epoch: String =
             sqlx::query_scalar("SELECT value FROM meta WHERE key = 'epoch'").fetch_one(&migrator).await?;
         let epoch = Epoch::parse(epoch).map_err(|e| StoreError::Corrupt(e.to_string()))?;

@@ -2,6 +2,7 @@
 //! over real sockets.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod postgres;
 pub mod raw_frames;
 
 use std::collections::VecDeque;
