@@ -21,14 +21,34 @@ use chat_shared::{ChatMessage, Epoch, RoomName};
 use super::{Appended, HistoryStore, NewMessage, Page, StoreError};
 
 /// Rooms tracked at most; past this the cache starts over (bounds memory
-/// whatever rooms a client invents: at most this many pages are held).
+/// whatever rooms a client invents).
 const ROOMS_MAX: usize = 1_024;
+
+/// Bytes of cached pages at most (a page may hold 256 KiB of long
+/// messages): a page that does not fit is served but not kept.
+const BYTES_MAX: usize = 16 << 20;
+
+/// About what a page holds in memory.
+fn page_bytes(messages: &[ChatMessage]) -> usize {
+    messages
+        .iter()
+        .map(|m| {
+            let client_id = m.client_id.as_ref().map_or(0, |c| c.as_str().len());
+            std::mem::size_of::<ChatMessage>()
+                + m.room.as_str().len()
+                + m.nick.as_str().len()
+                + m.text.as_str().len()
+                + client_id
+        })
+        .sum()
+}
 
 /// One room's cached page and how many times its history changed.
 #[derive(Default)]
 struct RoomEntry {
     changes: u64,
-    latest: Option<(u32, Arc<Vec<ChatMessage>>)>,
+    /// The page size asked for, the page, and its bytes.
+    latest: Option<(u32, Arc<Vec<ChatMessage>>, usize)>,
 }
 
 #[derive(Default)]
@@ -36,12 +56,35 @@ struct Cache {
     rooms: HashMap<RoomName, RoomEntry>,
     /// How many times the whole cache was cleared.
     resets: u64,
+    /// Bytes of the pages held.
+    bytes: usize,
 }
 
 impl Cache {
     /// What a reader must find unchanged to cache what it read.
     fn version(&self, room: &RoomName) -> (u64, u64) {
         (self.resets, self.rooms.get(room).map_or(0, |entry| entry.changes))
+    }
+
+    /// Forgets `room`'s page: a message was stored in it.
+    fn changed(&mut self, room: RoomName) {
+        let entry = self.rooms.entry(room).or_default();
+        entry.changes += 1;
+        if let Some((_, _, bytes)) = entry.latest.take() {
+            self.bytes -= bytes;
+        }
+    }
+
+    /// Keeps `messages` as `room`'s newest page of `limit`, if there is room for it.
+    fn keep(&mut self, room: &RoomName, limit: u32, messages: &[ChatMessage]) {
+        let bytes = page_bytes(messages);
+        let held = self.rooms.get(room).and_then(|e| e.latest.as_ref()).map_or(0, |(_, _, b)| *b);
+        let fits = self.bytes - held + bytes <= BYTES_MAX;
+        if !fits || (!self.rooms.contains_key(room) && self.rooms.len() >= ROOMS_MAX) {
+            return;
+        }
+        self.bytes = self.bytes - held + bytes;
+        self.rooms.entry(room.clone()).or_default().latest = Some((limit, Arc::new(messages.to_vec()), bytes));
     }
 }
 
@@ -71,12 +114,11 @@ impl HistoryStore for LatestPageCache {
         let result = self.inner.append_batch(messages).await;
         let mut cache = self.cache();
         for room in rooms {
-            let entry = cache.rooms.entry(room).or_default();
-            entry.changes += 1;
-            entry.latest = None;
+            cache.changed(room);
         }
         if cache.rooms.len() > ROOMS_MAX {
             cache.rooms.clear();
+            cache.bytes = 0;
             cache.resets += 1;
         }
         result
@@ -87,7 +129,7 @@ impl HistoryStore for LatestPageCache {
         let version = {
             let cache = self.cache();
             let cached = cache.rooms.get(room).and_then(|entry| entry.latest.as_ref());
-            if let Some((cached_limit, messages)) = cached
+            if let Some((cached_limit, messages, _)) = cached
                 && *cached_limit == limit
             {
                 return Ok(messages.as_ref().clone());
@@ -96,8 +138,8 @@ impl HistoryStore for LatestPageCache {
         };
         let messages = self.inner.page(room, page).await?;
         let mut cache = self.cache();
-        if cache.version(room) == version && (cache.rooms.contains_key(room) || cache.rooms.len() < ROOMS_MAX) {
-            cache.rooms.entry(room.clone()).or_default().latest = Some((limit, Arc::new(messages.clone())));
+        if cache.version(room) == version {
+            cache.keep(room, limit, &messages);
         }
         Ok(messages)
     }
@@ -232,6 +274,26 @@ mod tests {
         release.notify_one();
         assert_eq!(texts(&next.await.expect("task").expect("page")), ["one", "two"]);
         assert_eq!(store.reads.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn the_cache_holds_a_bounded_number_of_bytes() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = counting(&dir, None).await;
+        let cache = LatestPageCache::new(store.clone());
+        // 40 rooms of 50 messages of 4,000 four-byte characters: 32 MB of pages, twice the bound.
+        let long = "😀".repeat(4_000);
+        for n in 0..40 {
+            let room = RoomName::parse(format!("big{n}")).expect("room");
+            let page: Vec<NewMessage> = (0..50).map(|_| NewMessage { room: room.clone(), ..said(&long) }).collect();
+            cache.append_batch(page).await.expect("append");
+            assert_eq!(cache.page(&room, LATEST).await.expect("page").len(), 50, "served whole");
+        }
+        let held = cache.cache().bytes;
+        assert!(held <= BYTES_MAX, "{held} bytes held");
+        assert!(held > BYTES_MAX / 2, "the bound is used, not avoided: {held}");
+        let pages = cache.cache().rooms.values().filter(|e| e.latest.is_some()).count();
+        assert!(pages < 40, "pages past the bound are served, not kept");
     }
 
     #[tokio::test]
