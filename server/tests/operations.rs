@@ -33,7 +33,7 @@ async fn assert_metrics(app: &TestApp, series: &[&str]) {
 async fn health_readiness_and_metrics() {
     let app = TestApp::spawn().await;
     assert_eq!(get(format!("http://{}/healthz", app.address)).await, (200, "ok".into()));
-    assert_eq!(get(format!("http://{}/readyz", app.address)).await, (200, "ready".into()));
+    assert_eq!(get(format!("http://{}/readyz", app.address)).await, (200, "ready\nstore (sqlite): ok\n".into()));
 
     let mut alice = JsonClient::join(app.address, "alice").await;
     alice.say("counted").await;

@@ -30,13 +30,19 @@ fn pg_ctl(action: &[&str]) {
 }
 
 async fn readyz(app: &TestApp) -> u16 {
-    reqwest::get(format!("http://{}/readyz", app.address)).await.map_or(0, |r| r.status().as_u16())
+    readyz_said(app).await.0
+}
+
+async fn readyz_said(app: &TestApp) -> (u16, String) {
+    let response = reqwest::get(format!("http://{}/readyz", app.address)).await.expect("readyz answers");
+    (response.status().as_u16(), response.text().await.unwrap_or_default())
 }
 
 #[actix_web::test]
 async fn postgres_restarted_sends_are_refused_meanwhile_and_service_returns_by_itself() {
     let Some(url) = fresh_database().await else { return };
     let app = TestApp::spawn_configured(|config| config.database = StoreLocation::Postgres(url.clone())).await;
+    assert_eq!(readyz_said(&app).await, (200, "ready\nstore (postgres): ok\n".into()));
     let mut alice = JsonClient::join(app.address, "alice").await;
     let before = alice.say("before").await;
     assert_eq!(alice.next_ack(&before).await, 1);
@@ -47,7 +53,7 @@ async fn postgres_restarted_sends_are_refused_meanwhile_and_service_returns_by_i
         ServerMessage::Error { code, .. } => assert_eq!(code, ErrorCode::StoreUnavailable),
         other => panic!("expected store_unavailable, got {other:?}"),
     }
-    assert_eq!(readyz(&app).await, 503, "not ready while the store is away");
+    assert_eq!(readyz_said(&app).await, (503, "not ready\nstore (postgres): unavailable\n".into()));
 
     pg_ctl(&["start"]);
     // No restart of ours: the pool reconnects. The client retries, as the web client does.

@@ -9,13 +9,18 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok")
 }
 
-/// `GET /readyz`: the history store answers.
+/// `GET /readyz`: every dependency answers (the history store), one line
+/// each; 503 if one does not. The error itself goes to the log only (it may
+/// name hosts and users).
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let kind = state.store.kind();
     match state.store.ping().await {
-        Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ready"),
+        Ok(()) => HttpResponse::Ok().content_type("text/plain").body(format!("ready\nstore ({kind}): ok\n")),
         Err(error) => {
             tracing::warn!(%error, "readiness check failed");
-            HttpResponse::ServiceUnavailable().content_type("text/plain").body("store unavailable")
+            HttpResponse::ServiceUnavailable()
+                .content_type("text/plain")
+                .body(format!("not ready\nstore ({kind}): unavailable\n"))
         }
     }
 }

@@ -49,6 +49,10 @@ impl HistoryStore for InstrumentedStore {
         self.inner.epoch()
     }
 
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
     }

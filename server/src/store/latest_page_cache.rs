@@ -152,6 +152,10 @@ impl HistoryStore for LatestPageCache {
         self.inner.epoch()
     }
 
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
     }
@@ -197,6 +201,9 @@ mod tests {
         }
         fn epoch(&self) -> &Epoch {
             self.inner.epoch()
+        }
+        fn kind(&self) -> &'static str {
+            self.inner.kind()
         }
         async fn ping(&self) -> Result<(), StoreError> {
             self.inner.ping().await

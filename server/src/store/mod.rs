@@ -99,6 +99,9 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// epoch mean nothing here.
     fn epoch(&self) -> &Epoch;
 
+    /// Which database it is (`sqlite`, `postgres`), for `/readyz` and logs.
+    fn kind(&self) -> &'static str;
+
     /// Checks the store is reachable.
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -190,6 +190,10 @@ impl HistoryStore for PostgresStore {
         &self.epoch
     }
 
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

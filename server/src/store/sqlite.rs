@@ -202,6 +202,10 @@ impl HistoryStore for SqliteStore {
         &self.epoch
     }
 
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.readers).await?;
         // An empty batch goes through the writer thread and back.
