@@ -131,8 +131,9 @@ pub enum ServerMessage {
         /// When false the client starts a fresh log.
         resumed: bool,
         /// The room list as of this join, as a `rooms` event would carry it,
-        /// with this room's count exact. Later changes come as `rooms`
-        /// events; a client is sent no list before it joins.
+        /// with this room's count exact: a client's first list. Later
+        /// changes come as `rooms` events (which a connected client that has
+        /// not joined yet may get too, once something changes).
         #[serde(default)]
         rooms: Vec<RoomInfo>,
     },
