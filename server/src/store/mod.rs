@@ -7,6 +7,7 @@ pub mod instrumented;
 pub mod latest_page_cache;
 pub mod location;
 pub mod postgres;
+mod rows;
 pub mod sqlite;
 mod sqlite_writer;
 

@@ -14,10 +14,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chat_shared::{ChatMessage, ClientId, Epoch, RoomName};
-use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
 
-use super::sqlite::StoredRow;
+use super::rows::{COLUMNS, corrupt, message_from_row, oldest_first, page_query, to_i64};
 use super::{Appended, HistoryStore, NewMessage, Page, StoreError};
 
 /// Connections per node: sessions read history side by side; writes come
@@ -28,32 +28,10 @@ const CONNECTIONS: u32 = 8;
 /// fails as `store_unavailable`, instead of hanging while the server is away.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
-const COLUMNS: &str = "room, id, ts, nick, text, client_id";
-
 /// History in PostgreSQL.
 pub struct PostgresStore {
     pool: PgPool,
     epoch: Epoch,
-}
-
-fn to_i64(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-fn corrupt(error: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(error.to_string())
-}
-
-fn message_from_row(row: &PgRow) -> Result<ChatMessage, StoreError> {
-    StoredRow {
-        room: row.try_get("room")?,
-        id: row.try_get("id")?,
-        ts: row.try_get("ts")?,
-        nick: row.try_get("nick")?,
-        text: row.try_get("text")?,
-        client_id: row.try_get("client_id")?,
-    }
-    .into_message()
 }
 
 impl PostgresStore {
@@ -151,31 +129,13 @@ impl HistoryStore for PostgresStore {
     }
 
     async fn page(&self, room: &RoomName, page: Page) -> Result<Vec<ChatMessage>, StoreError> {
-        let (sql, bound, limit) = match page {
-            Page::Latest { limit } => {
-                (format!("SELECT {COLUMNS} FROM messages WHERE room = $1 ORDER BY id DESC LIMIT $2"), None, limit)
-            }
-            Page::Before { id, limit } => (
-                format!("SELECT {COLUMNS} FROM messages WHERE room = $1 AND id < $3 ORDER BY id DESC LIMIT $2"),
-                Some(id),
-                limit,
-            ),
-            Page::After { id, limit } => (
-                format!("SELECT {COLUMNS} FROM messages WHERE room = $1 AND id > $3 ORDER BY id ASC LIMIT $2"),
-                Some(id),
-                limit,
-            ),
-        };
+        let (sql, limit, bound) = page_query(page, '$');
         let mut query = sqlx::query(&sql).bind(room.as_str()).bind(i64::from(limit));
         if let Some(id) = bound {
             query = query.bind(to_i64(id));
         }
         let rows = query.fetch_all(&self.pool).await?;
-        let mut messages = rows.iter().map(message_from_row).collect::<Result<Vec<_>, _>>()?;
-        if !matches!(page, Page::After { .. }) {
-            messages.reverse();
-        }
-        Ok(messages)
+        Ok(oldest_first(rows.iter().map(message_from_row).collect::<Result<_, _>>()?, page))
     }
 
     async fn latest_id(&self, room: &RoomName) -> Result<Option<u64>, StoreError> {

@@ -12,10 +12,10 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chat_shared::{ChatMessage, ClientId, Epoch, MessageText, Nickname, RoomName};
+use chat_shared::{ChatMessage, Epoch, RoomName};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, sqlite::SqliteRow};
 
+use super::rows::{corrupt, message_from_row, oldest_first, page_query, to_i64};
 use super::sqlite_writer::WriterThread;
 use super::{Appended, HistoryStore, NewMessage, Page, StoreError};
 
@@ -112,50 +112,6 @@ impl SqliteStore {
     }
 }
 
-fn to_i64(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-/// A row of `messages` as stored, before it is checked.
-pub(super) struct StoredRow {
-    pub(super) room: String,
-    pub(super) id: i64,
-    pub(super) ts: i64,
-    pub(super) nick: String,
-    pub(super) text: String,
-    pub(super) client_id: Option<String>,
-}
-
-impl StoredRow {
-    /// The message, if the row still passes the protocol's rules (a row
-    /// edited by hand, or written by an older version, may not).
-    pub(super) fn into_message(self) -> Result<ChatMessage, StoreError> {
-        let corrupt = |error: &dyn std::fmt::Display| StoreError::Corrupt(error.to_string());
-        Ok(ChatMessage {
-            room: RoomName::parse(self.room).map_err(|e| corrupt(&e))?,
-            id: u64::try_from(self.id).map_err(|e| corrupt(&e))?,
-            ts: u64::try_from(self.ts).map_err(|e| corrupt(&e))?,
-            nick: Nickname::parse(self.nick).map_err(|e| corrupt(&e))?,
-            text: MessageText::parse(self.text).map_err(|e| corrupt(&e))?,
-            client_id: self.client_id.map(ClientId::parse).transpose().map_err(|e| corrupt(&e))?,
-        })
-    }
-}
-
-fn message_from_row(row: &SqliteRow) -> Result<ChatMessage, StoreError> {
-    StoredRow {
-        room: row.try_get("room")?,
-        id: row.try_get("id")?,
-        ts: row.try_get("ts")?,
-        nick: row.try_get("nick")?,
-        text: row.try_get("text")?,
-        client_id: row.try_get("client_id")?,
-    }
-    .into_message()
-}
-
-const COLUMNS: &str = "room, id, ts, nick, text, client_id";
-
 #[async_trait]
 impl HistoryStore for SqliteStore {
     async fn append_batch(&self, messages: Vec<NewMessage>) -> Result<Vec<Appended>, StoreError> {
@@ -163,31 +119,13 @@ impl HistoryStore for SqliteStore {
     }
 
     async fn page(&self, room: &RoomName, page: Page) -> Result<Vec<ChatMessage>, StoreError> {
-        let (sql, bound, limit) = match page {
-            Page::Latest { limit } => {
-                (format!("SELECT {COLUMNS} FROM messages WHERE room = ? ORDER BY id DESC LIMIT ?"), None, limit)
-            }
-            Page::Before { id, limit } => (
-                format!("SELECT {COLUMNS} FROM messages WHERE room = ? AND id < ? ORDER BY id DESC LIMIT ?"),
-                Some(id),
-                limit,
-            ),
-            Page::After { id, limit } => (
-                format!("SELECT {COLUMNS} FROM messages WHERE room = ? AND id > ? ORDER BY id ASC LIMIT ?"),
-                Some(id),
-                limit,
-            ),
-        };
-        let mut query = sqlx::query(&sql).bind(room.as_str());
+        let (sql, limit, bound) = page_query(page, '?');
+        let mut query = sqlx::query(&sql).bind(room.as_str()).bind(i64::from(limit));
         if let Some(id) = bound {
             query = query.bind(to_i64(id));
         }
-        let rows = query.bind(i64::from(limit)).fetch_all(&self.readers).await?;
-        let mut messages = rows.iter().map(message_from_row).collect::<Result<Vec<_>, _>>()?;
-        if !matches!(page, Page::After { .. }) {
-            messages.reverse();
-        }
-        Ok(messages)
+        let rows = query.fetch_all(&self.readers).await?;
+        Ok(oldest_first(rows.iter().map(message_from_row).collect::<Result<_, _>>()?, page))
     }
 
     async fn latest_id(&self, room: &RoomName) -> Result<Option<u64>, StoreError> {
@@ -195,7 +133,7 @@ impl HistoryStore for SqliteStore {
             .bind(room.as_str())
             .fetch_one(&self.readers)
             .await?;
-        max.map(|id| u64::try_from(id).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
+        max.map(|id| u64::try_from(id).map_err(corrupt)).transpose()
     }
 
     fn epoch(&self) -> &Epoch {
@@ -222,6 +160,7 @@ impl HistoryStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chat_shared::{ClientId, MessageText, Nickname};
 
     fn new(room: &str, text: &str, client_id: Option<&str>) -> NewMessage {
         NewMessage {

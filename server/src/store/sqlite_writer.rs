@@ -16,7 +16,8 @@ use chat_shared::{ChatMessage, ClientId, RoomName};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::oneshot;
 
-use super::sqlite::{Durability, StoredRow};
+use super::rows::{StoredRow, corrupt, to_i64};
+use super::sqlite::Durability;
 use super::{Appended, NewMessage, StoreError};
 
 /// A resend's first copy, found through the `(room, client_id)` index: the
@@ -89,14 +90,6 @@ impl WriterThread {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
     }
-}
-
-fn to_i64(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-fn corrupt(error: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(error.to_string())
 }
 
 /// One transaction: each message is looked up by its client id (a resend
