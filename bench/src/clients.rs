@@ -6,25 +6,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use chat_shared::{ClientId, ClientMessage, MessageText, Nickname, RoomName};
-use futures_util::stream::{SplitSink, SplitStream};
+use chat_shared::RoomName;
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
-use tokio::net::TcpStream;
 use tokio::sync::{Mutex, Semaphore, watch};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use chat_shared::Endpoint;
 
 use crate::args::Args;
+use crate::dial::{Sink, Stream, publish_frame};
 use crate::procstat::{self, ProcSample};
 use crate::report::Report;
 use crate::stamp::{self, Stamp};
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
-type Sink = SplitSink<Socket, Message>;
-type Stream = SplitStream<Socket>;
 
 /// Why a run could not be done.
 #[derive(Debug, thiserror::Error)]
@@ -179,30 +173,7 @@ async fn connect_all(args: &Args) -> (Vec<(Sink, Stream)>, Vec<String>) {
 
 /// One client: connected, and for JSON joined to the room.
 async fn connect(args: &Args, index: usize) -> Result<(Sink, Stream), String> {
-    let (mut sink, mut stream) = crate::dial::open(&args.url, index).await?.split();
-    if args.protocol == Endpoint::Json {
-        let join = ClientMessage::Join {
-            room: RoomName::parse(args.room.clone()).map_err(|e| e.to_string())?,
-            nick: Nickname::parse(format!("load-{index}")).map_err(|e| e.to_string())?,
-            tab: ClientId::parse(format!("load{index}")).map_err(|e| e.to_string())?,
-            // No resume: the join is answered with the latest page.
-            after: None,
-            epoch: None,
-        };
-        sink.send(Message::text(join.encode())).await.map_err(|e| e.to_string())?;
-        loop {
-            match stream.next().await {
-                Some(Ok(Message::Text(text))) if text.starts_with("{\"type\":\"history\"") => break,
-                Some(Ok(Message::Text(text))) if text.starts_with("{\"type\":\"error\"") => {
-                    return Err(text.to_string());
-                }
-                Some(Ok(_)) => continue,
-                Some(Err(error)) => return Err(error.to_string()),
-                None => return Err("closed while joining".into()),
-            }
-        }
-    }
-    Ok((sink, stream))
+    crate::dial::join(&args.url, args.protocol, &args.room, index, |_| {}).await
 }
 
 /// Keeps a receiver's write half open until the run ends.
@@ -287,15 +258,8 @@ async fn publish(index: u32, mut sink: Sink, args: Args, window: Arc<Semaphore>,
             },
         }
         let text = stamp::encode(Stamp { publisher: index, seq, sent_ns: shared.now_ns() }, args.payload);
-        let frame = match (args.protocol, &room) {
-            (Endpoint::Json, Some(room)) => {
-                let (Ok(client_id), Ok(text)) = (ClientId::parse(format!("p{index}-{seq}")), MessageText::parse(text))
-                else {
-                    break;
-                };
-                Message::text(ClientMessage::Send { room: room.clone(), client_id, text }.encode())
-            }
-            _ => Message::text(text),
+        let Some(frame) = room.as_ref().and_then(|room| publish_frame(args.protocol, room, index, seq, text)) else {
+            break;
         };
         if sink.send(frame).await.is_err() {
             break;

@@ -7,16 +7,27 @@
 //! (`__inet_hash_connect`), slowing the very storm it meant to measure. So
 //! clients of a server on a 127.x.x.x address come from many loopback
 //! addresses (127.0.1.1 to 127.0.1.250), a few hundred connections each.
+//!
+//! Also what every client of the load tool says: joining (JSON) and the
+//! stamped messages publishers send.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+use chat_shared::{ClientId, ClientMessage, Endpoint, MessageText, Nickname, RoomName};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::http::Uri;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// A connected client socket.
 pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+/// Its write half.
+pub type Sink = SplitSink<Socket, Message>;
+/// Its read half.
+pub type Stream = SplitStream<Socket>;
 
 /// Loopback source addresses clients are spread over.
 const SOURCE_ADDRESSES: usize = 250;
@@ -59,6 +70,73 @@ pub async fn open(url: &str, index: usize) -> Result<Socket, String> {
     Ok(socket)
 }
 
+/// The `type` of a JSON event, read from its first field (every server
+/// event starts with it), without parsing the rest.
+pub fn event_type(frame: &str) -> &str {
+    frame.strip_prefix("{\"type\":\"").and_then(|rest| rest.split('"').next()).unwrap_or("other")
+}
+
+/// Opens client `index`; for JSON, joins `room` (no resume: the latest page)
+/// and returns once its history has arrived, telling `on_frame` the type of
+/// every other event that came first.
+pub async fn join(
+    url: &str,
+    protocol: Endpoint,
+    room: &str,
+    index: usize,
+    mut on_frame: impl FnMut(&str),
+) -> Result<(Sink, Stream), String> {
+    let (mut sink, mut stream) = open(url, index).await?.split();
+    if protocol == Endpoint::Json {
+        let join = ClientMessage::Join {
+            room: RoomName::parse(room).map_err(|e| e.to_string())?,
+            nick: Nickname::parse(format!("load-{index}")).map_err(|e| e.to_string())?,
+            tab: ClientId::parse(format!("load{index}")).map_err(|e| e.to_string())?,
+            after: None,
+            epoch: None,
+        };
+        sink.send(Message::text(join.encode())).await.map_err(|e| e.to_string())?;
+        loop {
+            match stream.next().await {
+                Some(Ok(Message::Text(text))) => match event_type(&text) {
+                    "history" => break,
+                    "error" => return Err(text.to_string()),
+                    kind => on_frame(kind),
+                },
+                Some(Ok(_)) => continue,
+                Some(Err(error)) => return Err(error.to_string()),
+                None => return Err("closed while joining".into()),
+            }
+        }
+    }
+    Ok((sink, stream))
+}
+
+/// What makes this run's client ids its own: the server stores a resend of
+/// a client id once and relays it to nobody, so a second run against the
+/// same server reusing `p0-0`, `p0-1`... would see every message "lost".
+fn run_tag() -> &'static str {
+    static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TAG.get_or_init(|| {
+        let millis = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        format!("{}-{millis}", std::process::id())
+    })
+}
+
+/// The frame a publisher sends with `text` (a stamp): the text itself
+/// (plain), or a `send` to `room` with a client id unique to this run,
+/// `publisher` and `seq` (JSON). `None` if the text is not valid chat text.
+pub fn publish_frame(protocol: Endpoint, room: &RoomName, publisher: u32, seq: u64, text: String) -> Option<Message> {
+    match protocol {
+        Endpoint::Json => {
+            let client_id = ClientId::parse(format!("{}-p{publisher}-{seq}", run_tag())).ok()?;
+            let text = MessageText::parse(text).ok()?;
+            Some(Message::text(ClientMessage::Send { room: room.clone(), client_id, text }.encode()))
+        }
+        Endpoint::Plain => Some(Message::text(text)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,5 +149,21 @@ mod tests {
         assert!(sources.iter().all(|ip| ip.is_loopback()));
         assert_eq!(source_for("10.0.0.1".parse().expect("ip"), 0), None, "off loopback: the kernel chooses");
         assert_eq!(source_for("::1".parse().expect("ip"), 0), None);
+    }
+
+    #[test]
+    fn client_ids_differ_between_runs_and_fit_the_protocol() {
+        let room = RoomName::lobby();
+        let Some(Message::Text(frame)) = publish_frame(Endpoint::Json, &room, 9, u64::MAX, "x".into()) else {
+            panic!("a send frame");
+        };
+        assert!(frame.as_str().contains(&format!("\"{}-p9-{}\"", run_tag(), u64::MAX)), "{frame}");
+        assert!(frame.as_str().contains(&std::process::id().to_string()), "tagged with this run");
+    }
+
+    #[test]
+    fn event_types_are_read_from_the_first_field() {
+        assert_eq!(event_type(r#"{"type":"history","room":"x"}"#), "history");
+        assert_eq!(event_type("not json"), "other");
     }
 }

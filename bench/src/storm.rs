@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chat_shared::{ClientId, ClientMessage, Endpoint, MessageText, Nickname, RoomName};
+use chat_shared::{Endpoint, RoomName};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -25,7 +25,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::args::Args;
 use crate::clients::LoadError;
-use crate::dial::Socket;
+use crate::dial::{self, Sink, Stream, event_type};
 use crate::procstat;
 use crate::report::{Latency, Report};
 use crate::stamp::{self, Stamp};
@@ -260,44 +260,18 @@ pub async fn run(args: &Args) -> Result<Report, LoadError> {
     Ok(report)
 }
 
-type Sink = futures_util::stream::SplitSink<Socket, Message>;
-type Stream = futures_util::stream::SplitStream<Socket>;
-
 /// Connects client `index` and, for JSON, joins; counts the frames on the way in.
 async fn open(args: &Args, index: usize, now_ns: impl Fn() -> u64) -> Result<(Sink, Stream, Seen), String> {
-    let (mut sink, mut stream) = crate::dial::open(&args.url, index).await?.split();
     let mut seen = Seen::default();
-    if args.protocol == Endpoint::Json {
-        let join = ClientMessage::Join {
-            room: RoomName::parse(args.room.clone()).map_err(|e| e.to_string())?,
-            nick: Nickname::parse(format!("storm-{index}")).map_err(|e| e.to_string())?,
-            tab: ClientId::parse(format!("storm{index}")).map_err(|e| e.to_string())?,
-            after: None,
-            epoch: None,
-        };
-        sink.send(Message::text(join.encode())).await.map_err(|e| e.to_string())?;
-        loop {
-            match stream.next().await {
-                Some(Ok(Message::Text(text))) => match event_type(&text) {
-                    "history" => break,
-                    "error" => return Err(text.to_string()),
-                    // Sent before this client was in: neither owed nor join cost.
-                    "message" => {}
-                    kind => count(&mut seen, kind),
-                },
-                Some(Ok(_)) => continue,
-                Some(Err(error)) => return Err(error.to_string()),
-                None => return Err("closed while joining".into()),
-            }
+    let (sink, stream) = dial::join(&args.url, args.protocol, &args.room, index, |kind| {
+        // A message sent before this client was in is neither owed nor join cost.
+        if kind != "message" {
+            count(&mut seen, kind);
         }
-    }
+    })
+    .await?;
     seen.ready_ns = now_ns();
     Ok((sink, stream, seen))
-}
-
-/// The `type` of a JSON event, read from its first field (every server event starts with it).
-fn event_type(frame: &str) -> &str {
-    frame.strip_prefix("{\"type\":\"").and_then(|rest| rest.split('"').next()).unwrap_or("other")
 }
 
 fn count(seen: &mut Seen, kind: &str) {
@@ -371,15 +345,7 @@ async fn publish(
         }
         let sent_ns = now_ns();
         let text = stamp::encode(Stamp { publisher: 0, seq, sent_ns }, args.payload);
-        let frame = match args.protocol {
-            Endpoint::Json => {
-                let (Ok(client_id), Ok(text)) = (ClientId::parse(format!("s{seq}")), MessageText::parse(text)) else {
-                    break;
-                };
-                Message::text(ClientMessage::Send { room: room.clone(), client_id, text }.encode())
-            }
-            Endpoint::Plain => Message::text(text),
-        };
+        let Some(frame) = dial::publish_frame(args.protocol, &room, 0, seq, text) else { break };
         sent_log.lock().await.push(sent_ns);
         if sink.send(frame).await.is_err() {
             sent_log.lock().await.pop();
