@@ -134,6 +134,20 @@ ensure_postgres() {
   fi
 }
 
+# redis-server, for the multi-node tests (each starts private servers of its
+# own on free loopback ports, without persistence, and kills them at the end).
+ensure_redis() {
+  if ! command -v redis-server >/dev/null; then
+    say "installing redis-server from apt"
+    local sudo=""
+    [[ "$(id -u)" -eq 0 ]] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server
+    # The package may start a system service; the tests never use it.
+    $sudo service redis-server stop >/dev/null 2>&1 || true
+  fi
+}
+
 # A TCP port nothing listens on at 127.0.0.1 (a random one from a range
 # outside the kernel's ephemeral ports, checked by trying to connect).
 free_port() {

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::admission::{ConnectionLimiter, OriginPolicy};
+use crate::bus::redis::BusHealth;
 use crate::client_address::TrustedProxies;
 use crate::hub::HubHandle;
 use crate::metrics::Metrics;
@@ -20,6 +21,8 @@ pub struct AppState {
     pub store: Arc<dyn HistoryStore>,
     /// Who holds which nickname where.
     pub presence: Arc<dyn Presence>,
+    /// Whether the Redis bus is connected (none: a single node).
+    pub bus_health: Option<BusHealth>,
     /// Per-session limits.
     pub settings: SessionSettings,
     /// Metrics.

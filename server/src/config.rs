@@ -9,6 +9,7 @@ use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use serde::{Deserialize, Serialize};
 
+use crate::bus::redis::RedisUrl;
 use crate::store::location::StoreLocation;
 
 pub use crate::store::sqlite::Durability;
@@ -53,6 +54,12 @@ pub struct Config {
     /// for several nodes sharing one history; the schema is created on start).
     #[arg(long, env = "CHAT_DATABASE", default_value = "data/chat.sqlite3")]
     pub database: StoreLocation,
+
+    /// A Redis server (`redis://[:password@]host[:port][/db]`) through which
+    /// several nodes sharing one PostgreSQL history hear each other's room
+    /// events. Needs `--database postgres://...`.
+    #[arg(long, env = "CHAT_REDIS_URL")]
+    pub redis: Option<RedisUrl>,
 
     /// How hard a SQLite commit waits for the disk: `full` (an acknowledged
     /// message survives a power loss) or `normal` (faster; survives a crash of
@@ -220,6 +227,11 @@ impl Config {
         }
         if self.max_message_bytes < 1024 {
             return Err(ConfigError::Invalid("max-message-bytes must be at least 1024".into()));
+        }
+        if self.redis.is_some() && self.database.sqlite_path().is_some() {
+            return Err(ConfigError::Invalid(
+                "--redis links nodes that share one history: it needs --database postgres://...".into(),
+            ));
         }
         Ok(())
     }

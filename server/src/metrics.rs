@@ -66,6 +66,16 @@ pub struct Metrics {
     pub slow_consumer_closes: Counter,
     /// Frames dropped by the per-connection rate limit.
     pub rate_limited_frames: Counter,
+    /// Times a Redis bus (re)subscribed after connecting.
+    pub bus_reconnects: Counter,
+    /// Gaps in a room's messages read from the store (pub/sub lost them).
+    pub bus_gap_reads: Counter,
+    /// Message ids skipped because the store did not have them either.
+    pub bus_skipped_ids: Counter,
+    /// Messages not published because Redis was away too long.
+    pub bus_publishes_dropped: Counter,
+    /// From a message's acceptance on its node to its delivery here.
+    bus_lag: Histogram,
 }
 
 /// The counters of one endpoint, resolved once per session.
@@ -101,6 +111,11 @@ impl Metrics {
             store_latency: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.000_05, 2.0, 16))),
             slow_consumer_closes: Counter::default(),
             rate_limited_frames: Counter::default(),
+            bus_reconnects: Counter::default(),
+            bus_gap_reads: Counter::default(),
+            bus_skipped_ids: Counter::default(),
+            bus_publishes_dropped: Counter::default(),
+            bus_lag: Histogram::new(exponential_buckets(0.000_1, 2.0, 16)),
         };
         registry.register("open_connections", "Open WebSocket connections", metrics.open_connections.clone());
         registry.register("messages_in", "Data frames received from clients", metrics.messages_in.clone());
@@ -118,6 +133,19 @@ impl Metrics {
             metrics.rate_limited_frames.clone(),
         );
         registry.register("store_latency_seconds", "History store latency", metrics.store_latency.clone());
+        registry.register("bus_reconnects", "Redis bus subscriptions (re)established", metrics.bus_reconnects.clone());
+        registry.register("bus_gap_reads", "Gaps in room messages read from the store", metrics.bus_gap_reads.clone());
+        registry.register("bus_skipped_ids", "Message ids neither heard nor stored", metrics.bus_skipped_ids.clone());
+        registry.register(
+            "bus_publishes_dropped",
+            "Messages not published while Redis was away",
+            metrics.bus_publishes_dropped.clone(),
+        );
+        registry.register(
+            "bus_lag_seconds",
+            "From a message's acceptance on another node to its delivery here",
+            metrics.bus_lag.clone(),
+        );
         // Every label value from the start: a family prints nothing until a
         // value exists, and a dashboard should see zeros, not gaps.
         for endpoint in Endpoint::ALL {
@@ -153,6 +181,11 @@ impl Metrics {
     /// Records how long a store operation took.
     pub fn observe_store(&self, operation: StoreOperation, started: Instant) {
         self.store_latency.get_or_create(&OperationLabel { operation }).observe(started.elapsed().as_secs_f64());
+    }
+
+    /// Records how long a message took from its node to this one.
+    pub fn observe_bus_lag(&self, lag: std::time::Duration) {
+        self.bus_lag.observe(lag.as_secs_f64());
     }
 
     /// The Prometheus text exposition.

@@ -11,7 +11,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::admission::{ConnectionLimiter, OriginPolicy};
 use crate::app_state::AppState;
-use crate::bus::{InProcessBus, RoomBus};
+use crate::bus::redis::{BusHealth, random_node_id};
+use crate::bus::{InProcessBus, RedisBus, RoomBus};
 use crate::client_address::TrustedProxies;
 use crate::config::Config;
 use crate::hub::{HubHandle, HubSettings, HubTasks};
@@ -44,15 +45,21 @@ pub enum StartupError {
     /// Starting the hub's threads failed.
     #[error("cannot start the hub: {0}")]
     Hub(std::io::Error),
+    /// The Redis URL is not usable.
+    #[error("invalid redis URL: {0}")]
+    Redis(#[from] redis::RedisError),
 }
 
 /// What the hub and the sessions rely on: where history is kept, how room
 /// events travel, who holds which nickname. The one place that picks their
-/// implementations (one process: a SQLite file, in-process bus and presence).
+/// implementations (one process: a SQLite file, in-process bus and presence;
+/// several nodes: PostgreSQL and a Redis bus).
 struct Services {
     store: Arc<dyn HistoryStore>,
     /// One per hub shard.
     buses: Vec<Box<dyn RoomBus>>,
+    /// Whether the Redis buses are connected, if there are any.
+    bus_health: Option<BusHealth>,
     presence: Arc<dyn Presence>,
 }
 
@@ -70,11 +77,16 @@ impl Services {
                 Arc::new(InstrumentedStore::new(Arc::new(PostgresStore::open(url).await?), metrics.clone()))
             }
         };
-        Ok(Self {
-            store,
-            buses: (0..shards).map(|_| Box::new(InProcessBus::default()) as Box<dyn RoomBus>).collect(),
-            presence: Arc::new(InProcessPresence::default()),
-        })
+        let (buses, bus_health) = match &config.redis {
+            Some(url) => {
+                let node = random_node_id();
+                tracing::info!(redis = %url, node, "room events travel through redis");
+                let (buses, health) = RedisBus::for_shards(&url.client()?, &store, node, shards, metrics);
+                (buses.into_iter().map(|bus| Box::new(bus) as Box<dyn RoomBus>).collect(), Some(health))
+            }
+            None => ((0..shards).map(|_| Box::new(InProcessBus::default()) as Box<dyn RoomBus>).collect(), None),
+        };
+        Ok(Self { store, buses, bus_health, presence: Arc::new(InProcessPresence::default()) })
     }
 }
 
@@ -94,7 +106,7 @@ impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let metrics = Metrics::new();
         let workers = config.workers.map_or_else(default_workers, std::num::NonZeroUsize::get);
-        let Services { store, buses, presence } = Services::connect(&config, &metrics, workers).await?;
+        let Services { store, buses, bus_health, presence } = Services::connect(&config, &metrics, workers).await?;
         // Compressing the bundle takes a moment and transient memory: done before
         // the port opens, so nothing sees a half-started server.
         let private = config.database.sqlite_path().map(SqliteStore::files).unwrap_or_default();
@@ -110,6 +122,7 @@ impl Application {
             hub: hub_handle,
             store: store.clone(),
             presence,
+            bus_health,
             settings: SessionSettings::from_config(&config),
             metrics,
             origins: OriginPolicy::new(config.public_origin.as_deref(), &config.allowed_origins, config.dev),

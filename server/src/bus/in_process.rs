@@ -1,18 +1,19 @@
 //! The room bus of a single process: what is published is heard by the same
-//! hub, in order, if it still has members in the room.
+//! hub, in order, if it still has members in the room. A room is ready as
+//! soon as it is subscribed: nothing can be stored in it unheard.
 
 use std::collections::{HashSet, VecDeque};
 
 use async_trait::async_trait;
 use chat_shared::RoomName;
 
-use super::{NodeId, Published, RoomBus};
+use super::{BusEvent, NodeId, Published, RoomBus};
 
 /// The bus of a single node: a queue the hub drains after each turn.
 #[derive(Debug, Default)]
 pub struct InProcessBus {
     subscribed: HashSet<RoomName>,
-    received: VecDeque<Published>,
+    received: VecDeque<BusEvent>,
 }
 
 #[async_trait]
@@ -24,13 +25,14 @@ impl RoomBus for InProcessBus {
     fn publish(&mut self, published: Published) {
         // Like a shared bus: an event of a room nobody here listens to is not heard.
         if self.subscribed.contains(&published.room) {
-            self.received.push_back(published);
+            self.received.push_back(BusEvent::Room(published));
         }
     }
 
     fn subscribe(&mut self, room: &RoomName) {
         if !self.subscribed.contains(room) {
             self.subscribed.insert(room.clone());
+            self.received.push_back(BusEvent::Ready(room.clone()));
         }
     }
 
@@ -38,11 +40,11 @@ impl RoomBus for InProcessBus {
         self.subscribed.remove(room);
     }
 
-    fn try_next(&mut self) -> Option<Published> {
+    fn try_next(&mut self) -> Option<BusEvent> {
         self.received.pop_front()
     }
 
-    async fn next(&mut self) -> Published {
+    async fn next(&mut self) -> BusEvent {
         match self.received.pop_front() {
             Some(published) => published,
             // Only this node publishes, and its hub drains what it published
@@ -73,8 +75,9 @@ mod tests {
         bus.publish(typing(&dev, "a"));
         bus.publish(typing(&ops, "nobody-listens"));
         bus.publish(typing(&dev, "b"));
-        assert_eq!(bus.try_next(), Some(typing(&dev, "a")));
-        assert_eq!(bus.try_next(), Some(typing(&dev, "b")));
+        assert_eq!(bus.try_next(), Some(BusEvent::Ready(dev.clone())), "once");
+        assert_eq!(bus.try_next(), Some(BusEvent::Room(typing(&dev, "a"))));
+        assert_eq!(bus.try_next(), Some(BusEvent::Room(typing(&dev, "b"))));
         assert_eq!(bus.try_next(), None);
         bus.unsubscribe(&dev);
         bus.publish(typing(&dev, "after"));

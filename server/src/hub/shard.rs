@@ -6,7 +6,7 @@
 //! [`Outbox`]; member counts go to the [`super::directory`]; the lobby's
 //! shard also carries the plain protocol's bridge ([`plain_bridge`]).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use chat_shared::limits::PRESENCE_EVENTS_MAX;
@@ -20,7 +20,7 @@ use super::rooms::{Member, RoomQuota, Rooms};
 use super::store_writer::{Committed, StoreWriter};
 use super::worker_relay::Delivery;
 use super::{CloseCause, Command, ConnectionId, Control, JoinClaim, JoinRequest, Outbound, frame, plain_bridge};
-use crate::bus::{Author, NodeId, Peer, Published, RoomBus, RoomEvent};
+use crate::bus::{Author, BusEvent, NodeId, Peer, Published, RoomBus, RoomEvent};
 use crate::store::{Appended, NewMessage};
 
 /// Most commands taken from the queue at once.
@@ -72,6 +72,11 @@ pub(super) struct Shard {
     /// Where room events are published, and heard back from.
     bus: Box<dyn RoomBus>,
     node: NodeId,
+    /// Subscribed rooms the bus reported ready.
+    ready: HashSet<RoomName>,
+    /// Joins into rooms not ready yet, answered once they are: a member reads
+    /// its history only after, so nothing stored meanwhile is missed.
+    unanswered: HashMap<RoomName, Vec<(ConnectionId, oneshot::Sender<bool>)>>,
 }
 
 /// The ack of a message a client sent (which always carries its client id).
@@ -104,6 +109,8 @@ impl Shard {
             directory,
             shown,
             outbox,
+            ready: HashSet::new(),
+            unanswered: HashMap::new(),
         }
     }
 
@@ -133,7 +140,7 @@ impl Shard {
                     }
                     None => break,
                 },
-                published = self.bus.next() => self.deliver(published),
+                event = self.bus.next() => self.heard(event),
             }
             self.end_turn();
         }
@@ -156,8 +163,8 @@ impl Shard {
     /// sends each worker what this turn produced, as one batch, and tells the
     /// directory which counts changed.
     fn end_turn(&mut self) {
-        while let Some(published) = self.bus.try_next() {
-            self.deliver(published);
+        while let Some(event) = self.bus.try_next() {
+            self.heard(event);
         }
         self.outbox.flush();
         if !self.recounted.is_empty() {
@@ -171,19 +178,38 @@ impl Shard {
         }
     }
 
+    fn heard(&mut self, event: BusEvent) {
+        match event {
+            BusEvent::Room(published) => self.deliver(published),
+            BusEvent::Ready(room) => {
+                for (id, answer) in self.unanswered.remove(&room).unwrap_or_default() {
+                    self.admit(id, answer);
+                }
+                self.ready.insert(room);
+            }
+        }
+    }
+
+    /// Answers a join, through the member's relay once `joined` is queued, so
+    /// the history the session reads next reaches the client after it.
+    fn admit(&mut self, id: ConnectionId, answer: oneshot::Sender<bool>) {
+        self.outbox.push(self.outbox.worker_of(id), Delivery::Admitted { id, answer });
+    }
+
     /// Delivers a room event to this node's members of the room, encoded once.
     fn deliver(&mut self, Published { room, event }: Published) {
         let node = self.node;
         let local = move |peer: Peer| (peer.node == node).then_some(peer.connection);
         match event {
             RoomEvent::Message { mut message, author } => {
-                if author != Author::Plain && plain_bridge::reaches_plain_clients(&message) && self.plain.any() {
+                // This node's plain clients had a plain author's frame verbatim.
+                if author != Author::Plain(node) && plain_bridge::reaches_plain_clients(&message) && self.plain.any() {
                     self.send_plain(&plain_bridge::plain_line(&message));
                 }
                 let own = match author {
                     Author::Client(peer) => local(peer)
                         .map(|author| (author, frame(&ServerMessage::Message(message.clone())), ack_for(&message))),
-                    Author::Plain => None,
+                    Author::Plain(_) | Author::Stored => None,
                 };
                 message.client_id = None;
                 self.fan_out_room(&room, &frame(&ServerMessage::Message(message)), own.as_ref().map(|(id, _, _)| *id));
@@ -287,7 +313,7 @@ impl Shard {
                         (Origin::Json(sender), Appended::Duplicate(message)) => self.send_to(sender, ack_for(&message)),
                         // Plain clients already have the verbatim echo; JSON clients get the message.
                         (Origin::Plain, Appended::New(message) | Appended::Duplicate(message)) => {
-                            self.publish(message, Author::Plain);
+                            self.publish(message, Author::Plain(self.node));
                         }
                     }
                 }
@@ -340,6 +366,8 @@ impl Shard {
             self.recount(room);
             if self.rooms.get(room).is_none() {
                 self.bus.unsubscribe(room);
+                self.ready.remove(room);
+                self.unanswered.remove(room);
                 self.quota.release();
             }
             if crowded {
@@ -400,9 +428,11 @@ impl Shard {
             rooms: directory::with_own_room(&self.shown.borrow(), &room, self.rooms.get(&room).map_or(0, |r| r.len())),
         };
         self.send_to(id, frame(&joined));
-        // Answered by the relay once `joined` is queued, so the history the
-        // session reads next reaches the client after it.
-        self.outbox.push(worker, Delivery::Admitted { id, answer: admitted });
+        if self.ready.contains(&room) {
+            self.admit(id, admitted);
+        } else {
+            self.unanswered.entry(room.clone()).or_default().push((id, admitted));
+        }
         self.recount(&room);
         if !takeover && !crowded {
             let joined = RoomEvent::MemberJoined { nick, member: self.peer(id) };

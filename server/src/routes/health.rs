@@ -9,19 +9,30 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok")
 }
 
-/// `GET /readyz`: every dependency answers (the history store), one line
-/// each; 503 if one does not. The error itself goes to the log only (it may
-/// name hosts and users).
+/// `GET /readyz`: every dependency answers (the history store, and the
+/// Redis bus if there is one), one line each; 503 if one does not. The error
+/// itself goes to the log only (it may name hosts and users).
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let kind = state.store.kind();
-    match state.store.ping().await {
-        Ok(()) => HttpResponse::Ok().content_type("text/plain").body(format!("ready\nstore ({kind}): ok\n")),
+    let store = match state.store.ping().await {
+        Ok(()) => true,
         Err(error) => {
             tracing::warn!(%error, "readiness check failed");
-            HttpResponse::ServiceUnavailable()
-                .content_type("text/plain")
-                .body(format!("not ready\nstore ({kind}): unavailable\n"))
+            false
         }
+    };
+    let shown = |ok: bool| if ok { "ok" } else { "unavailable" };
+    let mut lines = format!("store ({kind}): {}\n", shown(store));
+    let mut ready = store;
+    if let Some(bus) = &state.bus_health {
+        let connected = bus.connected();
+        lines.push_str(&format!("bus (redis): {}\n", shown(connected)));
+        ready &= connected;
+    }
+    if ready {
+        HttpResponse::Ok().content_type("text/plain").body(format!("ready\n{lines}"))
+    } else {
+        HttpResponse::ServiceUnavailable().content_type("text/plain").body(format!("not ready\n{lines}"))
     }
 }
 

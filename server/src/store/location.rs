@@ -65,7 +65,7 @@ impl fmt::Debug for StoreLocation {
 }
 
 /// `url` with the password of its user info (if any) replaced by `***`.
-fn redacted(url: &str) -> String {
+pub(crate) fn redacted(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (authority, path) = rest.split_at(authority_end);

@@ -4,6 +4,7 @@
 
 pub mod postgres;
 pub mod raw_frames;
+pub mod redis;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
