@@ -17,7 +17,7 @@ use crate::client_address::TrustedProxies;
 use crate::config::Config;
 use crate::hub::{HubHandle, HubSettings, HubTasks};
 use crate::metrics::Metrics;
-use crate::presence::{InProcessPresence, Presence};
+use crate::presence::{InProcessPresence, Presence, RedisPresence};
 use crate::routes;
 use crate::routes::static_files::StaticBundle;
 use crate::session::SessionSettings;
@@ -77,16 +77,17 @@ impl Services {
                 Arc::new(InstrumentedStore::new(Arc::new(PostgresStore::open(url).await?), metrics.clone()))
             }
         };
-        let (buses, bus_health) = match &config.redis {
-            Some(url) => {
-                let node = random_node_id();
-                tracing::info!(redis = %url, node, "room events travel through redis");
-                let (buses, health) = RedisBus::for_shards(&url.client()?, &store, node, shards, metrics);
-                (buses.into_iter().map(|bus| Box::new(bus) as Box<dyn RoomBus>).collect(), Some(health))
-            }
-            None => ((0..shards).map(|_| Box::new(InProcessBus::default()) as Box<dyn RoomBus>).collect(), None),
+        let Some(url) = &config.redis else {
+            let buses = (0..shards).map(|_| Box::new(InProcessBus::default()) as Box<dyn RoomBus>).collect();
+            return Ok(Self { store, buses, bus_health: None, presence: Arc::new(InProcessPresence::default()) });
         };
-        Ok(Self { store, buses, bus_health, presence: Arc::new(InProcessPresence::default()) })
+        let node = random_node_id();
+        tracing::info!(redis = %url, node, "room events and presence go through redis");
+        let client = url.client()?;
+        let (buses, health) = RedisBus::for_shards(&client, &store, node, shards, metrics);
+        let presence = RedisPresence::start(client, store.epoch(), node)?;
+        let buses = buses.into_iter().map(|bus| Box::new(bus) as Box<dyn RoomBus>).collect();
+        Ok(Self { store, buses, bus_health: Some(health), presence })
     }
 }
 

@@ -7,32 +7,12 @@ mod support;
 
 use std::time::Duration;
 
-use chat_server::bus::redis::RedisUrl;
 use chat_server::config::Config;
-use chat_server::store::location::StoreLocation;
 use chat_server::store::postgres::PostgresStore;
 use chat_server::store::{HistoryStore, NewMessage};
 use chat_shared::{ChatMessage, MessageText, ServerMessage};
-use support::postgres::fresh_database;
-use support::redis::PrivateRedis;
+use support::redis::{node, services};
 use support::{JsonClient, PATIENCE, QUIET, TestApp, nick, room};
-
-/// A node on `database`, linked through `redis`.
-async fn node(database: &str, redis: &PrivateRedis) -> TestApp {
-    let (database, redis) = (database.to_owned(), redis.url());
-    TestApp::spawn_configured(move |config: &mut Config| {
-        config.database = StoreLocation::Postgres(database);
-        config.redis = Some(redis.parse::<RedisUrl>().expect("redis url"));
-    })
-    .await
-}
-
-/// PostgreSQL and Redis for a test, or `None` if it is skipped.
-async fn services() -> Option<(String, PrivateRedis)> {
-    let database = fresh_database().await?;
-    let redis = PrivateRedis::start().await?;
-    Some((database, redis))
-}
 
 async fn readyz(app: &TestApp) -> (u16, String) {
     let response = reqwest::get(format!("http://{}/readyz", app.address)).await.expect("readyz answers");

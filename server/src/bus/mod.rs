@@ -62,6 +62,9 @@ pub enum RoomEvent {
     MemberLeft { nick: Nickname, member: Peer },
     /// Someone is typing; everyone else in the room hears it.
     Typing { nick: Nickname, member: Peer },
+    /// Its browser tab took this connection's name back through another
+    /// connection: its node closes it. Nobody hears it leave.
+    Replaced { member: Peer },
 }
 
 /// An event and its room, as the bus carries it.

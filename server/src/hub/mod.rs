@@ -92,9 +92,9 @@ pub enum JoinClaim {
     New,
     /// This connection already held it (a repeated join): only its state is resent.
     Repeated,
-    /// Its browser tab took it back from this stale connection of this node,
-    /// which is closed; nobody hears it leave and come back.
-    Replaces(ConnectionId),
+    /// Its browser tab took it back from this stale connection (of this
+    /// node or another), which is closed; nobody hears it leave and come back.
+    Replaces(Peer),
 }
 
 /// What sessions ask of a shard. Messages are stored in batches; control

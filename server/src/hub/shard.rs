@@ -232,6 +232,15 @@ impl Shard {
                 let typing = frame(&ServerMessage::Typing { room: room.clone(), nick });
                 self.fan_out_room(&room, &typing, local(member));
             }
+            RoomEvent::Replaced { member } => {
+                if let Some(stale) = local(member)
+                    && self.rooms.get(&room).is_some_and(|members| members.get(stale).is_some())
+                {
+                    self.replace(&room, stale);
+                    self.recount(&room);
+                    self.forget_if_empty(&room);
+                }
+            }
         }
     }
 
@@ -364,17 +373,22 @@ impl Shard {
         let crowded = self.rooms.get(room).is_some_and(|r| r.len() > PRESENCE_EVENTS_MAX);
         if let Some(member) = self.rooms.remove(room, id) {
             self.recount(room);
-            if self.rooms.get(room).is_none() {
-                self.bus.unsubscribe(room);
-                self.ready.remove(room);
-                self.unanswered.remove(room);
-                self.quota.release();
-            }
+            self.forget_if_empty(room);
             if crowded {
                 return;
             }
             let member = RoomEvent::MemberLeft { nick: member.nick, member: self.peer(id) };
             self.bus.publish(Published { room: room.clone(), event: member });
+        }
+    }
+
+    /// Stops hearing `room` and gives its place back, once this node has nobody in it.
+    fn forget_if_empty(&mut self, room: &RoomName) {
+        if self.rooms.get(room).is_none() {
+            self.bus.unsubscribe(room);
+            self.ready.remove(room);
+            self.unanswered.remove(room);
+            self.quota.release();
         }
     }
 
@@ -410,8 +424,14 @@ impl Shard {
             let left = RoomEvent::MemberLeft { nick: previous.nick, member: self.peer(id) };
             self.bus.publish(Published { room: room.clone(), event: left });
         }
-        if let JoinClaim::Replaces(stale) = claim {
-            self.replace(&room, stale);
+        match claim {
+            JoinClaim::Replaces(stale) if stale.node == self.node => self.replace(&room, stale.connection),
+            // Its own node closes it.
+            JoinClaim::Replaces(stale) => {
+                let replaced = RoomEvent::Replaced { member: stale };
+                self.bus.publish(Published { room: room.clone(), event: replaced });
+            }
+            JoinClaim::New | JoinClaim::Repeated => {}
         }
         self.outbox.push(worker, Delivery::Enter { id, room: room.clone() });
         let mut members = members.to_vec();

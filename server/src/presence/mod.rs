@@ -8,13 +8,14 @@
 //! take its name back from a stale connection of its own.
 //!
 //! One process uses [`InProcessPresence`]; its entries die with the process.
-//! A presence shared by several nodes (e.g. in Redis) would also expire the
-//! entries of a node that stops refreshing them; that belongs to such an
-//! implementation, behind the same trait.
+//! Several nodes share [`RedisPresence`], which also expires the entries of
+//! a node that stops refreshing them (one that died).
 
 mod in_process;
+pub mod redis;
 
 pub use in_process::InProcessPresence;
+pub use redis::RedisPresence;
 
 use std::sync::Arc;
 

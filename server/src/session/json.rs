@@ -99,13 +99,7 @@ impl JsonSession {
                 let claim = match self.presence.claim(&room, &nick, &tab, self.peer).await {
                     Ok(Claim::Free) => JoinClaim::New,
                     Ok(Claim::Held) => JoinClaim::Repeated,
-                    // A connection id means something only on its own node.
-                    Ok(Claim::Replaces(stale)) if stale.node == self.peer.node => JoinClaim::Replaces(stale.connection),
-                    Ok(Claim::Replaces(stale)) => {
-                        // Closing it needs a bus event to its node (several nodes only).
-                        tracing::warn!(?stale, "the replaced connection is on another node; it stays open");
-                        JoinClaim::Repeated
-                    }
+                    Ok(Claim::Replaces(stale)) => JoinClaim::Replaces(stale),
                     Ok(Claim::Taken) => {
                         let message = format!("“{nick}” is already in use in #{room}; pick another nickname");
                         return Ok(Some(ServerMessage::error(ErrorCode::NicknameTaken, message)));

@@ -74,3 +74,20 @@ impl Drop for PrivateRedis {
         self.kill();
     }
 }
+
+/// PostgreSQL and Redis for a test of several nodes, or `None` if it is skipped.
+pub async fn services() -> Option<(String, PrivateRedis)> {
+    let database = super::postgres::fresh_database().await?;
+    let redis = PrivateRedis::start().await?;
+    Some((database, redis))
+}
+
+/// A node on `database`, linked to the others through `redis`.
+pub async fn node(database: &str, redis: &PrivateRedis) -> super::TestApp {
+    let (database, redis) = (database.to_owned(), redis.url());
+    super::TestApp::spawn_configured(move |config| {
+        config.database = chat_server::store::location::StoreLocation::Postgres(database);
+        config.redis = Some(redis.parse().expect("redis url"));
+    })
+    .await
+}
