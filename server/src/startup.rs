@@ -11,11 +11,11 @@ use tokio_util::task::TaskTracker;
 
 use crate::admission::{ConnectionLimiter, OriginPolicy};
 use crate::app_state::AppState;
-use crate::bus::redis::{BusHealth, random_node_id};
+use crate::bus::redis::{BusHealth, exchange_counts, random_node_id};
 use crate::bus::{InProcessBus, RedisBus, RoomBus};
 use crate::client_address::TrustedProxies;
 use crate::config::Config;
-use crate::hub::{HubHandle, HubSettings, HubTasks};
+use crate::hub::{HubHandle, HubSettings, HubTasks, OtherNodes};
 use crate::metrics::Metrics;
 use crate::presence::{InProcessPresence, Presence, RedisPresence};
 use crate::routes;
@@ -61,6 +61,8 @@ struct Services {
     /// Whether the Redis buses are connected, if there are any.
     bus_health: Option<BusHealth>,
     presence: Arc<dyn Presence>,
+    /// The other nodes' member counts, with several nodes.
+    other_nodes: Option<OtherNodes>,
 }
 
 impl Services {
@@ -79,15 +81,17 @@ impl Services {
         };
         let Some(url) = &config.redis else {
             let buses = (0..shards).map(|_| Box::new(InProcessBus::default()) as Box<dyn RoomBus>).collect();
-            return Ok(Self { store, buses, bus_health: None, presence: Arc::new(InProcessPresence::default()) });
+            let presence = Arc::new(InProcessPresence::default());
+            return Ok(Self { store, buses, bus_health: None, presence, other_nodes: None });
         };
         let node = random_node_id();
         tracing::info!(redis = %url, node, "room events and presence go through redis");
         let client = url.client()?;
         let (buses, health) = RedisBus::for_shards(&client, &store, node, shards, metrics);
-        let presence = RedisPresence::start(client, store.epoch(), node)?;
+        let presence = RedisPresence::start(client.clone(), store.epoch(), node)?;
+        let other_nodes = Some(exchange_counts(client, store.epoch(), node)?);
         let buses = buses.into_iter().map(|bus| Box::new(bus) as Box<dyn RoomBus>).collect();
-        Ok(Self { store, buses, bus_health: Some(health), presence })
+        Ok(Self { store, buses, bus_health: Some(health), presence, other_nodes })
     }
 }
 
@@ -107,7 +111,8 @@ impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let metrics = Metrics::new();
         let workers = config.workers.map_or_else(default_workers, std::num::NonZeroUsize::get);
-        let Services { store, buses, bus_health, presence } = Services::connect(&config, &metrics, workers).await?;
+        let Services { store, buses, bus_health, presence, other_nodes } =
+            Services::connect(&config, &metrics, workers).await?;
         // Compressing the bundle takes a moment and transient memory: done before
         // the port opens, so nothing sees a half-started server.
         let private = config.database.sqlite_path().map(SqliteStore::files).unwrap_or_default();
@@ -115,7 +120,7 @@ impl Application {
         let listener = TcpListener::bind(config.bind)?;
         let address = listener.local_addr()?;
         let (trigger, signal) = shutdown::channel();
-        let settings = HubSettings { max_rooms: config.max_rooms, workers };
+        let settings = HubSettings { max_rooms: config.max_rooms, workers, other_nodes };
         let (hub_handle, hub) = HubHandle::spawn(store.clone(), buses, settings).map_err(StartupError::Hub)?;
         let sessions = TaskTracker::new();
         let (relay_hub, slow_closes) = (hub_handle.clone(), metrics.slow_consumer_closes.clone());

@@ -103,3 +103,40 @@ async fn the_names_of_a_node_that_stopped_refreshing_them_come_free_when_they_ex
     let members = try_join(&mut after, "dev", "ghost").await.expect("free once expired");
     assert_eq!(members, ["ghost"], "the dead node's entry is gone from the list too");
 }
+
+/// Reads room lists until one shows `room` with `online` members.
+async fn until_listed(client: &mut JsonClient, room_name: &str, online: u32) {
+    let wanted = room(room_name);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let next = tokio::time::timeout_at(deadline, client.next_any()).await;
+        let message = next.unwrap_or_else(|_| panic!("#{room_name} never listed with {online}"));
+        if let ServerMessage::Rooms { rooms } = message
+            && rooms.iter().any(|info| info.name == wanted && info.online == online)
+        {
+            return;
+        }
+    }
+}
+
+#[actix_web::test]
+async fn room_lists_count_the_members_of_every_node() {
+    let Some((database, redis)) = services().await else { return };
+    let (node_a, node_b) = (node(&database, &redis).await, node(&database, &redis).await);
+    let mut on_a = Vec::new();
+    for name in ["ann", "al"] {
+        let mut client = JsonClient::connect(node_a.address).await;
+        client.enter("dev", name, None).await;
+        on_a.push(client);
+    }
+    let mut bob = JsonClient::connect(node_b.address).await;
+    bob.enter("dev", "bob", None).await;
+    let mut watcher = JsonClient::connect(node_b.address).await;
+    watcher.enter("lobby", "watcher", None).await;
+    until_listed(&mut watcher, "dev", 3).await;
+    // Node A's members leave: node B's lists follow.
+    for client in on_a {
+        client.close().await;
+    }
+    until_listed(&mut watcher, "dev", 1).await;
+}

@@ -7,6 +7,10 @@
 //! have waited long enough, never more than a frame budget allows. A client's
 //! first list comes with its `joined`, which the shards build from the list
 //! shown to everyone (see [`Directory::shown`]). Not on any message's path.
+//!
+//! With several nodes, each room's count is this node's members plus those
+//! of the other nodes, which an exchange ([`OtherNodes`]) reports; lists go
+//! to this node's clients only.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -109,9 +113,26 @@ impl Schedule {
     }
 }
 
+/// Member counts per room.
+pub type RoomCounts = HashMap<RoomName, usize>;
+
+/// How the directory of one node learns the member counts of the others
+/// (through an exchange such as Redis), and tells them its own.
+pub struct OtherNodes {
+    /// This node's counts, as of the last room lists.
+    pub ours: watch::Sender<Arc<RoomCounts>>,
+    /// The other nodes' counts, summed, whenever they change.
+    pub theirs: mpsc::UnboundedReceiver<RoomCounts>,
+}
+
 /// Every room's count, and what was last sent.
 pub(super) struct Directory {
+    /// This node's members per room.
     counts: HashMap<RoomName, usize>,
+    /// Other nodes' members per room.
+    others: RoomCounts,
+    /// Where this node's counts go (several nodes only).
+    ours: Option<watch::Sender<Arc<RoomCounts>>>,
     /// Rooms whose count changed since the lists went out.
     changed: HashSet<RoomName>,
     /// The busiest rooms as last sent to everyone.
@@ -124,12 +145,27 @@ pub(super) struct Directory {
 
 impl Directory {
     pub(super) fn new(shown: watch::Sender<ShownList>, workers: Workers) -> Self {
-        Self { counts: HashMap::new(), changed: HashSet::new(), listed: lobby_only(), shown, workers }
+        Self {
+            counts: HashMap::new(),
+            others: RoomCounts::new(),
+            ours: None,
+            changed: HashSet::new(),
+            listed: lobby_only(),
+            shown,
+            workers,
+        }
     }
 
-    /// Applies the shards' reports until every shard is gone.
-    pub(super) async fn run(mut self, mut changes: mpsc::UnboundedReceiver<CountChanges>) {
+    /// Applies the shards' reports (and the other nodes', if any) until every shard is gone.
+    pub(super) async fn run(mut self, mut changes: mpsc::UnboundedReceiver<CountChanges>, others: Option<OtherNodes>) {
         let mut schedule = Schedule::new(Instant::now());
+        let mut theirs = match others {
+            Some(OtherNodes { ours, theirs }) => {
+                self.ours = Some(ours);
+                Some(theirs)
+            }
+            None => None,
+        };
         loop {
             let due = schedule.due();
             tokio::select! {
@@ -141,6 +177,15 @@ impl Directory {
                         }
                     }
                     None => break,
+                },
+                reported = next_report(&mut theirs) => match reported {
+                    Some(counts) => {
+                        self.apply_others(counts);
+                        if !self.changed.is_empty() {
+                            schedule.changed(Instant::now());
+                        }
+                    }
+                    None => theirs = None,
                 },
                 () = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
                     let sent = self.publish();
@@ -161,18 +206,38 @@ impl Directory {
         }
     }
 
+    /// Takes the other nodes' counts (all of them, replacing the last).
+    fn apply_others(&mut self, counts: RoomCounts) {
+        for (room, count) in &counts {
+            if self.others.get(room) != Some(count) {
+                self.changed.insert(room.clone());
+            }
+        }
+        for room in self.others.keys() {
+            if !counts.contains_key(room) {
+                self.changed.insert(room.clone());
+            }
+        }
+        self.others = counts;
+    }
+
+    /// `name`'s members on every node.
+    fn total(&self, name: &RoomName) -> usize {
+        self.counts.get(name).copied().unwrap_or(0) + self.others.get(name).copied().unwrap_or(0)
+    }
+
     /// A room with its online count (0 if nobody is in it).
     fn info(&self, name: &RoomName) -> RoomInfo {
-        let online = self.counts.get(name).map_or(0, |count| u32::try_from(*count).unwrap_or(u32::MAX));
-        RoomInfo { name: name.clone(), online }
+        RoomInfo { name: name.clone(), online: u32::try_from(self.total(name)).unwrap_or(u32::MAX) }
     }
 
     /// The lobby and the `limit` busiest other rooms (most members first,
     /// then by name), listed by name: what every client is shown.
     fn busiest(&self, limit: usize) -> Vec<RoomInfo> {
         let lobby = RoomName::lobby();
+        let rooms = self.counts.keys().chain(self.others.keys().filter(|room| !self.counts.contains_key(*room)));
         let mut others: Vec<(usize, &RoomName)> =
-            self.counts.iter().filter(|(name, _)| **name != lobby).map(|(name, count)| (*count, name)).collect();
+            rooms.filter(|name| **name != lobby).map(|name| (self.total(name), name)).collect();
         let by_busiest = |a: &(usize, &RoomName), b: &(usize, &RoomName)| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1));
         if others.len() > limit {
             others.select_nth_unstable_by(limit, by_busiest);
@@ -189,6 +254,9 @@ impl Directory {
     /// other rooms whose count changed. Returns about how many lists that is
     /// (the members of rooms; clients in no room are few).
     fn publish(&mut self) -> usize {
+        if let Some(ours) = &self.ours {
+            ours.send_replace(Arc::new(self.counts.clone()));
+        }
         let changed = std::mem::take(&mut self.changed);
         let busiest = self.busiest(ROOM_LIST_MAX);
         let everyone = busiest != self.listed;
@@ -230,6 +298,14 @@ impl Directory {
     }
 }
 
+/// The other nodes' next report, or never when there are none.
+async fn next_report(theirs: &mut Option<mpsc::UnboundedReceiver<RoomCounts>>) -> Option<RoomCounts> {
+    match theirs {
+        Some(theirs) => theirs.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,6 +333,23 @@ mod tests {
         directory.apply(vec![(room("dev"), 0)]);
         assert!(!directory.counts.contains_key(&room("dev")), "an emptied room is forgotten");
         assert_eq!(directory.info(&room("dev")).online, 0);
+    }
+
+    #[test]
+    fn counts_are_this_nodes_plus_the_other_nodes() {
+        let mut directory = directory();
+        directory.apply(vec![(room("dev"), 2)]);
+        directory.changed.clear();
+        directory.apply_others(RoomCounts::from([(room("dev"), 3), (room("ops"), 5)]));
+        assert_eq!(directory.changed.len(), 2);
+        let names = |list: Vec<RoomInfo>| list.into_iter().map(|r| (r.name.to_string(), r.online)).collect::<Vec<_>>();
+        let expected = [("dev".to_owned(), 5), ("lobby".to_owned(), 0), ("ops".to_owned(), 5)];
+        assert_eq!(names(directory.busiest(5)), expected);
+        directory.changed.clear();
+        // The other nodes' ops emptied.
+        directory.apply_others(RoomCounts::from([(room("dev"), 3)]));
+        assert_eq!(directory.changed.iter().collect::<Vec<_>>(), [&room("ops")]);
+        assert_eq!(names(directory.busiest(5)), [("dev".to_owned(), 5), ("lobby".to_owned(), 0)]);
     }
 
     #[test]

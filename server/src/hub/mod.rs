@@ -36,6 +36,7 @@ mod shard;
 mod store_writer;
 mod worker_relay;
 
+pub use directory::{OtherNodes, RoomCounts};
 pub use outbound::{
     CloseCause, DirectWrite, Outbound, OutboundReceiver, OutboundSender, QueueError, ReplySender, SessionSink,
     outbound_queue,
@@ -191,6 +192,8 @@ pub struct HubSettings {
     pub max_rooms: usize,
     /// How many worker threads run sessions (each gets a [`WorkerLink`]).
     pub workers: usize,
+    /// The other nodes' member counts, with several nodes.
+    pub other_nodes: Option<OtherNodes>,
 }
 
 /// Which of `shards` owns `room`: the same on every call of this process
@@ -222,7 +225,7 @@ impl HubHandle {
         let (shown, shown_to_shards) = watch::channel(directory::empty_list());
         let workers = Workers::new(settings.workers);
         let (counts, reported) = mpsc::unbounded_channel();
-        runtime.spawn(directory::Directory::new(shown, workers.clone()).run(reported));
+        runtime.spawn(directory::Directory::new(shown, workers.clone()).run(reported, settings.other_nodes));
         let quota = rooms::RoomQuota::new(settings.max_rooms);
         let writers = store_writer::spawn(store.clone(), shard_count, runtime.handle());
         let mut senders = Vec::with_capacity(shard_count);

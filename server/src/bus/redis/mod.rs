@@ -13,9 +13,12 @@
 //! A node hears its own events at once, through the same sequencer, and
 //! skips their echo from Redis.
 
+mod counts;
 mod link;
 mod publisher;
 mod sequencer;
+
+pub use counts::exchange_counts;
 
 use std::collections::HashMap;
 use std::sync::Arc;
