@@ -4,15 +4,16 @@
 mod support;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use chat_shared::{ClientMessage, ServerMessage};
+use support::process::ServerProcess;
 use support::{JsonClient, RawClient, TestApp, room};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 use tokio_tungstenite::tungstenite::Message;
 
 async fn get(url: String) -> (u16, String) {
@@ -76,33 +77,8 @@ async fn shutdown_closes_every_socket_with_1001() {
     }
 }
 
-/// The real binary, on a free port.
-struct Process {
-    child: Child,
-    address: SocketAddr,
-}
-
-async fn start_binary(database: &Path) -> Process {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
-        .args(["--bind", "127.0.0.1:0", "--static-dir", "does-not-exist", "--rate-limit", "0", "--database"])
-        .arg(database)
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("binary starts");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let address = tokio::time::timeout(support::PATIENCE, async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(address) = line.split_whitespace().find_map(|w| w.strip_prefix("address=")) {
-                return address.parse().expect("address");
-            }
-        }
-        panic!("exited before listening");
-    })
-    .await
-    .expect("listening in time");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Process { child, address }
+async fn start_binary(database: &Path) -> ServerProcess {
+    ServerProcess::start([OsStr::new("--database"), database.as_os_str()]).await
 }
 
 #[actix_web::test]

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod postgres;
+pub mod process;
 pub mod raw_frames;
 pub mod redis;
 
