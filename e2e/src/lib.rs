@@ -8,6 +8,7 @@ mod nginx;
 mod protocol_client;
 mod proxy;
 mod server;
+mod shared_services;
 
 pub use artefacts::{Artefacts, screenshot_dir};
 pub use browser::{Browser, Chromedriver, LogLine};
@@ -15,6 +16,7 @@ pub use nginx::{Nginx, free_port};
 pub use protocol_client::ProtocolClient;
 pub use proxy::CuttableProxy;
 pub use server::ServerProcess;
+pub use shared_services::{RedisServer, fresh_postgres_database};
 
 use std::future::Future;
 use std::time::{Duration, Instant};

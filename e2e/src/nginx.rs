@@ -25,6 +25,13 @@ impl Nginx {
     /// Starts nginx on `address`, proxying everything (WebSocket upgrades
     /// included) to `upstream` and naming the client in `X-Forwarded-For`.
     pub async fn start(address: SocketAddr, upstream: SocketAddr) -> Self {
+        Self::balancing(address, &[upstream]).await
+    }
+
+    /// Like [`Nginx::start`], spreading requests and sockets over `nodes`
+    /// in turn (a node that refuses connections is skipped).
+    pub async fn balancing(address: SocketAddr, nodes: &[SocketAddr]) -> Self {
+        let servers: String = nodes.iter().map(|node| format!("server {node} max_fails=1 fail_timeout=5s; ")).collect();
         let dir = tempfile::tempdir().expect("nginx dir");
         let path = |name: &str| -> PathBuf { dir.path().join(name) };
         let config = format!(
@@ -42,10 +49,12 @@ http {{
     uwsgi_temp_path {tmp}/uwsgi;
     scgi_temp_path {tmp}/scgi;
     map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
+    upstream chat {{ {servers} }}
     server {{
         listen {address};
         location / {{
-            proxy_pass http://{upstream};
+            proxy_pass http://chat;
+            proxy_next_upstream error timeout;
             proxy_http_version 1.1;
             proxy_set_header Upgrade $http_upgrade;
             proxy_set_header Connection $connection_upgrade;

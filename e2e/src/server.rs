@@ -30,15 +30,35 @@ impl ServerProcess {
     pub async fn start_with(bin: &Path, static_dir: &Path, database: &Path, bind: SocketAddr, extra: &[&str]) -> Self {
         let mut port_file = database.as_os_str().to_owned();
         port_file.push(".address");
-        let port_file = std::path::PathBuf::from(port_file);
+        Self::spawn(bin, static_dir, database.as_os_str(), bind, &std::path::PathBuf::from(port_file), extra).await
+    }
+
+    /// A node of several: `bin` on a free port with history at `database`
+    /// (a `postgres://` URL), its port file in `state`, plus `extra` flags.
+    pub async fn start_node(bin: &Path, static_dir: &Path, database: &str, state: &Path, extra: &[&str]) -> Self {
+        static NODES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+        let port_file =
+            state.join(format!("node-{}.address", NODES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
+        Self::spawn(bin, static_dir, database.as_ref(), any_port, &port_file, extra).await
+    }
+
+    async fn spawn(
+        bin: &Path,
+        static_dir: &Path,
+        database: &std::ffi::OsStr,
+        bind: SocketAddr,
+        port_file: &Path,
+        extra: &[&str],
+    ) -> Self {
         // A server restarted on the same database must not be mistaken for its predecessor.
-        let _ = std::fs::remove_file(&port_file);
+        let _ = std::fs::remove_file(port_file);
         let mut child = Command::new(bin)
             .args(extra)
             .arg("--bind")
             .arg(bind.to_string())
             .arg("--port-file")
-            .arg(&port_file)
+            .arg(port_file)
             .arg("--static-dir")
             .arg(static_dir)
             .arg("--database")
@@ -56,7 +76,7 @@ impl ServerProcess {
         });
         let address = tokio::time::timeout(crate::PATIENCE, async {
             loop {
-                if let Ok(text) = std::fs::read_to_string(&port_file) {
+                if let Ok(text) = std::fs::read_to_string(port_file) {
                     return text.trim().parse::<SocketAddr>().expect("the port file holds an address");
                 }
                 if let Ok(Some(status)) = child.try_wait() {

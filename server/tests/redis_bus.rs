@@ -196,3 +196,21 @@ async fn redis_without_a_shared_database_is_refused_at_startup() {
         Config::load_from(["chat-server", "--redis", "localhost:6379", "--database", "postgres://db/chat"]).is_err()
     );
 }
+
+#[actix_web::test]
+async fn plain_clients_on_one_node_and_web_clients_on_another_hear_each_other_in_the_lobby() {
+    let Some((database, redis)) = services().await else { return };
+    let (node_a, node_b) = (node(&database, &redis).await, node(&database, &redis).await);
+    await_readyz(&node_b, 200).await;
+    // Only a plain client on node B: its node must still hear the lobby.
+    let mut plain = support::RawClient::connect(node_b.address, "/").await;
+    let mut ann = JsonClient::connect(node_a.address).await;
+    ann.enter("lobby", "ann", None).await;
+    tokio::time::sleep(QUIET).await;
+    let said = ann.say("hello plain world").await;
+    ann.next_ack(&said).await;
+    assert_eq!(plain.next_text().await, "ann: hello plain world");
+    plain.send(tokio_tungstenite::tungstenite::Message::text("hi from the seed client")).await;
+    let heard = tokio::time::timeout(PATIENCE, ann.next_chat()).await.expect("heard across");
+    assert_eq!(heard.text.as_str(), "hi from the seed client");
+}

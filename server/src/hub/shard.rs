@@ -278,8 +278,18 @@ impl Shard {
 
     fn control(&mut self, control: Control) {
         match control {
-            Control::PlainConnected { id } => self.plain.add(id, self.outbox.worker_of(id)),
-            Control::PlainDisconnected { id } => self.plain.remove(id, self.outbox.worker_of(id)),
+            Control::PlainConnected { id } => {
+                self.plain.add(id, self.outbox.worker_of(id));
+                // Plain clients hear the lobby (other nodes' lobby messages too).
+                self.bus.subscribe(&RoomName::lobby());
+            }
+            Control::PlainDisconnected { id } => {
+                self.plain.remove(id, self.outbox.worker_of(id));
+                if !self.plain.any() && self.rooms.get(&RoomName::lobby()).is_none() {
+                    self.bus.unsubscribe(&RoomName::lobby());
+                    self.ready.remove(&RoomName::lobby());
+                }
+            }
             Control::Join { id, request, admitted } => self.join(id, request, admitted),
             Control::Leave { id, room } => self.leave_room(id, &room),
             Control::Typing { id, room } => self.typing(id, &room),
@@ -382,11 +392,14 @@ impl Shard {
         }
     }
 
-    /// Stops hearing `room` and gives its place back, once this node has nobody in it.
+    /// Stops hearing `room` and gives its place back, once this node has
+    /// nobody in it (plain clients, who live in the lobby, keep hearing it).
     fn forget_if_empty(&mut self, room: &RoomName) {
         if self.rooms.get(room).is_none() {
-            self.bus.unsubscribe(room);
-            self.ready.remove(room);
+            if !(*room == RoomName::lobby() && self.plain.any()) {
+                self.bus.unsubscribe(room);
+                self.ready.remove(room);
+            }
             self.unanswered.remove(room);
             self.quota.release();
         }

@@ -1,0 +1,116 @@
+//! The several-node deployment: two release `chat-server` nodes on one
+//! PostgreSQL history and one Redis, behind a real nginx balancing them. Two
+//! people in browsers on different nodes chat as on one server; the node of
+//! one of them is killed mid-conversation and the browser comes back through
+//! the survivor, with nothing missed.
+
+use std::net::SocketAddr;
+
+use chat_e2e::{
+    Artefacts, Browser, Chromedriver, Nginx, RedisServer, ServerProcess, eventually, free_port, fresh_postgres_database,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// How many JSON sockets `node` has open, from its `/metrics`.
+async fn json_sockets(node: SocketAddr) -> u64 {
+    let mut stream = tokio::net::TcpStream::connect(node).await.expect("connects");
+    let request = format!("GET /metrics HTTP/1.1\r\nHost: {node}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("response");
+    response
+        .lines()
+        .find_map(|line| line.strip_prefix("chat_open_connections{endpoint=\"json\"} ")?.trim().parse().ok())
+        .expect("the open-connections metric")
+}
+
+/// Which of `nodes` holds the one socket a new page opened (the counts before given).
+async fn node_of_new_socket(nodes: &[&ServerProcess], before: &[u64]) -> usize {
+    eventually("the page's socket on a node", || async {
+        for (index, node) in nodes.iter().enumerate() {
+            if json_sockets(node.address).await > before[index] {
+                return Some(index);
+            }
+        }
+        None
+    })
+    .await
+}
+
+async fn sockets(nodes: &[&ServerProcess]) -> Vec<u64> {
+    let mut counts = Vec::new();
+    for node in nodes {
+        counts.push(json_sockets(node.address).await);
+    }
+    counts
+}
+
+/// Opens the chat through nginx as `nick` until its socket lands on a node
+/// other than `avoid` (the balancer takes turns, and a page load is several
+/// requests); returns the browser and its node.
+async fn user_on_a_node(
+    driver: &Chromedriver,
+    nginx: &Nginx,
+    nodes: &[&ServerProcess],
+    nick: &str,
+    avoid: Option<usize>,
+) -> (Browser, usize) {
+    for _ in 0..8 {
+        let before = sockets(nodes).await;
+        let browser = driver.user(&nginx.url("/"), nick).await;
+        let node = node_of_new_socket(nodes, &before).await;
+        if Some(node) != avoid {
+            return (browser, node);
+        }
+        browser.close().await;
+        // Its name is given back when its socket closes.
+        eventually("the socket to close", || async { (sockets(nodes).await == before).then_some(()) }).await;
+    }
+    panic!("nginx never sent {nick} to another node");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_browsers_on_two_nodes_chat_and_one_comes_back_through_the_survivor_when_its_node_dies() {
+    let Some(database) = fresh_postgres_database("chat_e2e_two_nodes").await else { return };
+    let redis = RedisServer::start().await;
+    let artefacts = Artefacts::locate();
+    let public = free_port();
+    let origin = format!("http://{public}");
+    let state = tempfile::tempdir().expect("state dir");
+    let flags = ["--redis", &redis.url, "--trusted-proxy", "127.0.0.1/32", "--public-origin", &origin];
+    let start = || ServerProcess::start_node(&artefacts.server_bin, &artefacts.dist, &database, state.path(), &flags);
+    let mut nodes = vec![Some(start().await), Some(start().await)];
+    let live: Vec<&ServerProcess> = nodes.iter().flatten().collect();
+    let nginx = Nginx::balancing(public, &[live[0].address, live[1].address]).await;
+    let driver = Chromedriver::start().await;
+
+    let (alice, alice_node) = user_on_a_node(&driver, &nginx, &live, "alice", None).await;
+    let (bob, _) = user_on_a_node(&driver, &nginx, &live, "bob", Some(alice_node)).await;
+    alice.wait_until_member("bob").await;
+    bob.wait_until_member("alice").await;
+    alice.send_with_enter("hello from the other node").await;
+    bob.wait_for_message("alice", "hello from the other node").await;
+    bob.send_with_enter("hi across").await;
+    alice.wait_for_message("bob", "hi across").await;
+
+    // Alice's node dies (SIGKILL); bob's goes on, and he keeps talking.
+    if let Some(node) = nodes[alice_node].take() {
+        node.kill().await;
+    }
+    bob.send_with_enter("are you still there?").await;
+    // Alice's page reconnects through nginx, which now reaches only the survivor,
+    // takes her name back and resumes after the last message she had.
+    alice.wait_for_connection_state("connected").await;
+    alice.wait_for_message("bob", "are you still there?").await;
+    alice.send_with_enter("back, through the other node").await;
+    bob.wait_for_message("alice", "back, through the other node").await;
+    alice.wait_until_member("bob").await;
+    bob.wait_until_member("alice").await;
+    // Nothing twice.
+    let texts: Vec<String> = alice.log().await.into_iter().map(|line| line.text).collect();
+    for text in ["hello from the other node", "hi across", "are you still there?"] {
+        assert_eq!(texts.iter().filter(|t| *t == text).count(), 1, "{text:?} in {texts:?}");
+    }
+    alice.close().await;
+    bob.close().await;
+}
