@@ -79,7 +79,7 @@ async fn two_browsers_on_two_nodes_chat_and_one_comes_back_through_the_survivor_
     let state = tempfile::tempdir().expect("state dir");
     let flags = ["--redis", &redis.url, "--trusted-proxy", "127.0.0.1/32", "--public-origin", &origin];
     let start = || ServerProcess::start_node(&artefacts.server_bin, &artefacts.dist, &database, state.path(), &flags);
-    let mut nodes = vec![Some(start().await), Some(start().await)];
+    let mut nodes = [Some(start().await), Some(start().await)];
     let live: Vec<&ServerProcess> = nodes.iter().flatten().collect();
     let nginx = Nginx::balancing(public, &[live[0].address, live[1].address]).await;
     let driver = Chromedriver::start().await;
