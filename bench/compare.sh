@@ -7,6 +7,9 @@
 #   REPS=1 SCENARIOS="b c" bench/compare.sh
 #   BEFORE=/path/to/old/chat-server bench/compare.sh   # adds before-plain, before-json
 #
+# Scenarios (g) and (h) compare one node on PostgreSQL with two nodes on the
+# same PostgreSQL and a Redis (private servers this script starts and stops).
+#
 # In scenario (b) an independent probe (bench/node/probe.js: Node's `ws`
 # client in its own process) times a few messages of its own beside the load,
 # as a check on what chat-load measures.
@@ -15,7 +18,7 @@ source "$(dirname "$0")/../scripts/tools.sh"
 cd "$ROOT"
 
 REPS="${REPS:-2}"
-SCENARIOS="${SCENARIOS:-a b c d e f}"
+SCENARIOS="${SCENARIOS:-a b c d e f g h}"
 BEFORE="${BEFORE:-}"
 TARGETS="ours-plain node ours-json"
 if [ -n "$BEFORE" ]; then
@@ -33,7 +36,7 @@ cargo build --release -p chat-server -p chat-bench
 
 NODE_DIR="$(mktemp -d)"
 WORK="$(mktemp -d)"
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$NODE_DIR" "$WORK"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; stop_private_postgres; rm -rf "$NODE_DIR" "$WORK"' EXIT
 say "installing ws for the Node server into $NODE_DIR"
 npm install --silent --no-audit --no-fund --prefix "$NODE_DIR" ws@8 >/dev/null
 cp bench/node/server.js bench/node/probe.js "$NODE_DIR/"
@@ -93,8 +96,66 @@ run() {
   stop
 }
 
+# One node (PostgreSQL) or two (PostgreSQL and Redis) for scenarios (g), (h).
+REDIS_URL=""
+nodes_services() {
+  [ -n "$REDIS_URL" ] && return 0
+  ensure_redis
+  start_private_postgres
+  local port
+  port="$(free_port)"
+  redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no >"$WORK/redis.log" 2>&1 &
+  for _ in $(seq 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
+    sleep 0.05
+  done
+  REDIS_URL="redis://127.0.0.1:$port/"
+}
+
+DATABASES=0
+# run_nodes SCENARIO SETUP REP -- chat-load options
+run_nodes() {
+  local scenario="$1" setup="$2" rep="$3" count=1 urls=() pids=() nodes=()
+  shift 4
+  nodes_services
+  DATABASES=$((DATABASES + 1))
+  local database="bench_${DATABASES}_$$"
+  psql "$CHAT_TEST_POSTGRES_URL" -qc "CREATE DATABASE $database"
+  local url="${CHAT_TEST_POSTGRES_URL%/*}/$database" redis=()
+  if [ "$setup" = two-nodes ]; then count=2; redis=(--redis "$REDIS_URL"); fi
+  for _ in $(seq "$count"); do
+    PORT=$((PORT + 1))
+    target/release/chat-server --bind "127.0.0.1:$PORT" --static-dir dist --database "$url" "${redis[@]}" \
+      --rate-limit 0 --max-connections 100000 --max-connections-per-ip 100000 --outbound-queue-bytes 4194304 \
+      >"$WORK/server-$PORT.log" 2>&1 &
+    nodes+=($!)
+    pids+=(--server-pid "$!")
+    urls+=(--url "ws://127.0.0.1:$PORT/ws")
+    for _ in $(seq 100); do
+      if curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; then break; fi
+      sleep 0.1
+    done
+  done
+  say "scenario $scenario, $setup, repetition $rep"
+  target/release/chat-load "${urls[@]}" --protocol json "${pids[@]}" \
+    --label "$scenario/$setup" --json-out "$RESULTS/${scenario}__${setup}__${rep}.json" "$@" || true
+  kill "${nodes[@]}" 2>/dev/null || true
+  wait "${nodes[@]}" 2>/dev/null || true
+}
+
 for rep in $(seq "$REPS"); do
   for scenario in $SCENARIOS; do
+    case "$scenario" in
+      g | h)
+        for setup in one-node two-nodes; do
+          case "$scenario" in
+            g) run_nodes g "$setup" "$rep" -- --clients 1000 --publishers 10 --rate 0 --window 4 --duration 10 ;;
+            h) run_nodes h "$setup" "$rep" -- --clients 1000 --publishers 100 --rooms 100 --rate 0 --window 4 --duration 10 ;;
+          esac
+        done
+        continue
+        ;;
+    esac
     for target in $TARGETS; do
       case "$scenario" in
         a) run a "$target" "$rep" -- --idle --clients 10000 --connect-concurrency 500 --settle 3 ;;

@@ -10,8 +10,9 @@ use clap::Parser;
 #[command(name = "chat-load", about = "Load generator for WebSocket chat servers")]
 pub struct Args {
     /// Socket URL, e.g. ws://127.0.0.1:8080/ws (json) or ws://127.0.0.1:8080/ (plain).
-    #[arg(long)]
-    pub url: String,
+    /// Repeat it for several nodes: clients take them in turn.
+    #[arg(long = "url", required = true)]
+    pub urls: Vec<String>,
 
     /// Protocol spoken by the clients: `json` (the chat's typed protocol of
     /// `/ws`: join a room, send, receive `message` events) or `plain` (text
@@ -65,13 +66,19 @@ pub struct Args {
     #[arg(long, default_value_t = 2.0)]
     pub settle: f64,
 
-    /// The server's process id, to read its CPU time and memory from /proc.
-    #[arg(long)]
-    pub server_pid: Option<u32>,
+    /// The server's process id, to read its CPU time and memory from /proc;
+    /// repeat it for several nodes (their CPU and memory are added up).
+    #[arg(long = "server-pid")]
+    pub server_pids: Vec<u32>,
 
     /// Room to join (json).
     #[arg(long, default_value = "bench")]
     pub room: String,
+
+    /// Spread clients over this many rooms (json): client i joins
+    /// `<room>-<i mod rooms>`; publisher i publishes to its own room.
+    #[arg(long, default_value_t = 1)]
+    pub rooms: usize,
 
     /// A label for the report.
     #[arg(long, default_value = "")]
@@ -84,4 +91,47 @@ pub struct Args {
     /// Exit non-zero on any loss, connect error or disconnect (for smoke tests).
     #[arg(long)]
     pub fail_on_loss: bool,
+}
+
+impl Args {
+    /// The URL client `index` connects to.
+    pub fn url_for(&self, index: usize) -> &str {
+        self.urls.get(index % self.urls.len().max(1)).map_or("", String::as_str)
+    }
+
+    /// The room client `index` joins.
+    pub fn room_for(&self, index: usize) -> String {
+        if self.rooms <= 1 { self.room.clone() } else { format!("{}-{}", self.room, index % self.rooms) }
+    }
+
+    /// The servers' CPU time and memory, added up (`None` without pids, or if one is gone).
+    pub fn sample_servers(&self) -> Option<crate::procstat::ProcSample> {
+        if self.server_pids.is_empty() {
+            return None;
+        }
+        self.server_pids.iter().try_fold(crate::procstat::ProcSample::default(), |total, pid| {
+            let sample = crate::procstat::sample(*pid)?;
+            Some(crate::procstat::ProcSample {
+                cpu_seconds: total.cpu_seconds + sample.cpu_seconds,
+                rss_bytes: total.rss_bytes + sample.rss_bytes,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clients_take_the_urls_in_turn_and_rooms_by_index() {
+        let args = Args::parse_from(["chat-load", "--url", "ws://a/ws", "--url", "ws://b/ws", "--rooms", "3"]);
+        assert_eq!([args.url_for(0), args.url_for(1), args.url_for(2)], ["ws://a/ws", "ws://b/ws", "ws://a/ws"]);
+        assert_eq!([args.room_for(0), args.room_for(4)], ["bench-0", "bench-1"]);
+        let one = Args::parse_from(["chat-load", "--url", "ws://a/"]);
+        assert_eq!(one.room_for(7), "bench");
+        assert!(one.sample_servers().is_none());
+        let this = Args::parse_from(["chat-load", "--url", "ws://a/", "--server-pid", &std::process::id().to_string()]);
+        assert!(this.sample_servers().is_some_and(|s| s.rss_bytes > 0));
+    }
 }

@@ -2,6 +2,7 @@
 //! per publisher writes, and every delivery's latency goes into a shared
 //! HdrHistogram (through small per-client buffers, to keep the lock cold).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -16,7 +17,7 @@ use chat_shared::Endpoint;
 
 use crate::args::Args;
 use crate::dial::{Sink, Stream, publish_frame};
-use crate::procstat::{self, ProcSample};
+use crate::procstat::ProcSample;
 use crate::report::Report;
 use crate::stamp::{self, Stamp};
 
@@ -51,6 +52,9 @@ pub async fn run(args: &Args) -> Result<Report, LoadError> {
     if args.publishers > args.clients {
         return Err(LoadError::Options("--publishers cannot exceed --clients".into()));
     }
+    if args.rooms > 1 && args.protocol == Endpoint::Plain {
+        return Err(LoadError::Options("--rooms needs --protocol json (plain clients all hear each other)".into()));
+    }
     let histogram =
         Histogram::new_with_bounds(1_000, 60_000_000_000, 3).map_err(|e| LoadError::Options(e.to_string()))?;
     let shared = Arc::new(Shared {
@@ -61,7 +65,7 @@ pub async fn run(args: &Args) -> Result<Report, LoadError> {
         disconnects: AtomicU64::new(0),
     });
     let mut report = Report::new(args);
-    let before_connect = args.server_pid.and_then(procstat::sample);
+    let before_connect = args.sample_servers();
 
     let connect_started = Instant::now();
     let (sockets, connect_errors) = connect_all(args).await;
@@ -72,15 +76,15 @@ pub async fn run(args: &Args) -> Result<Report, LoadError> {
         return Err(LoadError::NoConnections(connect_errors.into_iter().next().unwrap_or_default()));
     }
     tokio::time::sleep(Duration::from_secs_f64(args.settle)).await;
-    if let (Some(before), Some(after)) = (before_connect, args.server_pid.and_then(procstat::sample)) {
+    if let (Some(before), Some(after)) = (before_connect, args.sample_servers()) {
         report.server_rss_before = before.rss_bytes;
         report.server_rss_connected = after.rss_bytes;
     }
     if args.idle {
         // Hold the connections quietly for --duration and see what they cost the server.
-        let before = args.server_pid.and_then(procstat::sample);
+        let before = args.sample_servers();
         tokio::time::sleep(Duration::from_secs_f64(args.duration)).await;
-        if let (Some(a), Some(b)) = (before, args.server_pid.and_then(procstat::sample)) {
+        if let (Some(a), Some(b)) = (before, args.sample_servers()) {
             report.server_cpu_seconds = b.cpu_seconds - a.cpu_seconds;
             report.seconds = args.duration;
         }
@@ -88,16 +92,22 @@ pub async fn run(args: &Args) -> Result<Report, LoadError> {
         return Ok(report);
     }
 
+    // Who hears whom: each room's members, by the room's name.
+    let mut members: HashMap<String, u64> = HashMap::new();
+    for (index, _) in &sockets {
+        *members.entry(args.room_for(*index)).or_default() += 1;
+    }
     // Readers first, so nothing is missed; publishers' readers release their window.
-    let publishers = args.publishers.min(sockets.len());
-    let windows: Vec<Arc<Semaphore>> = (0..publishers).map(|_| Arc::new(Semaphore::new(args.window.max(1)))).collect();
+    let windows: Vec<Arc<Semaphore>> =
+        (0..args.publishers).map(|_| Arc::new(Semaphore::new(args.window.max(1)))).collect();
     let (stop, stopped) = watch::channel(false);
-    let mut sinks = Vec::with_capacity(publishers);
+    let mut sinks = Vec::with_capacity(args.publishers);
     let mut readers = Vec::with_capacity(sockets.len());
-    for (index, (sink, stream)) in sockets.into_iter().enumerate() {
-        let own = (index < publishers).then(|| (index as u32, windows[index].clone()));
-        if index < publishers {
-            sinks.push(sink);
+    for (index, (sink, stream)) in sockets {
+        let publishes = index < args.publishers;
+        let own = publishes.then(|| (index as u32, windows[index].clone()));
+        if publishes {
+            sinks.push((index, sink));
         } else {
             // Receivers never write; keep the sink alive so the socket stays open.
             readers.push(tokio::spawn(hold(sink, stopped.clone())));
@@ -105,26 +115,27 @@ pub async fn run(args: &Args) -> Result<Report, LoadError> {
         readers.push(tokio::spawn(read(stream, args.protocol, own, shared.clone(), stopped.clone())));
     }
 
-    let cpu_before = args.server_pid.and_then(procstat::sample);
+    let cpu_before = args.sample_servers();
     let publish_started = shared.now_ns();
     let tasks: Vec<_> = sinks
         .into_iter()
-        .enumerate()
         .map(|(index, sink)| {
-            tokio::spawn(publish(index as u32, sink, args.clone(), windows[index].clone(), shared.clone()))
+            let task = tokio::spawn(publish(index as u32, sink, args.clone(), windows[index].clone(), shared.clone()));
+            (index, task)
         })
         .collect();
-    let mut sent = 0;
-    for task in tasks {
-        sent += task.await.unwrap_or(0);
+    let (mut sent, mut expected) = (0, 0);
+    for (index, task) in tasks {
+        let count = task.await.unwrap_or(0);
+        sent += count;
+        // Every member of its room hears it, the publisher included.
+        expected += count * members.get(&args.room_for(index)).copied().unwrap_or(0);
     }
-    let receivers = report.connected as u64;
-    let expected = sent * receivers;
     let drain_deadline = Instant::now() + Duration::from_secs_f64(args.settle.max(0.5) * 2.0);
     while shared.delivered.load(Ordering::Relaxed) < expected && Instant::now() < drain_deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let cpu_after = args.server_pid.and_then(procstat::sample);
+    let cpu_after = args.sample_servers();
     let _ = stop.send(true);
     for reader in readers {
         let _ = reader.await;
@@ -148,15 +159,16 @@ pub async fn run(args: &Args) -> Result<Report, LoadError> {
     Ok(report)
 }
 
-/// Opens every client, at most `connect_concurrency` at a time.
-async fn connect_all(args: &Args) -> (Vec<(Sink, Stream)>, Vec<String>) {
+/// Opens every client, at most `connect_concurrency` at a time; each
+/// socket comes with its client's index.
+async fn connect_all(args: &Args) -> (Vec<(usize, (Sink, Stream))>, Vec<String>) {
     let gate = Arc::new(Semaphore::new(args.connect_concurrency.max(1)));
     let tasks: Vec<_> = (0..args.clients)
         .map(|index| {
             let (gate, args) = (gate.clone(), args.clone());
             tokio::spawn(async move {
                 let _permit = gate.acquire_owned().await.map_err(|e| e.to_string())?;
-                connect(&args, index).await
+                connect(&args, index).await.map(|socket| (index, socket))
             })
         })
         .collect();
@@ -173,7 +185,7 @@ async fn connect_all(args: &Args) -> (Vec<(Sink, Stream)>, Vec<String>) {
 
 /// One client: connected, and for JSON joined to the room.
 async fn connect(args: &Args, index: usize) -> Result<(Sink, Stream), String> {
-    crate::dial::join(&args.url, args.protocol, &args.room, index, |_| {}).await
+    crate::dial::join(args.url_for(index), args.protocol, &args.room_for(index), index, |_| {}).await
 }
 
 /// Keeps a receiver's write half open until the run ends.
@@ -245,7 +257,7 @@ async fn publish(index: u32, mut sink: Sink, args: Args, window: Arc<Semaphore>,
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticker
     });
-    let room = RoomName::parse(args.room.clone()).ok();
+    let room = RoomName::parse(args.room_for(index as usize)).ok();
     let mut seq = 0;
     while Instant::now() < deadline && (args.messages == 0 || seq < args.messages) {
         match &mut ticker {

@@ -74,7 +74,7 @@ impl Report {
     pub fn new(args: &Args) -> Self {
         Self {
             label: args.label.clone(),
-            url: args.url.clone(),
+            url: args.urls.join(" "),
             protocol: args.protocol.name().into(),
             clients: args.clients,
             publishers: args.publishers,

@@ -136,7 +136,7 @@ pub async fn run(args: &Args) -> Result<Report, LoadError> {
     let publisher_reader = tokio::spawn(read(stream, args.protocol, publisher_seen, now_ns, stopped.clone()));
     let publishing = tokio::spawn(publish(sink, args.clone(), sent_log.clone(), now_ns, publishing_stopped));
 
-    let cpu_start = args.server_pid.and_then(procstat::sample);
+    let cpu_start = args.sample_servers();
     let load_start = procstat::sample(std::process::id());
     let storm_start = Instant::now();
     let gate = Arc::new(Semaphore::new(args.connect_concurrency.max(1)));
@@ -170,10 +170,10 @@ pub async fn run(args: &Args) -> Result<Report, LoadError> {
         }
     }
     let storm_seconds = storm_start.elapsed().as_secs_f64();
-    let cpu_storm_end = args.server_pid.and_then(procstat::sample);
+    let cpu_storm_end = args.sample_servers();
     let load_storm_end = procstat::sample(std::process::id());
     tokio::time::sleep(Duration::from_secs_f64(args.settle)).await;
-    let cpu_settled = args.server_pid.and_then(procstat::sample);
+    let cpu_settled = args.sample_servers();
     let settled_ns = now_ns();
     // The publisher goes on for --duration after the storm, then everything drains.
     tokio::time::sleep(Duration::from_secs_f64(args.duration)).await;
@@ -263,7 +263,7 @@ pub async fn run(args: &Args) -> Result<Report, LoadError> {
 /// Connects client `index` and, for JSON, joins; counts the frames on the way in.
 async fn open(args: &Args, index: usize, now_ns: impl Fn() -> u64) -> Result<(Sink, Stream, Seen), String> {
     let mut seen = Seen::default();
-    let (sink, stream) = dial::join(&args.url, args.protocol, &args.room, index, |kind| {
+    let (sink, stream) = dial::join(args.url_for(index), args.protocol, &args.room, index, |kind| {
         // A message sent before this client was in is neither owed nor join cost.
         if kind != "message" {
             count(&mut seen, kind);

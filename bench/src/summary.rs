@@ -245,6 +245,7 @@ pub fn write(results: &Path, markdown: &Path, chart: &Path) -> Result<(), Summar
         ratios.push((scenario.title.to_owned(), pair));
     }
     page += &storm_section(&runs);
+    page += &nodes_section(&runs);
     if let Ok(startup) = std::fs::read_to_string(results.join("startup.json"))
         && let Ok(figures) = serde_json::from_str::<serde_json::Value>(&startup)
     {
@@ -338,6 +339,56 @@ fn storm_section(runs: &BTreeMap<(String, String), Vec<Report>>) -> String {
         );
     }
     page + "\n"
+}
+
+/// Scenarios (g) and (h): one node against two behind one PostgreSQL and
+/// Redis, clients spread over both (JSON).
+fn nodes_section(runs: &BTreeMap<(String, String), Vec<Report>>) -> String {
+    const SETUPS: [&str; 2] = ["one-node", "two-nodes"];
+    let titles = [
+        ("g", "(g) Two nodes, one room: 1,000 clients, 10 publishers, closed loop"),
+        ("h", "(h) Two nodes, 100 rooms: 1,000 clients, 100 publishers (one per room), closed loop"),
+    ];
+    let mut page = String::new();
+    for (key, title) in titles {
+        if !SETUPS.iter().any(|setup| runs.contains_key(&(key.to_owned(), (*setup).to_owned()))) {
+            continue;
+        }
+        page += &format!(
+            "## {title}
+
+"
+        );
+        page += "`one-node`: one chat-server on PostgreSQL (no Redis); `two-nodes`: two chat-servers on the same \
+                 PostgreSQL and a Redis, clients taking them in turn, so half of every room is on each node and \
+                 every message crosses Redis. Server CPU is the chat-servers' (PostgreSQL's and Redis's own CPU \
+                 is not counted); latency is from the publisher's send to each delivery, whichever node.\n\n";
+        page += "| setup | connected | delivered / expected | deliveries/s | p50 ms | p99 ms | max ms | server CPU s | deliveries per CPU-s |\n";
+        page += "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
+        let mut per_cpu = BTreeMap::new();
+        for setup in SETUPS {
+            let Some(reports) = runs.get(&(key.to_owned(), setup.to_owned())) else { continue };
+            let m = |f: fn(&Report) -> f64| median(reports.iter().map(f).collect()).unwrap_or(f64::NAN);
+            per_cpu.insert(setup, m(|r| r.deliveries_per_cpu_second));
+            page += &format!(
+                "| {setup} | {:.0} | {:.0} / {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} |\n",
+                m(|r| r.connected as f64),
+                m(|r| r.delivered as f64),
+                m(|r| r.expected as f64),
+                m(|r| r.deliveries_per_second),
+                m(|r| r.latency_ms.p50),
+                m(|r| r.latency_ms.p99),
+                m(|r| r.latency_ms.max),
+                m(|r| r.server_cpu_seconds),
+                m(|r| r.deliveries_per_cpu_second),
+            );
+        }
+        if let (Some(one), Some(two)) = (per_cpu.get("one-node"), per_cpu.get("two-nodes")) {
+            page += &format!("\n- deliveries per server CPU-second, the pair against one node: {:.2}×\n", two / one);
+        }
+        page += "\n";
+    }
+    page
 }
 
 fn machine_description() -> String {
