@@ -44,6 +44,12 @@ pub(super) enum Command {
     Unsubscribe(RoomName),
 }
 
+/// A change of the subscription connection's channels.
+enum Change {
+    Subscribe(Vec<String>),
+    Unsubscribe(String),
+}
+
 /// A live subscription connection.
 struct Link {
     sink: PubSubSink,
@@ -154,7 +160,7 @@ impl BusTask {
                 self.sequencer.subscribe(room.clone(), generation);
                 if self.link.is_some() {
                     let channel = self.parts.channels.of(&room);
-                    if self.on_link(|sink| Box::pin(sink.subscribe(channel))).await.is_err() {
+                    if self.change(Change::Subscribe(vec![channel])).await.is_err() {
                         self.lost("subscribing failed");
                     }
                 }
@@ -167,7 +173,7 @@ impl BusTask {
                 self.sequencer.unsubscribe(&room);
                 if self.link.is_some() {
                     let channel = self.parts.channels.of(&room);
-                    if self.on_link(|sink| Box::pin(sink.unsubscribe(channel))).await.is_err() {
+                    if self.change(Change::Unsubscribe(channel)).await.is_err() {
                         self.lost("unsubscribing failed");
                     }
                 }
@@ -176,15 +182,16 @@ impl BusTask {
         }
     }
 
-    /// Runs one request on the subscription connection, bounded in time.
-    async fn on_link<'a, F>(&'a mut self, request: F) -> Result<(), LinkBroken>
-    where
-        F: FnOnce(
-            &'a mut PubSubSink,
-        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = redis::RedisResult<()>> + Send + 'a>>,
-    {
+    /// Changes the subscription, bounded in time.
+    async fn change(&mut self, change: Change) -> Result<(), LinkBroken> {
         let Some(link) = self.link.as_mut() else { return Err(LinkBroken) };
-        match timeout(REQUEST_TIMEOUT, request(&mut link.sink)).await {
+        let request = async {
+            match change {
+                Change::Subscribe(channels) => link.sink.subscribe(channels).await,
+                Change::Unsubscribe(channel) => link.sink.unsubscribe(channel).await,
+            }
+        };
+        match timeout(REQUEST_TIMEOUT, request).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => {
                 tracing::warn!(%error, "redis subscription request failed");
@@ -329,8 +336,7 @@ impl BusTask {
         let positions = self.sequencer.positions();
         let channels: Vec<String> = positions.iter().map(|(room, _)| self.parts.channels.of(room)).collect();
         for chunk in channels.chunks(SUBSCRIBE_CHUNK) {
-            let chunk = chunk.to_vec();
-            if self.on_link(|sink| Box::pin(sink.subscribe(chunk))).await.is_err() {
+            if self.change(Change::Subscribe(chunk.to_vec())).await.is_err() {
                 self.lost("resubscribing failed");
                 return Ok(());
             }
