@@ -14,7 +14,7 @@
 //! reads its history only after the baseline (the room is not ready before):
 //! its history and the live messages meet.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use chat_shared::{ChatMessage, RoomName};
@@ -61,6 +61,9 @@ pub(super) struct Gap {
 #[derive(Debug, Default)]
 pub(super) struct Sequencer {
     rooms: HashMap<RoomName, RoomSequence>,
+    /// The rooms whose next message is missing: the bus task asks when the
+    /// next gap is due after every event, which must not walk every room.
+    waiting: HashSet<RoomName>,
 }
 
 impl Sequencer {
@@ -68,12 +71,28 @@ impl Sequencer {
     pub(super) fn subscribe(&mut self, room: RoomName, generation: u64) {
         let sequence =
             RoomSequence { generation, last: None, ahead: BTreeMap::new(), waiting_since: None, start_at_first: false };
+        self.waiting.remove(&room);
         self.rooms.insert(room, sequence);
     }
 
     /// Forgets `room`.
     pub(super) fn unsubscribe(&mut self, room: &RoomName) {
         self.rooms.remove(room);
+        self.waiting.remove(room);
+    }
+
+    /// Keeps `waiting` in step with `room`'s sequence after a change.
+    fn note_waiting(&mut self, room: &RoomName) {
+        match self.rooms.get(room) {
+            Some(sequence) if sequence.waiting_since.is_some() => {
+                if !self.waiting.contains(room) {
+                    self.waiting.insert(room.clone());
+                }
+            }
+            _ => {
+                self.waiting.remove(room);
+            }
+        }
     }
 
     /// The generation of `room`'s subscription, if subscribed.
@@ -94,7 +113,9 @@ impl Sequencer {
         if sequence.last.is_none() {
             sequence.last = Some(newest);
         }
-        sequence.release(now)
+        let released = sequence.release(now);
+        self.note_waiting(room);
+        released
     }
 
     /// Lets the first message heard start `room`'s sequence, when its
@@ -117,9 +138,12 @@ impl Sequencer {
         if sequence.last.is_some_and(|last| id <= last) {
             return Vec::new();
         }
+        let room = published.room.clone();
         // A later copy (read from the store) does not replace one with its author.
         sequence.ahead.entry(id).or_insert(published);
-        sequence.release(now)
+        let released = sequence.release(now);
+        self.note_waiting(&room);
+        released
     }
 
     /// Takes messages read from the store (a page of a longer stretch) and
@@ -154,15 +178,17 @@ impl Sequencer {
             skipped = Some(first_held - last - 1);
             sequence.last = Some(first_held - 1);
             delivered.extend(sequence.release(now));
+            self.note_waiting(room);
         }
         (delivered, skipped)
     }
 
     /// The gaps that have waited long enough to be read from the store.
     pub(super) fn due_gaps(&self, now: Instant) -> Vec<Gap> {
-        self.rooms
+        self.waiting
             .iter()
-            .filter_map(|(room, sequence)| {
+            .filter_map(|room| {
+                let sequence = self.rooms.get(room)?;
                 let since = sequence.waiting_since?;
                 let overfull = sequence.ahead.len() >= MAX_AHEAD;
                 if now.duration_since(since) < GAP_WAIT && !overfull {
@@ -176,7 +202,8 @@ impl Sequencer {
 
     /// When the earliest waiting gap falls due, if any waits.
     pub(super) fn next_due(&self) -> Option<Instant> {
-        self.rooms.values().filter_map(|sequence| sequence.waiting_since).min().map(|since| since + GAP_WAIT)
+        let waiting = self.waiting.iter().filter_map(|room| self.rooms.get(room)?.waiting_since);
+        waiting.min().map(|since| since + GAP_WAIT)
     }
 
     /// Notes that reading `room`'s gap failed: it is tried again after [`GAP_WAIT`].
@@ -350,6 +377,28 @@ mod tests {
         sequencer.start_at_first(&room());
         assert_eq!(ids(&sequencer.heard(heard(9, 2), now)), [9]);
         assert_eq!(ids(&sequencer.heard(heard(10, 2), now)), [10]);
+    }
+
+    #[test]
+    fn only_rooms_with_a_gap_are_waited_on_among_many_quiet_ones() {
+        let now = Instant::now();
+        let mut sequencer = Sequencer::default();
+        for n in 0..10_000 {
+            let quiet = RoomName::parse(format!("quiet-{n}")).expect("room");
+            sequencer.subscribe(quiet.clone(), 1);
+            sequencer.baseline(&quiet, 0, now);
+        }
+        sequencer.subscribe(room(), 2);
+        sequencer.baseline(&room(), 0, now);
+        sequencer.heard(heard(2, 2), now);
+        assert_eq!(sequencer.waiting.len(), 1);
+        assert_eq!(sequencer.due_gaps(now + GAP_WAIT), [Gap { room: room(), after: 0, through: 1 }]);
+        sequencer.heard(heard(1, 2), now);
+        assert!(sequencer.waiting.is_empty(), "the gap closed");
+        assert_eq!(sequencer.next_due(), None);
+        sequencer.heard(heard(4, 2), now);
+        sequencer.unsubscribe(&room());
+        assert!(sequencer.waiting.is_empty(), "a room left is not waited on");
     }
 
     #[test]
