@@ -270,17 +270,20 @@ impl ChatState {
                 self.live(message);
             }
             ServerMessage::Ack { client_id, .. } => self.confirm(&client_id),
+            // Notices follow the list: an event that changes nothing (a node
+            // announcing again members it had already announced) says nothing.
             ServerMessage::MemberJoined { room, nick } if room == self.room => {
-                let members = Rc::make_mut(&mut self.members);
-                if let Err(at) = members.binary_search(&nick) {
-                    members.insert(at, nick.clone());
+                if let Err(at) = self.members.binary_search(&nick) {
+                    Rc::make_mut(&mut self.members).insert(at, nick.clone());
+                    self.notice(format!("{nick} joined"));
                 }
-                self.notice(format!("{nick} joined"));
             }
             ServerMessage::MemberLeft { room, nick } if room == self.room => {
-                Rc::make_mut(&mut self.members).retain(|member| *member != nick);
                 Rc::make_mut(&mut self.typing).retain(|(typist, _)| *typist != nick);
-                self.notice(format!("{nick} left"));
+                if self.members.contains(&nick) {
+                    Rc::make_mut(&mut self.members).retain(|member| *member != nick);
+                    self.notice(format!("{nick} left"));
+                }
             }
             ServerMessage::Typing { room, nick } if room == self.room && Some(&nick) != self.nick.as_ref() => {
                 let typing = Rc::make_mut(&mut self.typing);
@@ -585,7 +588,9 @@ mod tests {
             [
                 got(joined("bob", &["bob"])),
                 got(ServerMessage::MemberJoined { room: room("lobby"), nick: nick("carol") }),
+                got(ServerMessage::MemberJoined { room: room("lobby"), nick: nick("carol") }),
                 got(ServerMessage::MemberLeft { room: room("lobby"), nick: nick("bob2") }),
+                got(ServerMessage::MemberLeft { room: room("lobby"), nick: nick("carol") }),
                 got(ServerMessage::MemberLeft { room: room("lobby"), nick: nick("carol") }),
                 got(ServerMessage::MemberJoined { room: room("elsewhere"), nick: nick("dave") }),
             ],
@@ -599,7 +604,7 @@ mod tests {
                 LogEntry::Message(_) => None,
             })
             .collect();
-        assert_eq!(notices, ["carol joined", "bob2 left", "carol left"]);
+        assert_eq!(notices, ["carol joined", "carol left"], "repeated or unknown names change nothing, say nothing");
     }
 
     #[test]

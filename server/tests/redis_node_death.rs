@@ -1,7 +1,9 @@
 //! Two real `chat-server` processes on one PostgreSQL and Redis; one is
 //! killed with SIGKILL in the middle of a burst. Nothing it acknowledged is
 //! lost, the survivor's clients see every stored message in id order with no
-//! gap, and the burst's sender resumes through the survivor.
+//! gap, and the burst's sender resumes through the survivor. Its members are
+//! announced as gone to every survivor's clients, once, within 15 s, except
+//! those whose tabs came back through a survivor meanwhile.
 
 mod support;
 
@@ -95,4 +97,61 @@ async fn a_node_killed_mid_burst_loses_nothing_acknowledged_and_the_survivor_car
     let first_page = (last_acked + 1)..=(last_acked + missed_ids.len() as u64);
     assert_eq!(missed_ids, first_page.collect::<Vec<_>>(), "from the next id on, no gap");
     assert_eq!(missed_ids.last() == Some(&after_id), !has_newer, "to the end, or says there is more");
+}
+
+/// The presence events of `room` `client` hears within `wait`, as "nick joined" / "nick left".
+async fn presence_events(client: &mut JsonClient, wait: Duration) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut events = Vec::new();
+    while let Ok(message) = tokio::time::timeout_at(deadline, client.next()).await {
+        match message {
+            ServerMessage::MemberJoined { nick, .. } => events.push(format!("{nick} joined")),
+            ServerMessage::MemberLeft { nick, .. } => events.push(format!("{nick} left")),
+            _ => {}
+        }
+    }
+    events
+}
+
+#[actix_web::test]
+async fn the_members_of_a_killed_node_are_announced_as_gone_once_within_15_seconds() {
+    let Some((database, redis)) = services().await else { return };
+    let mut doomed = start_node(&database, &redis.url()).await;
+    let survivors = [start_node(&database, &redis.url()).await, start_node(&database, &redis.url()).await];
+    for node in [&doomed, &survivors[0], &survivors[1]] {
+        ready(node).await;
+    }
+    let mut bob = JsonClient::connect(survivors[0].address).await;
+    bob.enter("dev", "bob", None).await;
+    let mut carol = JsonClient::connect(survivors[1].address).await;
+    carol.enter("dev", "carol", None).await;
+    let mut doomed_clients = Vec::new();
+    for name in ["dave", "erin"] {
+        let mut client = JsonClient::connect_as_tab(doomed.address, &format!("tab-{name}")).await;
+        client.enter("dev", name, None).await;
+        doomed_clients.push(client);
+    }
+    let before = presence_events(&mut bob, Duration::from_millis(500)).await;
+    assert_eq!(before, ["carol joined", "dave joined", "erin joined"]);
+    presence_events(&mut carol, Duration::from_millis(10)).await;
+
+    doomed.child.start_kill().expect("SIGKILL sent");
+    let killed_at = tokio::time::Instant::now();
+    let _ = doomed.child.wait().await;
+    // Erin's page reconnects through a survivor at once and takes her name back.
+    let mut erin = JsonClient::connect_as_tab(survivors[0].address, "tab-erin").await;
+    erin.enter("dev", "erin", None).await;
+
+    let mut heard_by_bob = Vec::new();
+    while !heard_by_bob.iter().any(|e| e == "dave left") {
+        assert!(killed_at.elapsed() < Duration::from_secs(15), "dave never left; bob heard {heard_by_bob:?}");
+        heard_by_bob.extend(presence_events(&mut bob, Duration::from_millis(100)).await);
+    }
+    let announced_after = killed_at.elapsed();
+    eprintln!("the dead node's members were announced as gone {announced_after:?} after the kill");
+    heard_by_bob.extend(presence_events(&mut bob, Duration::from_secs(3)).await);
+    let heard_by_carol = presence_events(&mut carol, Duration::from_millis(100)).await;
+    assert_eq!(heard_by_bob, ["dave left"], "once, and erin never left");
+    assert_eq!(heard_by_carol, ["dave left"]);
+    drop(doomed_clients);
 }

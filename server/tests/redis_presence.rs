@@ -1,7 +1,9 @@
 //! Presence across nodes (Redis): a nickname is unique in a room whichever
 //! node its holder is on, claimed atomically; a browser tab takes its name
 //! back through another node (its old connection there is closed); the names
-//! of a node that stops refreshing them come free when their entries expire.
+//! of a node that stops refreshing them come free when their entries expire;
+//! a node that stops beating is buried by a survivor, which tells its rooms
+//! its members left, once; a node that was only late comes back.
 
 mod support;
 
@@ -139,4 +141,107 @@ async fn room_lists_count_the_members_of_every_node() {
         client.close().await;
     }
     until_listed(&mut watcher, "dev", 1).await;
+}
+
+/// The presence events `client` hears within `wait`, as "nick joined" / "nick left".
+async fn presence_events(client: &mut JsonClient, wait: Duration) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut events = Vec::new();
+    while let Ok(message) = tokio::time::timeout_at(deadline, client.next()).await {
+        match message {
+            ServerMessage::MemberJoined { nick, .. } => events.push(format!("{nick} joined")),
+            ServerMessage::MemberLeft { nick, .. } => events.push(format!("{nick} left")),
+            _ => {}
+        }
+    }
+    events
+}
+
+/// Waits until `client` hears `expected` (other presence events are kept in `heard`).
+async fn until_heard(client: &mut JsonClient, expected: &str, heard: &mut Vec<String>) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !heard.iter().any(|event| event == expected) {
+        assert!(tokio::time::Instant::now() < deadline, "never heard {expected:?}; heard {heard:?}");
+        heard.extend(presence_events(client, Duration::from_millis(100)).await);
+    }
+}
+
+#[actix_web::test]
+async fn a_node_that_stops_beating_is_buried_once_and_its_members_are_announced_as_gone() {
+    let Some((database, redis)) = services().await else { return };
+    let (node_a, node_b) = (node(&database, &redis).await, node(&database, &redis).await);
+    let epoch = epoch_of(&node_a).await;
+    let ttl = Duration::from_millis(900);
+    let client = redis::Client::open(redis.url()).expect("client");
+    let dying = RedisPresence::start_with_ttl(client, &epoch, 999, ttl).expect("presence");
+    for (n, name) in ["ghost", "phoenix", "wanderer"].into_iter().enumerate() {
+        let tab = ClientId::parse(format!("{name}-tab")).expect("tab");
+        let member = Peer { node: 999, connection: n as u64 + 1 };
+        assert_eq!(dying.claim(&room("dev"), &nick(name), &tab, member).await.expect("claim"), Claim::Free);
+    }
+    let mut bob = JsonClient::connect(node_a.address).await;
+    let members = try_join(&mut bob, "dev", "bob").await.expect("joined");
+    assert_eq!(members, ["bob", "ghost", "phoenix", "wanderer"]);
+    let mut carol = JsonClient::connect(node_b.address).await;
+    try_join(&mut carol, "dev", "carol").await.expect("joined");
+
+    // Its node dies. Before it is buried, phoenix's tab takes the name back
+    // through node B, and so does wanderer's, which then leaves for good.
+    drop(dying);
+    let mut phoenix = JsonClient::connect_as_tab(node_b.address, "phoenix-tab").await;
+    try_join(&mut phoenix, "dev", "phoenix").await.expect("its tab takes the name back");
+    let mut wanderer = JsonClient::connect_as_tab(node_b.address, "wanderer-tab").await;
+    try_join(&mut wanderer, "dev", "wanderer").await.expect("its tab takes the name back");
+    wanderer.close().await;
+
+    // Both survivors try to bury it (each beats once a second); one does,
+    // and everyone hears ghost leave, once. Phoenix never left; wanderer
+    // left once, through node B.
+    let mut heard_by_bob = Vec::new();
+    until_heard(&mut bob, "ghost left", &mut heard_by_bob).await;
+    heard_by_bob.extend(presence_events(&mut bob, Duration::from_secs(3)).await);
+    let heard_by_carol = presence_events(&mut carol, Duration::from_millis(200)).await;
+    assert_eq!(heard_by_bob, ["carol joined", "wanderer left", "ghost left"]);
+    assert_eq!(heard_by_carol, ["wanderer left", "ghost left"]);
+    // Its name is free at once (not only when its entry expires).
+    let mut ghost = JsonClient::connect(node_a.address).await;
+    let members = try_join(&mut ghost, "dev", "ghost").await.expect("free");
+    assert_eq!(members, ["bob", "carol", "ghost", "phoenix"]);
+}
+
+#[actix_web::test]
+async fn a_node_taken_for_dead_that_was_only_late_takes_its_names_back_and_says_so() {
+    let Some((database, redis)) = services().await else { return };
+    let node_a = node(&database, &redis).await;
+    let epoch = epoch_of(&node_a).await;
+    let client = redis::Client::open(redis.url()).expect("client");
+    let late =
+        RedisPresence::start_with_ttl(client.clone(), &epoch, 998, Duration::from_millis(900)).expect("presence");
+    let tab = ClientId::parse("sleepy-tab").expect("tab");
+    let sleepy = Peer { node: 998, connection: 1 };
+    assert_eq!(late.claim(&room("dev"), &nick("sleepy"), &tab, sleepy).await.expect("claim"), Claim::Free);
+    let mut bob = JsonClient::connect(node_a.address).await;
+    try_join(&mut bob, "dev", "bob").await.expect("joined");
+
+    // Its beats stop reaching Redis (the test keeps overwriting them with
+    // "time is up") until node A buries it.
+    let mut redis_connection = client.get_multiplexed_async_connection().await.expect("redis");
+    let nodes = format!("chat:{}:nodes", epoch.as_str());
+    let mut heard = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !heard.iter().any(|e| e == "sleepy left") {
+        assert!(tokio::time::Instant::now() < deadline, "never buried; heard {heard:?}");
+        let _: () =
+            redis::cmd("ZADD").arg(&nodes).arg(0).arg(998).query_async(&mut redis_connection).await.expect("zadd");
+        heard.extend(presence_events(&mut bob, Duration::from_millis(5)).await);
+    }
+    // Its next beat finds it was buried: its name is back, and the room hears it.
+    until_heard(&mut bob, "sleepy joined", &mut heard).await;
+    heard.extend(presence_events(&mut bob, Duration::from_secs(1)).await);
+    assert_eq!(heard.last().map(String::as_str), Some("sleepy joined"), "{heard:?}");
+    let mut impostor = JsonClient::connect(node_a.address).await;
+    assert_eq!(try_join(&mut impostor, "dev", "sleepy").await, Err(ErrorCode::NicknameTaken));
+    let mut reader = JsonClient::connect(node_a.address).await;
+    tokio::time::sleep(Duration::from_millis(600)).await; // past the member list's reuse
+    assert!(try_join(&mut reader, "dev", "reader").await.expect("joined").contains(&"sleepy".to_owned()));
 }

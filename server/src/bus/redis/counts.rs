@@ -1,11 +1,11 @@
 //! Member counts across nodes, for the room lists: each node writes its own
 //! counts to a hash of its own (expiring unless rewritten, so a dead node's
-//! members drop out), lists itself among the live nodes, and reads the
-//! others', summed, once a second. Counts are what a room list shows, not
+//! members drop out) and reads the other live nodes' (those presence's
+//! heartbeat keeps in its set of live nodes), summed, once a second. Counts are what a room list shows, not
 //! a guarantee: a second late is fine, nothing waits for them.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use chat_shared::{Epoch, RoomName};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -33,10 +33,6 @@ struct Exchange {
     last_sent: RoomCounts,
 }
 
-fn now_millis() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
@@ -54,7 +50,7 @@ pub fn exchange_counts(client: redis::Client, epoch: &Epoch, node: NodeId) -> re
     let exchange = Exchange {
         connection,
         node,
-        nodes_key: format!("chat:{}:nodes", epoch.as_str()),
+        nodes_key: crate::presence::redis::Keys::new(epoch).nodes(),
         counts_prefix: format!("chat:{}:counts:", epoch.as_str()),
         ours: ours_changes,
         theirs: theirs_sender,
@@ -94,7 +90,7 @@ impl Exchange {
         }
     }
 
-    /// Replaces this node's counts and marks it alive.
+    /// Replaces this node's counts.
     async fn write(&mut self) -> redis::RedisResult<()> {
         let counts = self.ours.borrow_and_update().clone();
         let key = format!("{}{}", self.counts_prefix, self.node);
@@ -105,19 +101,12 @@ impl Exchange {
             pipeline.hset_multiple(&key, &fields).ignore();
             pipeline.pexpire(&key, i64::try_from(millis(LIVES)).unwrap_or(i64::MAX)).ignore();
         }
-        pipeline.zadd(&self.nodes_key, self.node, now_millis() + millis(LIVES)).ignore();
         pipeline.query_async::<()>(&mut self.connection).await
     }
 
-    /// The live other nodes' counts, summed.
+    /// The live other nodes' counts, summed (a dead node leaves the set when
+    /// it is buried, and its counts expire).
     async fn read(&mut self) -> redis::RedisResult<RoomCounts> {
-        let now = now_millis();
-        let _: () = redis::cmd("ZREMRANGEBYSCORE")
-            .arg(&self.nodes_key)
-            .arg("-inf")
-            .arg(now)
-            .query_async(&mut self.connection)
-            .await?;
         let nodes: Vec<NodeId> =
             redis::cmd("ZRANGE").arg(&self.nodes_key).arg(0).arg(-1).query_async(&mut self.connection).await?;
         let mut pipeline = redis::pipe();

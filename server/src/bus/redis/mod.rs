@@ -46,6 +46,14 @@ struct Envelope {
     published: Published,
 }
 
+/// A room event as `node` publishes it: its room's channel and the encoded
+/// envelope. Presence announces with it, on a dead node's behalf, that its
+/// members are gone (every live node hears it, none skips it as its own).
+pub fn announcement(epoch: &Epoch, node: NodeId, published: Published) -> serde_json::Result<(String, Vec<u8>)> {
+    let channel = Channels::new(epoch).of(&published.room);
+    Ok((channel, serde_json::to_vec(&Envelope { node, published })?))
+}
+
 /// Names the channels of one history.
 #[derive(Debug, Clone)]
 struct Channels {

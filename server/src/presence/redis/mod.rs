@@ -7,6 +7,19 @@
 //!
 //! A room's names are also kept in a sorted set (for the member list in
 //! `joined`); names whose entry expired are dropped from it when listed.
+//!
+//! Each node also beats every second (`heartbeat`): a node that misses ten
+//! seconds of beats is taken for dead by the first survivor to notice, which
+//! frees its names at once and tells their rooms they left (nobody else
+//! would: the dead node cannot). If it was only late, it learns so at its
+//! next beat, takes its names again and tells the rooms they are back.
+
+mod heartbeat;
+mod keys;
+mod scripts;
+
+pub use keys::Keys;
+use keys::held_field;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -28,68 +41,6 @@ pub const ENTRY_TTL: Duration = Duration::from_secs(15);
 /// it a few times a second, not once per join.
 const LIST_REUSE: Duration = Duration::from_millis(500);
 
-/// Claims `KEYS[1]` (the name's entry) for `ARGV[1]` (the holder: node,
-/// connection, tab hash); adds `ARGV[3]` to `KEYS[2]` (the room's names).
-const CLAIM: &str = r"
-local current = redis.call('GET', KEYS[1])
-local function take()
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  redis.call('ZADD', KEYS[2], 0, ARGV[3])
-end
-if not current then take() return {'free'} end
-local node, connection, tab = string.match(current, '^(%S+) (%S+) (%S+)$')
-local mine_node, mine_connection, mine_tab = string.match(ARGV[1], '^(%S+) (%S+) (%S+)$')
-if node == mine_node and connection == mine_connection then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return {'held'}
-end
-if tab == mine_tab then take() return {'replaces', node, connection} end
-return {'taken'}
-";
-
-/// Gives `KEYS[1]` back if `ARGV[1]` still holds it.
-const RELEASE: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  redis.call('ZREM', KEYS[2], ARGV[2])
-end
-return 1
-";
-
-/// Keeps `KEYS[1]` for `ARGV[1]`: refreshed if it holds it, taken again if
-/// the entry is gone (Redis restarted empty); 0 if someone else has it now.
-const REFRESH: &str = r"
-local current = redis.call('GET', KEYS[1])
-if current == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
-if not current then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  redis.call('ZADD', KEYS[2], 0, ARGV[3])
-  return 1
-end
-return 0
-";
-
-/// The first `ARGV[1]` names of `KEYS[1]` whose entries (`ARGV[2]` .. name)
-/// still exist; the others are dropped from the set.
-const LIST: &str = r"
-local wanted = tonumber(ARGV[1])
-local found = {}
-local start = 0
-while #found < wanted do
-  local names = redis.call('ZRANGE', KEYS[1], start, start + wanted - 1)
-  if #names == 0 then break end
-  for _, name in ipairs(names) do
-    if redis.call('EXISTS', ARGV[2] .. name) == 1 then
-      if #found < wanted then table.insert(found, name) end
-      start = start + 1
-    else
-      redis.call('ZREM', KEYS[1], name)
-    end
-  end
-end
-return found
-";
-
 /// A name this node holds, to refresh.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Held {
@@ -100,7 +51,8 @@ struct Held {
 /// Presence in Redis, shared by every node of one history.
 pub struct RedisPresence {
     connection: ConnectionManager,
-    prefix: String,
+    epoch: Epoch,
+    keys: Keys,
     node: NodeId,
     scripts: Scripts,
     /// How long an entry lives without a refresh.
@@ -122,6 +74,8 @@ struct Scripts {
     claim: redis::Script,
     release: redis::Script,
     list: redis::Script,
+    beat: redis::Script,
+    bury: redis::Script,
 }
 
 fn failed(error: redis::RedisError) -> PresenceError {
@@ -135,6 +89,12 @@ fn holder(member: Peer, tab: &ClientId) -> String {
     format!("{} {} {tab}", member.node, member.connection)
 }
 
+/// The connection a holder value names.
+fn holder_peer(holder: &str) -> Option<Peer> {
+    let mut parts = holder.split(' ');
+    Some(Peer { node: parts.next()?.parse().ok()?, connection: parts.next()?.parse().ok()? })
+}
+
 impl RedisPresence {
     /// Presence for `node` of the history `epoch` on `client`'s Redis
     /// (connected on first use, reconnected by itself). Starts the heartbeat
@@ -144,7 +104,7 @@ impl RedisPresence {
     }
 
     /// Like [`RedisPresence::start`], with entries that live `ttl` unrefreshed
-    /// (refreshed every third of it): for tests of a node that dies.
+    /// (and every other time scaled with it): for tests of a node that dies.
     pub fn start_with_ttl(
         client: redis::Client,
         epoch: &Epoch,
@@ -158,31 +118,22 @@ impl RedisPresence {
         let connection = ConnectionManager::new_lazy_with_config(client, config)?;
         let presence = Arc::new(Self {
             connection,
-            prefix: format!("chat:{}:", epoch.as_str()),
+            epoch: epoch.clone(),
+            keys: Keys::new(epoch),
             node,
             ttl,
             scripts: Scripts {
-                claim: redis::Script::new(CLAIM),
-                release: redis::Script::new(RELEASE),
-                list: redis::Script::new(LIST),
+                claim: redis::Script::new(scripts::CLAIM),
+                release: redis::Script::new(scripts::RELEASE),
+                list: redis::Script::new(scripts::LIST),
+                beat: redis::Script::new(scripts::BEAT),
+                bury: redis::Script::new(scripts::BURY),
             },
             held: Arc::default(),
             lists: Mutex::default(),
         });
-        tokio::spawn(heartbeat(Arc::downgrade(&presence)));
+        tokio::spawn(heartbeat::run(Arc::downgrade(&presence)));
         Ok(presence)
-    }
-
-    fn entry_key(&self, room: &RoomName, nick: &Nickname) -> String {
-        format!("{}nick:{}:{}", self.prefix, room.as_str(), nick.as_str())
-    }
-
-    fn entry_prefix(&self, room: &RoomName) -> String {
-        format!("{}nick:{}:", self.prefix, room.as_str())
-    }
-
-    fn names_key(&self, room: &RoomName) -> String {
-        format!("{}names:{}", self.prefix, room.as_str())
     }
 
     fn ttl_millis(&self) -> u64 {
@@ -191,53 +142,6 @@ impl RedisPresence {
 
     fn held(&self) -> MutexGuard<'_, HashMap<Held, String>> {
         self.held.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Refreshes every name this node holds; returns how many another node took meanwhile.
-    async fn refresh(&self) -> Result<usize, PresenceError> {
-        let held: Vec<(Held, String)> = self.held().iter().map(|(h, v)| (h.clone(), v.clone())).collect();
-        if held.is_empty() {
-            return Ok(0);
-        }
-        let mut connection = self.connection.clone();
-        // Loaded each time: Redis may have restarted without it since.
-        let sha: String =
-            redis::cmd("SCRIPT").arg("LOAD").arg(REFRESH).query_async(&mut connection).await.map_err(failed)?;
-        let mut lost = 0;
-        // Pipelined in chunks: one round trip per thousand names.
-        for chunk in held.chunks(1000) {
-            let mut pipeline = redis::pipe();
-            for (entry, value) in chunk {
-                pipeline
-                    .cmd("EVALSHA")
-                    .arg(&sha)
-                    .arg(2)
-                    .arg(self.entry_key(&entry.room, &entry.nick))
-                    .arg(self.names_key(&entry.room))
-                    .arg(value)
-                    .arg(self.ttl_millis())
-                    .arg(entry.nick.as_str());
-            }
-            let kept: Vec<i64> = pipeline.query_async(&mut connection).await.map_err(failed)?;
-            lost += kept.iter().filter(|k| **k == 0).count();
-        }
-        Ok(lost)
-    }
-}
-
-/// Refreshes the node's names every third of their lifetime while the presence lives.
-async fn heartbeat(presence: std::sync::Weak<RedisPresence>) {
-    let Some(every) = presence.upgrade().map(|presence| presence.ttl / 3) else { return };
-    let mut ticks = tokio::time::interval(every);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        let Some(presence) = presence.upgrade() else { return };
-        match presence.refresh().await {
-            Ok(0) => {}
-            Ok(lost) => tracing::warn!(lost, "names held here were taken on another node while redis was away"),
-            Err(error) => tracing::warn!(%error, "refreshing presence failed; retrying"),
-        }
     }
 }
 
@@ -255,11 +159,14 @@ impl Presence for RedisPresence {
         let answer: Vec<String> = self
             .scripts
             .claim
-            .key(self.entry_key(room, nick))
-            .key(self.names_key(room))
+            .key(self.keys.entry(room, nick))
+            .key(self.keys.names(room))
+            .key(self.keys.held_by(self.node))
             .arg(&value)
             .arg(self.ttl_millis())
             .arg(nick.as_str())
+            .arg(held_field(room, nick))
+            .arg(self.keys.held_prefix())
             .invoke_async(&mut connection)
             .await
             .map_err(failed)?;
@@ -296,10 +203,12 @@ impl Presence for RedisPresence {
         let _: i64 = self
             .scripts
             .release
-            .key(self.entry_key(room, nick))
-            .key(self.names_key(room))
+            .key(self.keys.entry(room, nick))
+            .key(self.keys.names(room))
+            .key(self.keys.held_by(self.node))
             .arg(value)
             .arg(nick.as_str())
+            .arg(held_field(room, nick))
             .invoke_async(&mut connection)
             .await
             .map_err(failed)?;
@@ -318,9 +227,9 @@ impl Presence for RedisPresence {
         let names: Vec<String> = self
             .scripts
             .list
-            .key(self.names_key(room))
+            .key(self.keys.names(room))
             .arg(limit)
-            .arg(self.entry_prefix(room))
+            .arg(self.keys.entry_prefix(room))
             .invoke_async(&mut connection)
             .await
             .map_err(failed)?;
@@ -350,5 +259,7 @@ mod tests {
         assert!(!value.contains("secret-tab"));
         assert_eq!(value.split(' ').count(), 3, "the scripts split on spaces");
         assert_eq!(value, holder(Peer { node: 7, connection: 42 }, &tab), "stable");
+        assert_eq!(holder_peer(&value), Some(Peer { node: 7, connection: 42 }));
+        assert_eq!(holder_peer("7"), None);
     }
 }

@@ -1,0 +1,217 @@
+//! The heartbeat of a node's presence: it keeps the node's names alive, keeps
+//! the node among the live nodes, and buries the nodes that stopped beating.
+//!
+//! Every [`BEATS_PER_TTL`]th of the entry lifetime (a second) the node
+//! tells Redis it is alive for two thirds of that lifetime more (ten
+//! seconds), by Redis's clock: nodes' clocks need not agree. Any node that
+//! finds another past its time buries it (one script, so one of several
+//! survivors does it): the dead node's names are freed and each of its
+//! members is announced as gone in its room, on the dead node's behalf.
+//! A node that was only late (a long pause, Redis out of its reach) finds
+//! its burial mark at its next beat, takes its names back and announces
+//! them as joined again. Every third of the lifetime it refreshes its names.
+
+use std::collections::HashMap;
+use std::sync::Weak;
+
+use chat_shared::limits::PRESENCE_EVENTS_MAX;
+use chat_shared::{Nickname, RoomName};
+
+use super::{Held, RedisPresence, failed, holder_peer, keys::held_field, scripts};
+use crate::bus::redis::announcement;
+use crate::bus::{NodeId, Peer, Published, RoomEvent};
+use crate::presence::PresenceError;
+
+/// Beats per entry lifetime (one a second for 15 s entries).
+const BEATS_PER_TTL: u32 = 15;
+
+/// Beats between refreshes of the node's names (a third of their lifetime).
+const BEATS_PER_REFRESH: u32 = BEATS_PER_TTL / 3;
+
+/// How long a burial mark stays: a node late by more than this never
+/// learns it was buried (its names are refreshed back all the same).
+const BURIAL_MARK_SECONDS: u64 = 3600;
+
+/// What a refresh found.
+#[derive(Debug, Default)]
+struct Refreshed {
+    /// Names another node took meanwhile.
+    lost: usize,
+    /// Names whose entry was gone, taken again, with their holder values.
+    retaken: Vec<(Held, String)>,
+}
+
+/// Beats while the presence lives.
+pub(super) async fn run(presence: Weak<RedisPresence>) {
+    let Some(every) = presence.upgrade().map(|presence| presence.ttl / BEATS_PER_TTL) else { return };
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    for beat in 1u32.. {
+        ticks.tick().await;
+        let Some(presence) = presence.upgrade() else { return };
+        if let Err(error) = presence.beat().await {
+            tracing::warn!(%error, "presence heartbeat failed; retrying");
+        }
+        if beat % BEATS_PER_REFRESH == 0 {
+            match presence.refresh().await {
+                Ok(Refreshed { lost: 0, .. }) => {}
+                Ok(Refreshed { lost, .. }) => {
+                    tracing::warn!(lost, "names held here were taken on another node while redis was away");
+                }
+                Err(error) => tracing::warn!(%error, "refreshing presence failed; retrying"),
+            }
+        }
+    }
+}
+
+impl RedisPresence {
+    /// Tells Redis this node is alive; buries the nodes past their time;
+    /// comes back if this node was buried itself.
+    async fn beat(&self) -> Result<(), PresenceError> {
+        let mut connection = self.connection.clone();
+        let alive_for = self.ttl_millis() * 2 / 3;
+        let (buried, expired): (bool, Vec<NodeId>) = self
+            .scripts
+            .beat
+            .key(self.keys.nodes())
+            .key(self.keys.buried(self.node))
+            .arg(self.node)
+            .arg(alive_for)
+            .invoke_async(&mut connection)
+            .await
+            .map_err(failed)?;
+        if buried {
+            self.come_back().await?;
+        }
+        for node in expired.into_iter().filter(|node| *node != self.node) {
+            self.bury(node).await?;
+        }
+        Ok(())
+    }
+
+    /// Buries `node` (if no other survivor did first) and tells the rooms
+    /// its members left.
+    async fn bury(&self, node: NodeId) -> Result<(), PresenceError> {
+        let mut connection = self.connection.clone();
+        let gone: Vec<String> = self
+            .scripts
+            .bury
+            .key(self.keys.nodes())
+            .key(self.keys.held_by(node))
+            .key(self.keys.buried(node))
+            .arg(node)
+            .arg(self.keys.prefix())
+            .arg(PRESENCE_EVENTS_MAX)
+            .arg(BURIAL_MARK_SECONDS)
+            .invoke_async(&mut connection)
+            .await
+            .map_err(failed)?;
+        let events = gone.chunks_exact(3).filter_map(|member| {
+            let [room, nick, connection] = member else { return None };
+            let member = Peer { node, connection: connection.parse().ok()? };
+            let nick = Nickname::parse(nick.as_str()).ok()?;
+            Some(Published {
+                room: RoomName::parse(room.as_str()).ok()?,
+                event: RoomEvent::MemberLeft { nick, member },
+            })
+        });
+        let announced = self.announce(node, events.collect()).await?;
+        tracing::info!(node, announced, "a node stopped beating: its names are free and its members announced as gone");
+        Ok(())
+    }
+
+    /// This node was taken for dead: takes its names back at once and tells
+    /// the other nodes' members they are here (this node's never heard them leave).
+    async fn come_back(&self) -> Result<(), PresenceError> {
+        let Refreshed { lost, retaken } = self.refresh().await?;
+        let mut per_room: HashMap<&RoomName, usize> = HashMap::new();
+        for (held, _) in &retaken {
+            *per_room.entry(&held.room).or_default() += 1;
+        }
+        let events = retaken
+            .iter()
+            .filter(|(held, _)| per_room.get(&held.room).is_some_and(|n| *n <= PRESENCE_EVENTS_MAX))
+            .filter_map(|(held, value)| {
+                let member = holder_peer(value)?;
+                let event = RoomEvent::MemberJoined { nick: held.nick.clone(), member };
+                Some(Published { room: held.room.clone(), event })
+            })
+            .collect();
+        let announced = self.announce(self.node, events).await?;
+        tracing::warn!(lost, announced, "this node was taken for dead (it missed its beats); its names are back");
+        Ok(())
+    }
+
+    /// Publishes `events` on `node`'s behalf; how many went out.
+    async fn announce(&self, node: NodeId, events: Vec<Published>) -> Result<usize, PresenceError> {
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let mut pipeline = redis::pipe();
+        let mut announced = 0;
+        for published in events {
+            match announcement(&self.epoch, node, published) {
+                Ok((channel, payload)) => {
+                    pipeline.publish(channel, payload).ignore();
+                    announced += 1;
+                }
+                Err(error) => tracing::error!(%error, "cannot encode a presence event"),
+            }
+        }
+        let mut connection = self.connection.clone();
+        pipeline.query_async::<()>(&mut connection).await.map_err(failed)?;
+        Ok(announced)
+    }
+
+    /// Refreshes every name this node holds (taking back those whose entry
+    /// is gone).
+    async fn refresh(&self) -> Result<Refreshed, PresenceError> {
+        let held: Vec<(Held, String)> = self.held().iter().map(|(h, v)| (h.clone(), v.clone())).collect();
+        let mut refreshed = Refreshed::default();
+        if held.is_empty() {
+            return Ok(refreshed);
+        }
+        let mut connection = self.connection.clone();
+        // Loaded each time: Redis may have restarted without it since.
+        let sha: String = redis::cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(scripts::REFRESH)
+            .query_async(&mut connection)
+            .await
+            .map_err(failed)?;
+        // Pipelined in chunks: one round trip per thousand names.
+        for chunk in held.chunks(1000) {
+            let mut pipeline = redis::pipe();
+            for (entry, value) in chunk {
+                pipeline
+                    .cmd("EVALSHA")
+                    .arg(&sha)
+                    .arg(3)
+                    .arg(self.keys.entry(&entry.room, &entry.nick))
+                    .arg(self.keys.names(&entry.room))
+                    .arg(self.keys.held_by(self.node))
+                    .arg(value)
+                    .arg(self.ttl_millis())
+                    .arg(entry.nick.as_str())
+                    .arg(held_field(&entry.room, &entry.nick));
+            }
+            let kept: Vec<i64> = pipeline.query_async(&mut connection).await.map_err(failed)?;
+            for (answer, entry) in kept.into_iter().zip(chunk) {
+                match answer {
+                    0 => {
+                        // Not this node's any more: refreshing it back later
+                        // (once its new holder gives it up) would steal it.
+                        let mut held = self.held();
+                        if held.get(&entry.0) == Some(&entry.1) {
+                            held.remove(&entry.0);
+                        }
+                        refreshed.lost += 1;
+                    }
+                    2 => refreshed.retaken.push(entry.clone()),
+                    _ => {}
+                }
+            }
+        }
+        Ok(refreshed)
+    }
+}

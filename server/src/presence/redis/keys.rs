@@ -1,0 +1,87 @@
+//! The names of presence's Redis keys, all under one history's prefix
+//! (`chat:{epoch}:`), so nodes of another history on the same Redis never
+//! meet these.
+
+use chat_shared::{Epoch, Nickname, RoomName};
+
+use crate::bus::NodeId;
+
+/// Names the keys of one history's presence.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    /// The keys of the history `epoch`.
+    pub fn new(epoch: &Epoch) -> Self {
+        Self { prefix: format!("chat:{}:", epoch.as_str()) }
+    }
+
+    /// What every key starts with (the scripts build keys of other nodes from it).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The entry of `nick` in `room`: its value names the holder.
+    pub fn entry(&self, room: &RoomName, nick: &Nickname) -> String {
+        format!("{}nick:{}:{}", self.prefix, room.as_str(), nick.as_str())
+    }
+
+    /// What the entries of `room` start with.
+    pub fn entry_prefix(&self, room: &RoomName) -> String {
+        format!("{}nick:{}:", self.prefix, room.as_str())
+    }
+
+    /// The sorted set of `room`'s names (for member lists).
+    pub fn names(&self, room: &RoomName) -> String {
+        format!("{}names:{}", self.prefix, room.as_str())
+    }
+
+    /// The hash of what `node` holds (field [`held_field`], value the
+    /// holder): what its survivors announce as gone when it dies.
+    pub fn held_by(&self, node: NodeId) -> String {
+        format!("{}{node}", self.held_prefix())
+    }
+
+    /// What every node's held hash starts with (the claim script drops a
+    /// replaced holder from its node's hash).
+    pub fn held_prefix(&self) -> String {
+        format!("{}held:", self.prefix)
+    }
+
+    /// The sorted set of live nodes, scored by when each is to be taken for dead.
+    pub fn nodes(&self) -> String {
+        format!("{}nodes", self.prefix)
+    }
+
+    /// Set when `node` was taken for dead, so that, if it was only late, it
+    /// learns its members were announced as gone.
+    pub fn buried(&self, node: NodeId) -> String {
+        format!("{}buried:{node}", self.prefix)
+    }
+}
+
+/// A field of a node's held hash: room and name, split at the first space
+/// (room names have none).
+pub fn held_field(room: &RoomName, nick: &Nickname) -> String {
+    format!("{} {}", room.as_str(), nick.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_per_history_and_fields_split_at_the_first_space() {
+        let keys = Keys::new(&Epoch::parse("e1").expect("epoch"));
+        let (room, nick) = (RoomName::parse("dev").expect("room"), Nickname::parse("Ann Lee").expect("nick"));
+        assert_eq!(keys.entry(&room, &nick), "chat:e1:nick:dev:Ann Lee");
+        assert!(keys.entry(&room, &nick).starts_with(&keys.entry_prefix(&room)));
+        assert_eq!(keys.names(&room), "chat:e1:names:dev");
+        assert_eq!(keys.held_by(7), "chat:e1:held:7");
+        assert_eq!(keys.nodes(), "chat:e1:nodes");
+        assert_eq!(keys.buried(7), "chat:e1:buried:7");
+        assert_eq!(held_field(&room, &nick).split_once(' '), Some(("dev", "Ann Lee")));
+    }
+}

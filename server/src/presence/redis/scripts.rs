@@ -1,0 +1,136 @@
+//! The Lua scripts of presence in Redis: each runs atomically, which is what
+//! makes a claim, a release or the burial of a dead node safe against every
+//! other node doing the same at once.
+//!
+//! Holders are `"{node} {connection} {tab hash}"`. Each node keeps a hash of
+//! what it holds (`held:{node}`), so that when it dies its survivors know
+//! whose departure to announce. Scripts that touch another node's keys build
+//! their names from the history's prefix (which is why Redis Cluster is not
+//! supported).
+
+/// Claims `KEYS[1]` (the name's entry) for `ARGV[1]` (the holder) for
+/// `ARGV[2]` ms; adds `ARGV[3]` (the name) to `KEYS[2]` (the room's names)
+/// and `ARGV[4]` (the held field) to `KEYS[3]` (this node's held hash). A
+/// holder replaced on another node loses the field from its node's hash
+/// (`ARGV[5]` is the prefix of those hashes).
+pub const CLAIM: &str = r"
+local current = redis.call('GET', KEYS[1])
+local function take()
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  redis.call('ZADD', KEYS[2], 0, ARGV[3])
+  redis.call('HSET', KEYS[3], ARGV[4], ARGV[1])
+end
+if not current then take() return {'free'} end
+local node, connection, tab = string.match(current, '^(%S+) (%S+) (%S+)$')
+local mine_node, mine_connection, mine_tab = string.match(ARGV[1], '^(%S+) (%S+) (%S+)$')
+if node == mine_node and connection == mine_connection then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return {'held'}
+end
+if tab == mine_tab then
+  if node ~= mine_node then redis.call('HDEL', ARGV[5] .. node, ARGV[4]) end
+  take()
+  return {'replaces', node, connection}
+end
+return {'taken'}
+";
+
+/// Gives `KEYS[1]` back if `ARGV[1]` still holds it: drops `ARGV[2]` (the
+/// name) from `KEYS[2]` and `ARGV[3]` (the held field) from `KEYS[3]`.
+pub const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[2])
+  redis.call('HDEL', KEYS[3], ARGV[3])
+end
+return 1
+";
+
+/// Keeps `KEYS[1]` for `ARGV[1]`: 1 if it held it (refreshed), 2 if the
+/// entry was gone (Redis restarted empty, or this node was taken for dead)
+/// and is taken again, 0 if someone else has it now.
+pub const REFRESH: &str = r"
+local current = redis.call('GET', KEYS[1])
+if current == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if not current then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  redis.call('ZADD', KEYS[2], 0, ARGV[3])
+  redis.call('HSET', KEYS[3], ARGV[4], ARGV[1])
+  return 2
+end
+return 0
+";
+
+/// The first `ARGV[1]` names of `KEYS[1]` whose entries (`ARGV[2]` .. name)
+/// still exist; the others are dropped from the set.
+pub const LIST: &str = r"
+local wanted = tonumber(ARGV[1])
+local found = {}
+local start = 0
+while #found < wanted do
+  local names = redis.call('ZRANGE', KEYS[1], start, start + wanted - 1)
+  if #names == 0 then break end
+  for _, name in ipairs(names) do
+    if redis.call('EXISTS', ARGV[2] .. name) == 1 then
+      if #found < wanted then table.insert(found, name) end
+      start = start + 1
+    else
+      redis.call('ZREM', KEYS[1], name)
+    end
+  end
+end
+return found
+";
+
+/// This node (`ARGV[1]`) is alive for `ARGV[2]` ms more, by Redis's clock
+/// (nodes' clocks may disagree). Returns whether it had been taken for dead
+/// (`KEYS[2]`, its burial mark, existed) and up to 16 nodes of `KEYS[1]`
+/// whose time is up.
+pub const BEAT: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+local buried = redis.call('DEL', KEYS[2])
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 16)
+return {buried, expired}
+";
+
+/// Buries node `ARGV[1]` if its time in `KEYS[1]` is still up (of several
+/// nodes trying at once, one does it): frees what it held (`KEYS[2]`, its
+/// held hash), marks it buried (`KEYS[3]`, for `ARGV[4]` s), and returns
+/// room, name and connection of each member to announce as gone, flattened.
+/// Rooms with more than `ARGV[3]` names get no announcements (crowded rooms
+/// have no presence events). `ARGV[2]` is the history's key prefix.
+pub const BURY: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) > now then return {} end
+redis.call('ZREM', KEYS[1], ARGV[1])
+local held = redis.call('HGETALL', KEYS[2])
+local sizes = {}
+local gone = {}
+for i = 1, #held, 2 do
+  local room, nick = string.match(held[i], '^(%S+) (.*)$')
+  local holder = held[i + 1]
+  if room then
+    local entry = ARGV[2] .. 'nick:' .. room .. ':' .. nick
+    local names = ARGV[2] .. 'names:' .. room
+    local current = redis.call('GET', entry)
+    if current == holder or not current then
+      if sizes[room] == nil then sizes[room] = redis.call('ZCARD', names) end
+      if current then redis.call('DEL', entry) end
+      redis.call('ZREM', names, nick)
+      local connection = string.match(holder, '^%S+ (%S+) ')
+      if connection and sizes[room] <= tonumber(ARGV[3]) then
+        table.insert(gone, room)
+        table.insert(gone, nick)
+        table.insert(gone, connection)
+      end
+    end
+  end
+end
+redis.call('DEL', KEYS[2])
+redis.call('SET', KEYS[3], 1, 'EX', ARGV[4])
+return gone
+";
