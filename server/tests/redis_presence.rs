@@ -136,6 +136,17 @@ async fn room_lists_count_the_members_of_every_node() {
     let mut watcher = JsonClient::connect(node_b.address).await;
     watcher.enter("lobby", "watcher", None).await;
     until_listed(&mut watcher, "dev", 3).await;
+    // A joiner's own room line in `joined` counts every node's members (and itself).
+    let mut joiner = JsonClient::connect(node_b.address).await;
+    joiner.send_join("dev", "joiner", None).await;
+    match joiner.next().await {
+        ServerMessage::Joined { rooms, .. } => {
+            let dev = rooms.iter().find(|info| info.name == room("dev")).map(|info| info.online);
+            assert_eq!(dev, Some(4), "{rooms:?}");
+        }
+        other => panic!("expected joined, got {other:?}"),
+    }
+    joiner.close().await;
     // Node A's members leave: node B's lists follow.
     for client in on_a {
         client.close().await;
@@ -244,4 +255,24 @@ async fn a_node_taken_for_dead_that_was_only_late_takes_its_names_back_and_says_
     let mut reader = JsonClient::connect(node_a.address).await;
     tokio::time::sleep(Duration::from_millis(600)).await; // past the member list's reuse
     assert!(try_join(&mut reader, "dev", "reader").await.expect("joined").contains(&"sleepy".to_owned()));
+}
+
+#[actix_web::test]
+async fn a_room_crowded_across_nodes_gets_no_presence_events_though_each_node_has_few() {
+    let Some((database, redis)) = services().await else { return };
+    let (node_a, node_b) = (node(&database, &redis).await, node(&database, &redis).await);
+    let mut members = Vec::new();
+    for n in 0..101 {
+        let mut client = JsonClient::connect(if n < 60 { node_a.address } else { node_b.address }).await;
+        client.enter("big", &format!("m{n}"), None).await;
+        members.push(client);
+    }
+    let watcher = &mut members[0];
+    until_listed(watcher, "big", 101).await;
+    presence_events(watcher, Duration::from_millis(100)).await;
+    // 42 here and 60 on node A: over the limit, though node B alone is not.
+    let mut late = JsonClient::connect(node_b.address).await;
+    late.enter("big", "late", None).await;
+    late.close().await;
+    assert_eq!(presence_events(watcher, Duration::from_secs(1)).await, Vec::<String>::new());
 }

@@ -52,24 +52,34 @@ fn pause_after(frames: usize) -> Duration {
 /// Member counts of rooms a shard changed in one turn (0: the room emptied).
 pub(super) type CountChanges = Vec<(RoomName, usize)>;
 
-/// The list every client is shown (the lobby and the busiest rooms), as last sent.
-pub(super) type ShownList = Arc<[RoomInfo]>;
+/// What a shard puts in `joined`: the list every client is shown (the lobby
+/// and the busiest rooms) as last sent, and the other nodes' counts as last
+/// reported (a joiner's own room line counts their members too).
+#[derive(Debug, Clone)]
+pub(super) struct Shown {
+    /// The list.
+    pub(super) list: Arc<[RoomInfo]>,
+    /// Other nodes' members per room.
+    pub(super) others: Arc<RoomCounts>,
+}
 
 /// The rooms shown before anyone has joined anything: the empty lobby.
 fn lobby_only() -> Vec<RoomInfo> {
     vec![RoomInfo { name: RoomName::lobby(), online: 0 }]
 }
 
-/// The list shown before anyone has joined anything.
-pub(super) fn empty_list() -> ShownList {
-    lobby_only().into()
+/// What is shown before anyone has joined anything.
+pub(super) fn empty_list() -> Shown {
+    Shown { list: lobby_only().into(), others: Arc::default() }
 }
 
-/// `shown` with `room`'s line at `online` (added if it is not listed): what
-/// a member of `room` is shown as it joins.
-pub(super) fn with_own_room(shown: &[RoomInfo], room: &RoomName, online: usize) -> Vec<RoomInfo> {
+/// `shown` with `room`'s line at `here` (this node's exact count) plus the
+/// other nodes' (added if it is not listed): what a member of `room` is
+/// shown as it joins.
+pub(super) fn with_own_room(shown: &Shown, room: &RoomName, here: usize) -> Vec<RoomInfo> {
+    let online = here + shown.others.get(room).copied().unwrap_or(0);
     let online = u32::try_from(online).unwrap_or(u32::MAX);
-    let mut rooms: Vec<RoomInfo> = shown.iter().filter(|info| info.name != *room).cloned().collect();
+    let mut rooms: Vec<RoomInfo> = shown.list.iter().filter(|info| info.name != *room).cloned().collect();
     rooms.push(RoomInfo { name: room.clone(), online });
     rooms.sort_by(|a, b| a.name.cmp(&b.name));
     rooms
@@ -139,12 +149,12 @@ pub(super) struct Directory {
     listed: Vec<RoomInfo>,
     /// The same, for the shards to put in `joined`. Updated before the
     /// lists go out, so a `joined` is never older than a list before it.
-    shown: watch::Sender<ShownList>,
+    shown: watch::Sender<Shown>,
     workers: Workers,
 }
 
 impl Directory {
-    pub(super) fn new(shown: watch::Sender<ShownList>, workers: Workers) -> Self {
+    pub(super) fn new(shown: watch::Sender<Shown>, workers: Workers) -> Self {
         Self {
             counts: HashMap::new(),
             others: RoomCounts::new(),
@@ -218,6 +228,8 @@ impl Directory {
                 self.changed.insert(room.clone());
             }
         }
+        let others = Arc::new(counts.clone());
+        self.shown.send_modify(|shown| shown.others = others);
         self.others = counts;
     }
 
@@ -285,7 +297,8 @@ impl Directory {
         };
         let everyone = everyone.then(|| frame(&ServerMessage::Rooms { rooms: self.listed.clone() }));
         if everyone.is_some() {
-            self.shown.send_replace(self.listed.clone().into());
+            let list: Arc<[RoomInfo]> = self.listed.clone().into();
+            self.shown.send_modify(|shown| shown.list = list);
         }
         if everyone.is_none() && own.is_empty() {
             return 0;

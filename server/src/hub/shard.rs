@@ -13,7 +13,7 @@ use chat_shared::limits::PRESENCE_EVENTS_MAX;
 use chat_shared::{ChatMessage, Epoch, ErrorCode, Nickname, RoomName, ServerMessage};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::directory::{self, CountChanges, ShownList};
+use super::directory::{self, CountChanges, Shown};
 use super::outbox::Outbox;
 use super::plain_bridge::PlainWorkers;
 use super::rooms::{Member, RoomQuota, Rooms};
@@ -48,7 +48,7 @@ pub(super) struct ShardParts {
     pub(super) outbox: Outbox,
     pub(super) directory: mpsc::UnboundedSender<CountChanges>,
     /// The room list everyone is shown, for `joined`.
-    pub(super) shown: watch::Receiver<ShownList>,
+    pub(super) shown: watch::Receiver<Shown>,
 }
 
 pub(super) struct Shard {
@@ -67,7 +67,7 @@ pub(super) struct Shard {
     recounted: HashSet<RoomName>,
     directory: mpsc::UnboundedSender<CountChanges>,
     /// The room list everyone is shown, for `joined`.
-    shown: watch::Receiver<ShownList>,
+    shown: watch::Receiver<Shown>,
     outbox: Outbox,
     /// Where room events are published, and heard back from.
     bus: Box<dyn RoomBus>,
@@ -380,7 +380,7 @@ impl Shard {
 
     /// Takes `id` out of `room` (if it is in it) and tells the others.
     fn leave_room(&mut self, id: ConnectionId, room: &RoomName) {
-        let crowded = self.rooms.get(room).is_some_and(|r| r.len() > PRESENCE_EVENTS_MAX);
+        let crowded = self.crowded(room);
         if let Some(member) = self.rooms.remove(room, id) {
             self.recount(room);
             self.forget_if_empty(room);
@@ -431,7 +431,7 @@ impl Shard {
         // join, or the same tab replacing its stale connection) is not news to the room.
         let takeover = claim != JoinClaim::New;
         let renamed = self.rooms.entry(room.clone()).insert(id, Member { nick: nick.clone(), worker });
-        let crowded = self.rooms.get(&room).is_some_and(|r| r.len() > PRESENCE_EVENTS_MAX);
+        let crowded = self.crowded(&room);
         if let Some(previous) = renamed.filter(|_| !takeover && !crowded) {
             // A new name in the same room: the room hears the old one leave.
             let left = RoomEvent::MemberLeft { nick: previous.nick, member: self.peer(id) };
@@ -457,7 +457,7 @@ impl Shard {
             members,
             epoch: self.epoch.clone(),
             resumed,
-            // The room's own count is exact here; the others as last shown.
+            // The room's count is exact for this node (other nodes' as last reported); the others as last shown.
             rooms: directory::with_own_room(&self.shown.borrow(), &room, self.rooms.get(&room).map_or(0, |r| r.len())),
         };
         self.send_to(id, frame(&joined));
@@ -481,6 +481,14 @@ impl Shard {
         self.outbox.push(self.outbox.worker_of(stale), Delivery::Unregister { id: stale });
     }
 
+    /// Whether `room` has more members than get presence and typing events,
+    /// counting every node's (the others' as last reported).
+    fn crowded(&self, room: &RoomName) -> bool {
+        let here = self.rooms.get(room).map_or(0, |members| members.len());
+        let elsewhere = self.shown.borrow().others.get(room).copied().unwrap_or(0);
+        here + elsewhere > PRESENCE_EVENTS_MAX
+    }
+
     fn member_nick(&self, id: ConnectionId, room: &RoomName) -> Option<Nickname> {
         self.rooms.get(room)?.get(id).map(|m| m.nick.clone())
     }
@@ -496,7 +504,7 @@ impl Shard {
     /// (like presence events), which would cost O(members) per keystroke burst.
     fn typing(&mut self, id: ConnectionId, room: &RoomName) {
         match self.member_nick(id, room) {
-            Some(_) if self.rooms.get(room).is_some_and(|r| r.len() > PRESENCE_EVENTS_MAX) => {}
+            Some(_) if self.crowded(room) => {}
             Some(nick) => {
                 let typing = RoomEvent::Typing { nick, member: self.peer(id) };
                 self.bus.publish(Published { room: room.clone(), event: typing });
