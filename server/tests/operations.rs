@@ -10,11 +10,10 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use chat_shared::{ClientMessage, ServerMessage};
-use support::process::ServerProcess;
+use support::process::{KilledBurst, ServerProcess, burst_then_kill};
 use support::{JsonClient, RawClient, TestApp, room};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
-use tokio_tungstenite::tungstenite::Message;
 
 async fn get(url: String) -> (u16, String) {
     let response = reqwest::get(url).await.expect("request");
@@ -103,27 +102,7 @@ async fn kill_9_during_a_burst_loses_no_acknowledged_message() {
     let mut process = start_binary(&database).await;
     let mut alice = JsonClient::join(process.address, "alice").await;
 
-    // Fire a burst without waiting; collect acks until the process is killed.
-    let mut acked: HashMap<String, u64> = HashMap::new();
-    let mut texts: HashMap<String, String> = HashMap::new();
-    for n in 0..2_000 {
-        let text = format!("burst {n}");
-        let client_id = alice.say(&text).await;
-        texts.insert(client_id.to_string(), text);
-    }
-    while acked.len() < 300 {
-        if let ServerMessage::Ack { client_id, id, .. } = alice.next().await {
-            acked.insert(client_id.to_string(), id);
-        }
-    }
-    process.child.start_kill().expect("SIGKILL sent");
-    // Acks already on the wire were sent after their commit: collect them too.
-    while let Ok(Some(Message::Text(text))) = tokio::time::timeout(Duration::from_secs(2), alice.raw().next()).await {
-        if let Ok(ServerMessage::Ack { client_id, id, .. }) = ServerMessage::decode(&text) {
-            acked.insert(client_id.to_string(), id);
-        }
-    }
-    let _ = process.child.wait().await;
+    let KilledBurst { texts, acked } = burst_then_kill(&mut alice, &mut process, 2_000, 300).await;
 
     let restarted = start_binary(&database).await;
     let mut reader = JsonClient::connect(restarted.address).await;

@@ -12,9 +12,8 @@ use std::time::Duration;
 
 use chat_shared::{ChatMessage, ServerMessage};
 use support::JsonClient;
-use support::process::ServerProcess;
+use support::process::{ServerProcess, burst_then_kill};
 use support::redis::services;
-use tokio_tungstenite::tungstenite::Message;
 
 async fn start_node(database: &str, redis: &str) -> ServerProcess {
     ServerProcess::start(["--database", database, "--redis", redis]).await
@@ -46,26 +45,8 @@ async fn a_node_killed_mid_burst_loses_nothing_acknowledged_and_the_survivor_car
     let mut alice = JsonClient::connect_as_tab(doomed.address, "tab-alice").await;
     alice.enter("lobby", "alice", None).await;
 
-    // A burst without waiting; acks are collected until the node is killed.
-    let mut texts: HashMap<String, String> = HashMap::new();
-    for n in 0..2_000 {
-        let text = format!("burst {n}");
-        texts.insert(alice.say(&text).await.to_string(), text);
-    }
-    let mut acked: HashMap<String, u64> = HashMap::new();
-    while acked.len() < 300 {
-        if let ServerMessage::Ack { client_id, id, .. } = alice.next().await {
-            acked.insert(client_id.to_string(), id);
-        }
-    }
-    doomed.child.start_kill().expect("SIGKILL sent");
-    while let Ok(Some(Message::Text(text))) = tokio::time::timeout(Duration::from_secs(2), alice.raw().next()).await {
-        if let Ok(ServerMessage::Ack { client_id, id, .. }) = ServerMessage::decode(&text) {
-            acked.insert(client_id.to_string(), id);
-        }
-    }
-    let _ = doomed.child.wait().await;
-    let last_acked = acked.values().copied().max().unwrap_or(0);
+    let burst = burst_then_kill(&mut alice, &mut doomed, 2_000, 300).await;
+    let (texts, acked, last_acked) = (&burst.texts, &burst.acked, burst.last_acked());
 
     // The survivor carries on: a message sent there reaches bob after every
     // message the dead node stored (those it never published are read from
@@ -84,7 +65,7 @@ async fn a_node_killed_mid_burst_loses_nothing_acknowledged_and_the_survivor_car
     let ids: Vec<u64> = heard.iter().map(|m| m.id).collect();
     assert_eq!(ids, (1..=after_id).collect::<Vec<_>>(), "every id once, in order, no gap");
     let by_id: HashMap<u64, &str> = heard.iter().map(|m| (m.id, m.text.as_str())).collect();
-    for (client_id, id) in &acked {
+    for (client_id, id) in acked {
         assert_eq!(by_id.get(id).copied(), Some(texts[client_id].as_str()), "acknowledged {client_id} as {id}, lost");
     }
 

@@ -46,3 +46,51 @@ impl ServerProcess {
         Self { child, address }
     }
 }
+
+/// What a burst sent before its node was killed.
+pub struct KilledBurst {
+    /// Each message's text, by client id.
+    pub texts: std::collections::HashMap<String, String>,
+    /// The acks that reached the sender: id by client id.
+    pub acked: std::collections::HashMap<String, u64>,
+}
+
+impl KilledBurst {
+    /// The highest acknowledged id (0 if none).
+    pub fn last_acked(&self) -> u64 {
+        self.acked.values().copied().max().unwrap_or(0)
+    }
+}
+
+/// Sends `count` messages from `sender` without waiting, SIGKILLs `node`
+/// once `kill_after` acks arrived, then collects the acks that were already
+/// on the wire (each was sent after its commit) until the socket goes quiet.
+pub async fn burst_then_kill(
+    sender: &mut super::JsonClient,
+    node: &mut ServerProcess,
+    count: usize,
+    kill_after: usize,
+) -> KilledBurst {
+    use chat_shared::ServerMessage;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let mut burst = KilledBurst { texts: Default::default(), acked: Default::default() };
+    for n in 0..count {
+        let text = format!("burst {n}");
+        burst.texts.insert(sender.say(&text).await.to_string(), text);
+    }
+    while burst.acked.len() < kill_after {
+        if let ServerMessage::Ack { client_id, id, .. } = sender.next().await {
+            burst.acked.insert(client_id.to_string(), id);
+        }
+    }
+    node.child.start_kill().expect("SIGKILL sent");
+    let quiet = std::time::Duration::from_secs(2);
+    while let Ok(Some(Message::Text(text))) = tokio::time::timeout(quiet, sender.raw().next()).await {
+        if let Ok(ServerMessage::Ack { client_id, id, .. }) = ServerMessage::decode(&text) {
+            burst.acked.insert(client_id.to_string(), id);
+        }
+    }
+    let _ = node.child.wait().await;
+    burst
+}
