@@ -53,6 +53,11 @@ async fn ids_pages_and_resends_work_as_on_sqlite() {
     assert_eq!(texts(&store.page(&lobby, Page::After { id: 1, limit: 2 }).await.expect("page")), ["l2", "l3"]);
     assert_eq!(store.latest_id(&lobby).await.expect("latest"), Some(5));
     assert_eq!(store.latest_id(&RoomName::parse("empty").expect("room")).await.expect("latest"), None);
+    let rooms = [lobby.clone(), RoomName::parse("dev").expect("room"), RoomName::parse("empty").expect("room")];
+    let newest = store.latest_ids(&rooms).await.expect("latest ids");
+    assert_eq!(newest.len(), 2, "rooms without messages are left out: {newest:?}");
+    assert_eq!((newest[&rooms[0]], newest[&rooms[1]]), (5, 1));
+    assert!(store.latest_ids(&[]).await.expect("none asked").is_empty());
 
     // A resend, alone or twice within one batch, comes back as the stored copy.
     let batch =

@@ -214,3 +214,78 @@ async fn plain_clients_on_one_node_and_web_clients_on_another_hear_each_other_in
     let heard = tokio::time::timeout(PATIENCE, ann.next_chat()).await.expect("heard across");
     assert_eq!(heard.text.as_str(), "hi from the seed client");
 }
+
+/// Waits for `count` events from `bus` that `keep` selects (others are skipped).
+async fn collect<T>(
+    bus: &mut chat_server::bus::RedisBus,
+    count: usize,
+    mut keep: impl FnMut(chat_server::bus::BusEvent) -> Option<T>,
+) -> Vec<T> {
+    use chat_server::bus::RoomBus;
+    let mut kept = Vec::with_capacity(count);
+    while kept.len() < count {
+        let event = tokio::time::timeout(Duration::from_secs(60), bus.next()).await;
+        let event = event.unwrap_or_else(|_| panic!("stalled after {} of {count} events", kept.len()));
+        kept.extend(keep(event));
+    }
+    kept
+}
+
+#[actix_web::test]
+async fn a_node_with_10_000_rooms_subscribes_them_and_catches_up_those_that_missed_messages() {
+    use chat_server::bus::{BusEvent, RedisBus, RoomBus, RoomEvent};
+    use std::sync::Arc;
+    const ROOMS: usize = 10_000;
+    const MISSED: usize = 2_000;
+    let Some((database, mut redis)) = services().await else { return };
+    let store: Arc<dyn HistoryStore> = Arc::new(PostgresStore::open(&database).await.expect("store"));
+    let client = ::redis::Client::open(redis.url()).expect("client");
+    let metrics = chat_server::metrics::Metrics::new();
+    let (mut buses, health) = RedisBus::for_shards(&client, &store, 7, 1, &metrics);
+    let mut bus = buses.pop().expect("one bus");
+    let rooms: Vec<_> = (0..ROOMS).map(|n| room(&format!("r{n}"))).collect();
+
+    // A join storm into 10,000 rooms new to this node.
+    let started = std::time::Instant::now();
+    for name in &rooms {
+        bus.subscribe(name);
+    }
+    let ready = collect(&mut bus, ROOMS, |event| matches!(event, BusEvent::Ready(_)).then_some(())).await;
+    assert_eq!(ready.len(), ROOMS);
+    eprintln!("{ROOMS} rooms subscribed and ready in {:?}", started.elapsed());
+
+    // Redis goes away; 2,000 of the rooms get a message meanwhile (stored by other nodes).
+    redis.kill();
+    let missed: Vec<NewMessage> = rooms[..MISSED]
+        .iter()
+        .map(|name| NewMessage {
+            room: name.clone(),
+            ts: 1,
+            nick: nick("elsewhere"),
+            text: MessageText::parse(format!("missed in {name}")).expect("text"),
+            client_id: None,
+        })
+        .collect();
+    for chunk in missed.chunks(500) {
+        store.append_batch(chunk.to_vec()).await.expect("stored");
+    }
+    redis.start_again().await;
+    let started = std::time::Instant::now();
+    let heard = collect(&mut bus, MISSED, |event| match event {
+        BusEvent::Room(published) => match published.event {
+            RoomEvent::Message { message, .. } => Some((published.room, message.id, message.text)),
+            _ => None,
+        },
+        BusEvent::Ready(_) => None,
+    })
+    .await;
+    eprintln!("{MISSED} missed messages of {ROOMS} rooms caught up {:?} after redis was back", started.elapsed());
+    let mut rooms_heard: Vec<String> = heard.iter().map(|(name, _, _)| name.to_string()).collect();
+    rooms_heard.sort();
+    rooms_heard.dedup();
+    assert_eq!(rooms_heard.len(), MISSED, "each room that missed a message hears it once");
+    assert!(heard.iter().all(|(name, id, text)| *id == 1 && text.as_str() == format!("missed in {name}")));
+    assert!(health.connected());
+    // Nothing more: rooms without news stay quiet.
+    assert!(tokio::time::timeout(QUIET, bus.next()).await.is_err());
+}

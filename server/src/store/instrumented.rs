@@ -1,5 +1,6 @@
 //! A store wrapper that records the latency of every operation.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -41,6 +42,13 @@ impl HistoryStore for InstrumentedStore {
     async fn latest_id(&self, room: &RoomName) -> Result<Option<u64>, StoreError> {
         let started = Instant::now();
         let result = self.inner.latest_id(room).await;
+        self.metrics.observe_store(StoreOperation::Read, started);
+        result
+    }
+
+    async fn latest_ids(&self, rooms: &[RoomName]) -> Result<HashMap<RoomName, u64>, StoreError> {
+        let started = Instant::now();
+        let result = self.inner.latest_ids(rooms).await;
         self.metrics.observe_store(StoreOperation::Read, started);
         result
     }

@@ -148,6 +148,10 @@ impl HistoryStore for LatestPageCache {
         self.inner.latest_id(room).await
     }
 
+    async fn latest_ids(&self, rooms: &[RoomName]) -> Result<HashMap<RoomName, u64>, StoreError> {
+        self.inner.latest_ids(rooms).await
+    }
+
     fn epoch(&self) -> &Epoch {
         self.inner.epoch()
     }

@@ -11,6 +11,8 @@ mod rows;
 pub mod sqlite;
 mod sqlite_writer;
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chat_shared::{ChatMessage, ClientId, Epoch, MessageText, Nickname, RoomName};
 
@@ -95,6 +97,19 @@ pub trait HistoryStore: Send + Sync + 'static {
 
     /// The id of the newest message of `room`, if it has any.
     async fn latest_id(&self, room: &RoomName) -> Result<Option<u64>, StoreError>;
+
+    /// The newest id of each of `rooms` that has messages (the others are
+    /// left out). A node subscribing thousands of rooms at once (a join
+    /// storm, a reconnect to Redis) asks once, not once per room.
+    async fn latest_ids(&self, rooms: &[RoomName]) -> Result<HashMap<RoomName, u64>, StoreError> {
+        let mut newest = HashMap::with_capacity(rooms.len());
+        for room in rooms {
+            if let Some(id) = self.latest_id(room).await? {
+                newest.insert(room.clone(), id);
+            }
+        }
+        Ok(newest)
+    }
 
     /// The epoch of this history, made with the database: ids of another
     /// epoch mean nothing here.

@@ -212,6 +212,22 @@ impl HistoryStore for PostgresStore {
         max.map(|id| u64::try_from(id).map_err(corrupt)).transpose()
     }
 
+    async fn latest_ids(&self, rooms: &[RoomName]) -> Result<HashMap<RoomName, u64>, StoreError> {
+        // One backward index scan per room, in one round trip.
+        let names: Vec<&str> = rooms.iter().map(RoomName::as_str).collect();
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT r.room, m.id FROM UNNEST($1::text[]) AS r(room) \
+             CROSS JOIN LATERAL (SELECT MAX(id) AS id FROM messages WHERE room = r.room) AS m \
+             WHERE m.id IS NOT NULL",
+        )
+        .bind(&names)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(room, id)| Ok((RoomName::parse(room).map_err(corrupt)?, u64::try_from(id).map_err(corrupt)?)))
+            .collect()
+    }
+
     fn epoch(&self) -> &Epoch {
         &self.epoch
     }

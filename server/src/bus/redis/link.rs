@@ -34,8 +34,13 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// Messages read from the store per page when catching up.
 const CATCH_UP_PAGE: u32 = 500;
 
-/// Most channels per SUBSCRIBE when resubscribing many rooms.
+/// Most channels per SUBSCRIBE, and rooms per newest-ids query, when
+/// subscribing many rooms at once.
 const SUBSCRIBE_CHUNK: usize = 1000;
+
+/// Most commands taken from the shard's queue in one turn (subscriptions
+/// among them are made together).
+const COMMANDS_PER_TURN: usize = 4096;
 
 /// What a shard asks of its bus task.
 pub(super) enum Command {
@@ -117,7 +122,7 @@ impl BusTask {
         let wake = self.next_wake();
         tokio::select! {
             command = self.parts.commands.recv() => match command {
-                Some(command) => self.command(command).await,
+                Some(command) => self.commands(command).await,
                 None => Err(HubGone),
             },
             heard = next_heard(&mut self.link) => match heard {
@@ -140,6 +145,56 @@ impl BusTask {
         self.sequencer.next_due().map_or(link, |gap| gap.min(link))
     }
 
+    /// Carries out `first` and whatever else the shard queued meanwhile, in
+    /// order; rooms to subscribe in a row are subscribed together (one
+    /// SUBSCRIBE, one read of their newest ids), not one round trip each.
+    async fn commands(&mut self, first: Command) -> Result<(), HubGone> {
+        let mut subscribing = Vec::new();
+        let mut next = Some(first);
+        let mut taken = 1;
+        while let Some(command) = next.take() {
+            match command {
+                Command::Subscribe(room, generation) => subscribing.push((room, generation)),
+                other => {
+                    self.subscribe(std::mem::take(&mut subscribing)).await?;
+                    self.command(other).await?;
+                }
+            }
+            if taken < COMMANDS_PER_TURN {
+                next = self.parts.commands.try_recv().ok();
+                taken += 1;
+            }
+        }
+        self.subscribe(subscribing).await
+    }
+
+    /// Subscribes `rooms`, reads their baselines, and tells the shard each is ready.
+    async fn subscribe(&mut self, rooms: Vec<(RoomName, u64)>) -> Result<(), HubGone> {
+        if rooms.is_empty() {
+            return Ok(());
+        }
+        for (room, generation) in &rooms {
+            self.sequencer.subscribe(room.clone(), *generation);
+        }
+        let names: Vec<RoomName> = rooms.into_iter().map(|(room, _)| room).collect();
+        if self.link.is_some() {
+            let channels: Vec<String> = names.iter().map(|room| self.parts.channels.of(room)).collect();
+            for chunk in channels.chunks(SUBSCRIBE_CHUNK) {
+                if self.change(Change::Subscribe(chunk.to_vec())).await.is_err() {
+                    self.lost("subscribing failed");
+                    break;
+                }
+            }
+        }
+        // Subscribed (or not connected: then the reconnect reads what this
+        // node missed): what is stored from here on will be heard.
+        self.set_baselines(&names).await?;
+        for room in names {
+            self.emit_to(&room, BusEvent::Ready(room.clone())).await?;
+        }
+        Ok(())
+    }
+
     async fn command(&mut self, command: Command) -> Result<(), HubGone> {
         match command {
             Command::Publish(published) => {
@@ -156,19 +211,7 @@ impl BusTask {
                 let delivered = self.sequencer.heard(envelope.published, Instant::now());
                 self.emit(delivered, false).await
             }
-            Command::Subscribe(room, generation) => {
-                self.sequencer.subscribe(room.clone(), generation);
-                if self.link.is_some() {
-                    let channel = self.parts.channels.of(&room);
-                    if self.change(Change::Subscribe(vec![channel])).await.is_err() {
-                        self.lost("subscribing failed");
-                    }
-                }
-                // Subscribed (or not connected: then the reconnect reads what this
-                // node missed): what is stored from here on will be heard.
-                self.set_baseline(&room).await?;
-                self.emit_to(&room, BusEvent::Ready(room.clone())).await
-            }
+            Command::Subscribe(room, generation) => self.subscribe(vec![(room, generation)]).await,
             Command::Unsubscribe(room) => {
                 self.sequencer.unsubscribe(&room);
                 if self.link.is_some() {
@@ -204,20 +247,27 @@ impl BusTask {
         }
     }
 
-    /// Reads `room`'s newest id as its baseline. If the store cannot say, the
-    /// first message heard starts the sequence.
-    async fn set_baseline(&mut self, room: &RoomName) -> Result<(), HubGone> {
-        match self.parts.store.latest_id(room).await {
-            Ok(newest) => {
-                let delivered = self.sequencer.baseline(room, newest.unwrap_or(0), Instant::now());
-                self.emit(delivered, true).await
-            }
-            Err(error) => {
-                tracing::warn!(%error, %room, "cannot read the room's newest id; its first message heard starts it");
-                self.sequencer.start_at_first(room);
-                Ok(())
+    /// Reads `rooms`' newest ids as their baselines. For rooms whose
+    /// newest id the store cannot say, the first message heard starts the sequence.
+    async fn set_baselines(&mut self, rooms: &[RoomName]) -> Result<(), HubGone> {
+        for chunk in rooms.chunks(SUBSCRIBE_CHUNK) {
+            match self.parts.store.latest_ids(chunk).await {
+                Ok(newest) => {
+                    for room in chunk {
+                        let newest = newest.get(room).copied().unwrap_or(0);
+                        let delivered = self.sequencer.baseline(room, newest, Instant::now());
+                        self.emit(delivered, true).await?;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, rooms = chunk.len(), "cannot read rooms' newest ids; their first message heard starts them");
+                    for room in chunk {
+                        self.sequencer.start_at_first(room);
+                    }
+                }
             }
         }
+        Ok(())
     }
 
     /// An envelope heard on a channel.
@@ -345,10 +395,25 @@ impl BusTask {
         self.parts.connected.store(true, Ordering::Relaxed);
         self.backoff = FIRST_BACKOFF;
         tracing::info!(rooms = positions.len(), "subscribed to redis");
-        for (room, last) in positions {
-            match last {
-                Some(last) => self.catch_up(&room, last).await?,
-                None => self.set_baseline(&room).await?,
+        let (known, unknown): (Vec<_>, Vec<_>) = positions.into_iter().partition(|(_, last)| last.is_some());
+        let unknown: Vec<RoomName> = unknown.into_iter().map(|(room, _)| room).collect();
+        self.set_baselines(&unknown).await?;
+        // Only rooms with something newer than what was delivered are read.
+        for chunk in known.chunks(SUBSCRIBE_CHUNK) {
+            let names: Vec<RoomName> = chunk.iter().map(|(room, _)| room.clone()).collect();
+            let newest = match self.parts.store.latest_ids(&names).await {
+                Ok(newest) => newest,
+                Err(error) => {
+                    // What is still missing is read as a gap once something newer is heard.
+                    tracing::warn!(%error, "cannot read what was missed from the store");
+                    continue;
+                }
+            };
+            for (room, last) in chunk {
+                let last = last.unwrap_or(0);
+                if newest.get(room).is_some_and(|newest| *newest > last) {
+                    self.catch_up(room, last).await?;
+                }
             }
         }
         Ok(())
