@@ -289,3 +289,39 @@ async fn a_node_with_10_000_rooms_subscribes_them_and_catches_up_those_that_miss
     // Nothing more: rooms without news stay quiet.
     assert!(tokio::time::timeout(QUIET, bus.next()).await.is_err());
 }
+
+#[actix_web::test]
+async fn a_node_redis_cuts_off_for_reading_too_slowly_still_hears_everything_once_in_order() {
+    let Some((database, redis)) = services().await else { return };
+    let (node_a, node_b) = (node(&database, &redis).await, node(&database, &redis).await);
+    await_readyz(&node_b, 200).await;
+    let mut bob = JsonClient::connect(node_b.address).await;
+    bob.enter("dev", "bob", None).await;
+    let mut alice = JsonClient::connect(node_a.address).await;
+    alice.enter("dev", "alice", None).await;
+    // Redis drops any subscriber more than 4 KiB behind (its default is 8 MiB
+    // for a minute): node B falls that far behind during a burst.
+    let mut admin =
+        ::redis::Client::open(redis.url()).expect("client").get_multiplexed_async_connection().await.expect("redis");
+    let _: () = ::redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("client-output-buffer-limit")
+        .arg("pubsub 4kb 0 0")
+        .query_async(&mut admin)
+        .await
+        .expect("config set");
+    let reconnects_before = metric(&node_b, "chat_bus_reconnects_total").await;
+
+    const BURST: usize = 2_000;
+    for n in 0..BURST {
+        alice.say(&format!("burst {n}")).await;
+    }
+    let heard = tokio::time::timeout(Duration::from_secs(60), messages(&mut bob, BURST)).await.expect("all heard");
+    assert_eq!(ids(&heard), (1..=BURST as u64).collect::<Vec<_>>(), "every id once, in order");
+    let texts: Vec<String> = heard.iter().map(|m| m.text.as_str().to_owned()).collect();
+    assert_eq!(texts, (0..BURST).map(|n| format!("burst {n}")).collect::<Vec<_>>());
+    no_more_messages(&mut bob).await;
+    let reconnects = metric(&node_b, "chat_bus_reconnects_total").await - reconnects_before;
+    eprintln!("node B was cut off and reconnected {reconnects} times during the burst");
+    assert!(reconnects >= 1, "the test must have made Redis cut node B off");
+}
