@@ -28,7 +28,10 @@ fi
 # The release server and the release bundle are what is measured.
 RESULTS="$ROOT/bench/results"
 mkdir -p "$RESULTS"
-rm -f "$RESULTS"/*.json "$RESULTS"/*.probe
+# Only the scenarios run now are replaced; the others' results stay for the page.
+for scenario in $SCENARIOS; do
+  rm -f "$RESULTS/${scenario}__"*.json "$RESULTS/${scenario}__"*.probe
+done
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 say "building release binaries"
