@@ -1,5 +1,6 @@
-//! PostgreSQL going away under a running server (its own test binary: it
-//! stops and starts the private server every PostgreSQL test shares).
+//! PostgreSQL going away under a running server, and under a node of
+//! several subscribing a room (its own test binary: it stops and starts the
+//! private server every PostgreSQL test shares; its tests take turns).
 
 mod support;
 
@@ -29,6 +30,9 @@ fn pg_ctl(action: &[&str]) {
     assert!(status.is_ok_and(|s| s.success()), "pg_ctl {action:?} failed");
 }
 
+/// Held by each test while it may stop the server the others use.
+static POSTGRES_STOPPER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn readyz(app: &TestApp) -> u16 {
     readyz_said(app).await.0
 }
@@ -40,6 +44,7 @@ async fn readyz_said(app: &TestApp) -> (u16, String) {
 
 #[actix_web::test]
 async fn postgres_restarted_sends_are_refused_meanwhile_and_service_returns_by_itself() {
+    let _alone = POSTGRES_STOPPER.lock().await;
     let Some(url) = fresh_database().await else { return };
     let app = TestApp::spawn_configured(|config| config.database = StoreLocation::Postgres(url.clone())).await;
     assert_eq!(readyz_said(&app).await, (200, "ready\nstore (postgres): ok\n".into()));
@@ -67,4 +72,58 @@ async fn postgres_restarted_sends_are_refused_meanwhile_and_service_returns_by_i
     let (history, _) = JsonClient::connect(app.address).await.enter("lobby", "bob", None).await;
     let texts: Vec<&str> = history.iter().map(|m| m.text.as_str()).collect();
     assert_eq!(texts, ["before", "during"], "nothing acknowledged was lost, nothing refused was kept");
+}
+
+#[actix_web::test]
+async fn a_node_that_subscribed_a_room_while_postgres_was_down_hears_it_in_order_once_it_is_back() {
+    let _alone = POSTGRES_STOPPER.lock().await;
+    let Some((database, redis)) = support::redis::services().await else { return };
+    let node_a = support::redis::node(&database, &redis).await;
+    let node_b = support::redis::node(&database, &redis).await;
+    let mut alice = JsonClient::connect(node_a.address).await;
+    alice.enter("dev", "alice", None).await;
+    let first = alice.say("before").await;
+    assert_eq!(alice.next_ack(&first).await, 1);
+
+    // Bob joins #dev on node B, new to it, while PostgreSQL is down: node B
+    // cannot read the room's newest id (nor bob his history).
+    pg_ctl(&["-m", "fast", "stop"]);
+    let mut bob = JsonClient::connect(node_b.address).await;
+    bob.send_join("dev", "bob", None).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let next = tokio::time::timeout_at(deadline, bob.next()).await.expect("an answer to the join");
+        if matches!(next, ServerMessage::Joined { .. }) {
+            break;
+        }
+    }
+    // Longer than a request waits for a connection: the reads fail.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    pg_ctl(&["start"]);
+    for node in [&node_a, &node_b] {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while readyz(node).await != 200 {
+            assert!(tokio::time::Instant::now() < deadline, "never ready again");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    for n in 2..=6 {
+        let said = alice.say(&format!("after {n}")).await;
+        assert_eq!(alice.next_ack(&said).await, n);
+    }
+    // Live messages reach him from the first one said after the outage, in
+    // order, once; his history, whose read waited for the store, follows
+    // (live messages may precede it: clients merge by id).
+    let mut live: Vec<u64> = Vec::new();
+    let mut history: Option<Vec<u64>> = None;
+    while live.last() != Some(&6) || history.is_none() {
+        let next = tokio::time::timeout(Duration::from_secs(10), bob.next()).await;
+        match next.unwrap_or_else(|_| panic!("bob heard only {live:?}, history {history:?}")) {
+            ServerMessage::History { messages, .. } => history = Some(messages.iter().map(|m| m.id).collect()),
+            ServerMessage::Message(message) => live.push(message.id),
+            _ => {}
+        }
+    }
+    assert_eq!(live, [2, 3, 4, 5, 6], "each id once, in order, from the first said after the outage");
+    assert_eq!(history.as_deref().and_then(<[u64]>::first), Some(&1), "his history starts at the first message");
 }
