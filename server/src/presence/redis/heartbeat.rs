@@ -37,8 +37,9 @@ const BURIAL_MARK_SECONDS: u64 = 3600;
 struct Refreshed {
     /// Names another node took meanwhile.
     lost: usize,
-    /// Names whose entry was gone, taken again, with their holder values.
-    retaken: Vec<(Held, String)>,
+    /// Names still this node's (refreshed, or taken again where the entry
+    /// was gone), with their holder values.
+    ours: Vec<(Held, String)>,
 }
 
 /// Beats while the presence lives.
@@ -123,12 +124,14 @@ impl RedisPresence {
     /// This node was taken for dead: takes its names back at once and tells
     /// the other nodes' members they are here (this node's never heard them leave).
     async fn come_back(&self) -> Result<(), PresenceError> {
-        let Refreshed { lost, retaken } = self.refresh().await?;
+        // Every name still ours was announced as gone (if this fails half
+        // way, the next beat comes back again and announces them all).
+        let Refreshed { lost, ours } = self.refresh().await?;
         let mut per_room: HashMap<&RoomName, usize> = HashMap::new();
-        for (held, _) in &retaken {
+        for (held, _) in &ours {
             *per_room.entry(&held.room).or_default() += 1;
         }
-        let events = retaken
+        let events = ours
             .iter()
             .filter(|(held, _)| per_room.get(&held.room).is_some_and(|n| *n <= PRESENCE_EVENTS_MAX))
             .filter_map(|(held, value)| {
@@ -138,6 +141,8 @@ impl RedisPresence {
             })
             .collect();
         let announced = self.announce(self.node, events).await?;
+        let mut connection = self.connection.clone();
+        redis::cmd("DEL").arg(self.keys.buried(self.node)).query_async::<()>(&mut connection).await.map_err(failed)?;
         tracing::warn!(lost, announced, "this node was taken for dead (it missed its beats); its names are back");
         Ok(())
     }
@@ -207,8 +212,7 @@ impl RedisPresence {
                         }
                         refreshed.lost += 1;
                     }
-                    2 => refreshed.retaken.push(entry.clone()),
-                    _ => {}
+                    _ => refreshed.ours.push(entry.clone()),
                 }
             }
         }

@@ -84,13 +84,13 @@ return found
 
 /// This node (`ARGV[1]`) is alive for `ARGV[2]` ms more, by Redis's clock
 /// (nodes' clocks may disagree). Returns whether it had been taken for dead
-/// (`KEYS[2]`, its burial mark, existed) and up to 16 nodes of `KEYS[1]`
-/// whose time is up.
+/// (`KEYS[2]`, its burial mark, exists: the node removes it once it has
+/// announced its return) and up to 16 nodes of `KEYS[1]` whose time is up.
 pub const BEAT: &str = r"
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
-local buried = redis.call('DEL', KEYS[2])
+local buried = redis.call('EXISTS', KEYS[2])
 local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 16)
 return {buried, expired}
 ";
