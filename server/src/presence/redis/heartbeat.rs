@@ -4,14 +4,15 @@
 //! Every [`BEATS_PER_TTL`]th of the entry lifetime (a second) the node
 //! tells Redis it is alive for two thirds of that lifetime more (ten
 //! seconds), by Redis's clock: nodes' clocks need not agree. Any node that
-//! finds another past its time buries it (one script, so one of several
-//! survivors does it): the dead node's names are freed and each of its
-//! members is announced as gone in its room, on the dead node's behalf.
+//! finds another past its time buries it (one script claims the burial, so
+//! one of several survivors does it): the dead node's names are freed, a
+//! chunk at a time, and each of its members is announced as gone in its
+//! room, on the dead node's behalf.
 //! A node that was only late (a long pause, Redis out of its reach) finds
 //! its burial mark at its next beat, takes its names back and announces
 //! them as joined again. Every third of the lifetime it refreshes its names.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Weak;
 
 use chat_shared::limits::PRESENCE_EVENTS_MAX;
@@ -19,7 +20,7 @@ use chat_shared::{Nickname, RoomName};
 
 use super::{Held, RedisPresence, failed, holder_peer, keys::held_field, scripts};
 use crate::bus::redis::announcement;
-use crate::bus::{NodeId, Peer, Published, RoomEvent};
+use crate::bus::{NodeId, Published, RoomEvent};
 use crate::presence::PresenceError;
 
 /// Beats per entry lifetime (one a second for 15 s entries).
@@ -27,6 +28,9 @@ const BEATS_PER_TTL: u32 = 15;
 
 /// Beats between refreshes of the node's names (a third of their lifetime).
 const BEATS_PER_REFRESH: u32 = BEATS_PER_TTL / 3;
+
+/// Names a survivor frees per script when it buries a node.
+const FREE_CHUNK: usize = 500;
 
 /// How long a burial mark stays: a node late by more than this never
 /// learns it was buried (its names are refreshed back all the same).
@@ -90,35 +94,92 @@ impl RedisPresence {
         Ok(())
     }
 
-    /// Buries `node` (if no other survivor did first) and tells the rooms
-    /// its members left.
+    /// Buries `node` (if no other survivor did first), frees its names a
+    /// chunk at a time and tells the rooms its members left.
     async fn bury(&self, node: NodeId) -> Result<(), PresenceError> {
         let mut connection = self.connection.clone();
-        let gone: Vec<String> = self
+        let burying = self.keys.burying(node);
+        let buried: bool = self
             .scripts
             .bury
             .key(self.keys.nodes())
             .key(self.keys.held_by(node))
             .key(self.keys.buried(node))
+            .key(&burying)
             .arg(node)
-            .arg(self.keys.prefix())
-            .arg(PRESENCE_EVENTS_MAX)
             .arg(BURIAL_MARK_SECONDS)
             .invoke_async(&mut connection)
             .await
             .map_err(failed)?;
-        let events = gone.chunks_exact(3).filter_map(|member| {
-            let [room, nick, connection] = member else { return None };
-            let member = Peer { node, connection: connection.parse().ok()? };
-            let nick = Nickname::parse(nick.as_str()).ok()?;
-            Some(Published {
-                room: RoomName::parse(room.as_str()).ok()?,
-                event: RoomEvent::MemberLeft { nick, member },
-            })
-        });
-        let announced = self.announce(node, events.collect()).await?;
+        if !buried {
+            return Ok(());
+        }
+        let members = self.read_held(&burying).await?;
+        // Crowded rooms (counted before anyone is freed) get no presence events.
+        let mut rooms: Vec<&RoomName> = members.iter().map(|(held, _)| &held.room).collect();
+        rooms.sort();
+        rooms.dedup();
+        let mut sizes = redis::pipe();
+        for room in &rooms {
+            sizes.zcard(self.keys.names(room));
+        }
+        let sizes: Vec<usize> = sizes.query_async(&mut connection).await.map_err(failed)?;
+        let crowded: HashSet<&RoomName> =
+            rooms.iter().zip(sizes).filter(|(_, size)| *size > PRESENCE_EVENTS_MAX).map(|(room, _)| *room).collect();
+        let mut announced = 0;
+        for chunk in members.chunks(FREE_CHUNK) {
+            let mut free = self.scripts.free.prepare_invoke();
+            free.arg(self.keys.prefix());
+            for (held, holder) in chunk {
+                free.arg(held.room.as_str()).arg(held.nick.as_str()).arg(holder);
+            }
+            let freed: Vec<usize> = free.invoke_async(&mut connection).await.map_err(failed)?;
+            let events = freed
+                .into_iter()
+                .filter_map(|index| chunk.get(index))
+                .filter(|(held, _)| !crowded.contains(&held.room))
+                .filter_map(|(held, holder)| {
+                    let member = holder_peer(holder)?;
+                    let event = RoomEvent::MemberLeft { nick: held.nick.clone(), member };
+                    Some(Published { room: held.room.clone(), event })
+                })
+                .collect();
+            announced += self.announce(node, events).await?;
+        }
+        redis::cmd("DEL").arg(&burying).query_async::<()>(&mut connection).await.map_err(failed)?;
         tracing::info!(node, announced, "a node stopped beating: its names are free and its members announced as gone");
         Ok(())
+    }
+
+    /// What a held hash lists, read a chunk at a time (`HSCAN`, so Redis is
+    /// never busy with all of it at once).
+    async fn read_held(&self, key: &str) -> Result<Vec<(Held, String)>, PresenceError> {
+        let mut connection = self.connection.clone();
+        let mut all: HashMap<String, String> = HashMap::new();
+        let mut cursor = 0u64;
+        loop {
+            let (next, fields): (u64, Vec<(String, String)>) = redis::cmd("HSCAN")
+                .arg(key)
+                .arg(cursor)
+                .arg("COUNT")
+                .arg(FREE_CHUNK)
+                .query_async(&mut connection)
+                .await
+                .map_err(failed)?;
+            all.extend(fields);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        Ok(all
+            .into_iter()
+            .filter_map(|(field, holder)| {
+                let (room, nick) = field.split_once(' ')?;
+                let held = Held { room: RoomName::parse(room).ok()?, nick: Nickname::parse(nick).ok()? };
+                Some((held, holder))
+            })
+            .collect())
     }
 
     /// This node was taken for dead: takes its names back at once and tells

@@ -50,6 +50,11 @@ impl Keys {
         format!("{}held:", self.prefix)
     }
 
+    /// Where a buried node's held hash waits while its names are freed.
+    pub fn burying(&self, node: NodeId) -> String {
+        format!("{}burying:{node}", self.prefix)
+    }
+
     /// The sorted set of live nodes, scored by when each is to be taken for dead.
     pub fn nodes(&self) -> String {
         format!("{}nodes", self.prefix)
@@ -82,6 +87,7 @@ mod tests {
         assert_eq!(keys.held_by(7), "chat:e1:held:7");
         assert_eq!(keys.nodes(), "chat:e1:nodes");
         assert_eq!(keys.buried(7), "chat:e1:buried:7");
+        assert_eq!(keys.burying(7), "chat:e1:burying:7");
         assert_eq!(held_field(&room, &nick).split_once(' '), Some(("dev", "Ann Lee")));
     }
 }

@@ -76,6 +76,7 @@ struct Scripts {
     list: redis::Script,
     beat: redis::Script,
     bury: redis::Script,
+    free: redis::Script,
 }
 
 fn failed(error: redis::RedisError) -> PresenceError {
@@ -128,6 +129,7 @@ impl RedisPresence {
                 list: redis::Script::new(scripts::LIST),
                 beat: redis::Script::new(scripts::BEAT),
                 bury: redis::Script::new(scripts::BURY),
+                free: redis::Script::new(scripts::FREE),
             },
             held: Arc::default(),
             lists: Mutex::default(),

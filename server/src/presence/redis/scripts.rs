@@ -95,42 +95,39 @@ local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 16
 return {buried, expired}
 ";
 
-/// Buries node `ARGV[1]` if its time in `KEYS[1]` is still up (of several
-/// nodes trying at once, one does it): frees what it held (`KEYS[2]`, its
-/// held hash), marks it buried (`KEYS[3]`, for `ARGV[4]` s), and returns
-/// room, name and connection of each member to announce as gone, flattened.
-/// Rooms with more than `ARGV[3]` names get no announcements (crowded rooms
-/// have no presence events). `ARGV[2]` is the history's key prefix.
+/// Takes node `ARGV[1]` for dead if its time in `KEYS[1]` is still up (of
+/// several nodes trying at once, one does): marks it buried (`KEYS[3]`, for
+/// `ARGV[2]` s) and moves its held hash (`KEYS[2]`) to `KEYS[4]`, whose
+/// names the burier then frees a chunk at a time ([`FREE`]): one script
+/// freeing tens of thousands would stall Redis for every node. 1 if this
+/// call buried it.
 pub const BURY: &str = r"
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if not score or tonumber(score) > now then return {} end
+if not score or tonumber(score) > now then return 0 end
 redis.call('ZREM', KEYS[1], ARGV[1])
-local held = redis.call('HGETALL', KEYS[2])
-local sizes = {}
-local gone = {}
-for i = 1, #held, 2 do
-  local room, nick = string.match(held[i], '^(%S+) (.*)$')
-  local holder = held[i + 1]
-  if room then
-    local entry = ARGV[2] .. 'nick:' .. room .. ':' .. nick
-    local names = ARGV[2] .. 'names:' .. room
-    local current = redis.call('GET', entry)
-    if current == holder or not current then
-      if sizes[room] == nil then sizes[room] = redis.call('ZCARD', names) end
-      if current then redis.call('DEL', entry) end
-      redis.call('ZREM', names, nick)
-      local connection = string.match(holder, '^%S+ (%S+) ')
-      if connection and sizes[room] <= tonumber(ARGV[3]) then
-        table.insert(gone, room)
-        table.insert(gone, nick)
-        table.insert(gone, connection)
-      end
-    end
+redis.call('SET', KEYS[3], 1, 'EX', ARGV[2])
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('RENAME', KEYS[2], KEYS[4]) end
+return 1
+";
+
+/// Frees names of a buried node. `ARGV[1]` is the history's key prefix,
+/// then come triples of room, name and holder. A name whose entry still
+/// names that holder (or has expired) is freed; returns the 0-based indexes
+/// of the triples freed (the others were taken back by their tabs).
+pub const FREE: &str = r"
+local prefix = ARGV[1]
+local freed = {}
+for i = 2, #ARGV, 3 do
+  local room, nick, holder = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local entry = prefix .. 'nick:' .. room .. ':' .. nick
+  local current = redis.call('GET', entry)
+  if current == holder or not current then
+    if current then redis.call('DEL', entry) end
+    redis.call('ZREM', prefix .. 'names:' .. room, nick)
+    table.insert(freed, (i - 2) / 3)
   end
 end
-redis.call('DEL', KEYS[2])
-redis.call('SET', KEYS[3], 1, 'EX', ARGV[4])
-return gone
+return freed
 ";
