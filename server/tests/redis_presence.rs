@@ -344,3 +344,38 @@ async fn a_dead_node_with_thousands_of_members_is_buried_whole() {
         eprintln!("redis slow log: {micros} µs in {}", command.join(" ").chars().take(60).collect::<String>());
     }
 }
+
+#[actix_web::test]
+async fn a_burial_whose_burier_died_half_way_is_finished_by_another_node() {
+    let Some((database, redis)) = services().await else { return };
+    let node_a = node(&database, &redis).await;
+    let epoch = epoch_of(&node_a).await;
+    let mut bob = JsonClient::connect(node_a.address).await;
+    try_join(&mut bob, "dev", "bob").await.expect("joined");
+    // Redis as a burier of node 995 left it: ghost's name set aside, not
+    // freed yet, the burial noted long ago and never finished.
+    let client = redis::Client::open(redis.url()).expect("client");
+    let mut connection = client.get_multiplexed_async_connection().await.expect("redis");
+    let prefix = format!("chat:{}:", epoch.as_str());
+    let holder = "995 1 tabhash";
+    let mut pipe = redis::pipe();
+    pipe.set(format!("{prefix}nick:dev:ghost"), holder)
+        .zadd(format!("{prefix}names:dev"), "ghost", 0)
+        .hset(format!("{prefix}burying:995"), "dev ghost", holder)
+        .zadd(format!("{prefix}burials"), 995, 0);
+    pipe.query_async::<()>(&mut connection).await.expect("state");
+
+    let mut heard = Vec::new();
+    until_heard(&mut bob, "ghost left", &mut heard).await;
+    heard.extend(presence_events(&mut bob, Duration::from_secs(2)).await);
+    assert_eq!(heard, ["ghost left"], "once");
+    let left: Vec<bool> = redis::pipe()
+        .exists(format!("{prefix}nick:dev:ghost"))
+        .exists(format!("{prefix}burying:995"))
+        .zscore(format!("{prefix}burials"), 995)
+        .query_async::<(bool, bool, Option<f64>)>(&mut connection)
+        .await
+        .map(|(entry, burying, burial)| vec![entry, burying, burial.is_some()])
+        .expect("state");
+    assert_eq!(left, [false, false, false], "name freed, burial done");
+}

@@ -80,8 +80,10 @@ impl RedisPresence {
             .beat
             .key(self.keys.nodes())
             .key(self.keys.buried(self.node))
+            .key(self.keys.burials())
             .arg(self.node)
             .arg(alive_for)
+            .arg(self.burial_stalls_after())
             .invoke_async(&mut connection)
             .await
             .map_err(failed)?;
@@ -94,8 +96,9 @@ impl RedisPresence {
         Ok(())
     }
 
-    /// Buries `node` (if no other survivor did first), frees its names a
-    /// chunk at a time and tells the rooms its members left.
+    /// Buries `node` (if no other survivor did first, or takes on a burial
+    /// of it that stalled), frees its names a chunk at a time and tells the
+    /// rooms its members left.
     async fn bury(&self, node: NodeId) -> Result<(), PresenceError> {
         let mut connection = self.connection.clone();
         let burying = self.keys.burying(node);
@@ -106,8 +109,10 @@ impl RedisPresence {
             .key(self.keys.held_by(node))
             .key(self.keys.buried(node))
             .key(&burying)
+            .key(self.keys.burials())
             .arg(node)
             .arg(BURIAL_MARK_SECONDS)
+            .arg(self.burial_stalls_after())
             .invoke_async(&mut connection)
             .await
             .map_err(failed)?;
@@ -129,7 +134,7 @@ impl RedisPresence {
         let mut announced = 0;
         for chunk in members.chunks(FREE_CHUNK) {
             let mut free = self.scripts.free.prepare_invoke();
-            free.arg(self.keys.prefix());
+            free.key(&burying).arg(self.keys.prefix());
             for (held, holder) in chunk {
                 free.arg(held.room.as_str()).arg(held.nick.as_str()).arg(holder);
             }
@@ -146,9 +151,18 @@ impl RedisPresence {
                 .collect();
             announced += self.announce(node, events).await?;
         }
-        redis::cmd("DEL").arg(&burying).query_async::<()>(&mut connection).await.map_err(failed)?;
+        let mut done = redis::pipe();
+        done.del(&burying).ignore().zrem(self.keys.burials(), node).ignore();
+        done.query_async::<()>(&mut connection).await.map_err(failed)?;
         tracing::info!(node, announced, "a node stopped beating: its names are free and its members announced as gone");
         Ok(())
+    }
+
+    /// How long a burial under way may go unheard of before another node
+    /// takes it on (a third of the entry lifetime: 5 s; one takes well
+    /// under a second).
+    fn burial_stalls_after(&self) -> u64 {
+        self.ttl_millis() / 3
     }
 
     /// What a held hash lists, read a chunk at a time (`HSCAN`, so Redis is
@@ -202,8 +216,13 @@ impl RedisPresence {
             })
             .collect();
         let announced = self.announce(self.node, events).await?;
+        // Its burial is over, even one that stalled (no one is to take it on).
+        let mut over = redis::pipe();
+        over.del(self.keys.buried(self.node)).ignore();
+        over.del(self.keys.burying(self.node)).ignore();
+        over.zrem(self.keys.burials(), self.node).ignore();
         let mut connection = self.connection.clone();
-        redis::cmd("DEL").arg(self.keys.buried(self.node)).query_async::<()>(&mut connection).await.map_err(failed)?;
+        over.query_async::<()>(&mut connection).await.map_err(failed)?;
         tracing::warn!(lost, announced, "this node was taken for dead (it missed its beats); its names are back");
         Ok(())
     }

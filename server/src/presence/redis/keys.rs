@@ -55,6 +55,12 @@ impl Keys {
         format!("{}burying:{node}", self.prefix)
     }
 
+    /// The sorted set of burials under way, scored by when their burier last
+    /// took them on.
+    pub fn burials(&self) -> String {
+        format!("{}burials", self.prefix)
+    }
+
     /// The sorted set of live nodes, scored by when each is to be taken for dead.
     pub fn nodes(&self) -> String {
         format!("{}nodes", self.prefix)
@@ -88,6 +94,7 @@ mod tests {
         assert_eq!(keys.nodes(), "chat:e1:nodes");
         assert_eq!(keys.buried(7), "chat:e1:buried:7");
         assert_eq!(keys.burying(7), "chat:e1:burying:7");
+        assert_eq!(keys.burials(), "chat:e1:burials");
         assert_eq!(held_field(&room, &nick).split_once(' '), Some(("dev", "Ann Lee")));
     }
 }

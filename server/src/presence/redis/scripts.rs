@@ -85,42 +85,60 @@ return found
 /// This node (`ARGV[1]`) is alive for `ARGV[2]` ms more, by Redis's clock
 /// (nodes' clocks may disagree). Returns whether it had been taken for dead
 /// (`KEYS[2]`, its burial mark, exists: the node removes it once it has
-/// announced its return) and up to 16 nodes of `KEYS[1]` whose time is up.
+/// announced its return) and up to 16 nodes to bury: those of `KEYS[1]`
+/// whose time is up, and those of `KEYS[3]` (burials under way) whose
+/// burier has not been heard of for `ARGV[3]` ms (it died, or Redis went
+/// away half way).
 pub const BEAT: &str = r"
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 local buried = redis.call('EXISTS', KEYS[2])
-local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 16)
-return {buried, expired}
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 16)
+local stalled = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[3]), 'LIMIT', 0, 16)
+for _, node in ipairs(stalled) do table.insert(due, node) end
+return {buried, due}
 ";
 
-/// Takes node `ARGV[1]` for dead if its time in `KEYS[1]` is still up (of
-/// several nodes trying at once, one does): marks it buried (`KEYS[3]`, for
-/// `ARGV[2]` s) and moves its held hash (`KEYS[2]`) to `KEYS[4]`, whose
-/// names the burier then frees a chunk at a time ([`FREE`]): one script
-/// freeing tens of thousands would stall Redis for every node. 1 if this
-/// call buried it.
+/// Takes on the burial of node `ARGV[1]` (of several nodes trying at once,
+/// one does): if its time in `KEYS[1]` is up, marks it buried (`KEYS[3]`,
+/// for `ARGV[2]` s), sets its held hash (`KEYS[2]`) aside as `KEYS[4]`, and
+/// notes the burial under way in `KEYS[5]`; or, if a burial of it under way
+/// has not moved for `ARGV[3]` ms, takes that on. The burier then frees its
+/// names a chunk at a time ([`FREE`]): one script freeing tens of thousands
+/// would stall Redis for every node. 1 if this call took the burial on.
 pub const BURY: &str = r"
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if not score or tonumber(score) > now then return 0 end
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('SET', KEYS[3], 1, 'EX', ARGV[2])
-if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('RENAME', KEYS[2], KEYS[4]) end
-return 1
+if score then
+  if tonumber(score) > now then return 0 end
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('SET', KEYS[3], 1, 'EX', ARGV[2])
+  if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('RENAME', KEYS[2], KEYS[4]) end
+  redis.call('ZADD', KEYS[5], now, ARGV[1])
+  return 1
+end
+local started = redis.call('ZSCORE', KEYS[5], ARGV[1])
+if started and tonumber(started) + tonumber(ARGV[3]) <= now then
+  redis.call('ZADD', KEYS[5], now, ARGV[1])
+  return 1
+end
+return 0
 ";
 
-/// Frees names of a buried node. `ARGV[1]` is the history's key prefix,
-/// then come triples of room, name and holder. A name whose entry still
-/// names that holder (or has expired) is freed; returns the 0-based indexes
-/// of the triples freed (the others were taken back by their tabs).
+/// Frees names of a buried node, and drops them from its set-aside held
+/// hash (`KEYS[1]`), so a burial taken on after its burier died goes on
+/// from there. `ARGV[1]` is the history's key prefix, then come triples of
+/// room, name and holder. A name whose entry still names that holder (or
+/// has expired) is freed; returns the 0-based indexes of the triples freed
+/// (the others were taken back by their tabs).
 pub const FREE: &str = r"
 local prefix = ARGV[1]
 local freed = {}
 for i = 2, #ARGV, 3 do
   local room, nick, holder = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  redis.call('HDEL', KEYS[1], room .. ' ' .. nick)
   local entry = prefix .. 'nick:' .. room .. ':' .. nick
   local current = redis.call('GET', entry)
   if current == holder or not current then
