@@ -58,6 +58,11 @@ async fn ids_pages_and_resends_work_as_on_sqlite() {
     assert_eq!(newest.len(), 2, "rooms without messages are left out: {newest:?}");
     assert_eq!((newest[&rooms[0]], newest[&rooms[1]]), (5, 1));
     assert!(store.latest_ids(&[]).await.expect("none asked").is_empty());
+    let from = [(rooms[0].clone(), 2), (rooms[1].clone(), 0), (rooms[2].clone(), 0)];
+    let read = store.pages_after(&from, 2).await.expect("pages after");
+    let mut read: Vec<(String, u64)> = read.iter().map(|m| (m.room.to_string(), m.id)).collect();
+    read.sort();
+    assert_eq!(read, [("dev".into(), 1), ("lobby".into(), 3), ("lobby".into(), 4)], "up to 2 per room, after each id");
 
     // A resend, alone or twice within one batch, comes back as the stored copy.
     let batch =

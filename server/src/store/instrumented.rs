@@ -53,6 +53,13 @@ impl HistoryStore for InstrumentedStore {
         result
     }
 
+    async fn pages_after(&self, from: &[(RoomName, u64)], limit: u32) -> Result<Vec<ChatMessage>, StoreError> {
+        let started = Instant::now();
+        let result = self.inner.pages_after(from, limit).await;
+        self.metrics.observe_store(StoreOperation::Read, started);
+        result
+    }
+
     fn epoch(&self) -> &Epoch {
         self.inner.epoch()
     }

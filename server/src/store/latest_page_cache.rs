@@ -152,6 +152,10 @@ impl HistoryStore for LatestPageCache {
         self.inner.latest_ids(rooms).await
     }
 
+    async fn pages_after(&self, from: &[(RoomName, u64)], limit: u32) -> Result<Vec<ChatMessage>, StoreError> {
+        self.inner.pages_after(from, limit).await
+    }
+
     fn epoch(&self) -> &Epoch {
         self.inner.epoch()
     }

@@ -111,6 +111,17 @@ pub trait HistoryStore: Send + Sync + 'static {
         Ok(newest)
     }
 
+    /// For each room and id of `from`, up to `limit` of the room's messages
+    /// after that id, each room's oldest first: what a node missed in many
+    /// rooms, read at once.
+    async fn pages_after(&self, from: &[(RoomName, u64)], limit: u32) -> Result<Vec<ChatMessage>, StoreError> {
+        let mut read = Vec::new();
+        for (room, after) in from {
+            read.extend(self.page(room, Page::After { id: *after, limit }).await?);
+        }
+        Ok(read)
+    }
+
     /// The epoch of this history, made with the database: ids of another
     /// epoch mean nothing here.
     fn epoch(&self) -> &Epoch;

@@ -228,6 +228,18 @@ impl HistoryStore for PostgresStore {
             .collect()
     }
 
+    async fn pages_after(&self, from: &[(RoomName, u64)], limit: u32) -> Result<Vec<ChatMessage>, StoreError> {
+        let rooms: Vec<&str> = from.iter().map(|(room, _)| room.as_str()).collect();
+        let after: Vec<i64> = from.iter().map(|(_, id)| to_i64(*id)).collect();
+        let sql = format!(
+            "SELECT m.* FROM UNNEST($1::text[], $2::bigint[]) AS r(room, after) \
+             CROSS JOIN LATERAL (SELECT {COLUMNS} FROM messages \
+             WHERE room = r.room AND id > r.after ORDER BY id LIMIT $3) AS m"
+        );
+        let rows = sqlx::query(&sql).bind(&rooms).bind(&after).bind(i64::from(limit)).fetch_all(&self.pool).await?;
+        rows.iter().map(message_from_row).collect()
+    }
+
     fn epoch(&self) -> &Epoch {
         &self.epoch
     }

@@ -3,11 +3,12 @@
 //! store what pub/sub lost, and reconnects (resubscribing, then reading
 //! what was stored meanwhile) whenever the link to Redis breaks.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use chat_shared::RoomName;
+use chat_shared::{ChatMessage, RoomName};
 use futures_util::StreamExt;
 use redis::aio::{PubSubSink, PubSubStream};
 use tokio::sync::mpsc;
@@ -33,6 +34,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// Messages read from the store per page when catching up.
 const CATCH_UP_PAGE: u32 = 500;
+
+/// Rooms whose first missed messages are read in one query after a
+/// reconnect, and how many of each ([`CATCH_UP_PAGE`] at a time after that).
+const CATCH_UP_ROOMS: usize = 200;
+const CATCH_UP_FIRST: u32 = 50;
 
 /// Most channels per SUBSCRIBE, and rooms per newest-ids query, when
 /// subscribing many rooms at once.
@@ -409,11 +415,43 @@ impl BusTask {
                     continue;
                 }
             };
-            for (room, last) in chunk {
-                let last = last.unwrap_or(0);
-                if newest.get(room).is_some_and(|newest| *newest > last) {
-                    self.catch_up(room, last).await?;
-                }
+            let behind: Vec<(RoomName, u64)> = chunk
+                .iter()
+                .map(|(room, last)| (room.clone(), last.unwrap_or(0)))
+                .filter(|(room, last)| newest.get(room).is_some_and(|newest| newest > last))
+                .collect();
+            for rooms in behind.chunks(CATCH_UP_ROOMS) {
+                self.catch_up_rooms(rooms).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads what `rooms` missed after their last delivered ids: the first
+    /// page of each in one query, then, for a room that missed more, the
+    /// rest page by page.
+    async fn catch_up_rooms(&mut self, rooms: &[(RoomName, u64)]) -> Result<(), HubGone> {
+        let read = match self.parts.store.pages_after(rooms, CATCH_UP_FIRST).await {
+            Ok(read) => read,
+            Err(error) => {
+                // What is still missing is read as a gap once something newer is heard.
+                tracing::warn!(%error, rooms = rooms.len(), "cannot read what was missed from the store");
+                return Ok(());
+            }
+        };
+        let mut per_room: HashMap<RoomName, Vec<ChatMessage>> = HashMap::new();
+        for message in read {
+            per_room.entry(message.room.clone()).or_default().push(message);
+        }
+        for (room, last) in rooms {
+            let mut read = per_room.remove(room).unwrap_or_default();
+            read.sort_by_key(|message| message.id);
+            let full = read.len() == CATCH_UP_FIRST as usize;
+            let newest = read.last().map_or(*last, |message| message.id);
+            let delivered = self.sequencer.filled_partly(room, read, Instant::now());
+            self.emit(delivered, true).await?;
+            if full {
+                self.catch_up(room, newest).await?;
             }
         }
         Ok(())
