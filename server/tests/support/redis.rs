@@ -26,10 +26,17 @@ impl PrivateRedis {
             eprintln!("skipped: no redis-server (./scripts/test installs it)");
             return None;
         }
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
-        let mut redis = Self { port, child: None };
-        redis.start_again().await;
-        Some(redis)
+        // A port found free may be taken before our server binds it (tests
+        // run in parallel); then try another, rather than share another
+        // test's Redis (whose end would cut this test's connections).
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+            let mut redis = Self { port, child: None };
+            if redis.try_start().await {
+                return Some(redis);
+            }
+        }
+        panic!("no redis-server of this test's own could start");
     }
 
     /// Its URL.
@@ -47,6 +54,12 @@ impl PrivateRedis {
 
     /// Starts it again on the same port (empty: nothing is saved) and waits until it answers.
     pub async fn start_again(&mut self) {
+        assert!(self.try_start().await, "redis-server did not start again on port {}", self.port);
+    }
+
+    /// Starts it on its port and waits until it answers; false if another
+    /// process holds the port.
+    async fn try_start(&mut self) -> bool {
         self.kill();
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
@@ -54,14 +67,22 @@ impl PrivateRedis {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server starts");
+        let pid = child.id();
         self.child = Some(child);
         let client = redis::Client::open(self.url()).expect("url");
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
+            if self.child.as_mut().is_some_and(|child| child.try_wait().is_ok_and(|exited| exited.is_some())) {
+                self.child = None;
+                return false;
+            }
             if let Ok(mut connection) = client.get_multiplexed_async_connection().await
-                && redis::cmd("PING").query_async::<String>(&mut connection).await.is_ok()
+                && let Ok(info) = redis::cmd("INFO").arg("server").query_async::<String>(&mut connection).await
             {
-                return;
+                // Answering is not enough: it must be ours.
+                if info.lines().any(|line| line.trim() == format!("process_id:{pid}")) {
+                    return true;
+                }
             }
             assert!(Instant::now() < deadline, "redis-server did not start on port {}", self.port);
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -28,6 +28,12 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 /// (not only one that closed the connection) is noticed.
 const PING_EVERY: Duration = Duration::from_secs(5);
 
+/// How long a ping may go unanswered. Longer than other requests: a false
+/// alarm costs a reconnect, which loses the presence events sent meanwhile
+/// (a loaded machine answered pings in over 2 s); a hung Redis is still
+/// noticed within 10 s.
+const PING_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The first wait before reconnecting, doubled up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
@@ -321,7 +327,7 @@ impl BusTask {
             && now >= link.next_ping
         {
             link.next_ping = now + PING_EVERY;
-            let ping = timeout(REQUEST_TIMEOUT, link.sink.ping::<String>()).await;
+            let ping = timeout(PING_TIMEOUT, link.sink.ping::<String>()).await;
             if !matches!(ping, Ok(Ok(_))) {
                 self.lost("redis did not answer a ping");
             }
