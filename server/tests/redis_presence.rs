@@ -91,7 +91,9 @@ async fn the_names_of_a_node_that_stopped_refreshing_them_come_free_when_they_ex
     // A node that holds "ghost" in #dev, then dies (its heartbeat stops with it).
     let ttl = Duration::from_millis(900);
     let client = redis::Client::open(redis.url()).expect("client");
-    let dying = RedisPresence::start_with_ttl(client, &epoch, 999, ttl).expect("presence");
+    let dying = RedisPresence::start_with_ttl(client.clone(), &epoch, 999, ttl).expect("presence");
+    // And a node that holds nothing dies too: burying it must go as well.
+    let idle = RedisPresence::start_with_ttl(client.clone(), &epoch, 994, ttl).expect("presence");
     let tab = ClientId::parse("ghost-tab").expect("tab");
     let ghost = Peer { node: 999, connection: 1 };
     assert_eq!(dying.claim(&room("dev"), &nick("ghost"), &tab, ghost).await.expect("claim"), Claim::Free);
@@ -188,7 +190,9 @@ async fn a_node_that_stops_beating_is_buried_once_and_its_members_are_announced_
     // late beats do not get a live node buried (it would come back, and flap).
     let ttl = Duration::from_secs(3);
     let client = redis::Client::open(redis.url()).expect("client");
-    let dying = RedisPresence::start_with_ttl(client, &epoch, 999, ttl).expect("presence");
+    let dying = RedisPresence::start_with_ttl(client.clone(), &epoch, 999, ttl).expect("presence");
+    // And a node that holds nothing dies too: burying it must go as well.
+    let idle = RedisPresence::start_with_ttl(client.clone(), &epoch, 994, ttl).expect("presence");
     for (n, name) in ["ghost", "phoenix", "wanderer"].into_iter().enumerate() {
         let tab = ClientId::parse(format!("{name}-tab")).expect("tab");
         let member = Peer { node: 999, connection: n as u64 + 1 };
@@ -200,6 +204,12 @@ async fn a_node_that_stops_beating_is_buried_once_and_its_members_are_announced_
     let mut carol = JsonClient::connect(node_b.address).await;
     try_join(&mut carol, "dev", "carol").await.expect("joined");
 
+    let mut connection = client.get_multiplexed_async_connection().await.expect("redis");
+    let prefix = format!("chat:{}:", epoch.as_str());
+    let live: Option<f64> =
+        redis::cmd("ZSCORE").arg(format!("{prefix}nodes")).arg(994).query_async(&mut connection).await.expect("zscore");
+    assert!(live.is_some(), "the idle node beats");
+    drop(idle);
     // Its node dies. Before it is buried, phoenix's tab takes the name back
     // through node B, and so does wanderer's, which then leaves for good.
     drop(dying);
@@ -222,6 +232,21 @@ async fn a_node_that_stops_beating_is_buried_once_and_its_members_are_announced_
     let mut ghost = JsonClient::connect(node_a.address).await;
     let members = try_join(&mut ghost, "dev", "ghost").await.expect("free");
     assert_eq!(members, ["bob", "carol", "ghost", "phoenix"]);
+    // Buried whole: no longer among the live nodes, no burial left under way.
+    let (live, under_way): (Option<f64>, Option<f64>) = redis::pipe()
+        .zscore(format!("{prefix}nodes"), 999)
+        .zscore(format!("{prefix}burials"), 999)
+        .query_async(&mut connection)
+        .await
+        .expect("state");
+    assert_eq!((live, under_way), (None, None));
+    let (live, under_way): (Option<f64>, Option<f64>) = redis::pipe()
+        .zscore(format!("{prefix}nodes"), 994)
+        .zscore(format!("{prefix}burials"), 994)
+        .query_async(&mut connection)
+        .await
+        .expect("state");
+    assert_eq!((live, under_way), (None, None), "the node that held nothing is buried too");
 }
 
 #[actix_web::test]

@@ -128,7 +128,8 @@ impl RedisPresence {
         for room in &rooms {
             sizes.zcard(self.keys.names(room));
         }
-        let sizes: Vec<usize> = sizes.query_async(&mut connection).await.map_err(failed)?;
+        let sizes: Vec<usize> =
+            if rooms.is_empty() { Vec::new() } else { sizes.query_async(&mut connection).await.map_err(failed)? };
         let crowded: HashSet<&RoomName> =
             rooms.iter().zip(sizes).filter(|(_, size)| *size > PRESENCE_EVENTS_MAX).map(|(room, _)| *room).collect();
         let mut announced = 0;
