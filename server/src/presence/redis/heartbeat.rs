@@ -197,7 +197,8 @@ impl RedisPresence {
             .collect())
     }
 
-    /// This node was taken for dead: takes its names back at once and tells
+    /// This node was taken for dead, and its burial is over: takes its
+    /// names back at once (the burial freed them) and tells
     /// the other nodes' members they are here (this node's never heard them leave).
     async fn come_back(&self) -> Result<(), PresenceError> {
         // Every name still ours was announced as gone (if this fails half
@@ -217,13 +218,8 @@ impl RedisPresence {
             })
             .collect();
         let announced = self.announce(self.node, events).await?;
-        // Its burial is over, even one that stalled (no one is to take it on).
-        let mut over = redis::pipe();
-        over.del(self.keys.buried(self.node)).ignore();
-        over.del(self.keys.burying(self.node)).ignore();
-        over.zrem(self.keys.burials(), self.node).ignore();
         let mut connection = self.connection.clone();
-        over.query_async::<()>(&mut connection).await.map_err(failed)?;
+        redis::cmd("DEL").arg(self.keys.buried(self.node)).query_async::<()>(&mut connection).await.map_err(failed)?;
         tracing::warn!(lost, announced, "this node was taken for dead (it missed its beats); its names are back");
         Ok(())
     }

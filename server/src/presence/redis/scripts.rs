@@ -83,17 +83,20 @@ return found
 ";
 
 /// This node (`ARGV[1]`) is alive for `ARGV[2]` ms more, by Redis's clock
-/// (nodes' clocks may disagree). Returns whether it had been taken for dead
-/// (`KEYS[2]`, its burial mark, exists: the node removes it once it has
-/// announced its return) and up to 16 nodes to bury: those of `KEYS[1]`
-/// whose time is up, and those of `KEYS[3]` (burials under way) whose
+/// (nodes' clocks may disagree). Returns whether it was taken for dead and
+/// its burial is over, so it is to come back (`KEYS[2]`, its burial mark,
+/// exists: the node removes it once it has announced its return; and it is
+/// not among `KEYS[3]`, the burials under way: coming back while names are
+/// still being freed would have them freed after), and up to 16 nodes to
+/// bury: those of `KEYS[1]` whose time is up, and those of `KEYS[3]` whose
 /// burier has not been heard of for `ARGV[3]` ms (it died, or Redis went
 /// away half way).
 pub const BEAT: &str = r"
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
-local buried = redis.call('EXISTS', KEYS[2])
+local buried = 0
+if redis.call('EXISTS', KEYS[2]) == 1 and not redis.call('ZSCORE', KEYS[3], ARGV[1]) then buried = 1 end
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 16)
 local stalled = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[3]), 'LIMIT', 0, 16)
 for _, node in ipairs(stalled) do table.insert(due, node) end
