@@ -1,6 +1,7 @@
 //! A private nginx (from apt) in front of the chat server, as the README's
 //! deployment section configures it: its own prefix, config and port on
-//! loopback, stopped when dropped.
+//! loopback, stopped when dropped (one process, `master_process off`: killing
+//! a master left its worker running after every test).
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -37,6 +38,7 @@ impl Nginx {
         let config = format!(
             r#"
 daemon off;
+master_process off;
 worker_processes 1;
 pid {pid};
 error_log {log} warn;
