@@ -10,38 +10,10 @@ use std::time::Duration;
 
 use chat_server::bus::Peer;
 use chat_server::presence::{Claim, Presence, RedisPresence};
-use chat_shared::{ClientId, Epoch, ServerMessage};
+use chat_shared::ClientId;
 use futures_util::StreamExt;
-use support::redis::{node, services};
-use support::{JsonClient, TestApp, nick, room};
-
-async fn epoch_of(app: &TestApp) -> Epoch {
-    let mut client = JsonClient::connect(app.address).await;
-    client.send_join("lobby", "epoch-reader", None).await;
-    match client.next().await {
-        ServerMessage::Joined { epoch, .. } => epoch,
-        other => panic!("expected joined, got {other:?}"),
-    }
-}
-
-/// Joins `room` as `name` and waits for its history.
-async fn join(client: &mut JsonClient, room_name: &str, name: &str) {
-    client.enter(room_name, name, None).await;
-}
-
-/// The presence events `client` hears within `wait`, as "nick joined" / "nick left".
-async fn presence_events(client: &mut JsonClient, wait: Duration) -> Vec<String> {
-    let deadline = tokio::time::Instant::now() + wait;
-    let mut events = Vec::new();
-    while let Ok(message) = tokio::time::timeout_at(deadline, client.next()).await {
-        match message {
-            ServerMessage::MemberJoined { nick, .. } => events.push(format!("{nick} joined")),
-            ServerMessage::MemberLeft { nick, .. } => events.push(format!("{nick} left")),
-            _ => {}
-        }
-    }
-    events
-}
+use support::redis::{epoch_of, node, presence_events, services};
+use support::{JsonClient, nick, room};
 
 #[actix_web::test]
 async fn a_dead_node_with_thousands_of_members_is_buried_whole() {
@@ -65,7 +37,7 @@ async fn a_dead_node_with_thousands_of_members_is_buried_whole() {
     let claimed: Vec<Claim> = futures_util::stream::iter(claims).buffer_unordered(64).collect().await;
     assert!(claimed.iter().all(|claim| *claim == Claim::Free));
     let mut bob = JsonClient::connect(node_a.address).await;
-    join(&mut bob, "r0", "bob").await;
+    bob.enter("r0", "bob", None).await;
 
     let mut connection = client.get_multiplexed_async_connection().await.expect("redis");
     let _: () = redis::cmd("CONFIG")

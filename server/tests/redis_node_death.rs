@@ -10,10 +10,10 @@ mod support;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use chat_shared::{ChatMessage, ServerMessage};
+use chat_shared::ChatMessage;
 use support::JsonClient;
 use support::process::{ServerProcess, burst_then_kill};
-use support::redis::services;
+use support::redis::{presence_events, services};
 
 async fn start_node(database: &str, redis: &str) -> ServerProcess {
     ServerProcess::start(["--database", database, "--redis", redis]).await
@@ -78,20 +78,6 @@ async fn a_node_killed_mid_burst_loses_nothing_acknowledged_and_the_survivor_car
     let first_page = (last_acked + 1)..=(last_acked + missed_ids.len() as u64);
     assert_eq!(missed_ids, first_page.collect::<Vec<_>>(), "from the next id on, no gap");
     assert_eq!(missed_ids.last() == Some(&after_id), !has_newer, "to the end, or says there is more");
-}
-
-/// The presence events of `room` `client` hears within `wait`, as "nick joined" / "nick left".
-async fn presence_events(client: &mut JsonClient, wait: Duration) -> Vec<String> {
-    let deadline = tokio::time::Instant::now() + wait;
-    let mut events = Vec::new();
-    while let Ok(message) = tokio::time::timeout_at(deadline, client.next()).await {
-        match message {
-            ServerMessage::MemberJoined { nick, .. } => events.push(format!("{nick} joined")),
-            ServerMessage::MemberLeft { nick, .. } => events.push(format!("{nick} left")),
-            _ => {}
-        }
-    }
-    events
 }
 
 #[actix_web::test]

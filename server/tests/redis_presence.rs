@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use chat_server::bus::Peer;
 use chat_server::presence::{Claim, Presence, RedisPresence};
-use chat_shared::{ClientId, Epoch, ErrorCode, ServerMessage};
-use support::redis::{node, services};
-use support::{JsonClient, TestApp, nick, room};
+use chat_shared::{ClientId, ErrorCode, ServerMessage};
+use support::redis::{epoch_of, node, presence_events, services};
+use support::{JsonClient, nick, room};
 
 /// Joins `room` as `name` and returns the answer: `joined`'s member list
 /// (once its history followed), or the error code.
@@ -26,15 +26,6 @@ async fn try_join(client: &mut JsonClient, room_name: &str, name: &str) -> Resul
     };
     while !matches!(client.next().await, ServerMessage::History { .. }) {}
     Ok(members)
-}
-
-async fn epoch_of(app: &TestApp) -> Epoch {
-    let mut client = JsonClient::connect(app.address).await;
-    client.send_join("lobby", "epoch-reader", None).await;
-    match client.next().await {
-        ServerMessage::Joined { epoch, .. } => epoch,
-        other => panic!("expected joined, got {other:?}"),
-    }
 }
 
 #[actix_web::test]
@@ -152,20 +143,6 @@ async fn room_lists_count_the_members_of_every_node() {
         client.close().await;
     }
     until_listed(&mut watcher, "dev", 1).await;
-}
-
-/// The presence events `client` hears within `wait`, as "nick joined" / "nick left".
-async fn presence_events(client: &mut JsonClient, wait: Duration) -> Vec<String> {
-    let deadline = tokio::time::Instant::now() + wait;
-    let mut events = Vec::new();
-    while let Ok(message) = tokio::time::timeout_at(deadline, client.next()).await {
-        match message {
-            ServerMessage::MemberJoined { nick, .. } => events.push(format!("{nick} joined")),
-            ServerMessage::MemberLeft { nick, .. } => events.push(format!("{nick} left")),
-            _ => {}
-        }
-    }
-    events
 }
 
 /// Waits until `client` hears `expected` (other presence events are kept in `heard`).

@@ -112,3 +112,28 @@ pub async fn node(database: &str, redis: &PrivateRedis) -> super::TestApp {
     })
     .await
 }
+
+/// The history epoch `app` reports (read by joining its lobby).
+pub async fn epoch_of(app: &super::TestApp) -> chat_shared::Epoch {
+    let mut client = super::JsonClient::connect(app.address).await;
+    client.send_join("lobby", "epoch-reader", None).await;
+    match client.next().await {
+        chat_shared::ServerMessage::Joined { epoch, .. } => epoch,
+        other => panic!("expected joined, got {other:?}"),
+    }
+}
+
+/// The presence events `client` hears within `wait`, as "nick joined" / "nick left".
+pub async fn presence_events(client: &mut super::JsonClient, wait: Duration) -> Vec<String> {
+    use chat_shared::ServerMessage;
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut events = Vec::new();
+    while let Ok(message) = tokio::time::timeout_at(deadline, client.next()).await {
+        match message {
+            ServerMessage::MemberJoined { nick, .. } => events.push(format!("{nick} joined")),
+            ServerMessage::MemberLeft { nick, .. } => events.push(format!("{nick} left")),
+            _ => {}
+        }
+    }
+    events
+}
