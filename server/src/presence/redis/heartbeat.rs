@@ -42,7 +42,8 @@ struct Refreshed {
     /// Names another node took meanwhile.
     lost: usize,
     /// Names still this node's (refreshed, or taken again where the entry
-    /// was gone), with their holder values.
+    /// was gone), with their holder values; listed only for a come-back
+    /// (the regular refresh every 5 s need not copy every name).
     ours: Vec<(Held, String)>,
 }
 
@@ -58,7 +59,7 @@ pub(super) async fn run(presence: Weak<RedisPresence>) {
             tracing::warn!(%error, "presence heartbeat failed; retrying");
         }
         if beat % BEATS_PER_REFRESH == 0 {
-            match presence.refresh().await {
+            match presence.refresh(false).await {
                 Ok(Refreshed { lost: 0, .. }) => {}
                 Ok(Refreshed { lost, .. }) => {
                     tracing::warn!(lost, "names held here were taken on another node while redis was away");
@@ -203,7 +204,7 @@ impl RedisPresence {
     async fn come_back(&self) -> Result<(), PresenceError> {
         // Every name still ours was announced as gone (if this fails half
         // way, the next beat comes back again and announces them all).
-        let Refreshed { lost, ours } = self.refresh().await?;
+        let Refreshed { lost, ours } = self.refresh(true).await?;
         let mut per_room: HashMap<&RoomName, usize> = HashMap::new();
         for (held, _) in &ours {
             *per_room.entry(&held.room).or_default() += 1;
@@ -246,8 +247,8 @@ impl RedisPresence {
     }
 
     /// Refreshes every name this node holds (taking back those whose entry
-    /// is gone).
-    async fn refresh(&self) -> Result<Refreshed, PresenceError> {
+    /// is gone); `list_ours`: also list the names still this node's.
+    async fn refresh(&self, list_ours: bool) -> Result<Refreshed, PresenceError> {
         let held: Vec<(Held, String)> = self.held().iter().map(|(h, v)| (h.clone(), v.clone())).collect();
         let mut refreshed = Refreshed::default();
         if held.is_empty() {
@@ -289,7 +290,8 @@ impl RedisPresence {
                         }
                         refreshed.lost += 1;
                     }
-                    _ => refreshed.ours.push(entry.clone()),
+                    _ if list_ours => refreshed.ours.push(entry.clone()),
+                    _ => {}
                 }
             }
         }
