@@ -58,7 +58,7 @@ pub struct RedisPresence {
     /// How long an entry lives without a refresh.
     ttl: Duration,
     /// What this node holds, and the holder value of each.
-    held: Arc<Mutex<HashMap<Held, String>>>,
+    held: Mutex<HashMap<Held, String>>,
     /// Member lists read lately, reused for [`LIST_REUSE`].
     lists: Mutex<HashMap<RoomName, Listed>>,
 }
@@ -131,7 +131,7 @@ impl RedisPresence {
                 bury: redis::Script::new(scripts::BURY),
                 free: redis::Script::new(scripts::FREE),
             },
-            held: Arc::default(),
+            held: Mutex::default(),
             lists: Mutex::default(),
         });
         tokio::spawn(heartbeat::run(Arc::downgrade(&presence)));
