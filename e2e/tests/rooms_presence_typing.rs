@@ -2,7 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use chat_e2e::{Artefacts, Chromedriver, ServerProcess, eventually, screenshot_dir};
+use chat_e2e::{Artefacts, Chromedriver, ProtocolClient, ServerProcess, eventually, screenshot_dir};
+use chat_shared::limits::PRESENCE_EVENTS_MAX;
 use fantoccini::Locator;
 
 async fn server() -> (ServerProcess, tempfile::TempDir) {
@@ -25,6 +26,50 @@ async fn members_and_join_leave_notices() {
     eventually("bob to leave Members", || async { (alice.members().await == ["alice"]).then_some(()) }).await;
     eventually("a leave notice", || async { alice.notices().await.contains(&"bob left".to_owned()).then_some(()) })
         .await;
+    alice.close().await;
+    server.kill().await;
+}
+
+/// A room too big for per-member events (a crowd back after a restart):
+/// the page counts it from the room list instead of showing a stale sample of
+/// names, and lists names again, exactly, once the crowd has thinned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crowded_room_is_counted_and_listed_again_once_small() {
+    let (server, _data) = server().await;
+    let crowd = PRESENCE_EVENTS_MAX + 20;
+    let mut clients = Vec::new();
+    for i in 0..crowd {
+        clients.push(ProtocolClient::join(server.address, &format!("p{i:03}")).await);
+    }
+    let driver = Chromedriver::start().await;
+    let alice = driver.user(&server.url("/"), "alice").await;
+    let heading = || async { alice.texts("[aria-label=Members] h2").await.concat() };
+    let here = || async { alice.texts("[aria-label=Rooms] [aria-current=page] .count").await.concat() };
+
+    let everyone = crowd + 1;
+    eventually("the crowd counted", || async { (heading().await == format!("Members ({everyone})")).then_some(()) })
+        .await;
+    assert_eq!(here().await, everyone.to_string(), "the room list agrees");
+    assert_eq!(alice.members().await, ["alice"], "no stale sample of names");
+
+    // 30 leave without anyone being told one by one: 91 stay, named exactly.
+    clients.drain(..30);
+    let mut expected: Vec<String> = (30..crowd).map(|i| format!("p{i:03}")).collect();
+    expected.push("alice".to_owned());
+    expected.sort();
+    eventually("names listed again", || async { (alice.members().await == expected).then_some(()) }).await;
+    assert_eq!(heading().await, format!("Members ({})", expected.len()));
+    assert_eq!(here().await, expected.len().to_string());
+
+    // A small room announces arrivals again.
+    let _late = ProtocolClient::join(server.address, "late").await;
+    alice.wait_until_member("late").await;
+    eventually("a join notice", || async { alice.notices().await.contains(&"late joined".to_owned()).then_some(()) })
+        .await;
+    assert!(
+        !alice.notices().await.iter().any(|n| n.starts_with('p')),
+        "the crowd's comings and goings were not announced"
+    );
     alice.close().await;
     server.kill().await;
 }

@@ -33,7 +33,8 @@ pub fn App() -> Html {
             <aside class="sidebar">
                 <RoomList rooms={state.rooms.clone()} current={state.room.clone()} />
                 if state.joined {
-                    <MemberList members={state.members.clone()} me={state.nick.clone()} />
+                    <MemberList members={state.members.clone()} me={state.nick.clone()}
+                        crowd={state.crowd()} />
                 }
             </aside>
             if state.nick.is_some() {

@@ -4,7 +4,7 @@
 
 use std::rc::Rc;
 
-use chat_shared::limits::TYPING_EXPIRY_MS;
+use chat_shared::limits::{PRESENCE_EVENTS_MAX, TYPING_EXPIRY_MS};
 use chat_shared::{ChatMessage, ClientId, Epoch, ErrorCode, MessageText, Nickname, RoomInfo, RoomName, ServerMessage};
 use yew::Reducible;
 
@@ -74,8 +74,16 @@ pub struct ChatState {
     pub joined: bool,
     /// Rooms with people in them, and the lobby.
     pub rooms: Rc<Vec<RoomInfo>>,
-    /// Who is in `room`, by name.
+    /// Who is in `room`, by name (in a crowded room, some of them as of
+    /// joining: see [`ChatState::crowded`]).
     pub members: Rc<Vec<Nickname>>,
+    /// The room was crowded since `members` was last listed in full, so
+    /// joins and leaves went unannounced and the names are stale.
+    names_stale: bool,
+    /// Bumped when the names went stale and the room is no longer crowded:
+    /// the client joins again (a repeated join changes nothing on the server
+    /// and brings a fresh list).
+    pub member_refreshes: u32,
     /// The log of `room`: messages by increasing id, with notices between.
     pub log: Log,
     /// Whether older messages exist before the first one in the log.
@@ -150,6 +158,41 @@ impl ChatState {
             && !self.loading_older
             && self.newer_retry_at.is_none()
             && (self.has_newer || !self.ahead.is_empty())
+    }
+
+    /// How many people are in the room on screen, as the last room list said.
+    pub fn online_here(&self) -> Option<u32> {
+        self.rooms.iter().find(|info| info.name == self.room).map(|info| info.online)
+    }
+
+    /// Whether the room on screen has more members than the server announces
+    /// one by one ([`PRESENCE_EVENTS_MAX`]): its count comes from the room
+    /// list, and the names held are not kept up to date.
+    pub fn crowded(&self) -> bool {
+        match self.online_here() {
+            Some(online) => online as usize > PRESENCE_EVENTS_MAX,
+            None => self.members.len() > PRESENCE_EVENTS_MAX,
+        }
+    }
+
+    /// How many are in the room on screen when it is [crowded](Self::crowded).
+    pub fn crowd(&self) -> Option<u32> {
+        let listed = u32::try_from(self.members.len()).unwrap_or(u32::MAX);
+        self.crowded().then(|| self.online_here().unwrap_or(listed))
+    }
+
+    /// After a room list: a crowded room's names go stale; once the room is
+    /// small again they are asked for afresh.
+    fn follow_crowding(&mut self) {
+        if !self.joined {
+            return;
+        }
+        if self.crowded() {
+            self.names_stale = true;
+        } else if self.names_stale {
+            self.names_stale = false;
+            self.member_refreshes = self.member_refreshes.wrapping_add(1);
+        }
     }
 
     /// Pending messages of the room on screen.
@@ -240,10 +283,15 @@ impl ChatState {
                 self.has_newer = false;
                 self.fetching_newer = false;
                 self.nick = Some(nick);
+                // Sorted, as presence events keep it (the server may add the joiner last).
+                let mut members = members;
+                members.sort();
+                members.dedup();
                 self.members = Rc::new(members);
                 if !rooms.is_empty() {
                     self.rooms = Rc::new(rooms);
                 }
+                self.names_stale = self.crowded();
                 self.error = None;
             }
             ServerMessage::History { room, messages, has_more, has_newer } if room == self.room => {
@@ -290,7 +338,10 @@ impl ChatState {
                 typing.retain(|(typist, _)| *typist != nick);
                 typing.push((nick, now + TYPING_EXPIRY_MS));
             }
-            ServerMessage::Rooms { rooms } => self.rooms = Rc::new(rooms),
+            ServerMessage::Rooms { rooms } => {
+                self.rooms = Rc::new(rooms);
+                self.follow_crowding();
+            }
             ServerMessage::Error { code, message } => {
                 if code == ErrorCode::NicknameTaken {
                     self.nick = None;
@@ -579,6 +630,51 @@ mod tests {
         );
         let left: Vec<&str> = state.pending_here().map(|p| p.client_id.as_str()).collect();
         assert_eq!(left, ["c3"]);
+    }
+
+    fn lobby_list(online: u32) -> ServerMessage {
+        ServerMessage::Rooms { rooms: vec![RoomInfo { name: room("lobby"), online }] }
+    }
+
+    #[test]
+    fn a_crowded_room_counts_from_the_room_list_and_lists_names_again_once_small() {
+        // The server lists the first names and adds the joiner last.
+        let mut listed: Vec<String> = (0..PRESENCE_EVENTS_MAX).map(|i| format!("p{i:03}")).collect();
+        listed.push("zed".to_owned());
+        let names: Vec<&str> = listed.iter().map(String::as_str).collect();
+        let crowd = ServerMessage::Joined {
+            room: room("lobby"),
+            nick: nick("zed"),
+            members: names.iter().rev().map(|m| nick(m)).collect(),
+            epoch: Epoch::parse("e1").expect("epoch"),
+            resumed: false,
+            rooms: vec![RoomInfo { name: room("lobby"), online: 150 }],
+        };
+        let state = apply(ChatState::new(room("lobby"), Some(nick("zed"))), [got(crowd)]);
+        assert_eq!(state.crowd(), Some(150));
+        assert!(state.members.windows(2).all(|pair| pair[0] < pair[1]), "kept sorted for presence events");
+
+        // Still crowded, then small again: one refresh; a later small list asks nothing more.
+        let state = apply((*state).clone(), [got(lobby_list(120))]);
+        assert_eq!(state.member_refreshes, 0);
+        let state = apply((*state).clone(), [got(lobby_list(PRESENCE_EVENTS_MAX as u32))]);
+        assert!(!state.crowded());
+        assert_eq!(state.member_refreshes, 1);
+        let state = apply((*state).clone(), [got(joined("zed", &["a", "zed"])), got(lobby_list(90))]);
+        assert_eq!(state.member_refreshes, 1, "the fresh list is current");
+        // Crowded again after the refresh: the next small list asks again.
+        let state = apply((*state).clone(), [got(lobby_list(101)), got(lobby_list(99))]);
+        assert_eq!(state.member_refreshes, 2);
+    }
+
+    #[test]
+    fn a_room_that_never_crowds_keeps_its_names_without_refreshes() {
+        let state = apply(
+            ChatState::new(room("lobby"), Some(nick("bob"))),
+            [got(joined("bob", &["bob"])), got(lobby_list(2)), got(lobby_list(100)), got(lobby_list(3))],
+        );
+        assert!(!state.crowded());
+        assert_eq!(state.member_refreshes, 0);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 mod support;
 
 use chat_shared::limits::PRESENCE_EVENTS_MAX;
-use chat_shared::{ClientMessage, ErrorCode, ServerMessage};
+use chat_shared::{ClientId, ClientMessage, ErrorCode, ServerMessage};
 use support::{JsonClient, TestApp, nick, room};
 
 #[actix_web::test]
@@ -182,6 +182,74 @@ async fn crowded_rooms_skip_per_member_presence_events() {
             assert!(members.contains(&nick("late")));
         }
         other => panic!("expected joined, got {other:?}"),
+    }
+}
+
+/// What the web client does once a crowd has thinned (its names went stale
+/// while the room was too big for presence events): it joins the room it is
+/// in again. It gets the names as they are now and what it missed, and
+/// nobody hears it leave or arrive.
+#[actix_web::test]
+async fn joining_the_room_one_is_in_again_brings_the_names_as_they_are_and_tells_nobody() {
+    let app = TestApp::spawn_configured(|c| c.max_connections_per_ip = 1_000).await;
+    let mut first = JsonClient::connect_as_tab(app.address, "first-tab").await;
+    first.send_join("lobby", "first", None).await;
+    let epoch = match first.next().await {
+        ServerMessage::Joined { epoch, .. } => epoch,
+        other => panic!("expected joined, got {other:?}"),
+    };
+    assert!(matches!(first.next().await, ServerMessage::History { .. }));
+    let mut crowd = Vec::new();
+    for n in 0..PRESENCE_EVENTS_MAX + 5 {
+        crowd.push(JsonClient::join(app.address, &format!("member{n:03}")).await);
+    }
+    crowd[0].say("seen").await;
+    let seen = first.next_chat().await.id;
+    // 20 leave, unannounced in a crowded room; 86 stay.
+    for member in crowd.drain(..20) {
+        member.close().await;
+    }
+    crowd[0].say("missed").await;
+    let stay = 1 + crowd.len() as u32;
+    wait_for_room_list(&mut first, &[("lobby", stay)]).await;
+    let mut watcher = JsonClient::join(app.address, "watcher").await;
+
+    first
+        .send(&ClientMessage::Join {
+            room: room("lobby"),
+            nick: nick("first"),
+            tab: ClientId::parse("first-tab").expect("tab"),
+            after: Some(seen),
+            epoch: Some(epoch),
+        })
+        .await;
+    let mut expected: Vec<_> = (20..PRESENCE_EVENTS_MAX + 5).map(|n| nick(&format!("member{n:03}"))).collect();
+    expected.extend([nick("first"), nick("watcher")]);
+    expected.sort();
+    loop {
+        match first.next().await {
+            ServerMessage::Joined { mut members, resumed, .. } => {
+                members.sort();
+                assert_eq!(members, expected, "every name as it is now, none that left");
+                assert!(resumed, "the log goes on");
+                break;
+            }
+            // Live events before the answer (the "missed" message went out live too).
+            ServerMessage::Message(_) | ServerMessage::MemberJoined { .. } => {}
+            other => panic!("expected joined, got {other:?}"),
+        }
+    }
+    match first.next().await {
+        ServerMessage::History { messages, .. } => {
+            let texts: Vec<&str> = messages.iter().map(|m| m.text.as_str()).collect();
+            assert_eq!(texts, ["missed"], "what came after the last message it held");
+        }
+        other => panic!("expected history, got {other:?}"),
+    }
+    crowd[1].say("marker").await;
+    match watcher.next().await {
+        ServerMessage::Message(m) => assert_eq!(m.text.as_str(), "marker", "nobody heard first leave or arrive"),
+        other => panic!("unexpected {other:?}"),
     }
 }
 

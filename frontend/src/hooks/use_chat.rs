@@ -49,11 +49,13 @@ pub fn use_chat() -> ChatHandle {
     use_clock(state.dispatcher());
     use_room_from_url(state.dispatcher());
 
-    // (Re)join whenever the link comes up, the nickname is chosen or the room changes.
+    // (Re)join whenever the link comes up, the nickname is chosen or the room
+    // changes, and again for a fresh member list once a crowd has thinned.
     {
         let link = link.clone();
         let snapshot = state.clone();
-        use_effect_with((connected, state.nick.clone(), state.room.clone()), move |(connected, nick, room)| {
+        let when = (connected, state.nick.clone(), state.room.clone(), state.member_refreshes);
+        use_effect_with(when, move |(connected, nick, room, _)| {
             if let (true, Some(nick)) = (*connected, nick.clone()) {
                 let link = link.borrow();
                 let after = snapshot.last_id();
