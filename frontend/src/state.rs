@@ -283,10 +283,6 @@ impl ChatState {
                 self.has_newer = false;
                 self.fetching_newer = false;
                 self.nick = Some(nick);
-                // Sorted, as presence events keep it (the server may add the joiner last).
-                let mut members = members;
-                members.sort();
-                members.dedup();
                 self.members = Rc::new(members);
                 if !rooms.is_empty() {
                     self.rooms = Rc::new(rooms);
@@ -638,21 +634,19 @@ mod tests {
 
     #[test]
     fn a_crowded_room_counts_from_the_room_list_and_lists_names_again_once_small() {
-        // The server lists the first names and adds the joiner last.
+        // The server lists the first names, and the joiner among them.
         let mut listed: Vec<String> = (0..PRESENCE_EVENTS_MAX).map(|i| format!("p{i:03}")).collect();
         listed.push("zed".to_owned());
-        let names: Vec<&str> = listed.iter().map(String::as_str).collect();
         let crowd = ServerMessage::Joined {
             room: room("lobby"),
             nick: nick("zed"),
-            members: names.iter().rev().map(|m| nick(m)).collect(),
+            members: listed.iter().map(|m| nick(m)).collect(),
             epoch: Epoch::parse("e1").expect("epoch"),
             resumed: false,
             rooms: vec![RoomInfo { name: room("lobby"), online: 150 }],
         };
         let state = apply(ChatState::new(room("lobby"), Some(nick("zed"))), [got(crowd)]);
         assert_eq!(state.crowd(), Some(150));
-        assert!(state.members.windows(2).all(|pair| pair[0] < pair[1]), "kept sorted for presence events");
 
         // Still crowded, then small again: one refresh; a later small list asks nothing more.
         let state = apply((*state).clone(), [got(lobby_list(120))]);

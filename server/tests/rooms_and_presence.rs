@@ -180,6 +180,7 @@ async fn crowded_rooms_skip_per_member_presence_events() {
             let limit = PRESENCE_EVENTS_MAX;
             assert!((limit..=limit + 1).contains(&members.len()), "{limit} names, plus the joiner if not among them");
             assert!(members.contains(&nick("late")));
+            assert!(members.is_sorted(), "sorted by name, the joiner included: {members:?}");
         }
         other => panic!("expected joined, got {other:?}"),
     }

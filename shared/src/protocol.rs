@@ -120,7 +120,7 @@ pub enum ServerMessage {
         room: RoomName,
         /// The nickname in use there.
         nick: Nickname,
-        /// Who is in the room now, by name (the first
+        /// Who is in the room now, sorted by name (the first
         /// [`crate::limits::PRESENCE_EVENTS_MAX`] in larger rooms, which also
         /// get no `member_joined`/`member_left`/`typing` events).
         members: Vec<Nickname>,

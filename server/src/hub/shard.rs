@@ -447,9 +447,10 @@ impl Shard {
             JoinClaim::New | JoinClaim::Repeated => {}
         }
         self.outbox.push(worker, Delivery::Enter { id, room: room.clone() });
+        // Sorted by name, as the protocol promises (the client inserts later arrivals by name).
         let mut members = members.to_vec();
-        if !members.contains(&nick) {
-            members.push(nick.clone());
+        if let Err(at) = members.binary_search(&nick) {
+            members.insert(at, nick.clone());
         }
         let joined = ServerMessage::Joined {
             room: room.clone(),
