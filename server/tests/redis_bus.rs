@@ -109,6 +109,32 @@ async fn three_nodes_hear_every_message_of_a_room_once_in_id_order_while_all_sen
     }
 }
 
+/// A link with rooms subscribed is in Redis's subscribed mode, where PING is
+/// answered as a pub/sub message (`["pong", ""]`), not `PONG`; it must count
+/// as an answer. (Taken for a failure, it made every link that had a room
+/// reconnect every 5 s, losing the presence events of the moment: 8
+/// reconnects per node in a 40 s two-node storm.)
+#[actix_web::test]
+async fn a_link_with_rooms_subscribed_stays_connected_across_its_pings() {
+    let Some((database, redis)) = services().await else { return };
+    let nodes = [node(&database, &redis).await, node(&database, &redis).await];
+    for node in &nodes {
+        await_readyz(node, 200).await;
+    }
+    let mut ann = JsonClient::connect(nodes[0].address).await;
+    ann.enter("dev", "ann", None).await;
+    let connects = metric(&nodes[0], "chat_bus_reconnects_total").await;
+    // Past the first ping of every link (5 s after it connected).
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(metric(&nodes[0], "chat_bus_reconnects_total").await, connects, "no link reconnected");
+    // And the link still carries the room: a join and a message from the other node.
+    let mut bob = JsonClient::connect(nodes[1].address).await;
+    bob.enter("dev", "bob", None).await;
+    assert_eq!(ann.next().await, ServerMessage::MemberJoined { room: room("dev"), nick: nick("bob") });
+    bob.say("still linked").await;
+    assert_eq!(ann.next_chat().await.text.as_str(), "still linked");
+}
+
 #[actix_web::test]
 async fn a_message_stored_but_never_published_reaches_the_other_nodes_with_the_next_one() {
     let Some((database, redis)) = services().await else { return };

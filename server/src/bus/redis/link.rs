@@ -327,7 +327,9 @@ impl BusTask {
             && now >= link.next_ping
         {
             link.next_ping = now + PING_EVERY;
-            let ping = timeout(PING_TIMEOUT, link.sink.ping::<String>()).await;
+            // Any reply will do: with channels subscribed Redis answers
+            // `["pong", ""]`, not `PONG`, and reading that as a string failed.
+            let ping = timeout(PING_TIMEOUT, link.sink.ping::<redis::Value>()).await;
             if !matches!(ping, Ok(Ok(_))) {
                 self.lost("redis did not answer a ping");
             }
