@@ -2,7 +2,12 @@
 //! binary, so that no other test's servers share the machine's moment (under
 //! load, beside the other presence tests, its node's bus reconnected during
 //! the burial and lost some of the announcements, which presence events
-//! sent during a reconnect are).
+//! sent during a reconnect are). The likely cause was found later: every
+//! link with a room subscribed took its ping's answer for a failure and
+//! reconnected 5 s after connecting, which a test slowed by load outlived.
+//! Fixed, and beside its siblings under load it passed 6 runs of 6; but the
+//! old failure did not come back with the fix undone either (2 of 2 passed),
+//! so it stays on its own.
 
 mod support;
 
