@@ -35,7 +35,7 @@ async fn a_dead_node_with_thousands_of_members_is_buried_whole() {
             let (room_name, name) = (room(&format!("r{}", n % ROOMS)), nick(&format!("m{n}")));
             let tab = ClientId::parse(format!("tab-{n}")).expect("tab");
             let member = Peer { node: 996, connection: n as u64 + 1 };
-            dying.claim(&room_name, &name, &tab, member).await.expect("claim")
+            dying.claim(&room_name, &name, &tab, member).await.expect("claim").claim
         }
     });
     // 64 at a time: thousands at once would starve the test's own node.

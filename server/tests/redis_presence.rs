@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use chat_server::bus::Peer;
 use chat_server::presence::{Claim, Presence, RedisPresence};
+use chat_shared::limits::PRESENCE_EVENTS_MAX;
 use chat_shared::{ClientId, ErrorCode, ServerMessage};
 use support::redis::{epoch_of, node, presence_events, services};
 use support::{JsonClient, nick, room};
@@ -83,7 +84,7 @@ async fn the_names_of_a_node_that_stopped_refreshing_them_come_free_when_they_ex
     let dying = RedisPresence::start_with_ttl(client, &epoch, 999, ttl).expect("presence");
     let tab = ClientId::parse("ghost-tab").expect("tab");
     let ghost = Peer { node: 999, connection: 1 };
-    assert_eq!(dying.claim(&room("dev"), &nick("ghost"), &tab, ghost).await.expect("claim"), Claim::Free);
+    assert_eq!(dying.claim(&room("dev"), &nick("ghost"), &tab, ghost).await.expect("claim").claim, Claim::Free);
 
     let mut early = JsonClient::connect(node_a.address).await;
     assert_eq!(try_join(&mut early, "dev", "ghost").await, Err(ErrorCode::NicknameTaken), "alive: refreshed");
@@ -169,7 +170,7 @@ async fn a_node_that_stops_beating_is_buried_once_and_its_members_are_announced_
     for (n, name) in ["ghost", "phoenix", "wanderer"].into_iter().enumerate() {
         let tab = ClientId::parse(format!("{name}-tab")).expect("tab");
         let member = Peer { node: 999, connection: n as u64 + 1 };
-        assert_eq!(dying.claim(&room("dev"), &nick(name), &tab, member).await.expect("claim"), Claim::Free);
+        assert_eq!(dying.claim(&room("dev"), &nick(name), &tab, member).await.expect("claim").claim, Claim::Free);
     }
     let mut bob = JsonClient::connect(node_a.address).await;
     let members = try_join(&mut bob, "dev", "bob").await.expect("joined");
@@ -227,7 +228,7 @@ async fn a_node_taken_for_dead_that_was_only_late_takes_its_names_back_and_says_
     let late = RedisPresence::start_with_ttl(client.clone(), &epoch, 998, Duration::from_secs(3)).expect("presence");
     let tab = ClientId::parse("sleepy-tab").expect("tab");
     let sleepy = Peer { node: 998, connection: 1 };
-    assert_eq!(late.claim(&room("dev"), &nick("sleepy"), &tab, sleepy).await.expect("claim"), Claim::Free);
+    assert_eq!(late.claim(&room("dev"), &nick("sleepy"), &tab, sleepy).await.expect("claim").claim, Claim::Free);
     let mut bob = JsonClient::connect(node_a.address).await;
     try_join(&mut bob, "dev", "bob").await.expect("joined");
 
@@ -285,6 +286,46 @@ async fn a_room_crowded_across_nodes_gets_no_presence_events_though_each_node_ha
     late.enter("big", "late", None).await;
     late.close().await;
     assert_eq!(presence_events(watcher, Duration::from_secs(1)).await, Vec::<String>::new());
+}
+
+/// A crowd filling a room across two nodes faster than they exchange counts
+/// (once a second): each node alone stays under the limit for a while, but
+/// the claim's count from Redis is exact, so only the first joins are
+/// announced, as on one node. (Counting by the exchanged counts alone, the
+/// watcher heard every one of the 149 joins.)
+#[actix_web::test]
+async fn a_room_filled_at_once_across_nodes_announces_only_its_first_joins() {
+    let Some((database, redis)) = services().await else { return };
+    let nodes = [node(&database, &redis).await, node(&database, &redis).await];
+    let mut watcher = JsonClient::connect(nodes[0].address).await;
+    watcher.enter("fill", "watcher", None).await;
+    let crowd = PRESENCE_EVENTS_MAX + 50;
+    let joining = (1..crowd).map(|n| {
+        let address = nodes[n % 2].address;
+        async move {
+            let mut client = JsonClient::connect(address).await;
+            client.enter("fill", &format!("m{n:03}"), None).await;
+            client
+        }
+    });
+    let _crowd = futures_util::future::join_all(joining).await;
+    // One more, at once: its own room line counts everyone, whichever node they are on.
+    let mut late = JsonClient::connect(nodes[1].address).await;
+    late.send_join("fill", "late", None).await;
+    match late.next().await {
+        ServerMessage::Joined { rooms, .. } => {
+            let line = rooms.iter().find(|info| info.name == room("fill")).map(|info| info.online);
+            assert_eq!(line, Some(crowd as u32 + 1), "every node's members, the joiner included");
+        }
+        other => panic!("expected joined, got {other:?}"),
+    }
+    let heard = presence_events(&mut watcher, Duration::from_secs(1)).await;
+    assert!(
+        !heard.is_empty() && heard.len() < PRESENCE_EVENTS_MAX,
+        "{} of {} joins announced; only those into a room of at most {PRESENCE_EVENTS_MAX} should be",
+        heard.len(),
+        crowd - 1
+    );
 }
 
 #[actix_web::test]

@@ -74,10 +74,11 @@ pub(super) fn empty_list() -> Shown {
 }
 
 /// `shown` with `room`'s line at `here` (this node's exact count) plus the
-/// other nodes' (added if it is not listed): what a member of `room` is
-/// shown as it joins.
-pub(super) fn with_own_room(shown: &Shown, room: &RoomName, here: usize) -> Vec<RoomInfo> {
-    let online = here + shown.others.get(room).copied().unwrap_or(0);
+/// other nodes' (added if it is not listed), or at `claimed` (presence's count
+/// of every node's names at the join) if that is more, as when the other
+/// nodes' counts are a moment old: what a member of `room` is shown as it joins.
+pub(super) fn with_own_room(shown: &Shown, room: &RoomName, here: usize, claimed: usize) -> Vec<RoomInfo> {
+    let online = (here + shown.others.get(room).copied().unwrap_or(0)).max(claimed);
     let online = u32::try_from(online).unwrap_or(u32::MAX);
     let mut rooms: Vec<RoomInfo> = shown.list.iter().filter(|info| info.name != *room).cloned().collect();
     rooms.push(RoomInfo { name: room.clone(), online });

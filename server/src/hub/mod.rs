@@ -84,6 +84,10 @@ pub struct JoinRequest {
     pub claim: JoinClaim,
     /// The room's first nicknames, from presence, for `joined`.
     pub members: Arc<[Nickname]>,
+    /// How many names the room held at the claim, every node's together:
+    /// past [`chat_shared::limits::PRESENCE_EVENTS_MAX`] the join is not
+    /// announced, even before the other nodes' counts reach this one.
+    pub room_size: usize,
 }
 
 /// How a joining connection came to hold its nickname.

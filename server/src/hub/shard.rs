@@ -415,7 +415,7 @@ impl Shard {
     /// Lets a connection into a room of this shard. Its session leaves the
     /// room it was in (if another) once admitted: that room may be another shard's.
     fn join(&mut self, id: ConnectionId, request: JoinRequest, admitted: oneshot::Sender<bool>) {
-        let JoinRequest { room, nick, resumed, claim, members } = request;
+        let JoinRequest { room, nick, resumed, claim, members, room_size } = request;
         let worker = self.outbox.worker_of(id);
         let opens = self.rooms.get(&room).is_none();
         if opens && !self.quota.take() {
@@ -431,7 +431,8 @@ impl Shard {
         // join, or the same tab replacing its stale connection) is not news to the room.
         let takeover = claim != JoinClaim::New;
         let renamed = self.rooms.entry(room.clone()).insert(id, Member { nick: nick.clone(), worker });
-        let crowded = self.crowded(&room);
+        // Presence's count is exact at the claim; other nodes' counts here may be a second old.
+        let crowded = self.crowded(&room) || room_size > PRESENCE_EVENTS_MAX;
         if let Some(previous) = renamed.filter(|_| !takeover && !crowded) {
             // A new name in the same room: the room hears the old one leave.
             let left = RoomEvent::MemberLeft { nick: previous.nick, member: self.peer(id) };
@@ -458,8 +459,14 @@ impl Shard {
             members,
             epoch: self.epoch.clone(),
             resumed,
-            // The room's count is exact for this node (other nodes' as last reported); the others as last shown.
-            rooms: directory::with_own_room(&self.shown.borrow(), &room, self.rooms.get(&room).map_or(0, |r| r.len())),
+            // The room's count: this node's exact plus the others' as last reported, or presence's
+            // count at the claim if more; the other rooms as last shown.
+            rooms: directory::with_own_room(
+                &self.shown.borrow(),
+                &room,
+                self.rooms.get(&room).map_or(0, |r| r.len()),
+                room_size,
+            ),
         };
         self.send_to(id, frame(&joined));
         if self.ready.contains(&room) {

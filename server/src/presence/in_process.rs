@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use chat_shared::{ClientId, Nickname, RoomName};
 
-use super::{Claim, Presence, PresenceError};
+use super::{Claim, Claimed, Presence, PresenceError};
 use crate::bus::Peer;
 
 /// Who holds a nickname.
@@ -56,6 +56,10 @@ impl RoomHolders {
         self.holders.is_empty()
     }
 
+    fn len(&self) -> usize {
+        self.holders.len()
+    }
+
     fn first(&mut self, limit: usize) -> Arc<[Nickname]> {
         match &self.listed {
             Some((listed_limit, listed)) if *listed_limit == limit => listed.clone(),
@@ -91,7 +95,7 @@ impl Presence for InProcessPresence {
         nick: &Nickname,
         tab: &ClientId,
         member: Peer,
-    ) -> Result<Claim, PresenceError> {
+    ) -> Result<Claimed, PresenceError> {
         let mut rooms = self.rooms();
         let holders = rooms.entry(room.clone()).or_default();
         let claim = match holders.get(nick) {
@@ -103,10 +107,11 @@ impl Presence for InProcessPresence {
         if matches!(claim, Claim::Free | Claim::Replaces(_)) {
             holders.insert(nick.clone(), Holder { member, tab: tab.clone() });
         }
+        let room_size = holders.len();
         if holders.is_empty() {
             rooms.remove(room);
         }
-        Ok(claim)
+        Ok(Claimed { claim, room_size })
     }
 
     async fn release(&self, room: &RoomName, nick: &Nickname, member: Peer) -> Result<(), PresenceError> {
@@ -146,7 +151,7 @@ mod tests {
         let (tab, other_tab) = (ClientId::parse("t").expect("tab"), ClientId::parse("u").expect("tab"));
         let claim = |who: u64, name: &'static str, tab: &ClientId| {
             let (presence, room, tab) = (&presence, &room, tab.clone());
-            async move { presence.claim(room, &nick(name), &tab, peer(who)).await.expect("claim") }
+            async move { presence.claim(room, &nick(name), &tab, peer(who)).await.expect("claim").claim }
         };
         assert_eq!(claim(7, "carol", &tab).await, Claim::Free);
         assert_eq!(claim(7, "carol", &tab).await, Claim::Held);
@@ -160,6 +165,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_claim_tells_how_many_names_its_room_holds() {
+        let presence = InProcessPresence::default();
+        let room = RoomName::parse("dev").expect("room");
+        let (tab, other_tab) = (ClientId::parse("t").expect("tab"), ClientId::parse("u").expect("tab"));
+        let sizes = [
+            presence.claim(&room, &nick("a"), &tab, peer(1)).await.expect("claim").room_size,
+            presence.claim(&room, &nick("b"), &tab, peer(2)).await.expect("claim").room_size,
+            // Held again, and taken: the room is as big as it was.
+            presence.claim(&room, &nick("b"), &tab, peer(2)).await.expect("claim").room_size,
+            presence.claim(&room, &nick("a"), &other_tab, peer(3)).await.expect("claim").room_size,
+        ];
+        assert_eq!(sizes, [1, 2, 2, 2]);
+    }
+
+    #[tokio::test]
     async fn the_member_list_is_the_first_names_in_order_and_rooms_are_apart() {
         let presence = InProcessPresence::default();
         let (dev, ops) = (RoomName::parse("dev").expect("room"), RoomName::parse("ops").expect("room"));
@@ -167,7 +187,7 @@ mod tests {
         for (id, name) in ["mia", "al", "zoe", "bo"].iter().enumerate() {
             presence.claim(&dev, &nick(name), &tab, peer(id as u64)).await.expect("claim");
         }
-        assert_eq!(presence.claim(&ops, &nick("mia"), &tab, peer(99)).await.expect("claim"), Claim::Free);
+        assert_eq!(presence.claim(&ops, &nick("mia"), &tab, peer(99)).await.expect("claim").claim, Claim::Free);
         let names: Vec<String> =
             presence.members(&dev, 3).await.expect("members").iter().map(|n| n.to_string()).collect();
         assert_eq!(names, ["al", "bo", "mia"]);
@@ -207,7 +227,7 @@ mod tests {
             let (presence, room) = (presence.clone(), room.clone());
             tokio::spawn(async move {
                 let tab = ClientId::parse(format!("tab-{id}")).expect("tab");
-                presence.claim(&room, &nick("alice"), &tab, peer(id)).await.expect("claim")
+                presence.claim(&room, &nick("alice"), &tab, peer(id)).await.expect("claim").claim
             })
         });
         let mut claims = Vec::new();

@@ -38,6 +38,18 @@ pub enum Claim {
     Taken,
 }
 
+/// What claiming a nickname did, and how big the room is now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claimed {
+    /// What claiming did.
+    pub claim: Claim,
+    /// Names held in the room now, every node's together (the claimant's
+    /// included when it holds one). Exact at the claim, where the hub's
+    /// counts of other nodes' members are up to a second old: a crowd filling
+    /// a room across nodes faster than that is still known to be a crowd.
+    pub room_size: usize,
+}
+
 /// Presence could not be read or changed.
 #[derive(Debug, thiserror::Error)]
 #[error("presence is unavailable: {0}")]
@@ -46,14 +58,15 @@ pub struct PresenceError(#[source] pub Box<dyn std::error::Error + Send + Sync>)
 /// Nicknames held in rooms.
 #[async_trait]
 pub trait Presence: Send + Sync {
-    /// Claims `nick` in `room` for `member`, of browser tab `tab`, atomically.
+    /// Claims `nick` in `room` for `member`, of browser tab `tab`, atomically;
+    /// also tells how many names the room holds then.
     async fn claim(
         &self,
         room: &RoomName,
         nick: &Nickname,
         tab: &ClientId,
         member: Peer,
-    ) -> Result<Claim, PresenceError>;
+    ) -> Result<Claimed, PresenceError>;
     /// Gives `nick` in `room` back, if `member` still holds it (a replaced
     /// connection's late release must not free its successor's name).
     async fn release(&self, room: &RoomName, nick: &Nickname, member: Peer) -> Result<(), PresenceError>;

@@ -96,18 +96,21 @@ impl JsonSession {
             ClientMessage::Join { room, nick, tab, after, epoch } => {
                 // Debug, not info: a crowd rejoining after a restart wrote a line per join.
                 tracing::debug!(%nick, %room, ?after, "joining");
-                let claim = match self.presence.claim(&room, &nick, &tab, self.peer).await {
-                    Ok(Claim::Free) => JoinClaim::New,
-                    Ok(Claim::Held) => JoinClaim::Repeated,
-                    Ok(Claim::Replaces(stale)) => JoinClaim::Replaces(stale),
-                    Ok(Claim::Taken) => {
-                        let message = format!("“{nick}” is already in use in #{room}; pick another nickname");
-                        return Ok(Some(ServerMessage::error(ErrorCode::NicknameTaken, message)));
-                    }
+                let claimed = match self.presence.claim(&room, &nick, &tab, self.peer).await {
+                    Ok(claimed) => claimed,
                     Err(error) => {
                         tracing::error!(%error, %room, "claiming a nickname failed");
                         let message = "joining rooms is unavailable right now; retry soon";
                         return Ok(Some(ServerMessage::error(ErrorCode::Unavailable, message)));
+                    }
+                };
+                let claim = match claimed.claim {
+                    Claim::Free => JoinClaim::New,
+                    Claim::Held => JoinClaim::Repeated,
+                    Claim::Replaces(stale) => JoinClaim::Replaces(stale),
+                    Claim::Taken => {
+                        let message = format!("“{nick}” is already in use in #{room}; pick another nickname");
+                        return Ok(Some(ServerMessage::error(ErrorCode::NicknameTaken, message)));
                     }
                 };
                 let members = self.presence.members(&room, PRESENCE_EVENTS_MAX).await.unwrap_or_else(|error| {
@@ -121,6 +124,7 @@ impl JsonSession {
                     resumed: resume_after.is_some(),
                     claim,
                     members,
+                    room_size: claimed.room_size,
                 };
                 let admitted = self.hub.join(self.id, request).await;
                 let held = (room.clone(), nick);

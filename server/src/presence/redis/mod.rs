@@ -31,7 +31,7 @@ use chat_shared::{ClientId, Epoch, Nickname, RoomName};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sha2::{Digest, Sha256};
 
-use super::{Claim, Presence, PresenceError};
+use super::{Claim, Claimed, Presence, PresenceError};
 use crate::bus::{NodeId, Peer};
 
 /// How long a name stays held without its node's heartbeat.
@@ -155,7 +155,7 @@ impl Presence for RedisPresence {
         nick: &Nickname,
         tab: &ClientId,
         member: Peer,
-    ) -> Result<Claim, PresenceError> {
+    ) -> Result<Claimed, PresenceError> {
         let value = holder(member, tab);
         let mut connection = self.connection.clone();
         let answer: Vec<String> = self
@@ -172,7 +172,12 @@ impl Presence for RedisPresence {
             .invoke_async(&mut connection)
             .await
             .map_err(failed)?;
-        let claim = match answer.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        let unexpected = || PresenceError(format!("unexpected claim answer {answer:?}").into());
+        let (what, size) = match answer.split_last() {
+            Some((size, what)) => (what, size.parse().map_err(|_| unexpected())?),
+            None => return Err(unexpected()),
+        };
+        let claim = match what.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
             ["free"] => Claim::Free,
             ["held"] => Claim::Held,
             ["replaces", node, connection] => match (node.parse(), connection.parse()) {
@@ -180,12 +185,12 @@ impl Presence for RedisPresence {
                 _ => return Err(PresenceError(format!("unreadable holder {node} {connection}").into())),
             },
             ["taken"] => Claim::Taken,
-            other => return Err(PresenceError(format!("unexpected claim answer {other:?}").into())),
+            _ => return Err(unexpected()),
         };
         if matches!(claim, Claim::Free | Claim::Replaces(_)) {
             self.held().insert(Held { room: room.clone(), nick: nick.clone() }, value);
         }
-        Ok(claim)
+        Ok(Claimed { claim, room_size: size })
     }
 
     async fn release(&self, room: &RoomName, nick: &Nickname, member: Peer) -> Result<(), PresenceError> {

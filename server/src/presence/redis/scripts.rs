@@ -12,7 +12,8 @@
 /// `ARGV[2]` ms; adds `ARGV[3]` (the name) to `KEYS[2]` (the room's names)
 /// and `ARGV[4]` (the held field) to `KEYS[3]` (this node's held hash). A
 /// holder replaced on another node loses the field from its node's hash
-/// (`ARGV[5]` is the prefix of those hashes).
+/// (`ARGV[5]` is the prefix of those hashes). Answers what it did and the
+/// number of names in `KEYS[2]` then.
 pub const CLAIM: &str = r"
 local current = redis.call('GET', KEYS[1])
 local function take()
@@ -20,19 +21,20 @@ local function take()
   redis.call('ZADD', KEYS[2], 0, ARGV[3])
   redis.call('HSET', KEYS[3], ARGV[4], ARGV[1])
 end
-if not current then take() return {'free'} end
+local function size() return tostring(redis.call('ZCARD', KEYS[2])) end
+if not current then take() return {'free', size()} end
 local node, connection, tab = string.match(current, '^(%S+) (%S+) (%S+)$')
 local mine_node, mine_connection, mine_tab = string.match(ARGV[1], '^(%S+) (%S+) (%S+)$')
 if node == mine_node and connection == mine_connection then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return {'held'}
+  return {'held', size()}
 end
 if tab == mine_tab then
   if node ~= mine_node then redis.call('HDEL', ARGV[5] .. node, ARGV[4]) end
   take()
-  return {'replaces', node, connection}
+  return {'replaces', node, connection, size()}
 end
-return {'taken'}
+return {'taken', size()}
 ";
 
 /// Gives `KEYS[1]` back if `ARGV[1]` still holds it: drops `ARGV[2]` (the
