@@ -328,6 +328,38 @@ async fn a_room_filled_at_once_across_nodes_announces_only_its_first_joins() {
     );
 }
 
+/// Once a crowd is in, across two nodes, each member sees one room list with
+/// the final count, not one for its own node's last change and another when
+/// the other node's counts arrive a moment later (two lists per member were
+/// most of a two-node storm's frames).
+#[actix_web::test]
+async fn a_crowd_in_across_nodes_gets_one_room_list_with_the_final_count() {
+    let Some((database, redis)) = services().await else { return };
+    let nodes = [node(&database, &redis).await, node(&database, &redis).await];
+    let mut watcher = JsonClient::connect(nodes[0].address).await;
+    watcher.enter("fill", "watcher", None).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await; // a quiet spell, and the list for the watcher's join
+    let joining = (1..40).map(|n| {
+        let address = nodes[n % 2].address;
+        async move {
+            let mut client = JsonClient::connect(address).await;
+            client.enter("fill", &format!("m{n:03}"), None).await;
+            client
+        }
+    });
+    let _crowd = futures_util::future::join_all(joining).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
+    let mut lists = Vec::new();
+    while let Ok(message) = tokio::time::timeout_at(deadline, watcher.next_any()).await {
+        if let ServerMessage::Rooms { rooms } = message {
+            lists.extend(rooms.iter().filter(|info| info.name == room("fill")).map(|info| info.online));
+        }
+    }
+    // The first join after the quiet spell is shown at once; then one list, once all are in.
+    assert_eq!(lists.last(), Some(&40), "lists seen: {lists:?}");
+    assert!(lists.len() <= 2, "no list between the first and the final one: {lists:?}");
+}
+
 #[actix_web::test]
 async fn a_burial_whose_burier_died_half_way_is_finished_by_another_node() {
     let Some((database, redis)) = services().await else { return };

@@ -33,6 +33,12 @@ const ROOM_LIST_INTERVAL: Duration = Duration::from_secs(1);
 /// While counts keep changing, lists wait until they have been still this long...
 const STILL_FOR: Duration = Duration::from_secs(1);
 
+/// ... or this long with other nodes, whose counts reach this one up to two
+/// exchange periods (1 s each: theirs written, then read here) after they
+/// change: a crowd that is in would otherwise see one list for this node's
+/// last change and another, a moment later, for theirs.
+const STILL_FOR_ACROSS_NODES: Duration = Duration::from_millis(2_500);
+
 /// ... or until the oldest change not yet shown is this old. A crowd joining
 /// for longer than this sees one list midway and one once it is in, instead
 /// of one per interval each (which cost more than the joins themselves).
@@ -95,11 +101,13 @@ struct Schedule {
     first_unsent: Option<Instant>,
     /// The newest change.
     last_change: Instant,
+    /// How long counts must be still before lists go out (while they change).
+    still_for: Duration,
 }
 
 impl Schedule {
-    fn new(now: Instant) -> Self {
-        Self { budget_until: now, first_unsent: None, last_change: now }
+    fn new(now: Instant, still_for: Duration) -> Self {
+        Self { budget_until: now, first_unsent: None, last_change: now, still_for }
     }
 
     fn changed(&mut self, now: Instant) {
@@ -114,7 +122,7 @@ impl Schedule {
             // After a quiet spell: at once.
             return Some(first);
         }
-        let settled = (self.last_change + STILL_FOR).min(first + STALE_AT_MOST);
+        let settled = (self.last_change + self.still_for).min(first + STALE_AT_MOST);
         Some(settled.max(self.budget_until))
     }
 
@@ -130,7 +138,7 @@ pub type RoomCounts = HashMap<RoomName, usize>;
 /// How the directory of one node learns the member counts of the others
 /// (through an exchange such as Redis), and tells them its own.
 pub struct OtherNodes {
-    /// This node's counts, as of the last room lists.
+    /// This node's counts, as they change.
     pub ours: watch::Sender<Arc<RoomCounts>>,
     /// The other nodes' counts, summed, whenever they change.
     pub theirs: mpsc::UnboundedReceiver<RoomCounts>,
@@ -169,7 +177,6 @@ impl Directory {
 
     /// Applies the shards' reports (and the other nodes', if any) until every shard is gone.
     pub(super) async fn run(mut self, mut changes: mpsc::UnboundedReceiver<CountChanges>, others: Option<OtherNodes>) {
-        let mut schedule = Schedule::new(Instant::now());
         let mut theirs = match others {
             Some(OtherNodes { ours, theirs }) => {
                 self.ours = Some(ours);
@@ -177,6 +184,8 @@ impl Directory {
             }
             None => None,
         };
+        let still_for = if theirs.is_some() { STILL_FOR_ACROSS_NODES } else { STILL_FOR };
+        let mut schedule = Schedule::new(Instant::now(), still_for);
         loop {
             let due = schedule.due();
             tokio::select! {
@@ -207,6 +216,21 @@ impl Directory {
     }
 
     fn apply(&mut self, changes: CountChanges) {
+        // The exchange sees our counts as they change, not only when lists go
+        // out: the other nodes' lists wait for them. (Copied only if the
+        // exchange still holds the last ones, once a second at most.)
+        if let Some(ours) = &self.ours {
+            ours.send_modify(|ours| {
+                let ours = Arc::make_mut(ours);
+                for (room, online) in &changes {
+                    if *online == 0 {
+                        ours.remove(room);
+                    } else {
+                        ours.insert(room.clone(), *online);
+                    }
+                }
+            });
+        }
         for (room, online) in changes {
             if online == 0 {
                 self.counts.remove(&room);
@@ -267,9 +291,6 @@ impl Directory {
     /// other rooms whose count changed. Returns about how many lists that is
     /// (the members of rooms; clients in no room are few).
     fn publish(&mut self) -> usize {
-        if let Some(ours) = &self.ours {
-            ours.send_replace(Arc::new(self.counts.clone()));
-        }
         let changed = std::mem::take(&mut self.changed);
         let busiest = self.busiest(ROOM_LIST_MAX);
         let everyone = busiest != self.listed;
@@ -390,7 +411,7 @@ mod tests {
     #[test]
     fn a_change_after_a_quiet_spell_goes_out_at_once() {
         let start = Instant::now();
-        let mut schedule = Schedule::new(start);
+        let mut schedule = Schedule::new(start, STILL_FOR);
         assert_eq!(schedule.due(), None, "nothing to send");
         schedule.changed(start);
         assert_eq!(schedule.due(), Some(start));
@@ -403,7 +424,7 @@ mod tests {
     #[test]
     fn a_crowd_joining_sees_a_list_once_it_is_still_or_when_one_is_overdue() {
         let start = Instant::now();
-        let mut schedule = Schedule::new(start);
+        let mut schedule = Schedule::new(start, STILL_FOR);
         schedule.changed(start);
         schedule.sent(start, 1);
         // Joins every 10 ms for 25 s: no list until the oldest unsent change is 10 s old.
@@ -422,7 +443,7 @@ mod tests {
         // (and the budget of the last one, 3.8 s for 19,000, has passed).
         assert_eq!(schedule.due(), Some(now + STILL_FOR));
         let quiet_start = Instant::now();
-        let mut schedule = Schedule::new(quiet_start);
+        let mut schedule = Schedule::new(quiet_start, STILL_FOR);
         schedule.changed(quiet_start);
         schedule.sent(quiet_start, 19_000);
         schedule.changed(quiet_start + Duration::from_millis(100));
