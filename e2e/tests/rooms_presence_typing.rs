@@ -51,6 +51,7 @@ async fn a_crowded_room_is_counted_and_listed_again_once_small() {
         .await;
     assert_eq!(here().await, everyone.to_string(), "the room list agrees");
     assert_eq!(alice.members().await, ["alice"], "no stale sample of names");
+    alice.screenshot(&screenshot_dir().join("crowded-room.png")).await;
 
     // 30 leave without anyone being told one by one: 91 stay, named exactly.
     clients.drain(..30);
