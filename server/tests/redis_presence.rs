@@ -14,7 +14,7 @@ use chat_server::presence::{Claim, Presence, RedisPresence};
 use chat_shared::limits::PRESENCE_EVENTS_MAX;
 use chat_shared::{ClientId, ErrorCode, ServerMessage};
 use support::redis::{epoch_of, node, presence_events, services};
-use support::{JsonClient, nick, room};
+use support::{JsonClient, TestApp, nick, room};
 
 /// Joins `room` as `name` and returns the answer: `joined`'s member list
 /// (once its history followed), or the error code.
@@ -288,6 +288,20 @@ async fn a_room_crowded_across_nodes_gets_no_presence_events_though_each_node_ha
     assert_eq!(presence_events(watcher, Duration::from_secs(1)).await, Vec::<String>::new());
 }
 
+/// Clients `m{n}` for each `n` of `numbers`, all joining `room_name` at once,
+/// on the two nodes in turn.
+async fn join_at_once(nodes: &[TestApp; 2], room_name: &str, numbers: std::ops::Range<usize>) -> Vec<JsonClient> {
+    let joining = numbers.map(|n| {
+        let address = nodes[n % 2].address;
+        async move {
+            let mut client = JsonClient::connect(address).await;
+            client.enter(room_name, &format!("m{n:03}"), None).await;
+            client
+        }
+    });
+    futures_util::future::join_all(joining).await
+}
+
 /// A crowd filling a room across two nodes faster than they exchange counts
 /// (once a second): each node alone stays under the limit for a while, but
 /// the claim's count from Redis is exact, so only the first joins are
@@ -300,15 +314,7 @@ async fn a_room_filled_at_once_across_nodes_announces_only_its_first_joins() {
     let mut watcher = JsonClient::connect(nodes[0].address).await;
     watcher.enter("fill", "watcher", None).await;
     let crowd = PRESENCE_EVENTS_MAX + 50;
-    let joining = (1..crowd).map(|n| {
-        let address = nodes[n % 2].address;
-        async move {
-            let mut client = JsonClient::connect(address).await;
-            client.enter("fill", &format!("m{n:03}"), None).await;
-            client
-        }
-    });
-    let _crowd = futures_util::future::join_all(joining).await;
+    let _crowd = join_at_once(&nodes, "fill", 1..crowd).await;
     // One more, at once: its own room line counts everyone, whichever node they are on.
     let mut late = JsonClient::connect(nodes[1].address).await;
     late.send_join("fill", "late", None).await;
@@ -339,15 +345,7 @@ async fn a_crowd_in_across_nodes_gets_one_room_list_with_the_final_count() {
     let mut watcher = JsonClient::connect(nodes[0].address).await;
     watcher.enter("fill", "watcher", None).await;
     tokio::time::sleep(Duration::from_millis(1_500)).await; // a quiet spell, and the list for the watcher's join
-    let joining = (1..40).map(|n| {
-        let address = nodes[n % 2].address;
-        async move {
-            let mut client = JsonClient::connect(address).await;
-            client.enter("fill", &format!("m{n:03}"), None).await;
-            client
-        }
-    });
-    let _crowd = futures_util::future::join_all(joining).await;
+    let _crowd = join_at_once(&nodes, "fill", 1..40).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
     let mut lists = Vec::new();
     while let Ok(message) = tokio::time::timeout_at(deadline, watcher.next_any()).await {
