@@ -19,4 +19,5 @@ pub mod session;
 pub mod shutdown;
 pub mod startup;
 pub mod store;
+pub mod tcp_options;
 pub mod telemetry;

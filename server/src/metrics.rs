@@ -62,7 +62,8 @@ pub struct Metrics {
     bytes_out: Family<EndpointLabel, Counter>,
     upgrades_refused: Family<ReasonLabel, Counter>,
     store_latency: Family<OperationLabel, Histogram>,
-    /// Clients closed because their outbound queue overflowed.
+    /// Clients dropped for not reading: their outbound queue overflowed, or a
+    /// write to them waited past its deadline.
     pub slow_consumer_closes: Counter,
     /// Frames dropped by the per-connection rate limit.
     pub rate_limited_frames: Counter,
@@ -124,7 +125,7 @@ impl Metrics {
         registry.register("upgrades_refused", "WebSocket upgrades refused", metrics.upgrades_refused.clone());
         registry.register(
             "slow_consumer_closes",
-            "Clients closed for falling behind",
+            "Clients dropped for falling behind (queue overflow or a write past its deadline)",
             metrics.slow_consumer_closes.clone(),
         );
         registry.register(

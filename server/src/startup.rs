@@ -28,6 +28,7 @@ use crate::store::location::StoreLocation;
 use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{HistoryStore, StoreError};
+use crate::tcp_options;
 
 /// How long each step of a graceful shutdown may take: sessions closing
 /// their sockets, then HTTP connections, then the hub committing what it holds.
@@ -123,6 +124,8 @@ impl Application {
         let settings = HubSettings { max_rooms: config.max_rooms, workers, other_nodes };
         let (hub_handle, hub) = HubHandle::spawn(store.clone(), buses, settings).map_err(StartupError::Hub)?;
         let sessions = TaskTracker::new();
+        // A session's writes wait at most its idle timeout; so may the kernel's.
+        let write_deadline = config.idle_timeout();
         let (relay_hub, slow_closes) = (hub_handle.clone(), metrics.slow_consumer_closes.clone());
         let state = web::Data::new(AppState {
             hub: hub_handle,
@@ -142,15 +145,7 @@ impl Application {
             let worker = web::Data::new(relay_hub.worker_link(slow_closes.clone()));
             App::new().app_data(state.clone()).app_data(bundle.clone()).app_data(worker).configure(routes::configure)
         })
-        // Chat frames are small and latency-bound: without TCP_NODELAY, Nagle's
-        // algorithm and delayed ACKs hold them back for up to 40 ms.
-        .on_connect(|connection, _| {
-            if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>()
-                && let Err(error) = tcp.set_nodelay(true)
-            {
-                tracing::debug!(%error, "cannot set TCP_NODELAY");
-            }
-        })
+        .on_connect(move |connection, _| tcp_options::apply(connection, write_deadline))
         .workers(workers)
         .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs())
         // We handle SIGINT/SIGTERM ourselves, to close sockets with 1001 first.

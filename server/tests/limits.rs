@@ -3,7 +3,9 @@
 
 mod support;
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use chat_shared::{ErrorCode, ServerMessage};
 use support::raw_frames::{close_code, frame, handshake, read_frame};
@@ -16,7 +18,7 @@ const TEXT: u8 = 0x81;
 #[actix_web::test]
 async fn invalid_utf8_closes_with_1007_whole_or_fragmented() {
     let app = TestApp::spawn().await;
-    for path in ["/", "/ws"] {
+    for path in ["/ws", "/"] {
         let mut stream = handshake(app.address, path, None).await;
         stream.write_all(&frame(TEXT, &[0xce, 0xba, 0xff, 0xfe])).await.expect("sent");
         assert_eq!(close_code(&mut stream, Duration::from_secs(5)).await, Some(1007), "{path}");
@@ -184,22 +186,91 @@ async fn a_client_that_stops_reading_is_dropped_without_delaying_the_others() {
     assert_eq!(code, Some(1008));
 }
 
-/// The open-connections gauge of the JSON endpoint, from `/metrics`.
-async fn open_json_connections(app: &TestApp) -> i64 {
-    let metrics =
-        reqwest::get(format!("http://{}/metrics", app.address)).await.expect("metrics").text().await.expect("body");
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix("chat_open_connections{endpoint=\"json\"} "))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or(0)
+/// What `/metrics` says of slow consumers at one moment.
+#[derive(Debug, Clone, Copy)]
+struct SlowConsumerGauges {
+    /// Open sockets on the JSON endpoint.
+    open_json: i64,
+    /// Open sockets on the plain endpoint.
+    open_plain: i64,
+    /// Sessions dropped for not keeping up (queue overflow or a write past its deadline).
+    slow_closes: u64,
 }
 
+/// One reading of `/metrics`, both numbers from the same scrape.
+async fn slow_consumer_gauges(app: &TestApp) -> SlowConsumerGauges {
+    let metrics =
+        reqwest::get(format!("http://{}/metrics", app.address)).await.expect("metrics").text().await.expect("body");
+    let value = |prefix: &str| metrics.lines().find_map(|line| line.strip_prefix(prefix)?.trim().parse::<f64>().ok());
+    SlowConsumerGauges {
+        open_json: value("chat_open_connections{endpoint=\"json\"} ").unwrap_or(0.0) as i64,
+        open_plain: value("chat_open_connections{endpoint=\"plain\"} ").unwrap_or(0.0) as i64,
+        slow_closes: value("chat_slow_consumer_closes_total ").unwrap_or(0.0) as u64,
+    }
+}
+
+/// Floods `writer`'s room with 16 KB messages, each after the ack of the one
+/// before (far more than the kernel's buffers and an outbound queue hold),
+/// until `flooding` is cleared; gives the writer back.
+fn flood_room(mut writer: JsonClient, flooding: Arc<AtomicBool>) -> tokio::task::JoinHandle<JsonClient> {
+    tokio::spawn(async move {
+        let text = "🙂".repeat(4_000);
+        while flooding.load(Ordering::Relaxed) {
+            let sent = writer.say(&text).await;
+            writer.next_ack(&sent).await;
+        }
+        writer
+    })
+}
+
+/// When the server gave up on a slow consumer and when its connection
+/// stopped counting as open, watched through `/metrics`.
+#[derive(Debug, Default)]
+struct Release {
+    /// When it was dropped as a slow consumer (its queue overflowed, or a
+    /// write waited past its deadline), if the server's own rules ended it.
+    dropped_at: Option<Instant>,
+    /// When `released` first held.
+    released_at: Option<Instant>,
+}
+
+/// Scrapes `/metrics` every 20 ms until `released` holds (or a minute passes).
+async fn watch_release(app: &TestApp, released: impl Fn(SlowConsumerGauges) -> bool) -> Release {
+    let mut release = Release::default();
+    let watching = Instant::now();
+    while release.released_at.is_none() && watching.elapsed() < Duration::from_secs(60) {
+        let gauges = slow_consumer_gauges(app).await;
+        let now = Instant::now();
+        if gauges.slow_closes > 0 {
+            release.dropped_at.get_or_insert(now);
+        }
+        if released(gauges) {
+            release.released_at = Some(now);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    release
+}
+
+/// The write deadline of [`a_peer_that_never_reads_is_released_within_the_write_deadline`]
+/// (the idle timeout it configures).
+const WRITE_DEADLINE: Duration = Duration::from_secs(2);
+
+/// What the bounds measured from a stall allow past the deadline: the
+/// kernel's first window probe (one retransmission timeout, at least 200 ms,
+/// more on a loaded machine), from which its user timeout counts; the 20 ms
+/// between scrapes or the 50 ms between the stalled peer's pongs; scheduling.
+const MARGIN: Duration = Duration::from_millis(1_500);
+
+/// How soon after it was dropped a slow consumer must be released: at once,
+/// not after its queue is written out.
+const AT_ONCE: Duration = Duration::from_millis(500);
+
 #[actix_web::test]
-async fn a_peer_that_never_reads_cannot_wedge_its_session() {
+async fn a_peer_that_never_reads_is_released_within_the_write_deadline() {
     let app = TestApp::spawn_configured(|c| {
         c.ping_interval_secs = 1;
-        c.idle_timeout_secs = 2;
+        c.idle_timeout_secs = WRITE_DEADLINE.as_secs();
         c.max_connections_per_ip = 3;
     })
     .await;
@@ -207,34 +278,95 @@ async fn a_peer_that_never_reads_cannot_wedge_its_session() {
     let mut stalled = handshake(app.address, "/ws", Some(2048)).await;
     let join = r#"{"type":"join","room":"lobby","nick":"stalled","tab":"stalled-tab"}"#;
     stalled.write_all(&frame(TEXT, join.as_bytes())).await.expect("joined");
-    let mut writer = JsonClient::join(app.address, "writer").await;
-    // Keeps sending (the stalled peer is not silent), so only the write deadline can end it.
+    let writer = JsonClient::join(app.address, "writer").await;
+    assert_eq!(slow_consumer_gauges(&app).await.open_json, 2, "stalled and writer");
+    // Keeps sending (the stalled peer is not silent), so only the write deadline
+    // can end it; says when its writes failed (the server's side was gone).
+    // Unsolicited pongs (a one-way heartbeat, RFC 6455 §5.5.3) are not rate
+    // limited like pings, so it can send often and notice soon.
     let keep_talking = tokio::spawn(async move {
-        let ping = frame(0x89, b"still here");
-        while stalled.write_all(&ping).await.is_ok() {
-            tokio::time::sleep(Duration::from_millis(200)).await;
+        let pong = frame(0x8A, b"still here");
+        while stalled.write_all(&pong).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        Instant::now()
     });
+    let flooding = Arc::new(AtomicBool::new(true));
+    // Its window shuts with the first message of the flood, which it does not read.
+    let stalled_at = Instant::now();
+    let flood = flood_room(writer, flooding.clone());
 
-    // Far more than the kernel's buffers and the 1 MiB queue hold, sent while
-    // watching the gauge: the stalled session must go while the flood goes on
-    // (its writes time out), not only once everything is quiet again.
-    assert_eq!(open_json_connections(&app).await, 2, "stalled and writer");
-    // 16 KB each (four-byte characters): 24 MB in all.
-    let text = "🙂".repeat(4_000);
-    let mut released_at = None;
-    for n in 0..1_500 {
-        let sent = writer.say(&text).await;
-        writer.next_ack(&sent).await;
-        if n % 25 == 0 && released_at.is_none() && open_json_connections(&app).await == 1 {
-            released_at = Some(n);
-        }
+    let Release { dropped_at, released_at } = watch_release(&app, |gauges| gauges.open_json == 1).await;
+    assert!(!flood.is_finished(), "the flood went on throughout");
+    let released_at = released_at.expect("the stalled peer's connection was released");
+    // Whichever came first (its queue overflowing, a write waiting past the
+    // deadline, or the kernel aborting a connection whose window stayed shut
+    // that long), the session ended within the deadline of the stall...
+    let stalled_for = released_at.duration_since(stalled_at);
+    assert!(stalled_for <= WRITE_DEADLINE + MARGIN, "released {stalled_for:?} after its window shut");
+    // ...and at once if the server dropped it first (not after writing out its queue).
+    if let Some(dropped_at) = dropped_at {
+        let late = released_at.duration_since(dropped_at);
+        assert!(late <= AT_ONCE, "released {late:?} after it was dropped");
     }
-    assert!(released_at.is_some_and(|n| n < 1_400), "released after {released_at:?} of 1,500 messages");
     // Its place under the per-address cap is free again: two more fit beside the writer.
     let _a = JsonClient::join(app.address, "a").await;
     let _b = JsonClient::join(app.address, "b").await;
-    keep_talking.abort();
+    // And its TCP connection went too, within the deadline of the stall (the
+    // kernel aborts it, TCP_USER_TIMEOUT): the peer's next writes fail.
+    let gone_at = tokio::time::timeout(WRITE_DEADLINE * 5, keep_talking)
+        .await
+        .expect("the server gave the stalled connection up")
+        .expect("the stalled peer's task");
+    let lingered = gone_at.duration_since(stalled_at);
+    // Shown with --nocapture: the figures behind the bounds.
+    let dropped_after = dropped_at.map(|dropped_at| dropped_at.duration_since(stalled_at));
+    println!("stalled: dropped after {dropped_after:?}, released after {stalled_for:?}, TCP gone after {lingered:?}");
+    assert!(lingered <= WRITE_DEADLINE + MARGIN, "its connection lasted {lingered:?} after its window shut");
+    flooding.store(false, Ordering::Relaxed);
+    let _writer = flood.await.expect("the writer");
+}
+
+#[actix_web::test]
+async fn a_reader_too_slow_for_its_room_is_released_at_once_though_it_still_reads() {
+    // On both endpoints: plain sessions hear the lobby too.
+    for path in ["/ws", "/"] {
+        // The smallest queue (128 KB), and the default write deadline (60 s), which
+        // a reader that makes progress never reaches: only its queue overflowing ends it.
+        let app = TestApp::spawn_configured(|c| c.outbound_queue_bytes = 0).await;
+        let mut slow = handshake(app.address, path, Some(4096)).await;
+        if path == "/ws" {
+            let join = r#"{"type":"join","room":"lobby","nick":"slow","tab":"slow-tab"}"#;
+            slow.write_all(&frame(TEXT, join.as_bytes())).await.expect("joined");
+        }
+        let writer = JsonClient::join(app.address, "writer").await;
+        let open = |gauges: SlowConsumerGauges| gauges.open_json + gauges.open_plain;
+        assert_eq!(open(slow_consumer_gauges(&app).await), 2, "slow and writer");
+        // Reads 2 KB every 50 ms (40 KB/s): its window keeps opening, so neither a
+        // write deadline nor the kernel gives up on it.
+        let trickle = tokio::spawn(async move {
+            let mut buffer = [0_u8; 2048];
+            while let Ok(read) = tokio::io::AsyncReadExt::read(&mut slow, &mut buffer).await {
+                if read == 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        let flooding = Arc::new(AtomicBool::new(true));
+        let flood = flood_room(writer, flooding.clone());
+
+        let Release { dropped_at, released_at } = watch_release(&app, |gauges| open(gauges) == 1).await;
+        assert!(!flood.is_finished(), "{path}: the flood went on throughout");
+        let dropped_at = dropped_at.unwrap_or_else(|| panic!("{path}: the slow reader was dropped as a slow consumer"));
+        let released_at = released_at.unwrap_or_else(|| panic!("{path}: the slow reader was released"));
+        // Not after trickling out the 128 KB still queued for it (over 3 s at its pace).
+        let late = released_at.duration_since(dropped_at);
+        assert!(late <= AT_ONCE, "{path}: released {late:?} after it was dropped");
+        flooding.store(false, Ordering::Relaxed);
+        let _writer = flood.await.expect("the writer");
+        trickle.abort();
+    }
 }
 
 #[actix_web::test]

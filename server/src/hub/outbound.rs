@@ -6,13 +6,18 @@
 //! queue behind it. When nothing is, a worker's relay may hand a frame
 //! straight to the transport ([`DirectWrite`]), skipping a wake of the
 //! session task: the common case of a client that keeps up.
+//!
+//! When the hub gives up on a client ([`OutboundSender::abandon`]), the
+//! session hears it at once, even in the middle of a write that waits on the
+//! peer: it must not first write out what is still queued for a peer that
+//! is not reading.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use bytestring::ByteString;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 /// Something the hub wants a session to do with its socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,11 +60,21 @@ pub enum QueueError {
     Closed,
 }
 
-/// What the queue's ends share: bytes and items queued or being written.
+/// What the queue's ends share: bytes and items queued or being written,
+/// and whether the hub gave up on the client.
 #[derive(Debug, Default)]
 struct Backlog {
     bytes: AtomicUsize,
     items: AtomicUsize,
+    abandoned: AtomicBool,
+    /// Wakes the session when `abandoned` is set.
+    abandon: Notify,
+}
+
+impl Backlog {
+    fn is_abandoned(&self) -> bool {
+        self.abandoned.load(Ordering::Acquire)
+    }
 }
 
 /// Hands a frame to the transport at once, if it can take it without
@@ -132,8 +147,11 @@ pub fn outbound_queue(limit: usize) -> (OutboundSender, OutboundReceiver) {
 
 impl OutboundSender {
     /// Queues `item` unless that would put more than the limit in the queue.
-    /// Close requests are always accepted.
+    /// Close requests are always accepted, unless the queue was abandoned.
     pub fn try_send(&self, item: Outbound) -> Result<(), QueueError> {
+        if self.queued.is_abandoned() {
+            return Err(QueueError::Closed);
+        }
         let size = item.queued_bytes();
         let before = self.queued.bytes.fetch_add(size, Ordering::AcqRel);
         if size > 0 && before + size > self.limit {
@@ -151,6 +169,15 @@ impl OutboundSender {
     /// Whether nothing is queued or being written: a frame sent now may skip the queue.
     pub fn is_idle(&self) -> bool {
         self.queued.items.load(Ordering::Acquire) == 0
+    }
+
+    /// Gives up on the client: nothing more is queued, and the session is
+    /// told at once (see [`OutboundReceiver::abandoned`]) that it should
+    /// close without writing what is still queued.
+    pub fn abandon(&self) {
+        self.queued.abandoned.store(true, Ordering::Release);
+        // One waiter at most (the session); a permit is stored if it is not waiting yet.
+        self.queued.abandon.notify_one();
     }
 
     /// A sender for the session's own replies, which does not keep the queue open.
@@ -172,6 +199,18 @@ impl OutboundReceiver {
     /// counts as queued until [`OutboundReceiver::written`] says it is written.
     pub async fn recv(&mut self) -> Option<Outbound> {
         self.items.recv().await
+    }
+
+    /// Resolves once the hub has abandoned the queue ([`OutboundSender::abandon`]).
+    /// Cancel-safe.
+    pub async fn abandoned(&self) {
+        loop {
+            let notified = self.queued.abandon.notified();
+            if self.queued.is_abandoned() {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Marks an item taken with [`OutboundReceiver::recv`], of
@@ -208,6 +247,21 @@ mod tests {
         assert_eq!(sender.try_send(Outbound::Close(CloseCause::Replaced)), Ok(()));
         drop(receiver);
         assert_eq!(sender.try_send(Outbound::Text(ByteString::from("x"))), Err(QueueError::Closed));
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_queue_is_heard_at_once_and_takes_nothing_more() {
+        let (sender, receiver) = outbound_queue(10);
+        let replies = sender.replies();
+        assert_eq!(sender.try_send(Outbound::Text(ByteString::from("sixsix"))), Ok(()));
+        let waiting = tokio::time::timeout(std::time::Duration::from_millis(50), receiver.abandoned()).await;
+        assert!(waiting.is_err(), "not abandoned yet");
+        sender.abandon();
+        // Heard though an item still waits in the queue, and by a waiter that came late.
+        tokio::time::timeout(std::time::Duration::from_secs(1), receiver.abandoned()).await.expect("heard at once");
+        tokio::time::timeout(std::time::Duration::from_secs(1), receiver.abandoned()).await.expect("heard again");
+        assert_eq!(sender.try_send(Outbound::Close(CloseCause::Replaced)), Err(QueueError::Closed));
+        assert_eq!(replies.try_send(Outbound::Text(ByteString::from("x"))), Err(QueueError::Closed));
     }
 
     #[tokio::test]

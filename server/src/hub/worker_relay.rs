@@ -260,12 +260,16 @@ impl LocalSessions {
         }
     }
 
-    /// Drops sessions whose queue is full: their session closes the socket
-    /// ("too slow to keep up") and tells the hub it left.
+    /// Drops sessions whose queue is full: their session hears at once that
+    /// it was abandoned, closes the socket ("too slow to keep up") without
+    /// writing what was still queued, and tells the hub it left.
     fn drop_slow(&mut self, ids: Vec<ConnectionId>) {
         for id in ids {
             tracing::warn!(connection = id, "outbound queue full; dropping slow client");
             self.slow_closes.inc();
+            if let Some(local) = self.sessions.get(&id) {
+                local.sink.queue.abandon();
+            }
             self.remove(id);
         }
     }
@@ -327,9 +331,11 @@ mod tests {
         local.apply(Delivery::Room { room: room.clone(), frame: text("hi"), except: Some(1) });
         local.apply(Delivery::Room { room: room.clone(), frame: text("again"), except: None });
         assert_eq!(a_rx.recv().await, Some(text("again")), "the author was left out of the first");
-        assert_eq!(b_rx.recv().await, Some(text("hi")));
-        // Two bytes still queued for b, of four: "again" did not fit, so b was dropped.
+        // Two bytes still queued for b, of four: "again" did not fit, so b was
+        // dropped, and its session hears so before it reads what is queued.
         assert_eq!(local.slow_closes.get(), 1);
+        tokio::time::timeout(std::time::Duration::from_secs(1), b_rx.abandoned()).await.expect("b was abandoned");
+        assert_eq!(b_rx.recv().await, Some(text("hi")));
         assert_eq!(b_rx.recv().await, None, "a dropped session sees its queue end");
         let (answer, admitted) = oneshot::channel();
         local.apply(Delivery::Admitted { id: 2, answer });

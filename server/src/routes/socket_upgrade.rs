@@ -78,6 +78,7 @@ fn upgrade(
         settings: state.settings.clone(),
         metrics: state.metrics.endpoint(endpoint),
         rate_limited: state.metrics.rate_limited_frames.clone(),
+        slow_closes: state.metrics.slow_consumer_closes.clone(),
         shutdown: state.shutdown.clone(),
         permit,
         peer: client,

@@ -1,7 +1,8 @@
 //! The connection loop both protocols share: one `select!` over the peer's
 //! frames, the outbound queue, the handler's background reads, the heartbeat
-//! and shutdown. Every write has a deadline, so a peer that stops reading
-//! cannot hold its session.
+//! and shutdown. Every write has a deadline, and gives up at once when the
+//! hub abandons the session's queue, so a peer that stops reading cannot hold
+//! its session past either.
 
 use std::time::{Duration, Instant};
 
@@ -57,7 +58,10 @@ pub(crate) async fn drive(
                     Some(Ok(AggregatedMessage::Ping(payload))) => {
                         // Answered within a budget: a ping flood must not become a pong flood.
                         match pings.take(Instant::now()) {
-                            Verdict::Allowed => if !within(deadline, socket.pong(&payload)).await { return None; },
+                            Verdict::Allowed => {
+                                let written = write_in_time(outbound, deadline, socket.pong(&payload)).await;
+                                if let Err(close) = written.or_close(context) { return close; }
+                            }
                             Verdict::Dropped => {}
                             Verdict::Exceeded => return Some(policy_close("too many pings")),
                         }
@@ -114,12 +118,13 @@ pub(crate) async fn drive(
                     context.metrics.messages_out.inc();
                     context.metrics.bytes_out.inc_by(frame.queued_bytes() as u64);
                     let bytes = frame.queued_bytes();
-                    if !within(deadline, write(socket, frame)).await { return None; }
+                    let written = write_in_time(outbound, deadline, write(socket, frame)).await;
+                    if let Err(close) = written.or_close(context) { return close; }
                     // Only now may the relay's shortcut overtake the queue again.
                     outbound.written(bytes);
                 }
                 // The hub dropped our queue: we fell too far behind.
-                None => return Some(policy_close("too slow to keep up")),
+                None => return Some(too_slow()),
             },
             () = &mut heartbeat => {
                 let silent = last_heard.elapsed();
@@ -128,9 +133,8 @@ pub(crate) async fn drive(
                 }
                 if silent >= settings.ping_interval && !pinged_since_heard {
                     pinged_since_heard = true;
-                    if !within(deadline, socket.ping(b"")).await {
-                        return None;
-                    }
+                    let written = write_in_time(outbound, deadline, socket.ping(b"")).await;
+                    if let Err(close) = written.or_close(context) { return close; }
                 }
                 let due = if pinged_since_heard { settings.idle_timeout } else { settings.ping_interval };
                 let next = (last_heard + due).max(tokio::time::Instant::now() + Duration::from_millis(10));
@@ -141,9 +145,57 @@ pub(crate) async fn drive(
     }
 }
 
-/// Whether `write` finished, successfully, within `deadline`.
-async fn within(deadline: Duration, write: impl std::future::Future<Output = Result<(), actix_ws::Closed>>) -> bool {
-    matches!(tokio::time::timeout(deadline, write).await, Ok(Ok(())))
+/// How a write to the socket went.
+enum Written {
+    /// The transport took it.
+    Done,
+    /// The connection is gone.
+    Gone,
+    /// The peer did not take it within the deadline: it is not reading.
+    TimedOut,
+    /// The hub gave up on this session (its queue overflowed) while it waited.
+    Abandoned,
+}
+
+impl Written {
+    /// Goes on after a write that was done; otherwise the close to end the
+    /// session with. A peer that is not reading counts as a slow consumer
+    /// (the relay counted those it abandoned).
+    fn or_close(self, context: &SessionContext) -> Result<(), Option<CloseReason>> {
+        match self {
+            Self::Done => Ok(()),
+            Self::Gone => Err(None),
+            Self::TimedOut => {
+                tracing::warn!("a write waited past its deadline; dropping slow client");
+                context.slow_closes.inc();
+                Err(Some(too_slow()))
+            }
+            Self::Abandoned => Err(Some(too_slow())),
+        }
+    }
+}
+
+/// Runs `write` with a deadline, and stops waiting for it at once if the hub
+/// abandons the session's queue meanwhile.
+async fn write_in_time(
+    outbound: &OutboundReceiver,
+    deadline: Duration,
+    write: impl std::future::Future<Output = Result<(), actix_ws::Closed>>,
+) -> Written {
+    tokio::select! {
+        biased;
+        () = outbound.abandoned() => Written::Abandoned,
+        written = tokio::time::timeout(deadline, write) => match written {
+            Ok(Ok(())) => Written::Done,
+            Ok(Err(actix_ws::Closed)) => Written::Gone,
+            Err(_) => Written::TimedOut,
+        },
+    }
+}
+
+/// The close of a session that could not keep up.
+fn too_slow() -> CloseReason {
+    policy_close("too slow to keep up")
 }
 
 /// Queues a reply behind what the hub queued; a full queue ends the session
@@ -151,7 +203,7 @@ async fn within(deadline: Duration, write: impl std::future::Future<Output = Res
 fn queue_reply(replies: &ReplySender, reply: Outbound) -> Result<(), Option<CloseReason>> {
     match replies.try_send(reply) {
         Ok(()) => Ok(()),
-        Err(QueueError::Full | QueueError::Closed) => Err(Some(policy_close("too slow to keep up"))),
+        Err(QueueError::Full | QueueError::Closed) => Err(Some(too_slow())),
     }
 }
 

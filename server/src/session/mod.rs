@@ -7,9 +7,11 @@
 //!
 //! Everything written to the peer goes through the session's byte-bounded
 //! outbound queue (replies and history pages too), and every write has a
-//! deadline: a peer that stops reading is closed once its queue is full or a
-//! write waits longer than the idle timeout, and its task, permit and gauge
-//! go with it.
+//! deadline: a peer that stops reading is dropped once its queue is full or a
+//! write waits longer than the idle timeout, and its place under the caps and
+//! in the open-connections gauge is given back then, without writing what was
+//! still queued for it. Only its close frame may wait (up to the deadline)
+//! for the peer to read again.
 
 mod close;
 mod direct_write;
@@ -65,6 +67,8 @@ pub struct SessionContext {
     pub metrics: EndpointMetrics,
     /// Counts rate-limited frames.
     pub rate_limited: prometheus_client::metrics::counter::Counter,
+    /// Counts sessions closed for not keeping up with their writes.
+    pub slow_closes: prometheus_client::metrics::counter::Counter,
     /// Fires on graceful shutdown.
     pub shutdown: ShutdownSignal,
     /// Our place under the connection caps, held for the session's life.
@@ -144,10 +148,15 @@ pub(crate) fn serve<H: FrameHandler>(
         hub.disconnect(id, endpoint, handler.room(), &context.worker).await;
         // After the hub has it queued: whoever claims the name next joins after we left.
         handler.finish().await;
+        drop(handler);
+        // The session is over: its place under the caps and in the gauge is
+        // free now, not once a peer that stopped reading takes the close frame.
+        let SessionContext { metrics, permit, settings, .. } = context;
+        metrics.open_connections.dec();
+        drop(permit);
+        tracing::info!(close = ?close.as_ref().map(|c| c.code), "disconnected");
         // The peer may already be gone (or not reading); closing is best effort.
-        let _ = tokio::time::timeout(context.settings.idle_timeout, socket.close(close.clone())).await;
-        context.metrics.open_connections.dec();
-        tracing::info!(close = ?close.map(|c| c.code), "disconnected");
+        let _ = tokio::time::timeout(settings.idle_timeout, socket.close(close)).await;
     }
     .instrument(span)
 }
