@@ -376,7 +376,8 @@ async fn of_many_tabs_racing_for_one_nickname_exactly_one_gets_it() {
 /// Joins `room` as `name`, retrying while the name's last holder is still
 /// being let go (its release follows its departure by a moment).
 async fn join_when_free(client: &mut JsonClient, room_name: &str, name: &str) {
-    for _ in 0..50 {
+    let started = std::time::Instant::now();
+    while started.elapsed() < support::PATIENCE {
         client.send_join(room_name, name, None).await;
         match client.next().await {
             ServerMessage::Joined { .. } => {
@@ -398,7 +399,7 @@ async fn join_when_free(client: &mut JsonClient, room_name: &str, name: &str) {
             other => panic!("expected joined or nickname_taken, got {other:?}"),
         }
     }
-    panic!("{name} never became free in #{room_name}");
+    panic!("{name} was not free in #{room_name} within {:?}", support::PATIENCE);
 }
 
 #[actix_web::test]
