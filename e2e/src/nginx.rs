@@ -30,9 +30,27 @@ impl Nginx {
     }
 
     /// Like [`Nginx::start`], spreading requests and sockets over `nodes`
-    /// in turn (a node that refuses connections is skipped).
+    /// in turn (a node that refuses connections is skipped). A browser whose
+    /// `chat_node` cookie names a node's index (see [`Nginx::PIN_COOKIE`]) is
+    /// sent to that node instead, and to the others only while it is down: a
+    /// test chooses a browser's node without depending on how many requests
+    /// a page load makes.
     pub async fn balancing(address: SocketAddr, nodes: &[SocketAddr]) -> Self {
-        let servers: String = nodes.iter().map(|node| format!("server {node} max_fails=1 fail_timeout=5s; ")).collect();
+        let server = |node: &SocketAddr| format!("server {node} max_fails=1 fail_timeout=5s;");
+        let servers: String = nodes.iter().map(server).collect::<Vec<_>>().join(" ");
+        // One upstream per node: that node first, the others as backups.
+        let pinned: String = (0..nodes.len())
+            .map(|index| {
+                let backups: String = nodes
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != index)
+                    .map(|(_, n)| format!("server {n} backup; "))
+                    .collect();
+                format!("upstream node{index} {{ {} {backups}}}\n    ", server(&nodes[index]))
+            })
+            .collect();
+        let routes: String = (0..nodes.len()).map(|index| format!("\"{index}\" node{index}; ")).collect();
         let dir = tempfile::tempdir().expect("nginx dir");
         let path = |name: &str| -> PathBuf { dir.path().join(name) };
         let config = format!(
@@ -52,10 +70,11 @@ http {{
     scgi_temp_path {tmp}/scgi;
     map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
     upstream chat {{ {servers} }}
+    {pinned}map $cookie_{cookie} $chat_upstream {{ default chat; {routes}}}
     server {{
         listen {address};
         location / {{
-            proxy_pass http://chat;
+            proxy_pass http://$chat_upstream;
             proxy_next_upstream error timeout;
             proxy_http_version 1.1;
             proxy_set_header Upgrade $http_upgrade;
@@ -70,6 +89,7 @@ http {{
             pid = path("nginx.pid").display(),
             log = path("error.log").display(),
             tmp = dir.path().display(),
+            cookie = Self::PIN_COOKIE,
         );
         std::fs::write(path("nginx.conf"), config).expect("config written");
         let program = std::env::var("NGINX").unwrap_or_else(|_| "nginx".into());
@@ -89,6 +109,9 @@ http {{
             .await;
         Self { _child: child, _dir: dir, address }
     }
+
+    /// The cookie that pins a browser to one node of [`Nginx::balancing`]: its value is the node's index.
+    pub const PIN_COOKIE: &str = "chat_node";
 
     /// `http://address/path`.
     pub fn url(&self, path: &str) -> String {

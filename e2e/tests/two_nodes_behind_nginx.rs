@@ -24,19 +24,7 @@ async fn json_sockets(node: SocketAddr) -> u64 {
         .expect("the open-connections metric")
 }
 
-/// Which of `nodes` holds the one socket a new page opened (the counts before given).
-async fn node_of_new_socket(nodes: &[&ServerProcess], before: &[u64]) -> usize {
-    eventually("the page's socket on a node", || async {
-        for (index, node) in nodes.iter().enumerate() {
-            if json_sockets(node.address).await > before[index] {
-                return Some(index);
-            }
-        }
-        None
-    })
-    .await
-}
-
+/// How many JSON sockets each of `nodes` has open.
 async fn sockets(nodes: &[&ServerProcess]) -> Vec<u64> {
     let mut counts = Vec::new();
     for node in nodes {
@@ -45,28 +33,31 @@ async fn sockets(nodes: &[&ServerProcess]) -> Vec<u64> {
     counts
 }
 
-/// Opens the chat through nginx as `nick` until its socket lands on a node
-/// other than `avoid` (the balancer takes turns, and a page load is several
-/// requests); returns the browser and its node.
-async fn user_on_a_node(
+/// Opens the chat through nginx as `nick`, pinned to node `node` by nginx's
+/// cookie (set on the page's origin before the chat loads), and checks that
+/// its socket is on that node and no other.
+async fn user_on_node(
     driver: &Chromedriver,
     nginx: &Nginx,
     nodes: &[&ServerProcess],
     nick: &str,
-    avoid: Option<usize>,
-) -> (Browser, usize) {
-    for _ in 0..8 {
-        let before = sockets(nodes).await;
-        let browser = driver.user(&nginx.url("/"), nick).await;
-        let node = node_of_new_socket(nodes, &before).await;
-        if Some(node) != avoid {
-            return (browser, node);
-        }
-        browser.close().await;
-        // Its name is given back when its socket closes.
-        eventually("the socket to close", || async { (sockets(nodes).await == before).then_some(()) }).await;
-    }
-    panic!("nginx never sent {nick} to another node");
+    node: usize,
+) -> Browser {
+    let before = sockets(nodes).await;
+    let browser = driver.browser(1280, 800).await;
+    // Any page of the origin will do to set its cookie; this one opens no socket.
+    browser.goto(&nginx.url("/healthz")).await;
+    let cookie = format!("document.cookie = '{}={node}; path=/'", Nginx::PIN_COOKIE);
+    browser.client.execute(&cookie, Vec::new()).await.expect("cookie set");
+    browser.goto(&nginx.url("/")).await;
+    browser.join(nick).await;
+    let mut expected = before;
+    expected[node] += 1;
+    eventually(&format!("{nick}'s socket on node {node}"), || async {
+        (sockets(nodes).await == expected).then_some(())
+    })
+    .await;
+    browser
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,8 +75,9 @@ async fn two_browsers_on_two_nodes_chat_and_one_comes_back_through_the_survivor_
     let nginx = Nginx::balancing(public, &[live[0].address, live[1].address]).await;
     let driver = Chromedriver::start().await;
 
-    let (alice, alice_node) = user_on_a_node(&driver, &nginx, &live, "alice", None).await;
-    let (bob, _) = user_on_a_node(&driver, &nginx, &live, "bob", Some(alice_node)).await;
+    let alice_node = 0;
+    let alice = user_on_node(&driver, &nginx, &live, "alice", alice_node).await;
+    let bob = user_on_node(&driver, &nginx, &live, "bob", 1).await;
     alice.wait_until_member("bob").await;
     bob.wait_until_member("alice").await;
     alice.send_with_enter("hello from the other node").await;
@@ -98,7 +90,8 @@ async fn two_browsers_on_two_nodes_chat_and_one_comes_back_through_the_survivor_
         node.kill().await;
     }
     bob.send_with_enter("are you still there?").await;
-    // Alice's page reconnects through nginx, which now reaches only the survivor,
+    // Alice's page reconnects through nginx, which now reaches only the survivor
+    // (her node's backup),
     // takes her name back and resumes after the last message she had.
     alice.wait_for_connection_state("connected").await;
     alice.wait_for_message("bob", "are you still there?").await;
