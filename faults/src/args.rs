@@ -1,0 +1,37 @@
+//! The command line of a fault run.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// A randomized fault run: several chat nodes on one PostgreSQL and one
+/// Redis, simulated web clients, a nemesis injecting faults at random times,
+/// then a checker reading every client's history against the store.
+#[derive(Debug, Parser)]
+#[command(name = "chat-faults")]
+pub struct Args {
+    /// How long clients chat while faults are injected, in seconds (healing
+    /// and checking come after).
+    #[arg(long, default_value_t = 60)]
+    pub duration: u64,
+    /// Seed of every random choice (clients' timing, faults and their
+    /// timing); a random one when not given. Printed either way.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Server nodes.
+    #[arg(long, default_value_t = 3)]
+    pub nodes: usize,
+    /// Simulated clients.
+    #[arg(long, default_value_t = 12)]
+    pub clients: usize,
+    /// Rooms the clients spread over.
+    #[arg(long, default_value_t = 3)]
+    pub rooms: usize,
+    /// The release `chat-server` binary.
+    #[arg(long, default_value = "target/release/chat-server")]
+    pub server: PathBuf,
+    /// The admin URL of a PostgreSQL server this run may create a database
+    /// on and restart (`scripts/faults` starts a private one).
+    #[arg(long, env = "CHAT_TEST_POSTGRES_URL")]
+    pub postgres: String,
+}

@@ -1,0 +1,273 @@
+//! The checker: reads every client's history against what the store holds
+//! once the run is quiet, and lists every broken promise. Each invariant is
+//! one function over the same [`Evidence`], so adding one is adding a function
+//! to [`INVARIANTS`].
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::client::{History, Received};
+
+/// What the run gathered: each client's history, and the stored messages.
+pub struct Evidence<'a> {
+    /// Every client's history.
+    pub histories: &'a [History],
+    /// Each room's stored messages: id -> client id.
+    pub store: BTreeMap<String, BTreeMap<u64, Option<String>>>,
+}
+
+impl<'a> Evidence<'a> {
+    /// Gathers the evidence from the histories and the rows (room, id, client id).
+    pub fn new(histories: &'a [History], rows: Vec<(String, u64, Option<String>)>) -> Self {
+        let mut store: BTreeMap<String, BTreeMap<u64, Option<String>>> = BTreeMap::new();
+        for (room, id, client_id) in rows {
+            store.entry(room).or_default().insert(id, client_id);
+        }
+        Self { histories, store }
+    }
+
+    /// The newest id stored in `room` (0 if none).
+    fn newest(&self, room: &str) -> u64 {
+        self.store.get(room).and_then(|ids| ids.keys().next_back().copied()).unwrap_or(0)
+    }
+}
+
+/// One invariant: its name, and what it found (how many cases it checked,
+/// and a line per violation).
+pub struct Checked {
+    /// What it promises.
+    pub name: &'static str,
+    /// Cases checked.
+    pub cases: usize,
+    /// What broke it.
+    pub violations: Vec<String>,
+}
+
+/// An invariant over the evidence.
+type Invariant = fn(&Evidence<'_>) -> Checked;
+
+/// Every invariant checked, in the report's order.
+pub const INVARIANTS: [Invariant; 5] = [
+    store_ids_have_no_gaps,
+    acks_name_stored_messages,
+    every_send_was_acknowledged,
+    every_client_got_its_room_once_in_order,
+    member_lists_heal,
+];
+
+/// Runs every invariant.
+pub fn check(evidence: &Evidence<'_>) -> Vec<Checked> {
+    INVARIANTS.iter().map(|invariant| invariant(evidence)).collect()
+}
+
+/// The store numbers each room's messages 1, 2, 3... with no gap.
+fn store_ids_have_no_gaps(evidence: &Evidence<'_>) -> Checked {
+    let mut checked = Checked { name: "stored ids run 1..n in every room", cases: 0, violations: Vec::new() };
+    for (room, ids) in &evidence.store {
+        checked.cases += ids.len();
+        for (expected, id) in (1..).zip(ids.keys()) {
+            if *id != expected {
+                checked.violations.push(format!("#{room}: id {expected} is missing from the store (next is {id})"));
+                break;
+            }
+        }
+    }
+    checked
+}
+
+/// Every ack names the message stored with that client id, under that id.
+fn acks_name_stored_messages(evidence: &Evidence<'_>) -> Checked {
+    let mut checked = Checked { name: "every ack names its message, stored once", cases: 0, violations: Vec::new() };
+    for history in evidence.histories {
+        let stored = evidence.store.get(&history.room);
+        let by_client_id: HashMap<&str, u64> =
+            stored.into_iter().flatten().filter_map(|(id, client_id)| Some((client_id.as_deref()?, *id))).collect();
+        for (client_id, acked) in &history.acks {
+            checked.cases += 1;
+            match by_client_id.get(client_id.as_str()) {
+                Some(id) if id == acked => {}
+                Some(id) => checked.violations.push(format!(
+                    "{}: {client_id} acknowledged as #{} {acked} but stored as {id}",
+                    history.nick, history.room
+                )),
+                None => checked.violations.push(format!(
+                    "{}: {client_id} acknowledged as #{} {acked} but not stored",
+                    history.nick, history.room
+                )),
+            }
+        }
+    }
+    checked
+}
+
+/// Every client id a client sent (and resent) was acknowledged by the end.
+fn every_send_was_acknowledged(evidence: &Evidence<'_>) -> Checked {
+    let mut checked = Checked { name: "every message sent was acknowledged", cases: 0, violations: Vec::new() };
+    for history in evidence.histories {
+        checked.cases += history.sent.len();
+        for client_id in history.sent.keys() {
+            if !history.acks.contains_key(client_id) {
+                let times = history.sent[client_id];
+                checked
+                    .violations
+                    .push(format!("{}: {client_id} (sent {times} times) was never acknowledged", history.nick));
+            }
+        }
+    }
+    checked
+}
+
+/// Every client, once the run is quiet, was given every message of its room
+/// from where it started to the newest stored, live or on resume, each once,
+/// in id order, with no gap.
+fn every_client_got_its_room_once_in_order(evidence: &Evidence<'_>) -> Checked {
+    let mut checked =
+        Checked { name: "every client got its room once, in order, no gap", cases: 0, violations: Vec::new() };
+    for history in evidence.histories {
+        let mut last: Option<u64> = None;
+        let mut broken = None;
+        for received in &history.received {
+            match received {
+                Received::Start { first } => last = Some(first.map_or(0, |first| first - 1)),
+                Received::Message { id } => {
+                    checked.cases += 1;
+                    match last {
+                        Some(held) if *id == held + 1 => last = Some(*id),
+                        Some(held) if *id <= held => {
+                            broken.get_or_insert(format!("got #{} {id} again (or late) after {held}", history.room));
+                        }
+                        Some(held) => {
+                            broken.get_or_insert(format!(
+                                "got #{} {id} right after {held}: {} to {} never came first",
+                                history.room,
+                                held + 1,
+                                id - 1
+                            ));
+                            last = Some(*id);
+                        }
+                        None => {
+                            broken.get_or_insert(format!("got #{} {id} before any page", history.room));
+                        }
+                    }
+                }
+            }
+        }
+        let newest = evidence.newest(&history.room);
+        if broken.is_none() && last.unwrap_or(0) < newest {
+            broken = Some(format!(
+                "holds #{} up to {} once quiet, but {} is stored{}",
+                history.room,
+                last.unwrap_or(0),
+                newest,
+                if history.joined_at_end { "" } else { " (not joined at the end)" }
+            ));
+        }
+        if let Some(broken) = broken {
+            checked.violations.push(format!("{}: {broken}", history.nick));
+        }
+    }
+    checked
+}
+
+/// Once the run is quiet, every client's member list is who is in its room:
+/// every client of the room (all are joined by then), and nobody else.
+fn member_lists_heal(evidence: &Evidence<'_>) -> Checked {
+    let mut checked =
+        Checked { name: "every member list heals to the room's members", cases: 0, violations: Vec::new() };
+    let mut truth: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for history in evidence.histories {
+        truth.entry(history.room.as_str()).or_default().insert(history.nick.clone());
+    }
+    for history in evidence.histories.iter().filter(|history| history.joined_at_end) {
+        checked.cases += 1;
+        let room = &truth[history.room.as_str()];
+        let missing: Vec<&String> = room.difference(&history.members_at_end).collect();
+        let ghosts: Vec<&String> = history.members_at_end.difference(room).collect();
+        if !missing.is_empty() || !ghosts.is_empty() {
+            checked.violations.push(format!(
+                "{} in #{}: lists {:?}; missing {missing:?}, not there {ghosts:?}",
+                history.nick, history.room, history.members_at_end
+            ));
+        }
+    }
+    checked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client of `room` that was given `received` and acknowledged `acks`.
+    fn client(nick: &str, room: &str, received: Vec<Received>, acks: &[(&str, u64)]) -> History {
+        History {
+            nick: nick.to_owned(),
+            room: room.to_owned(),
+            received,
+            acks: acks.iter().map(|(id, stored)| ((*id).to_owned(), *stored)).collect(),
+            sent: acks.iter().map(|(id, _)| ((*id).to_owned(), 1)).collect(),
+            joined_at_end: true,
+            members_at_end: ["a", "b"].into_iter().map(str::to_owned).collect(),
+            ..History::default()
+        }
+    }
+
+    fn messages(ids: impl IntoIterator<Item = u64>) -> Vec<Received> {
+        let mut received = vec![Received::Start { first: None }];
+        received.extend(ids.into_iter().map(|id| Received::Message { id }));
+        received
+    }
+
+    fn rows(room: &str, n: u64) -> Vec<(String, u64, Option<String>)> {
+        (1..=n).map(|id| (room.to_owned(), id, Some(format!("t-{id}")))).collect()
+    }
+
+    fn violations(histories: &[History], rows: Vec<(String, u64, Option<String>)>) -> Vec<(&'static str, String)> {
+        let evidence = Evidence::new(histories, rows);
+        check(&evidence).into_iter().flat_map(|c| c.violations.into_iter().map(move |v| (c.name, v))).collect()
+    }
+
+    #[test]
+    fn a_run_where_every_promise_held_has_no_violations() {
+        let histories = [
+            client("a", "r", messages(1..=3), &[("t-1", 1), ("t-3", 3)]),
+            client("b", "r", messages(1..=3), &[("t-2", 2)]),
+        ];
+        assert_eq!(violations(&histories, rows("r", 3)), []);
+    }
+
+    #[test]
+    fn a_gap_a_repeat_and_a_missing_tail_are_each_seen() {
+        let histories = [
+            client("a", "r", messages([1, 3]), &[]),
+            client("b", "r", messages([1, 2, 2, 3]), &[]),
+            client("c", "r", messages([1, 2]), &[]),
+        ];
+        let found = violations(&histories, rows("r", 3));
+        let about = |nick: &str| found.iter().filter(|(_, v)| v.starts_with(&format!("{nick}:"))).count();
+        assert_eq!((about("a"), about("b"), about("c")), (1, 1, 1), "{found:#?}");
+    }
+
+    #[test]
+    fn a_lost_ack_a_wrong_ack_and_a_resume_that_started_over_are_told_apart() {
+        let mut lost = client("a", "r", messages(1..=2), &[("t-1", 2)]);
+        lost.sent.insert("t-9".to_owned(), 3);
+        // A refused resume starts over from the latest page: what it skipped is not a gap.
+        let mut restarted = messages([1]);
+        restarted.extend([Received::Start { first: Some(2) }, Received::Message { id: 2 }]);
+        let histories = [lost, client("b", "r", restarted, &[])];
+        let found = violations(&histories, rows("r", 2));
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert!(found.iter().any(|(_, v)| v.contains("t-1") && v.contains("stored as 1")));
+        assert!(found.iter().any(|(_, v)| v.contains("t-9") && v.contains("never acknowledged")));
+    }
+
+    #[test]
+    fn member_lists_must_name_exactly_the_room() {
+        let mut ghost = client("a", "r", messages(1..=1), &[]);
+        ghost.members_at_end.insert("gone".to_owned());
+        let mut short = client("b", "r", messages(1..=1), &[]);
+        short.members_at_end.remove("a");
+        let found = violations(&[ghost, short], rows("r", 1));
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert!(found.iter().all(|(name, _)| *name == "every member list heals to the room's members"));
+    }
+}

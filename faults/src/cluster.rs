@@ -1,0 +1,305 @@
+//! The system under test, as child processes this run can kill, pause and
+//! restart: several `chat-server` nodes, one Redis, one PostgreSQL database.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+/// How long a process may take to start listening.
+const START_PATIENCE: Duration = Duration::from_secs(15);
+
+/// Runs `kill -SIGNAL pid` (SIGKILL, SIGSTOP, SIGCONT).
+async fn signal(pid: u32, signal: &str) {
+    let sent = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().await;
+    if !sent.is_ok_and(|status| status.success()) {
+        eprintln!("kill -{signal} {pid} failed");
+    }
+}
+
+/// A free loopback port.
+fn free_port() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).expect("a free port")
+}
+
+/// Waits until something listens on `address`.
+async fn listening(address: SocketAddr, what: &str) {
+    let deadline = tokio::time::Instant::now() + START_PATIENCE;
+    while tokio::net::TcpStream::connect(address).await.is_err() {
+        assert!(tokio::time::Instant::now() < deadline, "{what} did not listen on {address}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// One `chat-server` node, on the same port across restarts.
+pub struct Node {
+    /// Its index in the cluster, as the report names it.
+    pub index: usize,
+    /// Where it listens.
+    pub address: SocketAddr,
+    bin: PathBuf,
+    flags: Vec<String>,
+    log: PathBuf,
+    child: Option<Child>,
+    paused: bool,
+}
+
+impl Node {
+    /// Starts node `index` on a free port.
+    async fn start(index: usize, bin: &Path, flags: Vec<String>, dir: &Path) -> Self {
+        let mut node = Self {
+            index,
+            address: free_port(),
+            bin: bin.to_owned(),
+            flags,
+            log: dir.join(format!("node-{index}.log")),
+            child: None,
+            paused: false,
+        };
+        node.spawn().await;
+        node
+    }
+
+    async fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("node log opens");
+        let child = Command::new(&self.bin)
+            .args(&self.flags)
+            .arg("--bind")
+            .arg(self.address.to_string())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{} starts: {e}", self.bin.display()));
+        self.child = Some(child);
+        self.paused = false;
+        listening(self.address, &format!("node {}", self.index)).await;
+    }
+
+    /// Kills it with SIGKILL: no goodbye to anyone.
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+        }
+        self.paused = false;
+    }
+
+    /// Starts it again on the same port, if it is not running.
+    pub async fn restart(&mut self) {
+        if self.child.is_none() {
+            self.spawn().await;
+        }
+    }
+
+    /// Freezes it (SIGSTOP): its sockets stay open and silent.
+    pub async fn pause(&mut self) {
+        if let Some(pid) = self.child.as_ref().and_then(Child::id) {
+            signal(pid, "STOP").await;
+            self.paused = true;
+        }
+    }
+
+    /// Lets a frozen node go on (SIGCONT).
+    pub async fn resume(&mut self) {
+        if let Some(pid) = self.child.as_ref().and_then(Child::id)
+            && self.paused
+        {
+            signal(pid, "CONT").await;
+            self.paused = false;
+        }
+    }
+
+    /// Running and not paused again.
+    pub async fn heal(&mut self) {
+        self.resume().await;
+        self.restart().await;
+    }
+}
+
+/// A private `redis-server` without persistence: a restart comes back empty.
+pub struct Redis {
+    address: SocketAddr,
+    child: Option<Child>,
+}
+
+impl Redis {
+    async fn start() -> Self {
+        let mut redis = Self { address: free_port(), child: None };
+        redis.spawn().await;
+        redis
+    }
+
+    async fn spawn(&mut self) {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &self.address.port().to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server starts (apt-get install redis-server)");
+        self.child = Some(child);
+        listening(self.address, "redis").await;
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        format!("redis://{}/", self.address)
+    }
+
+    /// Kills it (everything it held is gone).
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+        }
+    }
+
+    /// Starts it again, empty, on the same port.
+    pub async fn restart(&mut self) {
+        if self.child.is_none() {
+            self.spawn().await;
+        }
+    }
+}
+
+/// The database the nodes share, on the PostgreSQL server `scripts/faults`
+/// started, which this run restarts through `pg_ctl` (as its owner).
+pub struct Postgres {
+    /// The nodes' database.
+    pub database: String,
+    running: bool,
+}
+
+impl Postgres {
+    /// Creates a fresh database on the server at `admin`.
+    async fn create(admin: &str) -> Self {
+        let name = format!("chat_faults_{}", std::process::id());
+        let created = Command::new("psql")
+            .arg(admin)
+            .args(["-q", "-c", &format!("CREATE DATABASE {name}")])
+            .stdout(Stdio::null())
+            .status()
+            .await
+            .expect("psql runs (it comes with postgresql)");
+        assert!(created.success(), "CREATE DATABASE {name}");
+        let server = admin.rsplit_once('/').map_or(admin, |(server, _)| server);
+        Self { database: format!("{server}/{name}"), running: true }
+    }
+
+    /// Runs `pg_ctl` with `action` on the private server, as its owner.
+    async fn pg_ctl(&self, action: &[&str]) {
+        let (Ok(pg_ctl), Ok(dir)) = (std::env::var("CHAT_TEST_PG_CTL"), std::env::var("CHAT_TEST_POSTGRES_DIR")) else {
+            panic!("CHAT_TEST_PG_CTL and CHAT_TEST_POSTGRES_DIR (set by scripts/faults) say how to restart PostgreSQL");
+        };
+        let (data, log) = (format!("{dir}/data"), format!("{dir}/server.log"));
+        let mut args = vec![pg_ctl.as_str(), "-D", data.as_str(), "-l", log.as_str(), "-w"];
+        args.extend(action);
+        let user = std::env::var("CHAT_TEST_POSTGRES_USER").unwrap_or_default();
+        let mut command = if !user.is_empty() && user != "root" {
+            let mut command = Command::new("runuser");
+            command.args(["-u", &user, "--"]).args(&args);
+            command
+        } else {
+            let mut command = Command::new(args[0]);
+            command.args(&args[1..]);
+            command
+        };
+        let status = command.stdout(Stdio::null()).status().await;
+        assert!(status.is_ok_and(|s| s.success()), "pg_ctl {action:?} failed");
+    }
+
+    /// Stops the server at once (as a crash would: no checkpoint).
+    pub async fn stop(&mut self) {
+        if self.running {
+            self.pg_ctl(&["-m", "immediate", "stop"]).await;
+            self.running = false;
+        }
+    }
+
+    /// Starts it again.
+    pub async fn start(&mut self) {
+        if !self.running {
+            self.pg_ctl(&["start"]).await;
+            self.running = true;
+        }
+    }
+
+    /// Every stored message: (room, id, client id).
+    pub async fn messages(&self) -> Vec<(String, u64, Option<String>)> {
+        let output = Command::new("psql")
+            .arg(&self.database)
+            .args(["-At", "-F", "\t", "-c", "SELECT room, id, coalesce(client_id, '') FROM messages ORDER BY room, id"])
+            .output()
+            .await
+            .expect("psql runs");
+        assert!(output.status.success(), "reading the stored messages: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| {
+                let mut fields = line.split('\t');
+                let room = fields.next()?.to_owned();
+                let id = fields.next()?.parse().ok()?;
+                let client_id = fields.next().filter(|c| !c.is_empty()).map(str::to_owned);
+                Some((room, id, client_id))
+            })
+            .collect()
+    }
+}
+
+/// Everything under test.
+pub struct Cluster {
+    /// The server nodes.
+    pub nodes: Vec<Node>,
+    /// Their Redis.
+    pub redis: Redis,
+    /// Their history.
+    pub postgres: Postgres,
+    /// Node logs.
+    pub dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// Starts Redis, a fresh database and `nodes` nodes on them.
+    pub async fn start(server: &Path, admin: &str, nodes: usize) -> Self {
+        let dir = tempfile::Builder::new().prefix("chat-faults.").tempdir().expect("run dir");
+        let redis = Redis::start().await;
+        let postgres = Postgres::create(admin).await;
+        let flags = vec![
+            "--database".to_owned(),
+            postgres.database.clone(),
+            "--redis".to_owned(),
+            redis.url(),
+            "--static-dir".to_owned(),
+            dir.path().join("no-static").display().to_string(),
+        ];
+        let mut started = Vec::new();
+        for index in 0..nodes {
+            started.push(Node::start(index, server, flags.clone(), dir.path()).await);
+        }
+        Self { nodes: started, redis, postgres, dir }
+    }
+
+    /// Every node's address (clients pick among them; a dead one refuses).
+    pub fn addresses(&self) -> Vec<SocketAddr> {
+        self.nodes.iter().map(|node| node.address).collect()
+    }
+
+    /// Undoes every fault: PostgreSQL and Redis up, every node running.
+    pub async fn heal(&mut self) {
+        self.postgres.start().await;
+        self.redis.restart().await;
+        for node in &mut self.nodes {
+            node.heal().await;
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! `chat-faults`: a randomized fault run with a checker (Jepsen's method, at
+//! the scale of one machine). Starts several nodes on one PostgreSQL and one
+//! Redis, runs simulated web clients on random nodes, injects faults at times
+//! drawn from a printed seed, heals, waits until the clients are quiet, and
+//! checks what every client was given against the store. Prints the seed,
+//! the faults, a table of what was checked, and `violations: N`; exits 0
+//! only when N is 0.
+
+mod args;
+mod checker;
+mod client;
+mod cluster;
+mod nemesis;
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use chat_shared::{ClientId, Nickname, RoomName};
+use clap::Parser;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::sync::watch;
+
+use args::Args;
+use client::{History, Phase, Plan, Status};
+use cluster::Cluster;
+use nemesis::FaultKind;
+
+/// How long the healed cluster has to get every client joined with nothing
+/// pending, before the run gives up waiting and checks what it has.
+const QUIESCE_PATIENCE: Duration = Duration::from_secs(60);
+
+/// How long it stays quiet after that, for the last deliveries (a gap in a
+/// node's bus is read from the store after 200 ms).
+const SETTLE: Duration = Duration::from_secs(3);
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let seed = args.seed.unwrap_or_else(rand::random);
+    let duration = Duration::from_secs(args.duration);
+    println!("seed {seed}  (replay: scripts/faults --duration {} --seed {seed})", args.duration);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let faults = nemesis::schedule(&mut rng, duration, args.nodes);
+
+    let mut cluster = Cluster::start(&args.server, &args.postgres, args.nodes).await;
+    println!(
+        "{} nodes on {} and {}; logs in {}",
+        args.nodes,
+        cluster.postgres.database,
+        cluster.redis.url(),
+        cluster.dir.path().display()
+    );
+    let (phase, phases) = watch::channel(Phase::Chatting);
+    let mut clients = Vec::new();
+    let mut statuses = Vec::new();
+    for index in 0..args.clients {
+        let plan = Plan {
+            room: RoomName::parse(format!("room-{}", index % args.rooms.max(1))).expect("room name"),
+            nick: Nickname::parse(format!("c{index}")).expect("nickname"),
+            tab: ClientId::parse(format!("tab{index}x{}", rng.random::<u32>())).expect("tab"),
+            seed: rng.random(),
+            nodes: cluster.addresses(),
+        };
+        let status = Arc::new(Status::default());
+        statuses.push(status.clone());
+        clients.push(tokio::spawn(client::run(plan, status, phases.clone())));
+    }
+
+    let start = tokio::time::Instant::now();
+    let injected = nemesis::inject(&mut cluster, &faults, start, duration).await;
+    tokio::time::sleep_until(start + duration).await;
+    cluster.heal().await;
+    let _ = phase.send(Phase::Quiet);
+    let quiet = quiesce(&statuses).await;
+    tokio::time::sleep(SETTLE).await;
+    let _ = phase.send(Phase::Done);
+    let mut histories: Vec<History> = Vec::new();
+    for client in clients {
+        histories.push(client.await.expect("a client task"));
+    }
+
+    let rows = cluster.postgres.messages().await;
+    let evidence = checker::Evidence::new(&histories, rows);
+    let checked = checker::check(&evidence);
+    let violations = report(&injected, &histories, &evidence, &checked, quiet);
+    println!("violations: {violations}");
+    if violations == 0 {
+        return ExitCode::SUCCESS;
+    }
+    let Cluster { dir, .. } = cluster;
+    println!("node logs kept in {}", dir.keep().display());
+    ExitCode::FAILURE
+}
+
+/// Waits until every client is joined with nothing pending; false if it
+/// never happened within [`QUIESCE_PATIENCE`].
+async fn quiesce(statuses: &[Arc<Status>]) -> bool {
+    let deadline = tokio::time::Instant::now() + QUIESCE_PATIENCE;
+    while tokio::time::Instant::now() < deadline {
+        let quiet = statuses
+            .iter()
+            .all(|status| status.joined.load(Ordering::Relaxed) && status.pending.load(Ordering::Relaxed) == 0);
+        if quiet {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// Prints the faults, the counts and every violation; returns how many.
+fn report(
+    injected: &[nemesis::Fault],
+    histories: &[History],
+    evidence: &checker::Evidence<'_>,
+    checked: &[checker::Checked],
+    quiet: bool,
+) -> usize {
+    let mut by_kind: BTreeMap<FaultKind, usize> = FaultKind::ALL.iter().map(|kind| (*kind, 0)).collect();
+    for fault in injected {
+        *by_kind.entry(fault.kind).or_default() += 1;
+    }
+    println!("\nfaults injected: {}", injected.len());
+    for (kind, count) in &by_kind {
+        println!("  {count:5}  {kind}");
+    }
+    let stored: usize = evidence.store.values().map(BTreeMap::len).sum();
+    let acked: usize = histories.iter().map(|h| h.acks.len()).sum();
+    let resent: usize = histories.iter().map(|h| h.sent.values().filter(|times| **times > 1).count()).sum();
+    let delivered: usize = histories.iter().map(|h| h.received.len()).sum();
+    let connections: u32 = histories.iter().map(|h| h.connections).sum();
+    let resumes: u32 = histories.iter().map(|h| h.resumes).sum();
+    let refused: u32 = histories.iter().map(|h| h.resume_refused).sum();
+    let mut errors: BTreeMap<&str, u32> = BTreeMap::new();
+    for history in histories {
+        for (code, count) in &history.errors {
+            *errors.entry(code.as_str()).or_default() += count;
+        }
+    }
+    println!("\nclients: {}  stored: {stored}  acknowledged: {acked}  resent: {resent}", histories.len());
+    println!("delivered: {delivered}  connections: {connections}  resumes: {resumes} (refused {refused})");
+    println!("error frames: {errors:?}");
+    println!("quiet after healing: {}", if quiet { "yes" } else { "no (checked anyway)" });
+    println!("\n| invariant | cases | violations |\n| --- | --- | --- |");
+    for check in checked {
+        println!("| {} | {} | {} |", check.name, check.cases, check.violations.len());
+    }
+    let mut total = 0;
+    for check in checked {
+        for violation in check.violations.iter().take(20) {
+            println!("  {}: {violation}", check.name);
+        }
+        if check.violations.len() > 20 {
+            println!("  {}: ... and {} more", check.name, check.violations.len() - 20);
+        }
+        total += check.violations.len();
+    }
+    total
+}
