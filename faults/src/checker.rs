@@ -125,19 +125,25 @@ fn every_client_got_its_room_once_in_order(evidence: &Evidence<'_>) -> Checked {
     for history in evidence.histories {
         let mut last: Option<u64> = None;
         let mut broken = None;
+        // Where it was, to say so with a violation.
+        let mut on = String::new();
         for received in &history.received {
             match received {
+                Received::Joined { node, at, after } => {
+                    on = format!(" (on node {node} since {:.2}s, resumed after {after:?})", at.as_secs_f64());
+                }
                 Received::Start { first } => last = Some(first.map_or(0, |first| first - 1)),
                 Received::Message { id } => {
                     checked.cases += 1;
                     match last {
                         Some(held) if *id == held + 1 => last = Some(*id),
                         Some(held) if *id <= held => {
-                            broken.get_or_insert(format!("got #{} {id} again (or late) after {held}", history.room));
+                            broken
+                                .get_or_insert(format!("got #{} {id} again (or late) after {held}{on}", history.room));
                         }
                         Some(held) => {
                             broken.get_or_insert(format!(
-                                "got #{} {id} right after {held}: {} to {} never came first",
+                                "got #{} {id} right after {held}: {} to {} never came first{on}",
                                 history.room,
                                 held + 1,
                                 id - 1
@@ -145,7 +151,7 @@ fn every_client_got_its_room_once_in_order(evidence: &Evidence<'_>) -> Checked {
                             last = Some(*id);
                         }
                         None => {
-                            broken.get_or_insert(format!("got #{} {id} before any page", history.room));
+                            broken.get_or_insert(format!("got #{} {id} before any page{on}", history.room));
                         }
                     }
                 }
@@ -154,7 +160,7 @@ fn every_client_got_its_room_once_in_order(evidence: &Evidence<'_>) -> Checked {
         let newest = evidence.newest(&history.room);
         if broken.is_none() && last.unwrap_or(0) < newest {
             broken = Some(format!(
-                "holds #{} up to {} once quiet, but {} is stored{}",
+                "holds #{} up to {} once quiet, but {} is stored{}{on}",
                 history.room,
                 last.unwrap_or(0),
                 newest,
@@ -183,9 +189,16 @@ fn member_lists_heal(evidence: &Evidence<'_>) -> Checked {
         let missing: Vec<&String> = room.difference(&history.members_at_end).collect();
         let ghosts: Vec<&String> = history.members_at_end.difference(room).collect();
         if !missing.is_empty() || !ghosts.is_empty() {
+            let on = history.received.iter().rev().find_map(|received| match received {
+                Received::Joined { node, at, .. } => Some(format!(" (on node {node} since {:.2}s)", at.as_secs_f64())),
+                _ => None,
+            });
             checked.violations.push(format!(
-                "{} in #{}: lists {:?}; missing {missing:?}, not there {ghosts:?}",
-                history.nick, history.room, history.members_at_end
+                "{} in #{}: lists {:?}; missing {missing:?}, not there {ghosts:?}{}",
+                history.nick,
+                history.room,
+                history.members_at_end,
+                on.unwrap_or_default()
             ));
         }
     }

@@ -57,6 +57,8 @@ pub struct Plan {
     pub seed: u64,
     /// The nodes.
     pub nodes: Vec<SocketAddr>,
+    /// When the run started.
+    pub start: tokio::time::Instant,
 }
 
 /// What the run watches while it waits for quiescence.
@@ -81,6 +83,15 @@ pub enum Received {
     Message {
         /// Its id.
         id: u64,
+    },
+    /// Joined on a new connection (what follows came through it).
+    Joined {
+        /// The node's index.
+        node: usize,
+        /// When, from the start of the run.
+        at: Duration,
+        /// The id it resumed after, if any.
+        after: Option<u64>,
     },
 }
 
@@ -144,7 +155,8 @@ pub async fn run(plan: Plan, status: Arc<Status>, mut phase: watch::Receiver<Pha
     let mut client = Client { plan, rng, status, history, pending: Vec::new(), last: None, epoch: None, said: 0 };
     let mut backoff = Duration::from_millis(100);
     while *phase.borrow() != Phase::Done {
-        let address = client.plan.nodes[client.rng.random_range(0..client.plan.nodes.len())];
+        let node = client.rng.random_range(0..client.plan.nodes.len());
+        let address = client.plan.nodes[node];
         let connected =
             tokio::time::timeout(CONNECT_PATIENCE, tokio_tungstenite::connect_async(format!("ws://{address}/ws")))
                 .await;
@@ -159,7 +171,7 @@ pub async fn run(plan: Plan, status: Arc<Status>, mut phase: watch::Receiver<Pha
         };
         backoff = Duration::from_millis(100);
         client.history.connections += 1;
-        let ended = client.session(socket, &mut phase).await;
+        let ended = client.session(socket, node, &mut phase).await;
         client.status.joined.store(false, Ordering::Relaxed);
         if matches!(ended, Ended::Done) {
             client.history.joined_at_end = true;
@@ -172,7 +184,7 @@ pub async fn run(plan: Plan, status: Arc<Status>, mut phase: watch::Receiver<Pha
 
 impl Client {
     /// One connection: join (resuming if it holds a log), resend, chat.
-    async fn session(&mut self, mut socket: Socket, phase: &mut watch::Receiver<Phase>) -> Ended {
+    async fn session(&mut self, mut socket: Socket, node: usize, phase: &mut watch::Receiver<Phase>) -> Ended {
         let after = self.last;
         let join = ClientMessage::Join {
             room: self.plan.room.clone(),
@@ -207,6 +219,7 @@ impl Client {
             return Ended::Broken;
         };
         self.epoch = Some(epoch);
+        self.history.received.push(Received::Joined { node, at: self.plan.start.elapsed(), after });
         // The first page of a fresh start is the latest page.
         let mut starting = !(after.is_some() && resumed);
         if after.is_some() {

@@ -55,6 +55,7 @@ async fn main() -> ExitCode {
         cluster.dir.path().display()
     );
     let (phase, phases) = watch::channel(Phase::Chatting);
+    let start = tokio::time::Instant::now();
     let mut clients = Vec::new();
     let mut statuses = Vec::new();
     for index in 0..args.clients {
@@ -64,13 +65,13 @@ async fn main() -> ExitCode {
             tab: ClientId::parse(format!("tab{index}x{}", rng.random::<u32>())).expect("tab"),
             seed: rng.random(),
             nodes: cluster.addresses(),
+            start,
         };
         let status = Arc::new(Status::default());
         statuses.push(status.clone());
         clients.push(tokio::spawn(client::run(plan, status, phases.clone())));
     }
 
-    let start = tokio::time::Instant::now();
     let injected = nemesis::inject(&mut cluster, &faults, start, duration).await;
     tokio::time::sleep_until(start + duration).await;
     cluster.heal().await;
