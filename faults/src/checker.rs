@@ -193,12 +193,22 @@ fn member_lists_heal(evidence: &Evidence<'_>) -> Checked {
                 Received::Joined { node, at, .. } => Some(format!(" (on node {node} since {:.2}s)", at.as_secs_f64())),
                 _ => None,
             });
+            // The last few changes to its list say how it came to be wrong.
+            let trail: Vec<String> = history
+                .members_trail
+                .iter()
+                .rev()
+                .take(8)
+                .rev()
+                .map(|(at, change)| format!("{:.2}s {change}", at.as_secs_f64()))
+                .collect();
             checked.violations.push(format!(
-                "{} in #{}: lists {:?}; missing {missing:?}, not there {ghosts:?}{}",
+                "{} in #{}: lists {:?}; missing {missing:?}, not there {ghosts:?}{}; last changes: {}",
                 history.nick,
                 history.room,
                 history.members_at_end,
-                on.unwrap_or_default()
+                on.unwrap_or_default(),
+                trail.join(", ")
             ));
         }
     }

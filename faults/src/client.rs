@@ -123,6 +123,9 @@ pub struct History {
     /// The member list it showed when the run ended (its last `joined`,
     /// then every `member_joined` and `member_left` since).
     pub members_at_end: BTreeSet<String>,
+    /// How that list came to be: each `joined` list and each event, with
+    /// when (from the start of the run), for the report of a violation.
+    pub members_trail: Vec<(Duration, String)>,
 }
 
 /// How a connection ended.
@@ -202,6 +205,8 @@ impl Client {
                 match next(&mut socket).await? {
                     ServerMessage::Joined { epoch, resumed, members, .. } => {
                         self.history.members_at_end = members.iter().map(|nick| nick.as_str().to_owned()).collect();
+                        let list = format!("joined node {node}: {:?}", self.history.members_at_end);
+                        self.history.members_trail.push((self.plan.start.elapsed(), list));
                         return Some((epoch, resumed));
                     }
                     ServerMessage::Error { code, .. } => {
@@ -267,9 +272,11 @@ impl Client {
                         }
                         ServerMessage::MemberJoined { room, nick } if room == self.plan.room => {
                             self.history.members_at_end.insert(nick.as_str().to_owned());
+                            self.history.members_trail.push((self.plan.start.elapsed(), format!("+{}", nick.as_str())));
                         }
                         ServerMessage::MemberLeft { room, nick } if room == self.plan.room => {
                             self.history.members_at_end.remove(nick.as_str());
+                            self.history.members_trail.push((self.plan.start.elapsed(), format!("-{}", nick.as_str())));
                         }
                         ServerMessage::Error { code, .. } => {
                             self.count_error(code);
