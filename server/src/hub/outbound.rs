@@ -201,6 +201,11 @@ impl OutboundReceiver {
         self.items.recv().await
     }
 
+    /// Whether the hub has abandoned the queue ([`OutboundSender::abandon`]).
+    pub fn is_abandoned(&self) -> bool {
+        self.queued.is_abandoned()
+    }
+
     /// Resolves once the hub has abandoned the queue ([`OutboundSender::abandon`]).
     /// Cancel-safe.
     pub async fn abandoned(&self) {
@@ -256,7 +261,9 @@ mod tests {
         assert_eq!(sender.try_send(Outbound::Text(ByteString::from("sixsix"))), Ok(()));
         let waiting = tokio::time::timeout(std::time::Duration::from_millis(50), receiver.abandoned()).await;
         assert!(waiting.is_err(), "not abandoned yet");
+        assert!(!receiver.is_abandoned());
         sender.abandon();
+        assert!(receiver.is_abandoned());
         // Heard though an item still waits in the queue, and by a waiter that came late.
         tokio::time::timeout(std::time::Duration::from_secs(1), receiver.abandoned()).await.expect("heard at once");
         tokio::time::timeout(std::time::Duration::from_secs(1), receiver.abandoned()).await.expect("heard again");

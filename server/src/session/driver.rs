@@ -176,20 +176,26 @@ impl Written {
 }
 
 /// Runs `write` with a deadline, and stops waiting for it at once if the hub
-/// abandons the session's queue meanwhile.
+/// abandons the session's queue meanwhile. Nothing is written once it has.
 async fn write_in_time(
     outbound: &OutboundReceiver,
     deadline: Duration,
     write: impl std::future::Future<Output = Result<(), actix_ws::Closed>>,
 ) -> Written {
+    if outbound.is_abandoned() {
+        return Written::Abandoned;
+    }
+    // The write first: one that completes at once (the common case, per
+    // queued frame) never registers with the abandonment's `Notify`, which
+    // takes its lock twice.
     tokio::select! {
         biased;
-        () = outbound.abandoned() => Written::Abandoned,
         written = tokio::time::timeout(deadline, write) => match written {
             Ok(Ok(())) => Written::Done,
             Ok(Err(actix_ws::Closed)) => Written::Gone,
             Err(_) => Written::TimedOut,
         },
+        () = outbound.abandoned() => Written::Abandoned,
     }
 }
 
