@@ -9,7 +9,10 @@
 //!   then aborts the connection once its window has stayed shut (or its data
 //!   unacknowledged) for the deadline, so the socket, its send buffer and its
 //!   file descriptor are given back too, not only the session's place under
-//!   the caps. A live peer that reads is not affected.
+//!   the caps. A live peer that reads is not affected. Not covered: a peer
+//!   that sends more often than the kernel's first window probe (200 ms):
+//!   each segment re-arms the probe, which then never fires, and the user
+//!   timeout never counts.
 
 use std::any::Any;
 use std::time::Duration;
