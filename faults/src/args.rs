@@ -30,8 +30,4 @@ pub struct Args {
     /// The release `chat-server` binary.
     #[arg(long, default_value = "target/release/chat-server")]
     pub server: PathBuf,
-    /// The admin URL of a PostgreSQL server this run may create a database
-    /// on and restart (`scripts/faults` starts a private one).
-    #[arg(long, env = "CHAT_TEST_POSTGRES_URL")]
-    pub postgres: String,
 }

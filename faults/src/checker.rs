@@ -46,7 +46,8 @@ pub struct Checked {
 type Invariant = fn(&Evidence<'_>) -> Checked;
 
 /// Every invariant checked, in the report's order.
-pub const INVARIANTS: [Invariant; 5] = [
+pub const INVARIANTS: [Invariant; 6] = [
+    every_frame_was_valid_protocol,
     store_ids_have_no_gaps,
     acks_name_stored_messages,
     every_send_was_acknowledged,
@@ -57,6 +58,18 @@ pub const INVARIANTS: [Invariant; 5] = [
 /// Runs every invariant.
 pub fn check(evidence: &Evidence<'_>) -> Vec<Checked> {
     INVARIANTS.iter().map(|invariant| invariant(evidence)).collect()
+}
+
+/// Every text frame a server sent decodes as the protocol of `chat-shared`.
+fn every_frame_was_valid_protocol(evidence: &Evidence<'_>) -> Checked {
+    let mut checked = Checked { name: "every frame was valid protocol", cases: 0, violations: Vec::new() };
+    for history in evidence.histories {
+        checked.cases += history.received.len() + history.acks.len() + history.invalid_frames.len();
+        for frame in &history.invalid_frames {
+            checked.violations.push(format!("{} was sent {frame}", history.nick));
+        }
+    }
+    checked
 }
 
 /// The store numbers each room's messages 1, 2, 3... with no gap.
@@ -281,6 +294,15 @@ mod tests {
         assert_eq!(found.len(), 2, "{found:#?}");
         assert!(found.iter().any(|(_, v)| v.contains("t-1") && v.contains("stored as 1")));
         assert!(found.iter().any(|(_, v)| v.contains("t-9") && v.contains("never acknowledged")));
+    }
+
+    #[test]
+    fn a_frame_that_is_not_protocol_is_a_violation() {
+        let mut garbled = client("a", "r", messages(1..=1), &[]);
+        garbled.invalid_frames.push("expected value: {oops".to_owned());
+        let found = violations(&[garbled, client("b", "r", messages(1..=1), &[])], rows("r", 1));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].0, "every frame was valid protocol");
     }
 
     #[test]

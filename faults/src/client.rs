@@ -126,6 +126,8 @@ pub struct History {
     /// How that list came to be: each `joined` list and each event, with
     /// when (from the start of the run), for the report of a violation.
     pub members_trail: Vec<(Duration, String)>,
+    /// Text frames the server sent that were not valid protocol.
+    pub invalid_frames: Vec<String>,
 }
 
 /// How a connection ended.
@@ -202,7 +204,7 @@ impl Client {
         // Until `joined`; a paused node may never answer.
         let joined = tokio::time::timeout(CONNECT_PATIENCE, async {
             loop {
-                match next(&mut socket).await? {
+                match next(&mut socket, &mut self.history.invalid_frames).await? {
                     ServerMessage::Joined { epoch, resumed, members, .. } => {
                         self.history.members_at_end = members.iter().map(|nick| nick.as_str().to_owned()).collect();
                         let list = format!("joined node {node}: {:?}", self.history.members_at_end);
@@ -246,7 +248,7 @@ impl Client {
         let mut refused = false;
         loop {
             tokio::select! {
-                frame = next(&mut socket) => {
+                frame = next(&mut socket, &mut self.history.invalid_frames) => {
                     let Some(frame) = frame else { return Ended::Broken };
                     match frame {
                         ServerMessage::History { messages, has_newer, .. } => {
@@ -339,11 +341,15 @@ impl Client {
     }
 }
 
-/// The next protocol message; `None` once the connection is over.
-async fn next(socket: &mut Socket) -> Option<ServerMessage> {
+/// The next protocol message; `None` once the connection is over. Frames
+/// that are not valid protocol are kept in `invalid` and skipped.
+async fn next(socket: &mut Socket, invalid: &mut Vec<String>) -> Option<ServerMessage> {
     loop {
         match socket.next().await? {
-            Ok(Message::Text(text)) => return ServerMessage::decode(&text).ok(),
+            Ok(Message::Text(text)) => match ServerMessage::decode(&text) {
+                Ok(message) => return Some(message),
+                Err(error) => invalid.push(format!("{error}: {}", text.chars().take(200).collect::<String>())),
+            },
             Ok(Message::Close(_)) | Err(_) => return None,
             Ok(_) => {}
         }

@@ -4,12 +4,9 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
 
+use chat_e2e::free_port;
 use tokio::process::{Child, Command};
-
-/// How long a process may take to start listening.
-const START_PATIENCE: Duration = Duration::from_secs(15);
 
 /// Runs `kill -SIGNAL pid` (SIGKILL, SIGSTOP, SIGCONT).
 async fn signal(pid: u32, signal: &str) {
@@ -19,18 +16,12 @@ async fn signal(pid: u32, signal: &str) {
     }
 }
 
-/// A free loopback port.
-fn free_port() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).expect("a free port")
-}
-
 /// Waits until something listens on `address`.
 async fn listening(address: SocketAddr, what: &str) {
-    let deadline = tokio::time::Instant::now() + START_PATIENCE;
-    while tokio::net::TcpStream::connect(address).await.is_err() {
-        assert!(tokio::time::Instant::now() < deadline, "{what} did not listen on {address}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    chat_e2e::eventually(&format!("{what} to listen on {address}"), || async move {
+        tokio::net::TcpStream::connect(address).await.ok()
+    })
+    .await;
 }
 
 /// One `chat-server` node, on the same port across restarts.
@@ -181,19 +172,13 @@ pub struct Postgres {
 }
 
 impl Postgres {
-    /// Creates a fresh database on the server at `admin`.
-    async fn create(admin: &str) -> Self {
-        let name = format!("chat_faults_{}", std::process::id());
-        let created = Command::new("psql")
-            .arg(admin)
-            .args(["-q", "-c", &format!("CREATE DATABASE {name}")])
-            .stdout(Stdio::null())
-            .status()
+    /// Creates a fresh database on the server `scripts/faults` started
+    /// (`CHAT_TEST_POSTGRES_URL`).
+    async fn create() -> Self {
+        let database = chat_e2e::fresh_postgres_database("chat_faults")
             .await
-            .expect("psql runs (it comes with postgresql)");
-        assert!(created.success(), "CREATE DATABASE {name}");
-        let server = admin.rsplit_once('/').map_or(admin, |(server, _)| server);
-        Self { database: format!("{server}/{name}"), running: true }
+            .expect("CHAT_TEST_POSTGRES_URL names a PostgreSQL server (scripts/faults starts one)");
+        Self { database, running: true }
     }
 
     /// Runs `pg_ctl` with `action` on the private server, as its owner.
@@ -270,10 +255,10 @@ pub struct Cluster {
 
 impl Cluster {
     /// Starts Redis, a fresh database and `nodes` nodes on them.
-    pub async fn start(server: &Path, admin: &str, nodes: usize) -> Self {
+    pub async fn start(server: &Path, nodes: usize) -> Self {
         let dir = tempfile::Builder::new().prefix("chat-faults.").tempdir().expect("run dir");
         let redis = Redis::start().await;
-        let postgres = Postgres::create(admin).await;
+        let postgres = Postgres::create().await;
         let flags = vec![
             "--database".to_owned(),
             postgres.database.clone(),

@@ -46,7 +46,7 @@ async fn main() -> ExitCode {
     let mut rng = StdRng::seed_from_u64(seed);
     let faults = nemesis::schedule(&mut rng, duration, args.nodes);
 
-    let mut cluster = Cluster::start(&args.server, &args.postgres, args.nodes).await;
+    let mut cluster = Cluster::start(&args.server, args.nodes).await;
     println!(
         "{} nodes on {} and {}; logs in {}",
         args.nodes,
