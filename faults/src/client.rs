@@ -126,6 +126,8 @@ pub struct History {
     /// How that list came to be: each `joined` list and each event, with
     /// when (from the start of the run), for the report of a violation.
     pub members_trail: Vec<(Duration, String)>,
+    /// `members` frames: lists the server corrected.
+    pub corrections: u32,
     /// Text frames the server sent that were not valid protocol.
     pub invalid_frames: Vec<String>,
 }
@@ -279,6 +281,12 @@ impl Client {
                         ServerMessage::MemberLeft { room, nick } if room == self.plan.room => {
                             self.history.members_at_end.remove(nick.as_str());
                             self.history.members_trail.push((self.plan.start.elapsed(), format!("-{}", nick.as_str())));
+                        }
+                        ServerMessage::Members { room, members } if room == self.plan.room => {
+                            self.history.members_at_end = members.iter().map(|nick| nick.as_str().to_owned()).collect();
+                            let list = format!("corrected: {:?}", self.history.members_at_end);
+                            self.history.members_trail.push((self.plan.start.elapsed(), list));
+                            self.history.corrections += 1;
                         }
                         ServerMessage::Error { code, .. } => {
                             self.count_error(code);

@@ -34,8 +34,10 @@ use nemesis::FaultKind;
 const QUIESCE_PATIENCE: Duration = Duration::from_secs(60);
 
 /// How long it stays quiet after that, for the last deliveries (a gap in a
-/// node's bus is read from the store after 200 ms).
-const SETTLE: Duration = Duration::from_secs(3);
+/// node's bus is read from the store after 200 ms) and the nodes' regular
+/// member list checks (every 10 s by default), which correct lists that
+/// lost presence events.
+const SETTLE: Duration = Duration::from_secs(12);
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -136,6 +138,7 @@ fn report(
     let connections: u32 = histories.iter().map(|h| h.connections).sum();
     let resumes: u32 = histories.iter().map(|h| h.resumes).sum();
     let refused: u32 = histories.iter().map(|h| h.resume_refused).sum();
+    let corrections: u32 = histories.iter().map(|h| h.corrections).sum();
     let mut errors: BTreeMap<&str, u32> = BTreeMap::new();
     for history in histories {
         for (code, count) in &history.errors {
@@ -144,6 +147,7 @@ fn report(
     }
     println!("\nclients: {}  stored: {stored}  acknowledged: {acked}  resent: {resent}", histories.len());
     println!("delivered: {delivered}  connections: {connections}  resumes: {resumes} (refused {refused})");
+    println!("member lists corrected by the server: {corrections}");
     println!("error frames: {errors:?}");
     println!("quiet after healing: {}", if quiet { "yes" } else { "no (checked anyway)" });
     println!("\n| invariant | cases | violations |\n| --- | --- | --- |");

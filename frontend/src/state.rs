@@ -322,6 +322,11 @@ impl ChatState {
                     self.notice(format!("{nick} joined"));
                 }
             }
+            // A correction (presence events lost to a fault): taken silently,
+            // since nobody arrived or left just now.
+            ServerMessage::Members { room, members } if room == self.room => {
+                self.members = Rc::new(members);
+            }
             ServerMessage::MemberLeft { room, nick } if room == self.room => {
                 Rc::make_mut(&mut self.typing).retain(|(typist, _)| *typist != nick);
                 if self.members.contains(&nick) {
@@ -695,6 +700,28 @@ mod tests {
             })
             .collect();
         assert_eq!(notices, ["carol joined", "carol left"], "repeated or unknown names change nothing, say nothing");
+    }
+
+    #[test]
+    fn a_corrected_member_list_replaces_the_one_shown_without_notices() {
+        let members = |room_name: &str, names: &[&str]| ServerMessage::Members {
+            room: room(room_name),
+            members: names.iter().map(|n| nick(n)).collect(),
+        };
+        let state = apply(
+            ChatState::new(room("lobby"), Some(nick("bob"))),
+            [
+                got(joined("bob", &["ann", "bob"])),
+                got(members("lobby", &["bob", "carol"])),
+                got(members("elsewhere", &["dave"])),
+            ],
+        );
+        assert_eq!(*state.members, [nick("bob"), nick("carol")]);
+        assert!(!state.log.iter().any(|e| matches!(e, LogEntry::Notice { .. })), "nobody came or went just now");
+        // Events go on from the corrected list.
+        let state =
+            apply((*state).clone(), [got(ServerMessage::MemberLeft { room: room("lobby"), nick: nick("carol") })]);
+        assert_eq!(*state.members, [nick("bob")]);
     }
 
     #[test]

@@ -61,6 +61,12 @@ pub struct Config {
     #[arg(long, env = "CHAT_REDIS_URL")]
     pub redis: Option<RedisUrl>,
 
+    /// With `--redis`: seconds between checks of each room's member list
+    /// against presence. A list that lost presence events to a fault (a
+    /// Redis restart, a node buried) is corrected within this.
+    #[arg(long, env = "CHAT_CHECK_MEMBERS_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub check_members_secs: u64,
+
     /// How hard a SQLite commit waits for the disk: `full` (an acknowledged
     /// message survives a power loss) or `normal` (faster; survives a crash of
     /// the process, but the last acknowledged messages may vanish on power

@@ -121,7 +121,15 @@ impl Application {
         let listener = TcpListener::bind(config.bind)?;
         let address = listener.local_addr()?;
         let (trigger, signal) = shutdown::channel();
-        let settings = HubSettings { max_rooms: config.max_rooms, workers, other_nodes };
+        // One process loses no presence events: only joins are checked there.
+        let check_members_every = config.redis.as_ref().map(|_| Duration::from_secs(config.check_members_secs));
+        let settings = HubSettings {
+            max_rooms: config.max_rooms,
+            workers,
+            other_nodes,
+            presence: presence.clone(),
+            check_members_every,
+        };
         let (hub_handle, hub) = HubHandle::spawn(store.clone(), buses, settings).map_err(StartupError::Hub)?;
         let sessions = TaskTracker::new();
         // A session's writes wait at most its idle timeout; so may the kernel's.

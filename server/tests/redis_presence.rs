@@ -392,3 +392,74 @@ async fn a_burial_whose_burier_died_half_way_is_finished_by_another_node() {
         .expect("state");
     assert_eq!(left, [false, false, false], "name freed, burial done");
 }
+
+/// Follows the member list `client` shows (starting from `list`: its
+/// `joined` list) through presence events and corrections until it is
+/// `expected`; panics if it is not within `within`.
+async fn list_becomes(client: &mut JsonClient, list: &mut Vec<String>, expected: &[&str], within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    while list != expected {
+        let Ok(message) = tokio::time::timeout_at(deadline, client.next()).await else {
+            panic!("the list stayed {list:?}, not {expected:?}, for {within:?}");
+        };
+        match message {
+            ServerMessage::MemberJoined { nick, .. } if !list.contains(&nick.to_string()) => {
+                list.push(nick.to_string());
+                list.sort();
+            }
+            ServerMessage::MemberLeft { nick, .. } => list.retain(|name| *name != nick.as_str()),
+            ServerMessage::Members { members, .. } => *list = members.iter().map(|m| m.to_string()).collect(),
+            _ => {}
+        }
+    }
+}
+
+#[actix_web::test]
+async fn a_join_that_crosses_one_on_another_node_is_listed_right_after_all() {
+    let Some((database, redis)) = services().await else { return };
+    let (node_a, node_b) = (node(&database, &redis).await, node(&database, &redis).await);
+    // Bob's join on B reads the room's list (B reuses it for a moment, for crowds).
+    let mut bob = JsonClient::connect(node_b.address).await;
+    let mut bobs = try_join(&mut bob, "dev", "bob").await.expect("bob joins");
+    // Ann joins on A; B delivers her arrival to bob, its only member in #dev.
+    let mut ann = JsonClient::connect(node_a.address).await;
+    let mut anns = try_join(&mut ann, "dev", "ann").await.expect("ann joins");
+    list_becomes(&mut bob, &mut bobs, &["ann", "bob"], Duration::from_secs(2)).await;
+    // Cat joins on B at once: the list B gives her was read before ann came.
+    let mut cat = JsonClient::connect(node_b.address).await;
+    let mut cats = try_join(&mut cat, "dev", "cat").await.expect("cat joins");
+    // Two checks a second apart, and the reads: corrected within 3 s of the join.
+    list_becomes(&mut cat, &mut cats, &["ann", "bob", "cat"], Duration::from_secs(3)).await;
+    list_becomes(&mut ann, &mut anns, &["ann", "bob", "cat"], Duration::from_secs(2)).await;
+}
+
+#[actix_web::test]
+async fn member_lists_that_lost_presence_events_heal_within_the_check_period() {
+    let Some((database, redis)) = services().await else { return };
+    let check_every = Duration::from_secs(1);
+    let on_redis = |database: String, url: String| {
+        TestApp::spawn_configured(move |config| {
+            config.database = chat_server::store::location::StoreLocation::Postgres(database);
+            config.redis = Some(url.parse().expect("redis url"));
+            config.check_members_secs = 1;
+        })
+    };
+    let node_a = on_redis(database.clone(), redis.url()).await;
+    let epoch = epoch_of(&node_a).await;
+    let mut ann = JsonClient::connect(node_a.address).await;
+    let mut anns = try_join(&mut ann, "dev", "ann").await.expect("ann joins");
+    // A node whose presence events never reach anyone (as when they are lost
+    // on a link that reconnects): "ghost" comes, unannounced, then its node dies.
+    let ttl = Duration::from_millis(1500);
+    let client = redis::Client::open(redis.url()).expect("client");
+    let silent = RedisPresence::start_with_ttl(client, &epoch, 999, ttl).expect("presence");
+    let tab = ClientId::parse("ghost-tab").expect("tab");
+    let ghost = Peer { node: 999, connection: 1 };
+    assert_eq!(silent.claim(&room("dev"), &nick("ghost"), &tab, ghost).await.expect("claim").claim, Claim::Free);
+    // Two checks agree, a second apart (plus a second's tick).
+    let bound = check_every * 3 + Duration::from_secs(1);
+    list_becomes(&mut ann, &mut anns, &["ann", "ghost"], bound).await;
+    drop(silent);
+    // Its entry expires with nobody to announce it gone.
+    list_becomes(&mut ann, &mut anns, &["ann"], ttl + bound).await;
+}

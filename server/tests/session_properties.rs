@@ -102,7 +102,7 @@ proptest! {
                     // Answers to frames that happened to be valid.
                     ServerMessage::Joined { .. } | ServerMessage::History { .. } | ServerMessage::Message(_)
                     | ServerMessage::Ack { .. } | ServerMessage::MemberJoined { .. } | ServerMessage::MemberLeft { .. }
-                    | ServerMessage::Typing { .. } | ServerMessage::Rooms { .. } => {}
+                    | ServerMessage::Typing { .. } | ServerMessage::Rooms { .. } | ServerMessage::Members { .. } => {}
                 }
             }
             client.close().await;

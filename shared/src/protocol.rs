@@ -175,6 +175,17 @@ pub enum ServerMessage {
         /// Who.
         nick: Nickname,
     },
+    /// The client's room's member list as it is now, sorted by name: it
+    /// replaces the list the client has. Sent when the server finds that
+    /// list out of date (presence events lost to a fault, a join that
+    /// crossed another node's), so a list heals by itself. Rooms past
+    /// [`crate::limits::PRESENCE_EVENTS_MAX`] get none.
+    Members {
+        /// The room.
+        room: RoomName,
+        /// Who is in it.
+        members: Vec<Nickname>,
+    },
     /// Someone in the client's room is typing. Never stored.
     Typing {
         /// The room.
@@ -412,6 +423,10 @@ mod tests {
         golden_server(
             ServerMessage::MemberLeft { room: room("dev"), nick: nick("carol") },
             r#"{"type":"member_left","room":"dev","nick":"carol"}"#,
+        );
+        golden_server(
+            ServerMessage::Members { room: room("dev"), members: vec![nick("bob"), nick("carol")] },
+            r#"{"type":"members","room":"dev","members":["bob","carol"]}"#,
         );
         golden_server(
             ServerMessage::Typing { room: room("dev"), nick: nick("carol") },

@@ -22,7 +22,8 @@
 //!
 //! Inside: `shard` is the loop and the membership rules (joins, takeovers,
 //! leaves); `rooms` who is in which room, and the room quota; `directory`
-//! the member counts and the coalesced room lists; `plain_bridge` what links
+//! the member counts and the coalesced room lists; `roster` the checks that
+//! heal member lists; `plain_bridge` what links
 //! the seed's plain protocol to the lobby; `outbox` a shard's per-worker
 //! batches, `worker_relay` the worker's side; `outbound` each session's
 //! byte-bounded queue.
@@ -32,6 +33,7 @@ mod outbound;
 mod outbox;
 mod plain_bridge;
 mod rooms;
+mod roster;
 mod shard;
 mod store_writer;
 mod worker_relay;
@@ -56,6 +58,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::bus::{NodeId, Peer, RoomBus};
+use crate::presence::Presence;
 use crate::store::HistoryStore;
 use worker_relay::{Delivery, Workers};
 
@@ -198,6 +201,11 @@ pub struct HubSettings {
     pub workers: usize,
     /// The other nodes' member counts, with several nodes.
     pub other_nodes: Option<OtherNodes>,
+    /// Who is in which room, to check the member lists shown against.
+    pub presence: Arc<dyn Presence>,
+    /// How often every room's member list is checked (besides each
+    /// joiner's), if at all.
+    pub check_members_every: Option<Duration>,
 }
 
 /// Which of `shards` owns `room`: the same on every call of this process
@@ -244,6 +252,8 @@ impl HubHandle {
                 outbox: outbox::Outbox::new(workers.clone()),
                 directory: counts.clone(),
                 shown: shown_to_shards.clone(),
+                presence: settings.presence.clone(),
+                check_members_every: settings.check_members_every,
             };
             tasks.push(runtime.spawn(shard::Shard::new(parts).run(receiver)));
             senders.push(commands);

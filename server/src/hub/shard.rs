@@ -7,7 +7,8 @@
 //! shard also carries the plain protocol's bridge ([`plain_bridge`]).
 
 use std::collections::{HashMap, HashSet};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chat_shared::limits::PRESENCE_EVENTS_MAX;
 use chat_shared::{ChatMessage, Epoch, ErrorCode, Nickname, RoomName, ServerMessage};
@@ -17,10 +18,12 @@ use super::directory::{self, CountChanges, Shown};
 use super::outbox::Outbox;
 use super::plain_bridge::PlainWorkers;
 use super::rooms::{Member, RoomQuota, Rooms};
+use super::roster::{self, Change, Rosters};
 use super::store_writer::{Committed, StoreWriter};
 use super::worker_relay::Delivery;
 use super::{CloseCause, Command, ConnectionId, Control, JoinClaim, JoinRequest, Outbound, frame, plain_bridge};
 use crate::bus::{Author, BusEvent, NodeId, Peer, Published, RoomBus, RoomEvent};
+use crate::presence::{Presence, PresenceError};
 use crate::store::{Appended, NewMessage};
 
 /// Most commands taken from the queue at once.
@@ -49,7 +52,17 @@ pub(super) struct ShardParts {
     pub(super) directory: mpsc::UnboundedSender<CountChanges>,
     /// The room list everyone is shown, for `joined`.
     pub(super) shown: watch::Receiver<Shown>,
+    /// Who is in which room, to check member lists against.
+    pub(super) presence: Arc<dyn Presence>,
+    /// How often every room's member list is checked, if at all.
+    pub(super) check_members_every: Option<Duration>,
 }
+
+/// A member list read from presence for a check, and its room.
+type RosterRead = (RoomName, Result<Arc<[Nickname]>, PresenceError>);
+
+/// How often the shard looks for rooms due for a member list check.
+const ROSTER_TICK: Duration = Duration::from_secs(1);
 
 pub(super) struct Shard {
     epoch: Epoch,
@@ -77,6 +90,11 @@ pub(super) struct Shard {
     /// Joins into rooms not ready yet, answered once they are: a member reads
     /// its history only after, so nothing stored meanwhile is missed.
     unanswered: HashMap<RoomName, Vec<(ConnectionId, oneshot::Sender<bool>)>>,
+    presence: Arc<dyn Presence>,
+    /// The member lists shown, and their checks.
+    rosters: Rosters,
+    /// Where the checks' reads report back, and are heard.
+    roster_reads: (mpsc::UnboundedSender<RosterRead>, mpsc::UnboundedReceiver<RosterRead>),
 }
 
 /// The ack of a message a client sent (which always carries its client id).
@@ -94,7 +112,8 @@ fn now_millis() -> u64 {
 }
 
 impl Shard {
-    pub(super) fn new(ShardParts { epoch, quota, writer, bus, outbox, directory, shown }: ShardParts) -> Self {
+    pub(super) fn new(parts: ShardParts) -> Self {
+        let ShardParts { epoch, quota, writer, bus, outbox, directory, shown, presence, check_members_every } = parts;
         Self {
             node: bus.node(),
             bus,
@@ -111,10 +130,15 @@ impl Shard {
             outbox,
             ready: HashSet::new(),
             unanswered: HashMap::new(),
+            presence,
+            rosters: Rosters::new(check_members_every),
+            roster_reads: mpsc::unbounded_channel(),
         }
     }
 
     pub(super) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut roster_ticks = tokio::time::interval(ROSTER_TICK);
+        roster_ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 command = commands.recv() => match command {
@@ -141,6 +165,12 @@ impl Shard {
                     None => break,
                 },
                 event = self.bus.next() => self.heard(event),
+                Some((room, read)) = self.roster_reads.1.recv() => self.roster_read(&room, read),
+                _ = roster_ticks.tick() => {
+                    for room in self.rosters.due(Instant::now()) {
+                        self.read_roster(room, Duration::ZERO);
+                    }
+                }
             }
             self.end_turn();
         }
@@ -219,14 +249,16 @@ impl Shard {
                 }
             }
             RoomEvent::MemberJoined { nick, member } => {
-                let joined = frame(&ServerMessage::MemberJoined { room: room.clone(), nick });
+                let joined = frame(&ServerMessage::MemberJoined { room: room.clone(), nick: nick.clone() });
                 self.fan_out_room(&room, &joined, local(member));
+                self.rosters.heard(&room, Change::Joined(nick));
             }
             // The member's relay moves it out of the room only with its next
             // `Enter`, so it is left out here.
             RoomEvent::MemberLeft { nick, member } => {
-                let left = frame(&ServerMessage::MemberLeft { room: room.clone(), nick });
+                let left = frame(&ServerMessage::MemberLeft { room: room.clone(), nick: nick.clone() });
                 self.fan_out_room(&room, &left, local(member));
+                self.rosters.heard(&room, Change::Left(nick));
             }
             RoomEvent::Typing { nick, member } => {
                 let typing = frame(&ServerMessage::Typing { room: room.clone(), nick });
@@ -382,6 +414,7 @@ impl Shard {
     fn leave_room(&mut self, id: ConnectionId, room: &RoomName) {
         let crowded = self.crowded(room);
         if let Some(member) = self.rooms.remove(room, id) {
+            self.rosters.left(room, id);
             self.recount(room);
             self.forget_if_empty(room);
             if crowded {
@@ -396,6 +429,7 @@ impl Shard {
     /// nobody in it (plain clients, who live in the lobby, keep hearing it).
     fn forget_if_empty(&mut self, room: &RoomName) {
         if self.rooms.get(room).is_none() {
+            self.rosters.forget(room);
             if !(*room == RoomName::lobby() && self.plain.any()) {
                 self.bus.unsubscribe(room);
                 self.ready.remove(room);
@@ -469,6 +503,7 @@ impl Shard {
             ),
         };
         self.send_to(id, frame(&joined));
+        self.check_roster(&room, id, crowded, joined);
         if self.ready.contains(&room) {
             self.admit(id, admitted);
         } else {
@@ -481,10 +516,56 @@ impl Shard {
         }
     }
 
+    /// Checks the member list `id` was shown in `joined` (unless the room
+    /// is crowded: then nothing is checked).
+    fn check_roster(&mut self, room: &RoomName, id: ConnectionId, crowded: bool, joined: ServerMessage) {
+        if crowded {
+            self.rosters.forget(room);
+            return;
+        }
+        let ServerMessage::Joined { nick, members, .. } = joined else { return };
+        if self.rosters.joined(room, id, &nick, members, Instant::now()) {
+            self.read_roster(room.clone(), Duration::ZERO);
+        }
+    }
+
+    /// Reads `room`'s member list from presence, after `delay`, for a check.
+    fn read_roster(&self, room: RoomName, delay: Duration) {
+        let (presence, report) = (self.presence.clone(), self.roster_reads.0.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let read = presence.members_now(&room, roster::READ_LIMIT).await;
+            // The shard is gone only at shutdown.
+            let _ = report.send((room, read));
+        });
+    }
+
+    /// A check's read came back: sends the list to those shown a wrong one.
+    fn roster_read(&mut self, room: &RoomName, read: Result<Arc<[Nickname]>, PresenceError>) {
+        let verdict = match &read {
+            Ok(list) => self.rosters.read(room, Ok(&list[..])),
+            Err(error) => {
+                tracing::warn!(%error, %room, "reading a member list to check it failed; retrying");
+                self.rosters.read(room, Err(()))
+            }
+        };
+        if let Some(members) = verdict.everyone {
+            let list = frame(&ServerMessage::Members { room: room.clone(), members });
+            self.fan_out_room(room, &list, None);
+        }
+        for (id, members) in verdict.some {
+            self.send_to(id, frame(&ServerMessage::Members { room: room.clone(), members }));
+        }
+        if let Some(delay) = verdict.read_again {
+            self.read_roster(room.clone(), delay);
+        }
+    }
+
     /// Closes the stale connection whose name a reconnected tab took back;
     /// nobody hears it leave. (The room still has its successor.)
     fn replace(&mut self, room: &RoomName, stale: ConnectionId) {
         self.rooms.remove(room, stale);
+        self.rosters.left(room, stale);
         self.send_to(stale, Outbound::Close(CloseCause::Replaced));
         self.outbox.push(self.outbox.worker_of(stale), Delivery::Unregister { id: stale });
     }

@@ -73,4 +73,9 @@ pub trait Presence: Send + Sync {
     /// Up to `limit` of the nicknames held in `room`, in alphabetical order,
     /// shared: a storm of joins into one room need not copy the list per join.
     async fn members(&self, room: &RoomName, limit: usize) -> Result<Arc<[Nickname]>, PresenceError>;
+    /// Like [`Presence::members`], read now: never a list read a moment
+    /// ago (the hub checks the lists its members were shown against it).
+    async fn members_now(&self, room: &RoomName, limit: usize) -> Result<Arc<[Nickname]>, PresenceError> {
+        self.members(room, limit).await
+    }
 }

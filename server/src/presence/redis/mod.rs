@@ -230,6 +230,14 @@ impl Presence for RedisPresence {
         {
             return Ok(listed.names.clone());
         }
+        let list = self.members_now(room, limit).await?;
+        let mut lists = self.lists.lock().unwrap_or_else(PoisonError::into_inner);
+        lists.retain(|_, listed| now.duration_since(listed.at) < LIST_REUSE);
+        lists.insert(room.clone(), Listed { at: now, limit, names: list.clone() });
+        Ok(list)
+    }
+
+    async fn members_now(&self, room: &RoomName, limit: usize) -> Result<Arc<[Nickname]>, PresenceError> {
         let mut connection = self.connection.clone();
         let names: Vec<String> = self
             .scripts
@@ -240,11 +248,7 @@ impl Presence for RedisPresence {
             .invoke_async(&mut connection)
             .await
             .map_err(failed)?;
-        let list: Arc<[Nickname]> = names.into_iter().filter_map(|name| Nickname::parse(name).ok()).collect();
-        let mut lists = self.lists.lock().unwrap_or_else(PoisonError::into_inner);
-        lists.retain(|_, listed| now.duration_since(listed.at) < LIST_REUSE);
-        lists.insert(room.clone(), Listed { at: now, limit, names: list.clone() });
-        Ok(list)
+        Ok(names.into_iter().filter_map(|name| Nickname::parse(name).ok()).collect())
     }
 }
 
