@@ -7,6 +7,7 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 
+use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
 use crate::admission::{ConnectionLimiter, OriginPolicy};
@@ -17,7 +18,7 @@ use crate::client_address::TrustedProxies;
 use crate::config::Config;
 use crate::hub::{HubHandle, HubSettings, HubTasks, OtherNodes};
 use crate::metrics::Metrics;
-use crate::presence::{InProcessPresence, Presence, RedisPresence};
+use crate::presence::{InProcessPresence, LostName, Presence, RedisPresence};
 use crate::routes;
 use crate::routes::static_files::StaticBundle;
 use crate::session::SessionSettings;
@@ -64,6 +65,8 @@ struct Services {
     presence: Arc<dyn Presence>,
     /// The other nodes' member counts, with several nodes.
     other_nodes: Option<OtherNodes>,
+    /// Names presence found taken from this node's connections, with several nodes.
+    lost_names: Option<mpsc::UnboundedReceiver<LostName>>,
 }
 
 impl Services {
@@ -83,16 +86,31 @@ impl Services {
         let Some(url) = &config.redis else {
             let buses = (0..shards).map(|_| Box::new(InProcessBus::default()) as Box<dyn RoomBus>).collect();
             let presence = Arc::new(InProcessPresence::default());
-            return Ok(Self { store, buses, bus_health: None, presence, other_nodes: None });
+            return Ok(Self { store, buses, bus_health: None, presence, other_nodes: None, lost_names: None });
         };
         let node = random_node_id();
         tracing::info!(redis = %url, node, "room events and presence go through redis");
         let client = url.client()?;
         let (buses, health) = RedisBus::for_shards(&client, &store, node, shards, metrics);
         let presence = RedisPresence::start(client.clone(), store.epoch(), node)?;
+        // Before the port opens: a new history's first claims wait for a beat.
+        if let Err(error) = presence.first_beat().await {
+            tracing::warn!(%error, "presence is unavailable for now; joins wait for it");
+        }
+        let lost_names = presence.lost_names();
         let other_nodes = Some(exchange_counts(client, store.epoch(), node)?);
         let buses = buses.into_iter().map(|bus| Box::new(bus) as Box<dyn RoomBus>).collect();
-        Ok(Self { store, buses, bus_health: Some(health), presence, other_nodes })
+        Ok(Self { store, buses, bus_health: Some(health), presence, other_nodes, lost_names })
+    }
+}
+
+/// Closes the connections whose names presence gave to others, until the hub stops.
+async fn close_lost_names(mut lost_names: mpsc::UnboundedReceiver<LostName>, hub: HubHandle) {
+    while let Some(LostName { room, connection }) = lost_names.recv().await {
+        tracing::warn!(%room, connection, "a nickname held here was taken while presence was lost; closing its connection");
+        if hub.name_lost(connection, room).await.is_err() {
+            return;
+        }
     }
 }
 
@@ -112,7 +130,7 @@ impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let metrics = Metrics::new();
         let workers = config.workers.map_or_else(default_workers, std::num::NonZeroUsize::get);
-        let Services { store, buses, bus_health, presence, other_nodes } =
+        let Services { store, buses, bus_health, presence, other_nodes, lost_names } =
             Services::connect(&config, &metrics, workers).await?;
         // Compressing the bundle takes a moment and transient memory: done before
         // the port opens, so nothing sees a half-started server.
@@ -131,6 +149,9 @@ impl Application {
             check_members_every,
         };
         let (hub_handle, hub) = HubHandle::spawn(store.clone(), buses, settings).map_err(StartupError::Hub)?;
+        if let Some(lost_names) = lost_names {
+            tokio::spawn(close_lost_names(lost_names, hub_handle.clone()));
+        }
         let sessions = TaskTracker::new();
         // A session's writes wait at most its idle timeout; so may the kernel's.
         let write_deadline = config.idle_timeout();

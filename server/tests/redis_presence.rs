@@ -463,3 +463,59 @@ async fn member_lists_that_lost_presence_events_heal_within_the_check_period() {
     // Its entry expires with nobody to announce it gone.
     list_becomes(&mut ann, &mut anns, &["ann"], ttl + bound).await;
 }
+
+#[actix_web::test]
+async fn after_redis_restarts_empty_no_name_is_free_before_its_holder_took_it_back() {
+    let Some((database, mut redis)) = services().await else { return };
+    let (node_a, node_b) = (node(&database, &redis).await, node(&database, &redis).await);
+    let mut ann = JsonClient::connect_as_tab(node_a.address, "tab-ann").await;
+    try_join(&mut ann, "dev", "ann").await.expect("ann joins");
+    let mut bob = JsonClient::connect(node_b.address).await;
+    try_join(&mut bob, "dev", "bob").await.expect("bob joins");
+
+    redis.kill();
+    redis.start_again().await;
+    // From the moment Redis answers again, empty, someone else keeps trying
+    // ann's name through the other node.
+    let restarted = tokio::time::Instant::now();
+    let mut impostor = JsonClient::connect(node_b.address).await;
+    let mut answers = Vec::new();
+    // Claims wait 5 s from the first beat after the restart (a second at most).
+    while restarted.elapsed() < Duration::from_secs(7) {
+        answers.push(try_join(&mut impostor, "dev", "ann").await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        answers.iter().all(|answer| matches!(answer, Err(ErrorCode::NicknameTaken | ErrorCode::Unavailable))),
+        "ann's name was given away: {answers:?}"
+    );
+    assert_eq!(answers.last(), Some(&Err(ErrorCode::NicknameTaken)), "claims are answered again after 7 s");
+    // Ann never noticed: her connection goes on under her name.
+    let said = ann.say("still mine").await;
+    ann.next_ack(&said).await;
+}
+
+#[actix_web::test]
+async fn a_connection_whose_name_another_took_while_presence_was_lost_is_closed() {
+    let Some((database, redis)) = services().await else { return };
+    let node_a = node(&database, &redis).await;
+    let epoch = epoch_of(&node_a).await;
+    let mut ann = JsonClient::connect_as_tab(node_a.address, "tab-ann").await;
+    try_join(&mut ann, "dev", "ann").await.expect("ann joins");
+    // While node A was cut off past its burial, someone on another node took "ann".
+    let client = redis::Client::open(redis.url()).expect("client");
+    let mut connection = client.get_multiplexed_async_connection().await.expect("redis");
+    let entry = format!("chat:{}:nick:dev:ann", epoch.as_str());
+    redis::cmd("SET")
+        .arg(&entry)
+        .arg("999 1 someone-elses-tab")
+        .arg("PX")
+        .arg(60_000)
+        .query_async::<()>(&mut connection)
+        .await
+        .expect("set");
+    // Node A finds out at its next refresh (every 5 s): ann must not go on as "ann".
+    let found_out = Duration::from_secs(5) + Duration::from_secs(2);
+    let code = tokio::time::timeout(found_out, ann.raw().close_code()).await.expect("closed in time");
+    assert_eq!(code, 1008);
+}

@@ -135,6 +135,11 @@ enum Control {
         id: ConnectionId,
         room: RoomName,
     },
+    /// Presence found the connection's name in the room held by another.
+    NameLost {
+        id: ConnectionId,
+        room: RoomName,
+    },
 }
 
 /// A cheap, cloneable way for sessions to reach the hub.
@@ -356,6 +361,13 @@ impl HubHandle {
         text: MessageText,
     ) -> Result<(), HubStopped> {
         self.shard(&room).send(Command::Say { id, room, client_id, text }).await.map_err(|_| HubStopped)
+    }
+
+    /// Closes the connection whose name in `room` presence gave to another
+    /// (see [`crate::presence::LostName`]). Nobody hears it leave: the name
+    /// is still in the room, someone else's.
+    pub async fn name_lost(&self, id: ConnectionId, room: RoomName) -> Result<(), HubStopped> {
+        self.shard(&room).send(Command::Control(Control::NameLost { id, room })).await.map_err(|_| HubStopped)
     }
 
     /// Tells the room that this connection's user is typing.

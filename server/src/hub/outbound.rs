@@ -36,6 +36,9 @@ pub enum Outbound {
 pub enum CloseCause {
     /// The same browser tab reconnected; this is its stale connection.
     Replaced,
+    /// Presence lost this connection's nickname (Redis restarted empty, or
+    /// this node was cut off past its burial) and someone else holds it now.
+    NameLost,
 }
 
 impl Outbound {

@@ -325,6 +325,13 @@ impl Shard {
             Control::Join { id, request, admitted } => self.join(id, request, admitted),
             Control::Leave { id, room } => self.leave_room(id, &room),
             Control::Typing { id, room } => self.typing(id, &room),
+            Control::NameLost { id, room } => {
+                if self.rooms.get(&room).is_some_and(|members| members.get(id).is_some()) {
+                    self.close_member(&room, id, CloseCause::NameLost);
+                    self.recount(&room);
+                    self.forget_if_empty(&room);
+                }
+            }
         }
     }
 
@@ -564,10 +571,15 @@ impl Shard {
     /// Closes the stale connection whose name a reconnected tab took back;
     /// nobody hears it leave. (The room still has its successor.)
     fn replace(&mut self, room: &RoomName, stale: ConnectionId) {
-        self.rooms.remove(room, stale);
-        self.rosters.left(room, stale);
-        self.send_to(stale, Outbound::Close(CloseCause::Replaced));
-        self.outbox.push(self.outbox.worker_of(stale), Delivery::Unregister { id: stale });
+        self.close_member(room, stale, CloseCause::Replaced);
+    }
+
+    /// Takes `id` out of `room` without a word to the room, and closes it.
+    fn close_member(&mut self, room: &RoomName, id: ConnectionId, cause: CloseCause) {
+        self.rooms.remove(room, id);
+        self.rosters.left(room, id);
+        self.send_to(id, Outbound::Close(cause));
+        self.outbox.push(self.outbox.worker_of(id), Delivery::Unregister { id });
     }
 
     /// Whether `room` has more members than get presence and typing events,

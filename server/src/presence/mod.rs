@@ -36,6 +36,21 @@ pub enum Claim {
     Replaces(Peer),
     /// Someone else holds it; nothing changed.
     Taken,
+    /// Nothing changed: the shared presence lost its data (Redis restarted
+    /// empty) and the nodes are still taking their names back, so a name
+    /// missing now is not known to be free. Retry in a few seconds.
+    Recovering,
+}
+
+/// A name this node's connection held that another connection holds now:
+/// presence lost it (Redis restarted empty, or this node was cut off past
+/// its burial) and someone claimed it meanwhile. The connection is closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LostName {
+    /// The room.
+    pub room: RoomName,
+    /// The connection of this node that held it.
+    pub connection: crate::hub::ConnectionId,
 }
 
 /// What claiming a nickname did, and how big the room is now.

@@ -11,6 +11,7 @@ use crate::hub::CloseCause;
 pub(crate) fn close_reason_of(cause: CloseCause) -> CloseReason {
     match cause {
         CloseCause::Replaced => policy_close("replaced by a newer connection"),
+        CloseCause::NameLost => policy_close("your nickname was taken while this server was cut off; join again"),
     }
 }
 

@@ -108,6 +108,11 @@ impl JsonSession {
                     Claim::Free => JoinClaim::New,
                     Claim::Held => JoinClaim::Repeated,
                     Claim::Replaces(stale) => JoinClaim::Replaces(stale),
+                    Claim::Recovering => {
+                        let message =
+                            "the server is restoring who is in which room after an outage; retry in a few seconds";
+                        return Ok(Some(ServerMessage::error(ErrorCode::Unavailable, message)));
+                    }
                     Claim::Taken => {
                         let message = format!("“{nick}” is already in use in #{room}; pick another nickname");
                         return Ok(Some(ServerMessage::error(ErrorCode::NicknameTaken, message)));

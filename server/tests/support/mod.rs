@@ -347,6 +347,7 @@ impl JsonClient {
                 ServerMessage::Message(message) => return message,
                 ServerMessage::MemberJoined { .. }
                 | ServerMessage::MemberLeft { .. }
+                | ServerMessage::Members { .. }
                 | ServerMessage::Typing { .. } => {}
                 ServerMessage::Ack { .. } => {}
                 other => panic!("expected a message, got {other:?}"),
@@ -362,6 +363,7 @@ impl JsonClient {
                 ServerMessage::Message(_)
                 | ServerMessage::MemberJoined { .. }
                 | ServerMessage::MemberLeft { .. }
+                | ServerMessage::Members { .. }
                 | ServerMessage::Typing { .. } => {}
                 other => panic!("expected ack of {client_id}, got {other:?}"),
             }

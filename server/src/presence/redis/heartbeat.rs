@@ -18,10 +18,12 @@ use std::sync::Weak;
 use chat_shared::limits::PRESENCE_EVENTS_MAX;
 use chat_shared::{Nickname, RoomName};
 
+use std::sync::PoisonError;
+
 use super::{Held, RedisPresence, failed, holder_peer, keys::held_field, scripts};
 use crate::bus::redis::announcement;
 use crate::bus::{NodeId, Published, RoomEvent};
-use crate::presence::PresenceError;
+use crate::presence::{LostName, PresenceError};
 
 /// Beats per entry lifetime (one a second for 15 s entries).
 const BEATS_PER_TTL: u32 = 15;
@@ -73,21 +75,37 @@ pub(super) async fn run(presence: Weak<RedisPresence>) {
 impl RedisPresence {
     /// Tells Redis this node is alive; buries the nodes past their time;
     /// comes back if this node was buried itself.
-    async fn beat(&self) -> Result<(), PresenceError> {
+    pub(super) async fn beat(&self) -> Result<(), PresenceError> {
         let mut connection = self.connection.clone();
         let alive_for = self.ttl_millis() * 2 / 3;
-        let (buried, expired): (bool, Vec<NodeId>) = self
+        let known = self.incarnation.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        // A node that held nothing and knew no incarnation lost nothing if Redis did.
+        let may_have_lost = known.is_some() || !self.held().is_empty();
+        let (buried, expired, incarnation): (bool, Vec<NodeId>, String) = self
             .scripts
             .beat
             .key(self.keys.nodes())
             .key(self.keys.buried(self.node))
             .key(self.keys.burials())
+            .key(self.keys.incarnation())
             .arg(self.node)
             .arg(alive_for)
             .arg(self.burial_stalls_after())
+            .arg(known.as_deref().unwrap_or_default())
+            .arg(self.restore_grace())
+            .arg(format!("{:016x}", crate::bus::redis::random_node_id()))
+            .arg(u8::from(may_have_lost))
             .invoke_async(&mut connection)
             .await
             .map_err(failed)?;
+        if known.as_ref().is_some_and(|known| *known != incarnation) {
+            // Redis lost its data: every name is missing, and claims wait
+            // until the nodes have had time to take theirs back. Now, not at
+            // the next regular refresh.
+            let Refreshed { lost, .. } = self.refresh(false).await?;
+            tracing::warn!(lost, "redis lost presence (restarted empty?); this node's names are taken back");
+        }
+        *self.incarnation.lock().unwrap_or_else(PoisonError::into_inner) = Some(incarnation);
         if buried {
             self.come_back().await?;
         }
@@ -158,6 +176,13 @@ impl RedisPresence {
         done.query_async::<()>(&mut connection).await.map_err(failed)?;
         tracing::info!(node, announced, "a node stopped beating: its names are free and its members announced as gone");
         Ok(())
+    }
+
+    /// How long after Redis lost its data nobody may claim a name: every
+    /// node beats (and learns of it) in a fifteenth of this; a third of the
+    /// entry lifetime (5 s).
+    fn restore_grace(&self) -> u64 {
+        self.ttl_millis() / 3
     }
 
     /// How long a burial under way may go unheard of before another node
@@ -289,6 +314,12 @@ impl RedisPresence {
                             held.remove(&entry.0);
                         }
                         refreshed.lost += 1;
+                        // Its connection cannot go on under a name someone else holds.
+                        if let Some(peer) = holder_peer(&entry.1) {
+                            let lost = LostName { room: entry.0.room.clone(), connection: peer.connection };
+                            // Nobody listens in tests of presence alone.
+                            let _ = self.lost.send(lost);
+                        }
                     }
                     _ if list_ours => refreshed.ours.push(entry.clone()),
                     _ => {}

@@ -66,6 +66,14 @@ impl Keys {
         format!("{}nodes", self.prefix)
     }
 
+    /// Which incarnation of this history's presence Redis holds, and from
+    /// when it may be claimed in (`"{id} {ready_at_ms}"`). Gone when Redis
+    /// lost its data (restarted empty): then every name is missing until
+    /// its node takes it again, and claims wait for that.
+    pub fn incarnation(&self) -> String {
+        format!("{}incarnation", self.prefix)
+    }
+
     /// Set when `node` was taken for dead, so that, if it was only late, it
     /// learns its members were announced as gone.
     pub fn buried(&self, node: NodeId) -> String {
@@ -95,6 +103,7 @@ mod tests {
         assert_eq!(keys.buried(7), "chat:e1:buried:7");
         assert_eq!(keys.burying(7), "chat:e1:burying:7");
         assert_eq!(keys.burials(), "chat:e1:burials");
+        assert_eq!(keys.incarnation(), "chat:e1:incarnation");
         assert_eq!(held_field(&room, &nick).split_once(' '), Some(("dev", "Ann Lee")));
     }
 }

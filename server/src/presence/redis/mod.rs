@@ -31,7 +31,9 @@ use chat_shared::{ClientId, Epoch, Nickname, RoomName};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sha2::{Digest, Sha256};
 
-use super::{Claim, Claimed, Presence, PresenceError};
+use tokio::sync::mpsc;
+
+use super::{Claim, Claimed, LostName, Presence, PresenceError};
 use crate::bus::{NodeId, Peer};
 
 /// How long a name stays held without its node's heartbeat.
@@ -61,6 +63,13 @@ pub struct RedisPresence {
     held: Mutex<HashMap<Held, String>>,
     /// Member lists read lately, reused for [`LIST_REUSE`].
     lists: Mutex<HashMap<RoomName, Listed>>,
+    /// The incarnation of presence in Redis this node last saw (a new one:
+    /// Redis lost its data, and this node takes its names back at once).
+    incarnation: Mutex<Option<String>>,
+    /// Where names found taken by others are reported, and the other end,
+    /// until [`RedisPresence::lost_names`] takes it.
+    lost: mpsc::UnboundedSender<LostName>,
+    lost_names: Mutex<Option<mpsc::UnboundedReceiver<LostName>>>,
 }
 
 /// A room's member list as read at `at`, for up to `limit` names.
@@ -117,6 +126,7 @@ impl RedisPresence {
             .set_response_timeout(Some(Duration::from_secs(2)))
             .set_number_of_retries(1);
         let connection = ConnectionManager::new_lazy_with_config(client, config)?;
+        let (lost, lost_names) = mpsc::unbounded_channel();
         let presence = Arc::new(Self {
             connection,
             epoch: epoch.clone(),
@@ -133,9 +143,24 @@ impl RedisPresence {
             },
             held: Mutex::default(),
             lists: Mutex::default(),
+            incarnation: Mutex::default(),
+            lost,
+            lost_names: Mutex::new(Some(lost_names)),
         });
         tokio::spawn(heartbeat::run(Arc::downgrade(&presence)));
         Ok(presence)
+    }
+
+    /// Beats once now (the heartbeat beats every second from then on): in a
+    /// new history the first claims wait for the incarnation mark a beat makes.
+    pub async fn first_beat(&self) -> Result<(), PresenceError> {
+        self.beat().await
+    }
+
+    /// The names of this node's connections that others took meanwhile (see
+    /// [`LostName`]), for the hub to close them; `None` after the first call.
+    pub fn lost_names(&self) -> Option<mpsc::UnboundedReceiver<LostName>> {
+        self.lost_names.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
 
     fn ttl_millis(&self) -> u64 {
@@ -164,6 +189,7 @@ impl Presence for RedisPresence {
             .key(self.keys.entry(room, nick))
             .key(self.keys.names(room))
             .key(self.keys.held_by(self.node))
+            .key(self.keys.incarnation())
             .arg(&value)
             .arg(self.ttl_millis())
             .arg(nick.as_str())
@@ -185,6 +211,7 @@ impl Presence for RedisPresence {
                 _ => return Err(PresenceError(format!("unreadable holder {node} {connection}").into())),
             },
             ["taken"] => Claim::Taken,
+            ["recovering"] => Claim::Recovering,
             _ => return Err(unexpected()),
         };
         if matches!(claim, Claim::Free | Claim::Replaces(_)) {
@@ -243,6 +270,7 @@ impl Presence for RedisPresence {
             .scripts
             .list
             .key(self.keys.names(room))
+            .key(self.keys.incarnation())
             .arg(limit)
             .arg(self.keys.entry_prefix(room))
             .invoke_async(&mut connection)

@@ -8,13 +8,36 @@
 //! their names from the history's prefix (which is why Redis Cluster is not
 //! supported).
 
+/// Whether presence may be claimed in now: `KEYS[4]` (the incarnation
+/// mark, `"{id} {ready_at_ms}"`) exists and its time has come. A Lua chunk
+/// the scripts that need it start with.
+macro_rules! ready_check {
+    () => {
+        r"
+local function ready(key)
+  local mark = redis.call('GET', key)
+  if not mark then return false end
+  local at = tonumber(string.match(mark, ' (%d+)$'))
+  local time = redis.call('TIME')
+  local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  return at ~= nil and at <= now
+end
+"
+    };
+}
+
 /// Claims `KEYS[1]` (the name's entry) for `ARGV[1]` (the holder) for
 /// `ARGV[2]` ms; adds `ARGV[3]` (the name) to `KEYS[2]` (the room's names)
 /// and `ARGV[4]` (the held field) to `KEYS[3]` (this node's held hash). A
 /// holder replaced on another node loses the field from its node's hash
 /// (`ARGV[5]` is the prefix of those hashes). Answers what it did and the
-/// number of names in `KEYS[2]` then.
-pub const CLAIM: &str = r"
+/// number of names in `KEYS[2]` then; `recovering` (nothing done) while
+/// `KEYS[4]`, the incarnation mark, says Redis lost its data and the nodes
+/// are still taking their names back: a name missing then is not free.
+pub const CLAIM: &str = concat!(
+    ready_check!(),
+    r"
+if not ready(KEYS[4]) then return {'recovering', '0'} end
 local current = redis.call('GET', KEYS[1])
 local function take()
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -35,7 +58,8 @@ if tab == mine_tab then
   return {'replaces', node, connection, size()}
 end
 return {'taken', size()}
-";
+"
+);
 
 /// Gives `KEYS[1]` back if `ARGV[1]` still holds it: drops `ARGV[2]` (the
 /// name) from `KEYS[2]` and `ARGV[3]` (the held field) from `KEYS[3]`.
@@ -64,8 +88,13 @@ return 0
 ";
 
 /// The first `ARGV[1]` names of `KEYS[1]` whose entries (`ARGV[2]` .. name)
-/// still exist; the others are dropped from the set.
-pub const LIST: &str = r"
+/// still exist; the others are dropped from the set. An error while
+/// `KEYS[2]`, the incarnation mark, says the nodes are still taking their
+/// names back (a list read then would miss them).
+pub const LIST: &str = concat!(
+    ready_check!(),
+    r"
+if not ready(KEYS[2]) then return redis.error_reply('RECOVERING presence is being restored') end
 local wanted = tonumber(ARGV[1])
 local found = {}
 local start = 0
@@ -82,17 +111,25 @@ while #found < wanted do
   end
 end
 return found
-";
+"
+);
 
 /// This node (`ARGV[1]`) is alive for `ARGV[2]` ms more, by Redis's clock
 /// (nodes' clocks may disagree). Returns whether it was taken for dead and
 /// its burial is over, so it is to come back (`KEYS[2]`, its burial mark,
 /// exists: the node removes it once it has announced its return; and it is
 /// not among `KEYS[3]`, the burials under way: coming back while names are
-/// still being freed would have them freed after), and up to 16 nodes to
-/// bury: those of `KEYS[1]` whose time is up, and those of `KEYS[3]` whose
-/// burier has not been heard of for `ARGV[3]` ms (it died, or Redis went
-/// away half way).
+/// still being freed would have them freed after), up to 16 nodes to bury
+/// (those of `KEYS[1]` whose time is up, and those of `KEYS[3]` whose burier
+/// has not been heard of for `ARGV[3]` ms: it died, or Redis went away half
+/// way), and the id of the incarnation of presence Redis holds.
+///
+/// That is `KEYS[4]`, `"{id} {ready_at_ms}"`. Missing, Redis lost its data
+/// (or the history is new): it is made with id `ARGV[6]`, ready at once if
+/// `ARGV[7]` is `0` (this node held nothing, and knew no incarnation), else
+/// in `ARGV[5]` ms, the time every node has to take its names back (they
+/// learn of the new id at their next beat). A node that knew another id
+/// (`ARGV[4]`) gives the others that time too, from now.
 pub const BEAT: &str = r"
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -102,7 +139,19 @@ if redis.call('EXISTS', KEYS[2]) == 1 and not redis.call('ZSCORE', KEYS[3], ARGV
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 16)
 local stalled = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[3]), 'LIMIT', 0, 16)
 for _, node in ipairs(stalled) do table.insert(due, node) end
-return {buried, due}
+local grace = now + tonumber(ARGV[5])
+local mark = redis.call('GET', KEYS[4])
+local id, ready_at
+if mark then id, ready_at = string.match(mark, '^(%S+) (%d+)$') end
+if not id then
+  id = ARGV[6]
+  ready_at = now
+  if ARGV[7] == '1' then ready_at = grace end
+  redis.call('SET', KEYS[4], id .. ' ' .. ready_at)
+elseif ARGV[4] ~= '' and ARGV[4] ~= id and tonumber(ready_at) < grace then
+  redis.call('SET', KEYS[4], id .. ' ' .. grace)
+end
+return {buried, due, id}
 ";
 
 /// Takes on the burial of node `ARGV[1]` (of several nodes trying at once,
