@@ -33,7 +33,8 @@ pub async fn fresh_postgres_database(name: &str) -> Option<String> {
 
 /// A private `redis-server`.
 pub struct RedisServer {
-    _child: Child,
+    child: Child,
+    port: u16,
     /// Its URL.
     pub url: String,
 }
@@ -41,16 +42,27 @@ pub struct RedisServer {
 impl RedisServer {
     /// Starts one and waits until it accepts connections.
     pub async fn start() -> Self {
-        let address = crate::free_port();
+        let port = crate::free_port().port();
+        Self { child: Self::spawn(port).await, port, url: format!("redis://127.0.0.1:{port}/") }
+    }
+
+    /// Kills it (as a crash would) and starts it again on its port, empty.
+    pub async fn restart_empty(&mut self) {
+        let _ = self.child.kill().await;
+        self.child = Self::spawn(self.port).await;
+    }
+
+    async fn spawn(port: u16) -> Child {
         let child = Command::new("redis-server")
-            .args(["--port", &address.port().to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .expect("redis-server starts (apt-get install redis-server)");
         // Without persistence there is nothing to load: listening is ready.
+        let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
         crate::eventually("redis to listen", || async move { tokio::net::TcpStream::connect(address).await.ok() })
             .await;
-        Self { _child: child, url: format!("redis://{address}/") }
+        child
     }
 }

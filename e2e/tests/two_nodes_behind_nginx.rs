@@ -107,3 +107,48 @@ async fn two_browsers_on_two_nodes_chat_and_one_comes_back_through_the_survivor_
     alice.close().await;
     bob.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_redis_restarts_empty_a_newcomer_gets_in_by_itself_and_every_list_is_right() {
+    let Some(database) = fresh_postgres_database("chat_e2e_redis_restart").await else { return };
+    let mut redis = RedisServer::start().await;
+    let artefacts = Artefacts::locate();
+    let state = tempfile::tempdir().expect("state dir");
+    let flags = ["--redis", &redis.url];
+    let start = || ServerProcess::start_node(&artefacts.server_bin, &artefacts.dist, &database, state.path(), &flags);
+    let nodes = [start().await, start().await];
+    let driver = Chromedriver::start().await;
+    let open = |node: usize| {
+        let (driver, url) = (&driver, format!("http://{}/", nodes[node].address));
+        async move {
+            let browser = driver.browser(1280, 800).await;
+            browser.goto(&url).await;
+            browser
+        }
+    };
+    let alice = open(0).await;
+    alice.join("alice").await;
+    let bob = open(1).await;
+    bob.join("bob").await;
+    alice.wait_until_member("bob").await;
+
+    redis.restart_empty().await;
+    // Carol arrives while the nodes are still taking their names back: her
+    // join is refused for now, and her page asks again by itself.
+    let carol = open(1).await;
+    carol.join("carol").await;
+    for browser in [&alice, &bob, &carol] {
+        eventually("every list names all three", || async {
+            let mut members = browser.members().await;
+            members.sort();
+            (members == ["alice", "bob", "carol"]).then_some(())
+        })
+        .await;
+    }
+    bob.send_with_enter("after the restart").await;
+    alice.wait_for_message("bob", "after the restart").await;
+    carol.wait_for_message("bob", "after the restart").await;
+    for browser in [alice, bob, carol] {
+        browser.close().await;
+    }
+}

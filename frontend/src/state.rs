@@ -18,6 +18,10 @@ pub const MAX_AHEAD: usize = 500;
 /// could not serve them.
 pub const NEWER_RETRY_MS: u64 = 2_000;
 
+/// How long after a refusal for now (a join while presence is restored, a
+/// send while the store is away or over the rate) the client asks again (ms).
+pub const RETRY_REFUSED_MS: u64 = 2_000;
+
 /// The state of the link to the server, as the user sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ConnectionStatus {
@@ -101,6 +105,16 @@ pub struct ChatState {
     pub epoch: Option<Epoch>,
     /// A newer page failed; when to ask again (ms).
     pub newer_retry_at: Option<u64>,
+    /// A join was refused for now (presence unavailable or being restored):
+    /// when to join again (ms).
+    join_retry_at: Option<u64>,
+    /// Bumped when a refused join is due again: the client joins again.
+    pub join_retries: u32,
+    /// A send was refused (store unavailable, rate limited): when to resend
+    /// what is pending (ms).
+    resend_at: Option<u64>,
+    /// Bumped when refused sends are due again: the client resends what is pending.
+    pub resends: u32,
     /// Whether the log continues from before the last join (so pages forward
     /// do not decide whether older messages exist).
     continuing: bool,
@@ -288,6 +302,7 @@ impl ChatState {
                     self.rooms = Rc::new(rooms);
                 }
                 self.names_stale = self.crowded();
+                self.join_retry_at = None;
                 self.error = None;
             }
             ServerMessage::History { room, messages, has_more, has_newer } if room == self.room => {
@@ -348,6 +363,16 @@ impl ChatState {
                     self.nick = None;
                     self.joined = false;
                 }
+                // Refusals for now, not for good: ask again in a while.
+                if code == ErrorCode::Unavailable && !self.joined && self.nick.is_some() {
+                    self.join_retry_at = Some(now + RETRY_REFUSED_MS);
+                }
+                if matches!(code, ErrorCode::StoreUnavailable | ErrorCode::RateLimited)
+                    && self.joined
+                    && self.pending_here().next().is_some()
+                {
+                    self.resend_at = Some(now + RETRY_REFUSED_MS);
+                }
                 self.loading_older = false;
                 if self.fetching_newer {
                     // The server could not serve the page (store unavailable, too
@@ -373,6 +398,9 @@ impl Reducible for ChatState {
             ChatAction::Disconnected => {
                 next.connection = ConnectionStatus::Reconnecting;
                 next.joined = false;
+                // The next connection joins and resends anyway.
+                next.join_retry_at = None;
+                next.resend_at = None;
                 next.loading_older = false;
                 next.fetching_newer = false;
                 next.typing = Rc::default();
@@ -399,12 +427,22 @@ impl Reducible for ChatState {
             ChatAction::FetchingNewer => next.fetching_newer = true,
             ChatAction::Received(message, now) => next.receive(message, now),
             ChatAction::Tick(now) => {
-                let retry_due = next.newer_retry_at.is_some_and(|at| at <= now);
-                if !retry_due && !next.typing.iter().any(|(_, expires)| *expires <= now) {
+                let due = |at: Option<u64>| at.is_some_and(|at| at <= now);
+                let (newer, join, resend) = (due(next.newer_retry_at), due(next.join_retry_at), due(next.resend_at));
+                let expired = next.typing.iter().any(|(_, expires)| *expires <= now);
+                if !(newer || join || resend || expired) {
                     return self;
                 }
-                if retry_due {
+                if newer {
                     next.newer_retry_at = None;
+                }
+                if join {
+                    next.join_retry_at = None;
+                    next.join_retries = next.join_retries.wrapping_add(1);
+                }
+                if resend {
+                    next.resend_at = None;
+                    next.resends = next.resends.wrapping_add(1);
                 }
                 Rc::make_mut(&mut next.typing).retain(|(_, expires)| *expires > now);
             }
@@ -700,6 +738,33 @@ mod tests {
             })
             .collect();
         assert_eq!(notices, ["carol joined", "carol left"], "repeated or unknown names change nothing, say nothing");
+    }
+
+    #[test]
+    fn a_join_refused_for_now_and_refused_sends_are_tried_again_after_a_while() {
+        let refused = |code, at| ChatAction::Received(ServerMessage::error(code, "not now"), at);
+        let state = apply(ChatState::new(room("lobby"), Some(nick("bob"))), [refused(ErrorCode::Unavailable, 1_000)]);
+        assert!(!state.joined);
+        let state = state.reduce(ChatAction::Tick(1_000 + RETRY_REFUSED_MS - 1));
+        assert_eq!(state.join_retries, 0, "not in a tight loop");
+        let state = state.reduce(ChatAction::Tick(1_000 + RETRY_REFUSED_MS));
+        assert_eq!(state.join_retries, 1, "joins again");
+        let state = apply((*state).clone(), [got(joined("bob", &["bob"]))]);
+        let state = state.reduce(ChatAction::Queue(Pending {
+            client_id: cid("c1"),
+            room: room("lobby"),
+            text: MessageText::parse("hi").expect("text"),
+        }));
+        let state = apply((*state).clone(), [refused(ErrorCode::StoreUnavailable, 5_000)]);
+        let state = state.reduce(ChatAction::Tick(5_000 + RETRY_REFUSED_MS));
+        assert_eq!((state.resends, state.join_retries), (1, 1), "resends what is pending, once");
+        let state = state.reduce(ChatAction::Tick(9_000 + RETRY_REFUSED_MS));
+        assert_eq!(state.resends, 1);
+        // Nothing pending: a refusal schedules nothing.
+        let state =
+            apply((*state).clone(), [got(ServerMessage::Ack { room: room("lobby"), client_id: cid("c1"), id: 1 })]);
+        let state = apply((*state).clone(), [refused(ErrorCode::RateLimited, 20_000)]);
+        assert_eq!(state.reduce(ChatAction::Tick(30_000)).resends, 1);
     }
 
     #[test]

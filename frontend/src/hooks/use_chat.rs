@@ -50,12 +50,13 @@ pub fn use_chat() -> ChatHandle {
     use_room_from_url(state.dispatcher());
 
     // (Re)join whenever the link comes up, the nickname is chosen or the room
-    // changes, and again for a fresh member list once a crowd has thinned.
+    // changes, again for a fresh member list once a crowd has thinned, and
+    // again after a join refused for now.
     {
         let link = link.clone();
         let snapshot = state.clone();
-        let when = (connected, state.nick.clone(), state.room.clone(), state.member_refreshes);
-        use_effect_with(when, move |(connected, nick, room, _)| {
+        let when = (connected, state.nick.clone(), state.room.clone(), state.member_refreshes, 0u32);
+        use_effect_with(when, move |(connected, nick, room, _, _)| {
             if let (true, Some(nick)) = (*connected, nick.clone()) {
                 let link = link.borrow();
                 let after = snapshot.last_id();
@@ -69,11 +70,12 @@ pub fn use_chat() -> ChatHandle {
             }
         });
     }
-    // Once in, resend what is still unconfirmed, and remember the name for next time.
+    // Once in, resend what is still unconfirmed, and remember the name for
+    // next time; resend again after sends were refused for now.
     {
         let link = link.clone();
         let snapshot = state.clone();
-        use_effect_with((state.joined, state.room.clone()), move |(joined, _)| {
+        use_effect_with((state.joined, state.room.clone(), state.resends), move |(joined, _, _)| {
             if *joined {
                 browser::save_nick(snapshot.nick.as_ref());
                 let link = link.borrow();
