@@ -161,6 +161,33 @@ async fn a_message_stored_but_never_published_reaches_the_other_nodes_with_the_n
 }
 
 #[actix_web::test]
+async fn a_joiner_whose_history_has_a_message_its_node_relays_late_gets_it_once() {
+    let Some((database, redis)) = services().await else { return };
+    let (node_a, node_b) = (node(&database, &redis).await, node(&database, &redis).await);
+    await_readyz(&node_b, 200).await;
+    let mut bob = JsonClient::connect(node_b.address).await;
+    bob.enter("dev", "bob", None).await;
+    // Stored by a node that died before publishing it: node B relays it only
+    // once the next message shows the gap.
+    let store = PostgresStore::open(&database).await.expect("store");
+    let text = MessageText::parse("committed, then the node died").expect("text");
+    let lost = NewMessage { room: room("dev"), ts: 0, nick: nick("ghost"), text, client_id: None };
+    store.append(lost).await.expect("stored");
+    // Carol joins on node B meanwhile: her history has it.
+    let mut carol = JsonClient::connect(node_b.address).await;
+    let (history, _) = carol.enter("dev", "carol", None).await;
+    let mut heard = ids(&history);
+    assert_eq!(heard, [1]);
+    let mut ann = JsonClient::connect(node_a.address).await;
+    ann.enter("dev", "ann", None).await;
+    ann.say("next").await;
+    assert_eq!(ids(&messages(&mut bob, 2).await), [1, 2], "node B relayed the lost one");
+    heard.extend(ids(&messages(&mut carol, 1).await));
+    assert_eq!(heard, [1, 2], "each once, in order");
+    carol.raw().assert_silent().await;
+}
+
+#[actix_web::test]
 async fn after_redis_restarts_nodes_resubscribe_and_hear_what_was_stored_meanwhile_in_order() {
     let Some((database, mut redis)) = services().await else { return };
     let (node_a, node_b) = (node(&database, &redis).await, node(&database, &redis).await);

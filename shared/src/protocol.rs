@@ -138,6 +138,14 @@ pub enum ServerMessage {
         rooms: Vec<RoomInfo>,
     },
     /// Stored messages of a room, oldest first.
+    ///
+    /// After `joined`, a client gets its room's messages each once, in id
+    /// order: this page first (the newest, or those after `after` when it
+    /// resumed), then live `message`s newer than its last. While `has_newer`
+    /// says more pages wait, live messages wait too, until the client has
+    /// fetched them with `history_after` (a client that never does is
+    /// closed as too slow once they fill its queue). Older pages (`history`
+    /// with `before`) come whenever asked for.
     History {
         /// The room.
         room: RoomName,

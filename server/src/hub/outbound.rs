@@ -7,16 +7,24 @@
 //! straight to the transport ([`DirectWrite`]), skipping a wake of the
 //! session task: the common case of a client that keeps up.
 //!
+//! Chat messages carry their id ([`Outbound::Live`]) and a JSON session
+//! writes each id of its room at most once, in order: a history page it
+//! read and the live messages around it overlap when the page was read
+//! while the node was still relaying what it covers (a lost publish read
+//! back from the store, say). The queue keeps the highest id written, for
+//! the shortcut past it to skip what was already written too.
+//!
 //! When the hub gives up on a client ([`OutboundSender::abandon`]), the
 //! session hears it at once, even in the middle of a write that waits on the
 //! peer: it must not first write out what is still queued for a peer that
 //! is not reading.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use bytestring::ByteString;
+use chat_shared::RoomName;
 use tokio::sync::{Notify, mpsc};
 
 /// Something the hub wants a session to do with its socket.
@@ -26,6 +34,31 @@ pub enum Outbound {
     Text(ByteString),
     /// Write a binary frame (only plain clients send and receive these).
     Binary(Bytes),
+    /// Write a chat message of the session's room (a `message` frame):
+    /// unless its id was already written.
+    Live {
+        /// The message's id.
+        id: u64,
+        /// Its frame.
+        text: ByteString,
+    },
+    /// The session is in `room` from here on (a marker from its relay,
+    /// never written): until its first history page there, the live
+    /// messages of the room wait behind the page.
+    Entered(RoomName),
+    /// A history page the session read, forward from where the client is,
+    /// to write in the room's order.
+    Page {
+        /// The room it is of.
+        room: RoomName,
+        /// The id the client holds everything up to once it has this page
+        /// (`None`: the read failed, the frame is an error).
+        through: Option<u64>,
+        /// Nothing newer was stored when it was read (the client has caught up).
+        complete: bool,
+        /// Its frame.
+        text: ByteString,
+    },
     /// Close the socket, for this reason. The session turns it into a close
     /// frame: transport details stay out of the hub.
     Close(CloseCause),
@@ -47,9 +80,9 @@ impl Outbound {
     /// would cost if it were the only one.
     pub fn queued_bytes(&self) -> usize {
         match self {
-            Self::Text(text) => text.len(),
+            Self::Text(text) | Self::Live { text, .. } | Self::Page { text, .. } => text.len(),
             Self::Binary(bytes) => bytes.len(),
-            Self::Close(_) => 0,
+            Self::Close(_) | Self::Entered(_) => 0,
         }
     }
 }
@@ -72,6 +105,8 @@ struct Backlog {
     abandoned: AtomicBool,
     /// Wakes the session when `abandoned` is set.
     abandon: Notify,
+    /// The highest message id of the session's room written (0: none yet).
+    through: AtomicU64,
 }
 
 impl Backlog {
@@ -109,9 +144,19 @@ impl SessionSink {
     pub fn send(&mut self, frame: Outbound) -> Result<(), QueueError> {
         if self.queue.is_idle()
             && let Some(direct) = self.direct.as_mut()
-            && direct.try_write(&frame)
         {
-            return Ok(());
+            // Idle: the session holds nothing back, and `through` is its own.
+            let through = &self.queue.queued.through;
+            match &frame {
+                Outbound::Live { id, .. } if *id <= through.load(Ordering::Acquire) => return Ok(()),
+                Outbound::Live { id, .. } if direct.try_write(&frame) => {
+                    through.store(*id, Ordering::Release);
+                    return Ok(());
+                }
+                Outbound::Live { .. } => {}
+                _ if direct.try_write(&frame) => return Ok(()),
+                _ => {}
+            }
         }
         self.queue.try_send(frame)
     }
@@ -226,6 +271,16 @@ impl OutboundReceiver {
     pub fn written(&self, bytes: usize) {
         self.queued.bytes.fetch_sub(bytes, Ordering::AcqRel);
         self.queued.items.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// The highest message id of the session's room written (0: none).
+    pub fn through(&self) -> u64 {
+        self.queued.through.load(Ordering::Acquire)
+    }
+
+    /// Notes the highest message id of the session's room written.
+    pub fn set_through(&self, id: u64) {
+        self.queued.through.store(id, Ordering::Release);
     }
 
     /// Bytes waiting now (or being written).

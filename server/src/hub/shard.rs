@@ -107,6 +107,12 @@ fn ack_for(message: &ChatMessage) -> Outbound {
     }
 }
 
+/// A message's live frame, encoded once for every member.
+fn live(message: ChatMessage) -> Outbound {
+    let id = message.id;
+    Outbound::Live { id, text: bytestring::ByteString::from(ServerMessage::Message(message).encode()) }
+}
+
 fn now_millis() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)).unwrap_or(0)
 }
@@ -237,12 +243,13 @@ impl Shard {
                     self.send_plain(&plain_bridge::plain_line(&message));
                 }
                 let own = match author {
-                    Author::Client(peer) => local(peer)
-                        .map(|author| (author, frame(&ServerMessage::Message(message.clone())), ack_for(&message))),
+                    Author::Client(peer) => {
+                        local(peer).map(|author| (author, live(message.clone()), ack_for(&message)))
+                    }
                     Author::Plain(_) | Author::Stored => None,
                 };
                 message.client_id = None;
-                self.fan_out_room(&room, &frame(&ServerMessage::Message(message)), own.as_ref().map(|(id, _, _)| *id));
+                self.fan_out_room(&room, &live(message), own.as_ref().map(|(id, _, _)| *id));
                 if let Some((author, copy, ack)) = own {
                     self.send_to(author, copy);
                     self.send_to(author, ack);
@@ -362,7 +369,7 @@ impl Shard {
                             if self.rooms.get(&message.room).is_none() {
                                 // Its author left, the room emptied, and this node no
                                 // longer hears it: confirm to the author directly.
-                                self.send_to(sender, frame(&ServerMessage::Message(message.clone())));
+                                self.send_to(sender, live(message.clone()));
                                 self.send_to(sender, ack_for(&message));
                             }
                             self.publish(message, Author::Client(self.peer(sender)));

@@ -196,7 +196,12 @@ impl LocalSessions {
                 if let Some(previous) = local.room.replace(room.clone()) {
                     leave(&mut self.rooms, &previous, id);
                 }
+                // Through the queue: what follows is of the new room.
+                let marked = local.sink.queue.try_send(Outbound::Entered(room.clone()));
                 self.rooms.entry(room).or_default().insert(id);
+                if marked == Err(QueueError::Full) {
+                    self.drop_slow(vec![id]);
+                }
             }
             Delivery::To { id, frame } => {
                 if self.send(id, frame) {
@@ -330,11 +335,13 @@ mod tests {
         local.apply(Delivery::Enter { id: 2, room: room.clone() });
         local.apply(Delivery::Room { room: room.clone(), frame: text("hi"), except: Some(1) });
         local.apply(Delivery::Room { room: room.clone(), frame: text("again"), except: None });
+        assert_eq!(a_rx.recv().await, Some(Outbound::Entered(room.clone())), "what follows is of the room");
         assert_eq!(a_rx.recv().await, Some(text("again")), "the author was left out of the first");
         // Two bytes still queued for b, of four: "again" did not fit, so b was
         // dropped, and its session hears so before it reads what is queued.
         assert_eq!(local.slow_closes.get(), 1);
         tokio::time::timeout(std::time::Duration::from_secs(1), b_rx.abandoned()).await.expect("b was abandoned");
+        assert_eq!(b_rx.recv().await, Some(Outbound::Entered(room.clone())));
         assert_eq!(b_rx.recv().await, Some(text("hi")));
         assert_eq!(b_rx.recv().await, None, "a dropped session sees its queue end");
         let (answer, admitted) = oneshot::channel();
@@ -352,9 +359,11 @@ mod tests {
         local.apply(Delivery::Enter { id: 1, room: dev.clone() });
         local.apply(Delivery::Enter { id: 1, room: ops.clone() });
         assert!(!local.rooms.contains_key(&dev), "an emptied room is forgotten");
-        local.apply(Delivery::Room { room: dev, frame: text("not for you"), except: None });
-        local.apply(Delivery::Room { room: ops, frame: text("for you"), except: None });
+        local.apply(Delivery::Room { room: dev.clone(), frame: text("not for you"), except: None });
+        local.apply(Delivery::Room { room: ops.clone(), frame: text("for you"), except: None });
         local.apply(Delivery::Unregister { id: 1 });
+        assert_eq!(a_rx.recv().await, Some(Outbound::Entered(dev)));
+        assert_eq!(a_rx.recv().await, Some(Outbound::Entered(ops)));
         assert_eq!(a_rx.recv().await, Some(text("for you")));
         assert_eq!(a_rx.recv().await, None);
         assert!(local.rooms.is_empty() && local.sessions.is_empty());

@@ -28,9 +28,12 @@ impl DirectWrite for SocketShortcut {
         // Unconstrained, so tokio's per-task budget does not turn a free slot
         // into a refusal after the first hundred members of a room.
         let sent = match frame {
-            Outbound::Text(text) => poll_once(tokio::task::unconstrained(self.socket.text(text.clone()))),
+            Outbound::Text(text) | Outbound::Live { text, .. } => {
+                poll_once(tokio::task::unconstrained(self.socket.text(text.clone())))
+            }
             Outbound::Binary(bytes) => poll_once(tokio::task::unconstrained(self.socket.binary(bytes.clone()))),
-            Outbound::Close(_) => return false,
+            // Pages and markers are the session's own business.
+            Outbound::Close(_) | Outbound::Entered(_) | Outbound::Page { .. } => return false,
         };
         let written = matches!(sent, Some(Ok(())));
         if written {

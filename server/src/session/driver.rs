@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
 
 use super::close::{answer_to_close, close_reason_for, close_reason_of, going_away, policy_close};
+use super::live_order::LiveOrder;
 use super::rate_limit::{FrameBudget, Verdict};
 use super::{
     FrameHandler, Handled, MAX_EXCESS_PINGS, MAX_INVALID_FRAMES, PING_BURST, PINGS_PER_SECOND, SessionContext,
@@ -45,6 +46,7 @@ pub(crate) async fn drive(
     // A write waits while the peer's TCP window is closed; one that cannot
     // finish within the idle timeout means the peer stopped reading.
     let deadline = settings.idle_timeout;
+    let mut order = LiveOrder::default();
 
     loop {
         tokio::select! {
@@ -115,13 +117,15 @@ pub(crate) async fn drive(
             queued = outbound.recv() => match queued {
                 Some(Outbound::Close(cause)) => return Some(close_reason_of(cause)),
                 Some(frame) => {
-                    context.metrics.messages_out.inc();
-                    context.metrics.bytes_out.inc_by(frame.queued_bytes() as u64);
-                    let bytes = frame.queued_bytes();
-                    let written = write_in_time(outbound, deadline, write(socket, frame)).await;
-                    if let Err(close) = written.or_close(context) { return close; }
-                    // Only now may the relay's shortcut overtake the queue again.
-                    outbound.written(bytes);
+                    order.arrived(frame, outbound);
+                    while let Some((frame, bytes)) = order.next_ready() {
+                        context.metrics.messages_out.inc();
+                        context.metrics.bytes_out.inc_by(bytes as u64);
+                        let written = write_in_time(outbound, deadline, write(socket, frame)).await;
+                        if let Err(close) = written.or_close(context) { return close; }
+                        // Only now may the relay's shortcut overtake the queue again.
+                        outbound.written(bytes);
+                    }
                 }
                 // The hub dropped our queue: we fell too far behind.
                 None => return Some(too_slow()),
@@ -216,9 +220,9 @@ fn queue_reply(replies: &ReplySender, reply: Outbound) -> Result<(), Option<Clos
 /// Writes one queued frame to the socket.
 async fn write(socket: &mut actix_ws::Session, frame: Outbound) -> Result<(), actix_ws::Closed> {
     match frame {
-        Outbound::Text(text) => socket.text(text).await,
+        Outbound::Text(text) | Outbound::Live { text, .. } | Outbound::Page { text, .. } => socket.text(text).await,
         Outbound::Binary(bytes) => socket.binary(bytes).await,
-        // Handled by the caller, which owns the close.
-        Outbound::Close(_) => Ok(()),
+        // Handled by the caller (which owns the close), and by the live order.
+        Outbound::Close(_) | Outbound::Entered(_) => Ok(()),
     }
 }

@@ -6,12 +6,15 @@
 //! after a join, older pages, pages forward) is read here, from the store's readers,
 //! one request at a time beside the connection loop: a slow read delays only
 //! this client, and its pages queue behind (and are counted with) the live
-//! events of its outbound queue.
+//! events of its outbound queue. Pages forward from where the client is
+//! are tried again for a while if the store fails: the room's live
+//! messages wait behind them (see `live_order`).
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use bytestring::ByteString;
@@ -222,30 +225,77 @@ impl JsonSession {
     fn start(&self, read: Read) -> Reading {
         let pages = self.pages.clone();
         Box::pin(async move {
-            let (room, page) = match read {
-                Read::Entered { room, resume_after: Some(after) } => {
-                    let page = pages.after(&room, after, HISTORY_PAGE_MAX).await;
-                    (room, page)
-                }
-                Read::Entered { room, resume_after: None } => {
-                    let page = pages.latest(&room, HISTORY_PAGE).await;
-                    (room, page)
-                }
+            let (room, read) = match read {
                 Read::Before { room, before, limit } => {
                     let page = pages.before(&room, before, limit).await;
-                    (room, page)
+                    return Outbound::Text(frame(&page.unwrap_or_else(|error| unavailable(&room, &error))));
                 }
-                Read::After { room, after, limit } => {
-                    let page = pages.after(&room, after, limit).await;
-                    (room, page)
-                }
+                Read::Entered { room, resume_after: Some(after) } => (room, Forward::After(after, HISTORY_PAGE_MAX)),
+                Read::Entered { room, resume_after: None } => (room, Forward::Latest),
+                Read::After { room, after, limit } => (room, Forward::After(after, limit)),
             };
-            Outbound::Text(frame(&page.unwrap_or_else(|error: StoreError| {
-                tracing::error!(%error, %room, "reading history failed");
-                ServerMessage::error(ErrorCode::StoreUnavailable, "history is unavailable right now")
-            })))
+            forward_page(&pages, room, read).await
         })
     }
+}
+
+/// A page forward from where the client is, which its room's live
+/// messages wait behind (see [`Outbound::Page`]).
+#[derive(Clone, Copy)]
+enum Forward {
+    /// The newest page (the client holds nothing of the room).
+    Latest,
+    /// Up to `limit` messages after an id.
+    After(u64, u32),
+}
+
+/// How long a forward page is tried again while the store fails, before
+/// the client is told it is unavailable (and live messages go on without it).
+const FORWARD_READ_PATIENCE: Duration = Duration::from_secs(30);
+
+/// The first wait before trying a failed forward page again, doubled up to
+/// [`FORWARD_READ_RETRY_MAX`].
+const FORWARD_READ_RETRY: Duration = Duration::from_millis(250);
+const FORWARD_READ_RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// Reads a forward page of `room`, trying again for a while if the store
+/// fails (the room's live messages wait for it, so an outage of a moment
+/// costs the client nothing but the wait).
+async fn forward_page(pages: &HistoryPages, room: RoomName, read: Forward) -> Outbound {
+    let give_up = tokio::time::Instant::now() + FORWARD_READ_PATIENCE;
+    let mut wait = FORWARD_READ_RETRY;
+    loop {
+        let (page, from) = match read {
+            Forward::Latest => (pages.latest(&room, HISTORY_PAGE).await, 0),
+            Forward::After(after, limit) => (pages.after(&room, after, limit).await, after),
+        };
+        match page {
+            Ok(page) => {
+                let (through, complete) = match &page {
+                    ServerMessage::History { messages, has_newer, .. } => {
+                        (messages.last().map_or(from, |message| message.id), !has_newer)
+                    }
+                    _ => (from, true),
+                };
+                return Outbound::Page { room, through: Some(through), complete, text: frame(&page) };
+            }
+            Err(error) if tokio::time::Instant::now() + wait < give_up => {
+                tracing::warn!(%error, %room, "reading history failed; trying again");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(FORWARD_READ_RETRY_MAX);
+            }
+            Err(error) => {
+                let text = frame(&unavailable(&room, &error));
+                return Outbound::Page { room, through: None, complete: true, text };
+            }
+        }
+    }
+}
+
+/// The answer to a history read the store failed.
+fn unavailable(room: &RoomName, error: &StoreError) -> ServerMessage {
+    tracing::error!(%error, %room, "reading history failed");
+    ServerMessage::error(ErrorCode::StoreUnavailable, "history is unavailable right now")
 }
 
 fn frame(message: &ServerMessage) -> ByteString {

@@ -18,6 +18,7 @@ mod direct_write;
 mod driver;
 pub mod history_pages;
 pub mod json;
+mod live_order;
 pub mod plain;
 pub mod rate_limit;
 mod settings;
