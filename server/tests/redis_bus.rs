@@ -387,3 +387,86 @@ async fn a_node_redis_cuts_off_for_reading_too_slowly_still_hears_everything_onc
     eprintln!("node B was cut off and reconnected {reconnects} times during the burst");
     assert!(reconnects >= 1, "the test must have made Redis cut node B off");
 }
+
+/// A TCP proxy to `target` that holds what its clients send for `delay`
+/// before passing it on (what comes back passes at once): a node whose
+/// link to Redis is slow one way. Returns its URL for Redis.
+async fn slow_outbound_proxy(target: std::net::SocketAddr, delay: Duration) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("proxy binds");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(target).await else { continue };
+            let (mut from_client, mut to_client) = client.into_split();
+            let (mut from_server, mut to_server) = server.into_split();
+            let (delayed, mut to_send) = tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+            tokio::spawn(async move {
+                let mut buffer = vec![0; 64 * 1024];
+                while let Ok(n) = from_client.read(&mut buffer).await {
+                    if n == 0 || delayed.send((tokio::time::Instant::now() + delay, buffer[..n].to_vec())).is_err() {
+                        break;
+                    }
+                }
+            });
+            tokio::spawn(async move {
+                while let Some((at, bytes)) = to_send.recv().await {
+                    tokio::time::sleep_until(at).await;
+                    if to_server.write_all(&bytes).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut from_server, &mut to_client).await;
+            });
+        }
+    });
+    format!("redis://{address}/")
+}
+
+#[actix_web::test]
+async fn an_author_whose_own_message_its_node_read_from_the_store_first_still_gets_its_ack() {
+    let Some((database, mut redis)) = services().await else { return };
+    let redis_address: std::net::SocketAddr =
+        redis.url().trim_start_matches("redis://").trim_end_matches('/').parse().expect("redis address");
+    // Node A's requests reach Redis 400 ms late: when its link reconnects,
+    // its resubscription takes that long, and what its shard publishes
+    // meanwhile waits behind it, while its catch-up reads the store.
+    let slow = slow_outbound_proxy(redis_address, Duration::from_millis(400)).await;
+    let node_a = TestApp::spawn_configured({
+        let (database, slow) = (database.clone(), slow.clone());
+        move |config| {
+            config.database = chat_server::store::location::StoreLocation::Postgres(database);
+            config.redis = Some(slow.parse().expect("redis url"));
+        }
+    })
+    .await;
+    await_readyz(&node_a, 200).await;
+    let mut ann = JsonClient::connect(node_a.address).await;
+    ann.enter("dev", "ann", None).await;
+
+    redis.kill();
+    redis.start_again().await;
+    // Ann talks on through the reconnect (a message every 50 ms for 3 s, under her rate limit).
+    let mut said = Vec::new();
+    for n in 0..60 {
+        said.push(ann.say(&format!("through the reconnect {n}")).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut acked = std::collections::HashSet::new();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while acked.len() < said.len() {
+        match tokio::time::timeout_at(deadline, ann.next()).await {
+            Ok(ServerMessage::Ack { client_id, .. }) => {
+                acked.insert(client_id);
+            }
+            Ok(_) => {}
+            Err(_) => {
+                let missing: Vec<_> = said.iter().filter(|id| !acked.contains(*id)).collect();
+                panic!("never acknowledged: {missing:?}");
+            }
+        }
+    }
+    assert!(metric(&node_a, "chat_bus_reconnects_total").await >= 2);
+}

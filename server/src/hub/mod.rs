@@ -28,6 +28,7 @@
 //! batches, `worker_relay` the worker's side; `outbound` each session's
 //! byte-bounded queue.
 
+mod awaited;
 mod directory;
 mod outbound;
 mod outbox;

@@ -14,6 +14,7 @@ use chat_shared::limits::PRESENCE_EVENTS_MAX;
 use chat_shared::{ChatMessage, Epoch, ErrorCode, Nickname, RoomName, ServerMessage};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::awaited::Awaited;
 use super::directory::{self, CountChanges, Shown};
 use super::outbox::Outbox;
 use super::plain_bridge::PlainWorkers;
@@ -93,6 +94,8 @@ pub(super) struct Shard {
     presence: Arc<dyn Presence>,
     /// The member lists shown, and their checks.
     rosters: Rosters,
+    /// Who wrote the messages committed here, until they are delivered.
+    awaited: Awaited,
     /// Where the checks' reads report back, and are heard.
     roster_reads: (mpsc::UnboundedSender<RosterRead>, mpsc::UnboundedReceiver<RosterRead>),
 }
@@ -138,6 +141,7 @@ impl Shard {
             unanswered: HashMap::new(),
             presence,
             rosters: Rosters::new(check_members_every),
+            awaited: Awaited::default(),
             roster_reads: mpsc::unbounded_channel(),
         }
     }
@@ -242,12 +246,15 @@ impl Shard {
                 if author != Author::Plain(node) && plain_bridge::reaches_plain_clients(&message) && self.plain.any() {
                     self.send_plain(&plain_bridge::plain_line(&message));
                 }
-                let own = match author {
-                    Author::Client(peer) => {
-                        local(peer).map(|author| (author, live(message.clone()), ack_for(&message)))
-                    }
-                    Author::Plain(_) | Author::Stored => None,
+                // Its author (if this node's) gets its copy and ack now, in sequence,
+                // even when the bus read it back from the store before hearing it.
+                let committed_here = self.awaited.delivered(&room, message.id);
+                let author = match author {
+                    Author::Client(peer) => local(peer).or(committed_here),
+                    Author::Stored => committed_here,
+                    Author::Plain(_) => None,
                 };
+                let own = author.map(|author| (author, live(message.clone()), ack_for(&message)));
                 message.client_id = None;
                 self.fan_out_room(&room, &live(message), own.as_ref().map(|(id, _, _)| *id));
                 if let Some((author, copy, ack)) = own {
@@ -371,6 +378,8 @@ impl Shard {
                                 // longer hears it: confirm to the author directly.
                                 self.send_to(sender, live(message.clone()));
                                 self.send_to(sender, ack_for(&message));
+                            } else {
+                                self.awaited.committed(&message.room, message.id, sender);
                             }
                             self.publish(message, Author::Client(self.peer(sender)));
                         }
@@ -444,6 +453,7 @@ impl Shard {
     fn forget_if_empty(&mut self, room: &RoomName) {
         if self.rooms.get(room).is_none() {
             self.rosters.forget(room);
+            self.awaited.forget(room);
             if !(*room == RoomName::lobby() && self.plain.any()) {
                 self.bus.unsubscribe(room);
                 self.ready.remove(room);
