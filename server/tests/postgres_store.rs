@@ -14,6 +14,7 @@ use chat_server::store::location::StoreLocation;
 use chat_server::store::postgres::PostgresStore;
 use chat_server::store::{Appended, HistoryStore, NewMessage, Page};
 use chat_shared::{ChatMessage, ClientId, MessageText, Nickname, RoomName};
+use sqlx::Connection;
 use support::postgres::fresh_database;
 use support::{JsonClient, TestApp};
 
@@ -174,4 +175,30 @@ async fn a_client_resumes_on_another_node_and_a_resend_there_is_stored_once() {
     // Bob is on node B too: he hears it live (across nodes, that takes the bus).
     let message = bob.next_chat().await;
     assert_eq!((message.id, message.text.as_str()), (4, "four"));
+}
+
+#[tokio::test]
+async fn a_read_stuck_behind_a_lock_fails_in_bounded_time_instead_of_hanging() {
+    let Some(url) = fresh_database().await else { return };
+    let store = PostgresStore::open(&url).await.expect("opens");
+    store.append(said("dev", "hello", None)).await.expect("append");
+    // Someone (a migration by hand, a backup tool) holds the table.
+    let mut blocker = sqlx::PgConnection::connect(&url).await.expect("connects");
+    sqlx::query("BEGIN").execute(&mut blocker).await.expect("begin");
+    sqlx::query("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE").execute(&mut blocker).await.expect("lock");
+    let started = std::time::Instant::now();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        store.page(&RoomName::parse("dev").expect("room"), Page::Latest { limit: 10 }),
+    )
+    .await
+    .expect("the read ends within 20 s");
+    assert!(read.is_err(), "cancelled by the statement timeout: {read:?}");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(9), "it did wait for the lock a while");
+    sqlx::query("ROLLBACK").execute(&mut blocker).await.expect("rollback");
+    // The store goes on.
+    assert_eq!(
+        store.page(&RoomName::parse("dev").expect("room"), Page::Latest { limit: 10 }).await.expect("reads").len(),
+        1
+    );
 }

@@ -470,3 +470,28 @@ async fn an_author_whose_own_message_its_node_read_from_the_store_first_still_ge
     }
     assert!(metric(&node_a, "chat_bus_reconnects_total").await >= 2);
 }
+
+#[actix_web::test]
+async fn a_resend_of_a_message_whose_commit_reply_was_lost_reaches_everyone() {
+    let Some((database, redis)) = services().await else { return };
+    let (node_a, node_b) = (node(&database, &redis).await, node(&database, &redis).await);
+    await_readyz(&node_b, 200).await;
+    let mut ann = JsonClient::connect(node_a.address).await;
+    ann.enter("dev", "ann", None).await;
+    let mut bob = JsonClient::connect(node_b.address).await;
+    bob.enter("dev", "bob", None).await;
+    // Ann's message was committed, but the reply was lost on its way to her
+    // node, which told her it was not stored: no node relayed it.
+    let client_id = chat_shared::ClientId::parse("tab-ann-1").expect("client id");
+    let store = PostgresStore::open(&database).await.expect("store");
+    let text = MessageText::parse("committed, reply lost").expect("text");
+    let lost = NewMessage { room: room("dev"), ts: 0, nick: nick("ann"), text, client_id: Some(client_id.clone()) };
+    store.append(lost).await.expect("stored");
+    // She resends it, as the web client does: stored once, and now everyone hears it.
+    ann.say_with_id("committed, reply lost", &client_id).await;
+    assert_eq!(ann.next_ack(&client_id).await, 1);
+    let heard =
+        tokio::time::timeout(PATIENCE, messages(&mut bob, 1)).await.expect("bob hears it without a next message");
+    assert_eq!((heard[0].id, heard[0].text.as_str()), (1, "committed, reply lost"));
+    no_more_messages(&mut bob).await;
+}

@@ -383,8 +383,13 @@ impl Shard {
                             }
                             self.publish(message, Author::Client(self.peer(sender)));
                         }
-                        // Already stored and relayed once: confirm again, relay nothing.
-                        (Origin::Json(sender), Appended::Duplicate(message)) => self.send_to(sender, ack_for(&message)),
+                        // Already stored: confirm again, and relay it once more, unrecorded:
+                        // the first commit's reply may have been lost before any node
+                        // relayed it (nodes that have it drop the repeat).
+                        (Origin::Json(sender), Appended::Duplicate(message)) => {
+                            self.send_to(sender, ack_for(&message));
+                            self.publish(message, Author::Stored);
+                        }
                         // Plain clients already have the verbatim echo; JSON clients get the message.
                         (Origin::Plain, Appended::New(message) | Appended::Duplicate(message)) => {
                             self.publish(message, Author::Plain(self.node));

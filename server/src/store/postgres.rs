@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chat_shared::{ChatMessage, ClientId, Epoch, RoomName};
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
 use super::rows::{COLUMNS, corrupt, message_from_row, oldest_first, page_query, to_i64};
@@ -30,6 +30,12 @@ const CONNECTIONS: u32 = 8;
 /// fails as `store_unavailable`, instead of hanging while the server is away.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long one statement may run before PostgreSQL cancels it: a read
+/// stuck behind a lock or a failing disk fails as `store_unavailable`
+/// instead of holding a connection (and whatever waits on it) for good.
+/// Schema changes at startup have no such limit.
+const STATEMENT_TIMEOUT: &str = "10s";
+
 /// History in PostgreSQL.
 pub struct PostgresStore {
     pool: PgPool,
@@ -39,9 +45,15 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects to `url`, brings the schema up to date and reads the epoch.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let pool =
-            PgPoolOptions::new().max_connections(CONNECTIONS).acquire_timeout(ACQUIRE_TIMEOUT).connect(url).await?;
-        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        let options: PgConnectOptions = url.parse()?;
+        let migrating = PgPoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+        sqlx::migrate!("./migrations/postgres").run(&migrating).await?;
+        migrating.close().await;
+        let pool = PgPoolOptions::new()
+            .max_connections(CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options.options([("statement_timeout", STATEMENT_TIMEOUT)]))
+            .await?;
         let epoch: String = sqlx::query_scalar("SELECT value FROM meta WHERE key = 'epoch'").fetch_one(&pool).await?;
         let epoch = Epoch::parse(epoch).map_err(corrupt)?;
         Ok(Self { pool, epoch })

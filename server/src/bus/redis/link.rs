@@ -54,6 +54,14 @@ const SUBSCRIBE_CHUNK: usize = 1000;
 /// among them are made together).
 const COMMANDS_PER_TURN: usize = 4096;
 
+/// How reading a gap went.
+#[derive(Debug, PartialEq, Eq)]
+enum GapRead {
+    Done,
+    /// The store failed; the gap is tried again later.
+    Failed,
+}
+
 /// What a shard asks of its bus task.
 pub(super) enum Command {
     Publish(Published),
@@ -334,14 +342,23 @@ impl BusTask {
                 self.lost("redis did not answer a ping");
             }
         }
-        for gap in self.sequencer.due_gaps(Instant::now()) {
-            self.read_gap(gap).await?;
+        let started = self.sequencer.started(Instant::now());
+        self.emit(started, true).await?;
+        let mut gaps = self.sequencer.due_gaps(Instant::now()).into_iter();
+        while let Some(gap) = gaps.next() {
+            if self.read_gap(gap).await? == GapRead::Failed {
+                // The store is failing: the other rooms' gaps wait for the next
+                // try too, rather than holding this link a timeout each.
+                for gap in gaps.by_ref() {
+                    self.sequencer.retry_later(&gap.room, Instant::now());
+                }
+            }
         }
         Ok(())
     }
 
     /// Reads a gap pub/sub lost from the store, page by page.
-    async fn read_gap(&mut self, Gap { room, mut after, through }: Gap) -> Result<(), HubGone> {
+    async fn read_gap(&mut self, Gap { room, mut after, through }: Gap) -> Result<GapRead, HubGone> {
         self.parts.metrics.bus_gap_reads.inc();
         while after < through {
             let limit = u32::try_from(through - after).unwrap_or(u32::MAX).min(CATCH_UP_PAGE);
@@ -350,7 +367,7 @@ impl BusTask {
                 Err(error) => {
                     tracing::warn!(%error, %room, "cannot read a gap from the store; retrying");
                     self.sequencer.retry_later(&room, Instant::now());
-                    return Ok(());
+                    return Ok(GapRead::Failed);
                 }
             };
             let newest = read.last().map(|message| message.id);
@@ -361,13 +378,14 @@ impl BusTask {
                     tracing::error!(%room, after, skipped, "ids missing from the store were skipped");
                     self.parts.metrics.bus_skipped_ids.inc_by(skipped);
                 }
-                return self.emit(delivered, true).await;
+                self.emit(delivered, true).await?;
+                return Ok(GapRead::Done);
             }
             let delivered = self.sequencer.filled_partly(&room, read, Instant::now());
             self.emit(delivered, true).await?;
             after = newest.unwrap_or(through);
         }
-        Ok(())
+        Ok(GapRead::Done)
     }
 
     /// Notes a broken link; the next tick reconnects.

@@ -27,7 +27,9 @@ use crate::bus::{Author, Published, RoomEvent};
 pub(super) const GAP_WAIT: Duration = Duration::from_millis(200);
 
 /// Most messages held ahead of a gap, per room; past this the gap is read at
-/// once instead of after [`GAP_WAIT`].
+/// once instead of after [`GAP_WAIT`], and newer ones are let go (they are
+/// stored: once the gap is filled, the next one heard shows them missing,
+/// and they are read as a gap in turn).
 const MAX_AHEAD: usize = 10_000;
 
 /// One room's sequence.
@@ -42,7 +44,9 @@ struct RoomSequence {
     ahead: BTreeMap<u64, Published>,
     /// Since when the next message has been missing while later ones wait.
     waiting_since: Option<Instant>,
-    /// The baseline could not be read: the first message heard starts the sequence.
+    /// The baseline could not be read: the lowest id heard within
+    /// [`GAP_WAIT`] of the first starts the sequence (publishes of two nodes
+    /// may cross).
     start_at_first: bool,
 }
 
@@ -118,8 +122,10 @@ impl Sequencer {
         released
     }
 
-    /// Lets the first message heard start `room`'s sequence, when its
-    /// baseline cannot be read (the store is away; members' history reads fail too).
+    /// Lets the messages heard first start `room`'s sequence, when its
+    /// baseline cannot be read (the store is away; members' history reads
+    /// wait for it): the lowest id heard within [`GAP_WAIT`] of the first
+    /// (see [`Sequencer::started`]).
     pub(super) fn start_at_first(&mut self, room: &RoomName) {
         if let Some(sequence) = self.rooms.get_mut(room) {
             sequence.start_at_first = true;
@@ -132,17 +138,45 @@ impl Sequencer {
     pub(super) fn heard(&mut self, published: Published, now: Instant) -> Vec<Published> {
         let Some(sequence) = self.rooms.get_mut(&published.room) else { return Vec::new() };
         let Some(id) = published.event.message_id() else { return vec![published] };
-        if sequence.last.is_none() && sequence.start_at_first {
-            sequence.last = Some(id - 1);
-        }
         if sequence.last.is_some_and(|last| id <= last) {
             return Vec::new();
         }
         let room = published.room.clone();
         // A later copy (read from the store) does not replace one with its author.
         sequence.ahead.entry(id).or_insert(published);
+        if sequence.last.is_none() && sequence.start_at_first && sequence.waiting_since.is_none() {
+            sequence.waiting_since = Some(now);
+        }
         let released = sequence.release(now);
+        sequence.bound();
         self.note_waiting(&room);
+        released
+    }
+
+    /// Starts the rooms without a baseline whose first message heard has
+    /// waited [`GAP_WAIT`] (see [`Sequencer::start_at_first`]) at the lowest
+    /// id heard since, and returns what can now be delivered.
+    pub(super) fn started(&mut self, now: Instant) -> Vec<Published> {
+        let due: Vec<RoomName> = self
+            .waiting
+            .iter()
+            .filter(|room| {
+                self.rooms.get(*room).is_some_and(|sequence| {
+                    sequence.last.is_none()
+                        && sequence.start_at_first
+                        && sequence.waiting_since.is_some_and(|since| now.duration_since(since) >= GAP_WAIT)
+                })
+            })
+            .cloned()
+            .collect();
+        let mut released = Vec::new();
+        for room in due {
+            if let Some(sequence) = self.rooms.get_mut(&room) {
+                sequence.last = sequence.ahead.keys().next().map(|first| first - 1);
+                released.extend(sequence.release(now));
+            }
+            self.note_waiting(&room);
+        }
         released
     }
 
@@ -200,7 +234,7 @@ impl Sequencer {
             .collect()
     }
 
-    /// When the earliest waiting gap falls due, if any waits.
+    /// When the earliest waiting gap (or start) falls due, if any waits.
     pub(super) fn next_due(&self) -> Option<Instant> {
         let waiting = self.waiting.iter().filter_map(|room| self.rooms.get(room)?.waiting_since);
         waiting.min().map(|since| since + GAP_WAIT)
@@ -217,6 +251,13 @@ impl Sequencer {
 }
 
 impl RoomSequence {
+    /// Lets go of the newest held past [`MAX_AHEAD`] (see there).
+    fn bound(&mut self) {
+        while self.ahead.len() > MAX_AHEAD {
+            self.ahead.pop_last();
+        }
+    }
+
     /// Takes out what follows `last` without a gap.
     fn release(&mut self, now: Instant) -> Vec<Published> {
         let Some(mut last) = self.last else { return Vec::new() };
@@ -370,13 +411,51 @@ mod tests {
     }
 
     #[test]
-    fn without_a_baseline_the_first_message_heard_can_start_the_sequence() {
+    fn without_a_baseline_the_lowest_id_heard_in_the_first_moment_starts_the_sequence() {
         let now = Instant::now();
         let mut sequencer = Sequencer::default();
         sequencer.subscribe(room(), 1);
         sequencer.start_at_first(&room());
-        assert_eq!(ids(&sequencer.heard(heard(9, 2), now)), [9]);
-        assert_eq!(ids(&sequencer.heard(heard(10, 2), now)), [10]);
+        // Two nodes' publishes cross: 10 comes first, 9 right after.
+        assert!(sequencer.heard(heard(10, 2), now).is_empty(), "held for the moment");
+        assert_eq!(sequencer.next_due(), Some(now + GAP_WAIT));
+        assert!(sequencer.heard(heard(9, 1), now).is_empty());
+        assert!(sequencer.started(now + GAP_WAIT / 2).is_empty());
+        assert!(sequencer.due_gaps(now + GAP_WAIT).is_empty(), "no baseline: nothing to read");
+        assert_eq!(ids(&sequencer.started(now + GAP_WAIT)), [9, 10], "none skipped");
+        assert_eq!(ids(&sequencer.heard(heard(11, 2), now + GAP_WAIT)), [11]);
+        assert_eq!(sequencer.next_due(), None);
+    }
+
+    #[test]
+    fn a_baseline_read_late_starts_the_sequence_instead() {
+        let now = Instant::now();
+        let mut sequencer = Sequencer::default();
+        sequencer.subscribe(room(), 1);
+        sequencer.start_at_first(&room());
+        assert!(sequencer.heard(heard(10, 2), now).is_empty());
+        assert_eq!(ids(&sequencer.baseline(&room(), 9, now)), [10]);
+        assert!(sequencer.started(now + GAP_WAIT).is_empty());
+    }
+
+    #[test]
+    fn past_the_bound_the_newest_held_are_let_go_and_read_with_the_next_gap() {
+        let now = Instant::now();
+        let mut sequencer = live(0, now);
+        for id in 2..=MAX_AHEAD as u64 + 500 {
+            sequencer.heard(heard(id, 2), now);
+        }
+        assert_eq!(sequencer.rooms[&room()].ahead.len(), MAX_AHEAD, "bounded");
+        // The store fails: nothing more is kept.
+        sequencer.retry_later(&room(), now);
+        sequencer.heard(heard(MAX_AHEAD as u64 + 501, 2), now);
+        assert_eq!(sequencer.rooms[&room()].ahead.len(), MAX_AHEAD);
+        // The gap is read: what was held goes out, and the next message heard shows what was let go.
+        let (delivered, _) = sequencer.filled(&room(), 0, vec![message(1)], now);
+        assert_eq!(ids(&delivered).last(), Some(&(MAX_AHEAD as u64 + 1)));
+        assert!(sequencer.heard(heard(MAX_AHEAD as u64 + 502, 2), now).is_empty());
+        let gap = Gap { room: room(), after: MAX_AHEAD as u64 + 1, through: MAX_AHEAD as u64 + 501 };
+        assert_eq!(sequencer.due_gaps(now + GAP_WAIT), [gap]);
     }
 
     #[test]
