@@ -393,6 +393,42 @@ async fn a_burial_whose_burier_died_half_way_is_finished_by_another_node() {
     assert_eq!(left, [false, false, false], "name freed, burial done");
 }
 
+#[actix_web::test]
+async fn a_stalled_burial_of_a_node_that_beats_again_is_finished_all_the_same() {
+    let Some((database, redis)) = services().await else { return };
+    let node_a = node(&database, &redis).await;
+    let epoch = epoch_of(&node_a).await;
+    let mut bob = JsonClient::connect(node_a.address).await;
+    try_join(&mut bob, "dev", "bob").await.expect("joined");
+    // Node 995's burial stalled half way (its burier died), and 995, which
+    // was only late, beats again: it is among the live nodes.
+    let client = redis::Client::open(redis.url()).expect("client");
+    let mut connection = client.get_multiplexed_async_connection().await.expect("redis");
+    let prefix = format!("chat:{}:", epoch.as_str());
+    let holder = "995 1 tabhash";
+    let alive_until = 32_503_680_000_000_u64; // the year 3000, in ms
+    let mut pipe = redis::pipe();
+    pipe.set(format!("{prefix}nick:dev:ghost"), holder)
+        .zadd(format!("{prefix}names:dev"), "ghost", 0)
+        .hset(format!("{prefix}burying:995"), "dev ghost", holder)
+        .zadd(format!("{prefix}burials"), 995, 0)
+        .zadd(format!("{prefix}nodes"), 995, alive_until);
+    pipe.query_async::<()>(&mut connection).await.expect("state");
+
+    // Finished: the names it set aside are freed and announced (995 takes
+    // back those of its members still there when it learns of the burial).
+    let mut heard = Vec::new();
+    until_heard(&mut bob, "ghost left", &mut heard).await;
+    let left: (bool, bool, Option<f64>) = redis::pipe()
+        .exists(format!("{prefix}nick:dev:ghost"))
+        .exists(format!("{prefix}burying:995"))
+        .zscore(format!("{prefix}burials"), 995)
+        .query_async(&mut connection)
+        .await
+        .expect("state");
+    assert_eq!(left, (false, false, None), "name freed, burial done");
+}
+
 /// Follows the member list `client` shows (starting from `list`: its
 /// `joined` list) through presence events and corrections until it is
 /// `expected`; panics if it is not within `within`.

@@ -155,30 +155,33 @@ return {buried, due, id}
 ";
 
 /// Takes on the burial of node `ARGV[1]` (of several nodes trying at once,
-/// one does): if its time in `KEYS[1]` is up, marks it buried (`KEYS[3]`,
-/// for `ARGV[2]` s), sets its held hash (`KEYS[2]`) aside as `KEYS[4]`, and
-/// notes the burial under way in `KEYS[5]`; or, if a burial of it under way
-/// has not moved for `ARGV[3]` ms, takes that on. The burier then frees its
-/// names a chunk at a time ([`FREE`]): one script freeing tens of thousands
-/// would stall Redis for every node. 1 if this call took the burial on.
+/// one does): if a burial of it under way has not moved for `ARGV[3]` ms,
+/// takes that on, even if the node beats again (it was only late: it comes
+/// back once its burial is over; left unfinished, the names set aside would
+/// never be freed nor announced). Otherwise, if none is under way and its
+/// time in `KEYS[1]` is up, marks it buried (`KEYS[3]`, for `ARGV[2]` s),
+/// sets its held hash (`KEYS[2]`) aside as `KEYS[4]`, and notes the burial
+/// under way in `KEYS[5]`. The burier then frees its names a chunk at a time
+/// ([`FREE`]): one script freeing tens of thousands would stall Redis for
+/// every node. 1 if this call took the burial on.
 pub const BURY: &str = r"
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if score then
-  if tonumber(score) > now then return 0 end
-  redis.call('ZREM', KEYS[1], ARGV[1])
-  redis.call('SET', KEYS[3], 1, 'EX', ARGV[2])
-  if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('RENAME', KEYS[2], KEYS[4]) end
-  redis.call('ZADD', KEYS[5], now, ARGV[1])
-  return 1
-end
 local started = redis.call('ZSCORE', KEYS[5], ARGV[1])
-if started and tonumber(started) + tonumber(ARGV[3]) <= now then
-  redis.call('ZADD', KEYS[5], now, ARGV[1])
-  return 1
+if started then
+  if tonumber(started) + tonumber(ARGV[3]) <= now then
+    redis.call('ZADD', KEYS[5], now, ARGV[1])
+    return 1
+  end
+  return 0
 end
-return 0
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) > now then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[3], 1, 'EX', ARGV[2])
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('RENAME', KEYS[2], KEYS[4]) end
+redis.call('ZADD', KEYS[5], now, ARGV[1])
+return 1
 ";
 
 /// Frees names of a buried node, and drops them from its set-aside held
