@@ -1,5 +1,6 @@
 //! The system under test, as child processes this run can kill, pause and
-//! restart: several `chat-server` nodes, one Redis, one PostgreSQL database.
+//! restart: several `chat-server` nodes, one Redis, one PostgreSQL database,
+//! and between each node and each service a [`Proxy`] the run can cut.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -7,6 +8,8 @@ use std::process::Stdio;
 
 use chat_e2e::free_port;
 use tokio::process::{Child, Command};
+
+use crate::proxy::Proxy;
 
 /// Runs `kill -SIGNAL pid` (SIGKILL, SIGSTOP, SIGCONT).
 async fn signal(pid: u32, signal: &str) {
@@ -112,7 +115,8 @@ impl Node {
 
 /// A private `redis-server` without persistence: a restart comes back empty.
 pub struct Redis {
-    address: SocketAddr,
+    /// Where it listens.
+    pub address: SocketAddr,
     child: Option<Child>,
 }
 
@@ -146,6 +150,27 @@ impl Redis {
     /// Its URL.
     pub fn url(&self) -> String {
         format!("redis://{}/", self.address)
+    }
+
+    /// Has Redis close every pub/sub connection it has from one of
+    /// `ends` (a node's side of its connections); how many it closed.
+    pub async fn kill_pubsub_clients(&self, ends: &[SocketAddr]) -> usize {
+        let port = self.address.port().to_string();
+        let Ok(listed) =
+            Command::new("redis-cli").args(["-p", &port, "CLIENT", "LIST", "TYPE", "pubsub"]).output().await
+        else {
+            return 0;
+        };
+        let mut killed = 0;
+        for line in String::from_utf8_lossy(&listed.stdout).lines() {
+            let field = |name: &str| line.split(' ').find_map(|f| f.strip_prefix(name)).map(str::to_owned);
+            let (Some(id), Some(addr)) = (field("id="), field("addr=")) else { continue };
+            if ends.iter().any(|end| end.to_string() == addr) {
+                let done = Command::new("redis-cli").args(["-p", &port, "CLIENT", "KILL", "ID", &id]).output().await;
+                killed += usize::from(done.is_ok_and(|out| out.status.success()));
+            }
+        }
+        killed
     }
 
     /// Kills it (everything it held is gone).
@@ -241,10 +266,21 @@ impl Postgres {
     }
 }
 
+/// `url` (`scheme://user@host:port/database`) with `host:port` replaced by `through`.
+fn via(url: &str, through: SocketAddr) -> String {
+    let (head, rest) = url.split_once('@').expect("a user in the database URL");
+    let (_, database) = rest.split_once('/').expect("a database in the URL");
+    format!("{head}@{through}/{database}")
+}
+
 /// Everything under test.
 pub struct Cluster {
     /// The server nodes.
     pub nodes: Vec<Node>,
+    /// Each node's way to Redis.
+    pub redis_proxies: Vec<Proxy>,
+    /// Each node's way to PostgreSQL.
+    pub postgres_proxies: Vec<Proxy>,
     /// Their Redis.
     pub redis: Redis,
     /// Their history.
@@ -259,19 +295,26 @@ impl Cluster {
         let dir = tempfile::Builder::new().prefix("chat-faults.").tempdir().expect("run dir");
         let redis = Redis::start().await;
         let postgres = Postgres::create().await;
-        let flags = vec![
-            "--database".to_owned(),
-            postgres.database.clone(),
-            "--redis".to_owned(),
-            redis.url(),
-            "--static-dir".to_owned(),
-            dir.path().join("no-static").display().to_string(),
-        ];
-        let mut started = Vec::new();
+        let postgres_address: SocketAddr = {
+            let (_, rest) = postgres.database.split_once('@').expect("a user in the database URL");
+            rest.split('/').next().and_then(|host| host.parse().ok()).expect("host:port in the database URL")
+        };
+        let (mut started, mut redis_proxies, mut postgres_proxies) = (Vec::new(), Vec::new(), Vec::new());
         for index in 0..nodes {
-            started.push(Node::start(index, server, flags.clone(), dir.path()).await);
+            let (to_redis, to_postgres) = (Proxy::start(redis.address).await, Proxy::start(postgres_address).await);
+            let flags = vec![
+                "--database".to_owned(),
+                via(&postgres.database, to_postgres.address),
+                "--redis".to_owned(),
+                format!("redis://{}/", to_redis.address),
+                "--static-dir".to_owned(),
+                dir.path().join("no-static").display().to_string(),
+            ];
+            started.push(Node::start(index, server, flags, dir.path()).await);
+            redis_proxies.push(to_redis);
+            postgres_proxies.push(to_postgres);
         }
-        Self { nodes: started, redis, postgres, dir }
+        Self { nodes: started, redis_proxies, postgres_proxies, redis, postgres, dir }
     }
 
     /// Every node's address (clients pick among them; a dead one refuses).
@@ -281,6 +324,9 @@ impl Cluster {
 
     /// Undoes every fault: PostgreSQL and Redis up, every node running.
     pub async fn heal(&mut self) {
+        for proxy in self.redis_proxies.iter().chain(&self.postgres_proxies) {
+            proxy.heal();
+        }
         self.postgres.start().await;
         self.redis.restart().await;
         for node in &mut self.nodes {

@@ -11,6 +11,7 @@ mod checker;
 mod client;
 mod cluster;
 mod nemesis;
+mod proxy;
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -117,20 +118,24 @@ async fn quiesce(statuses: &[Arc<Status>]) -> bool {
 
 /// Prints the faults, the counts and every violation; returns how many.
 fn report(
-    injected: &[nemesis::Fault],
+    injected: &nemesis::Injected,
     histories: &[History],
     evidence: &checker::Evidence<'_>,
     checked: &[checker::Checked],
     quiet: bool,
 ) -> usize {
     let mut by_kind: BTreeMap<FaultKind, usize> = FaultKind::ALL.iter().map(|kind| (*kind, 0)).collect();
-    for fault in injected {
+    for fault in &injected.faults {
         *by_kind.entry(fault.kind).or_default() += 1;
     }
-    println!("\nfaults injected: {}", injected.len());
+    println!("\nfaults injected: {}", injected.faults.len());
     for (kind, count) in &by_kind {
         println!("  {count:5}  {kind}");
     }
+    println!(
+        "commit replies lost: {}  pub/sub connections closed by redis: {}",
+        injected.commit_replies_lost, injected.pubsub_clients_killed
+    );
     let stored: usize = evidence.store.values().map(BTreeMap::len).sum();
     let acked: usize = histories.iter().map(|h| h.acks.len()).sum();
     let resent: usize = histories.iter().map(|h| h.sent.values().filter(|times| **times > 1).count()).sum();

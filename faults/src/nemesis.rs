@@ -20,11 +20,37 @@ pub enum FaultKind {
     RestartRedis,
     /// Stop PostgreSQL at once (no checkpoint), then start it.
     RestartPostgres,
+    /// Cut a node off from Redis (nothing passes either way), then heal.
+    PartitionRedis,
+    /// Cut a node off from PostgreSQL, then heal.
+    PartitionPostgres,
+    /// Cut a node off from both, then heal.
+    IsolateNode,
+    /// Have Redis close a node's pub/sub connections.
+    KillPubSub,
+    /// Pass a node's next commit to PostgreSQL and break its connection
+    /// before the node hears it succeeded (armed until healed).
+    LoseCommitReply,
 }
 
 impl FaultKind {
     /// Every kind, as the report lists them.
-    pub const ALL: [Self; 4] = [Self::KillNode, Self::PauseNode, Self::RestartRedis, Self::RestartPostgres];
+    pub const ALL: [Self; 9] = [
+        Self::KillNode,
+        Self::PauseNode,
+        Self::RestartRedis,
+        Self::RestartPostgres,
+        Self::PartitionRedis,
+        Self::PartitionPostgres,
+        Self::IsolateNode,
+        Self::KillPubSub,
+        Self::LoseCommitReply,
+    ];
+
+    /// Whether it hits one node (rather than a service).
+    fn hits_a_node(self) -> bool {
+        !matches!(self, Self::RestartRedis | Self::RestartPostgres)
+    }
 }
 
 impl fmt::Display for FaultKind {
@@ -34,6 +60,11 @@ impl fmt::Display for FaultKind {
             Self::PauseNode => "SIGSTOP a node, SIGCONT",
             Self::RestartRedis => "restart Redis (empty)",
             Self::RestartPostgres => "restart PostgreSQL",
+            Self::PartitionRedis => "partition a node from Redis",
+            Self::PartitionPostgres => "partition a node from PostgreSQL",
+            Self::IsolateNode => "partition a node from both",
+            Self::KillPubSub => "Redis kills a node's pub/sub clients",
+            Self::LoseCommitReply => "lose a node's commit reply",
         })
     }
 }
@@ -55,11 +86,10 @@ impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let at = self.at.as_secs_f64();
         let lasts = self.lasts.as_secs_f64();
-        match self.kind {
-            FaultKind::KillNode | FaultKind::PauseNode => {
-                write!(f, "{at:7.2}s  {} (node {}) for {lasts:.2}s", self.kind, self.node)
-            }
-            _ => write!(f, "{at:7.2}s  {} for {lasts:.2}s", self.kind),
+        if self.kind.hits_a_node() {
+            write!(f, "{at:7.2}s  {} (node {}) for {lasts:.2}s", self.kind, self.node)
+        } else {
+            write!(f, "{at:7.2}s  {} for {lasts:.2}s", self.kind)
         }
     }
 }
@@ -76,6 +106,11 @@ pub fn schedule(rng: &mut StdRng, duration: Duration, nodes: usize) -> Vec<Fault
             FaultKind::PauseNode => rng.random_range(500..12_000),
             FaultKind::RestartRedis => rng.random_range(100..3_000),
             FaultKind::RestartPostgres => rng.random_range(300..4_000),
+            // Past the burial deadline too (ten seconds without a beat).
+            FaultKind::PartitionRedis | FaultKind::IsolateNode => rng.random_range(500..14_000),
+            FaultKind::PartitionPostgres => rng.random_range(500..6_000),
+            FaultKind::KillPubSub => rng.random_range(100..1_000),
+            FaultKind::LoseCommitReply => rng.random_range(1_000..4_000),
         });
         let node = rng.random_range(0..nodes.max(1));
         faults.push(Fault { at, kind, node, lasts });
@@ -84,15 +119,21 @@ pub fn schedule(rng: &mut StdRng, duration: Duration, nodes: usize) -> Vec<Fault
     faults
 }
 
+/// What the nemesis did, besides the schedule.
+#[derive(Debug, Default)]
+pub struct Injected {
+    /// The faults injected (the run may end before the schedule does).
+    pub faults: Vec<Fault>,
+    /// Commit replies actually lost.
+    pub commit_replies_lost: usize,
+    /// Pub/sub connections Redis closed.
+    pub pubsub_clients_killed: usize,
+}
+
 /// Injects `faults` into `cluster`, each at its time from `start` and healed
-/// after it lasted; returns those it injected (the run may end first).
-pub async fn inject(
-    cluster: &mut Cluster,
-    faults: &[Fault],
-    start: tokio::time::Instant,
-    until: Duration,
-) -> Vec<Fault> {
-    let mut injected = Vec::new();
+/// after it lasted.
+pub async fn inject(cluster: &mut Cluster, faults: &[Fault], start: tokio::time::Instant, until: Duration) -> Injected {
+    let mut injected = Injected::default();
     for fault in faults {
         if fault.at >= until {
             break;
@@ -104,10 +145,22 @@ pub async fn inject(
             FaultKind::PauseNode => cluster.nodes[fault.node].pause().await,
             FaultKind::RestartRedis => cluster.redis.kill().await,
             FaultKind::RestartPostgres => cluster.postgres.stop().await,
+            FaultKind::PartitionRedis => cluster.redis_proxies[fault.node].partition(),
+            FaultKind::PartitionPostgres => cluster.postgres_proxies[fault.node].partition(),
+            FaultKind::IsolateNode => {
+                cluster.redis_proxies[fault.node].partition();
+                cluster.postgres_proxies[fault.node].partition();
+            }
+            FaultKind::KillPubSub => {
+                let ends = cluster.redis_proxies[fault.node].upstream_ends();
+                injected.pubsub_clients_killed += cluster.redis.kill_pubsub_clients(&ends).await;
+            }
+            FaultKind::LoseCommitReply => cluster.postgres_proxies[fault.node].lose_next_commit_reply(),
         }
-        injected.push(*fault);
+        injected.faults.push(*fault);
         tokio::time::sleep(fault.lasts).await;
         cluster.heal().await;
     }
+    injected.commit_replies_lost = cluster.postgres_proxies.iter().map(|proxy| proxy.commit_replies_lost()).sum();
     injected
 }

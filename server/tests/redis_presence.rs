@@ -555,3 +555,35 @@ async fn a_connection_whose_name_another_took_while_presence_was_lost_is_closed(
     let code = tokio::time::timeout(found_out, ann.raw().close_code()).await.expect("closed in time");
     assert_eq!(code, 1008);
 }
+
+#[actix_web::test]
+async fn a_node_cut_off_from_presence_closes_its_members_before_the_others_may_give_their_names_away() {
+    let Some((database, redis)) = services().await else { return };
+    let node_a = node(&database, &redis).await;
+    let mut ann = JsonClient::connect_as_tab(node_a.address, "tab-ann").await;
+    try_join(&mut ann, "dev", "ann").await.expect("ann joins");
+    let mut bob = JsonClient::connect(node_a.address).await;
+    try_join(&mut bob, "dev", "bob").await.expect("bob joins");
+
+    // Nothing reaches Redis: after 10 s without a beat, any node that
+    // reached it would bury node A and free ann's name.
+    redis.pause();
+    let cut_off = tokio::time::Instant::now();
+    let code = ann.raw().close_code_within(Duration::from_secs(10)).await;
+    let closed_after = cut_off.elapsed();
+    let bobs = bob.raw().close_code_within(Duration::from_secs(1)).await;
+    redis.resume();
+    assert_eq!(code.expect("ann's connection was closed before the burial deadline"), 1008);
+    assert!(closed_after >= Duration::from_secs(7), "not before the lease ran out: {closed_after:?}");
+    assert_eq!(bobs, Some(1008), "every name held here");
+    // Reconnected once the node reaches presence again: her tab takes her name back.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut again = JsonClient::connect_as_tab(node_a.address, "tab-ann").await;
+        if try_join(&mut again, "dev", "ann").await.is_ok() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "ann never got back in");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

@@ -88,6 +88,14 @@ pub trait Presence: Send + Sync {
     /// Up to `limit` of the nicknames held in `room`, in alphabetical order,
     /// shared: a storm of joins into one room need not copy the list per join.
     async fn members(&self, room: &RoomName, limit: usize) -> Result<Arc<[Nickname]>, PresenceError>;
+    /// Whether this node may have lost its names without knowing: a shared
+    /// presence it has not reached for nearly as long as the others wait
+    /// before they free a silent node's names. Its connections must not
+    /// speak under their names then (the names are being closed anyway).
+    fn lease_expired(&self) -> bool {
+        false
+    }
+
     /// Like [`Presence::members`], read now: never a list read a moment
     /// ago (the hub checks the lists its members were shown against it).
     async fn members_now(&self, room: &RoomName, limit: usize) -> Result<Arc<[Nickname]>, PresenceError> {

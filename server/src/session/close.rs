@@ -11,7 +11,9 @@ use crate::hub::CloseCause;
 pub(crate) fn close_reason_of(cause: CloseCause) -> CloseReason {
     match cause {
         CloseCause::Replaced => policy_close("replaced by a newer connection"),
-        CloseCause::NameLost => policy_close("your nickname was taken while this server was cut off; join again"),
+        CloseCause::NameLost => {
+            policy_close("this server lost hold of your nickname (cut off from the others); join again")
+        }
     }
 }
 

@@ -161,6 +161,11 @@ impl JsonSession {
                 }
                 Ok(self.schedule(Read::Entered { room, resume_after }))
             }
+            ClientMessage::Send { .. } if self.presence.lease_expired() => {
+                // Its name may be someone else's by now: it is being closed.
+                let message = "this server lost contact with the others; reconnecting";
+                Ok(Some(ServerMessage::error(ErrorCode::Unavailable, message)))
+            }
             ClientMessage::Send { room, client_id, text } => {
                 self.hub.say(self.id, room, client_id, text).await?;
                 Ok(None)

@@ -147,17 +147,22 @@ pub(crate) fn serve<H: FrameHandler>(
         };
 
         hub.disconnect(id, endpoint, handler.room(), &context.worker).await;
-        // After the hub has it queued: whoever claims the name next joins after we left.
-        handler.finish().await;
-        drop(handler);
-        // The session is over: its place under the caps and in the gauge is
-        // free now, not once a peer that stopped reading takes the close frame.
         let SessionContext { metrics, permit, settings, .. } = context;
-        metrics.open_connections.dec();
-        drop(permit);
         tracing::info!(close = ?close.as_ref().map(|c| c.code), "disconnected");
-        // The peer may already be gone (or not reading); closing is best effort.
-        let _ = tokio::time::timeout(settings.idle_timeout, socket.close(close)).await;
+        // The peer may already be gone (or not reading); closing is best effort,
+        // and goes out beside the release (which may wait on a presence that
+        // does not answer), not after it.
+        let closing = tokio::time::timeout(settings.idle_timeout, socket.close(close));
+        let releasing = async move {
+            // After the hub has it queued: whoever claims the name next joins after we left.
+            handler.finish().await;
+            drop(handler);
+            // The session is over: its place under the caps and in the gauge is
+            // free now, not once a peer that stopped reading takes the close frame.
+            metrics.open_connections.dec();
+            drop(permit);
+        };
+        let _ = tokio::join!(closing, releasing);
     }
     .instrument(span)
 }

@@ -172,6 +172,23 @@ impl RawClient {
         }
     }
 
+    /// Like [`RawClient::close_code`], waiting up to `within` for it
+    /// (frames may be far apart); `None` if it did not come by then.
+    pub async fn close_code_within(&mut self, within: Duration) -> Option<u16> {
+        tokio::time::timeout(within, async {
+            loop {
+                match self.socket.next().await {
+                    Some(Ok(Message::Close(Some(frame)))) => return u16::from(frame.code),
+                    Some(Ok(Message::Close(None))) => panic!("a close frame without a code"),
+                    Some(Ok(_)) => continue,
+                    Some(Err(_)) | None => panic!("the socket ended without a close frame"),
+                }
+            }
+        })
+        .await
+        .ok()
+    }
+
     /// Asserts that no data frame arrives for a while.
     pub async fn assert_silent(&mut self) {
         assert!(self.early.is_empty(), "expected silence, got {:?}", self.early);

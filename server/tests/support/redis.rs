@@ -52,6 +52,24 @@ impl PrivateRedis {
         }
     }
 
+    /// Freezes it (SIGSTOP): connections stay open, nothing is answered, as
+    /// when every node is cut off from it.
+    pub fn pause(&self) {
+        self.signal("STOP");
+    }
+
+    /// Lets it go on (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            let sent = Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status();
+            assert!(sent.is_ok_and(|status| status.success()), "kill -{signal} redis-server");
+        }
+    }
+
     /// Starts it again on the same port (empty: nothing is saved) and waits until it answers.
     pub async fn start_again(&mut self) {
         assert!(self.try_start().await, "redis-server did not start again on port {}", self.port);

@@ -19,11 +19,12 @@ use chat_shared::limits::PRESENCE_EVENTS_MAX;
 use chat_shared::{Nickname, RoomName};
 
 use std::sync::PoisonError;
+use std::sync::atomic::Ordering;
 
 use super::{Held, RedisPresence, failed, holder_peer, keys::held_field, scripts};
 use crate::bus::redis::announcement;
 use crate::bus::{NodeId, Published, RoomEvent};
-use crate::presence::{LostName, PresenceError};
+use crate::presence::{LostName, Presence, PresenceError};
 
 /// Beats per entry lifetime (one a second for 15 s entries).
 const BEATS_PER_TTL: u32 = 15;
@@ -72,10 +73,30 @@ pub(super) async fn run(presence: Weak<RedisPresence>) {
     }
 }
 
+/// Watches the lease while the presence lives, on its own clock (a beat may
+/// hang for seconds on a Redis that does not answer): once it runs out, the
+/// connections holding names here are closed, once per lapse.
+pub(super) async fn watch_lease(presence: Weak<RedisPresence>) {
+    let Some(every) = presence.upgrade().map(|presence| presence.ttl / (BEATS_PER_TTL * 4)) else { return };
+    let mut fenced_lease = None;
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(presence) = presence.upgrade() else { return };
+        // Cut off (or frozen) for nearly as long as the others wait before they
+        // bury this node: its names may go to others any moment now.
+        let lease = presence.lease_until.load(Ordering::Acquire);
+        if presence.lease_expired() && fenced_lease != Some(lease) {
+            fenced_lease = Some(lease);
+            presence.fence();
+        }
+    }
+}
+
 impl RedisPresence {
     /// Tells Redis this node is alive; buries the nodes past their time;
     /// comes back if this node was buried itself.
     pub(super) async fn beat(&self) -> Result<(), PresenceError> {
+        let sent_at = std::time::Instant::now();
         let mut connection = self.connection.clone();
         let alive_for = self.ttl_millis() * 2 / 3;
         let known = self.incarnation.lock().unwrap_or_else(PoisonError::into_inner).clone();
@@ -106,6 +127,10 @@ impl RedisPresence {
             tracing::warn!(lost, "redis lost presence (restarted empty?); this node's names are taken back");
         }
         *self.incarnation.lock().unwrap_or_else(PoisonError::into_inner) = Some(incarnation);
+        // Redis counts this node alive for `alive_for` from when it ran the
+        // script, which is after `sent_at`: the lease ends a margin before that.
+        let lease = self.elapsed_millis(sent_at) + alive_for.saturating_sub(self.fence_margin());
+        self.lease_until.fetch_max(lease, Ordering::AcqRel);
         if buried {
             self.come_back().await?;
         }
@@ -176,6 +201,30 @@ impl RedisPresence {
         done.query_async::<()>(&mut connection).await.map_err(failed)?;
         tracing::info!(node, announced, "a node stopped beating: its names are free and its members announced as gone");
         Ok(())
+    }
+
+    /// How long before the others may bury this node it stops speaking for
+    /// its names (two beats: 2 s).
+    fn fence_margin(&self) -> u64 {
+        self.ttl_millis() * 2 / BEATS_PER_TTL as u64
+    }
+
+    /// Closes every connection holding a name here: this node has not
+    /// reached Redis for so long that the others may bury it and give its
+    /// names away. Its clients come back, through this node or another, and
+    /// take their names again (their tabs may).
+    fn fence(&self) {
+        let held: Vec<(Held, String)> = self.held().iter().map(|(h, v)| (h.clone(), v.clone())).collect();
+        tracing::warn!(
+            names = held.len(),
+            "cut off from presence too long: closing the connections holding names here"
+        );
+        for (held, holder) in held {
+            if let Some(peer) = holder_peer(&holder) {
+                // Nobody listens in tests of presence alone.
+                let _ = self.lost.send(LostName { room: held.room, connection: peer.connection });
+            }
+        }
     }
 
     /// How long after Redis lost its data nobody may claim a name: every

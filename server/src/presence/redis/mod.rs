@@ -22,6 +22,7 @@ pub use keys::Keys;
 use keys::held_field;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -70,6 +71,12 @@ pub struct RedisPresence {
     /// until [`RedisPresence::lost_names`] takes it.
     lost: mpsc::UnboundedSender<LostName>,
     lost_names: Mutex<Option<mpsc::UnboundedReceiver<LostName>>>,
+    /// When this presence started; the lease is counted from it.
+    started: Instant,
+    /// Until when (ms after `started`) this node's names are surely still
+    /// its own: its last beat that Redis took, plus the time the others
+    /// wait before burying a silent node, less a margin.
+    lease_until: AtomicU64,
 }
 
 /// A room's member list as read at `at`, for up to `limit` names.
@@ -146,8 +153,11 @@ impl RedisPresence {
             incarnation: Mutex::default(),
             lost,
             lost_names: Mutex::new(Some(lost_names)),
+            started: Instant::now(),
+            lease_until: AtomicU64::new(0),
         });
         tokio::spawn(heartbeat::run(Arc::downgrade(&presence)));
+        tokio::spawn(heartbeat::watch_lease(Arc::downgrade(&presence)));
         Ok(presence)
     }
 
@@ -161,6 +171,11 @@ impl RedisPresence {
     /// [`LostName`]), for the hub to close them; `None` after the first call.
     pub fn lost_names(&self) -> Option<mpsc::UnboundedReceiver<LostName>> {
         self.lost_names.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+
+    /// Milliseconds since this presence started.
+    fn elapsed_millis(&self, at: Instant) -> u64 {
+        u64::try_from(at.duration_since(self.started).as_millis()).unwrap_or(u64::MAX)
     }
 
     fn ttl_millis(&self) -> u64 {
@@ -262,6 +277,10 @@ impl Presence for RedisPresence {
         lists.retain(|_, listed| now.duration_since(listed.at) < LIST_REUSE);
         lists.insert(room.clone(), Listed { at: now, limit, names: list.clone() });
         Ok(list)
+    }
+
+    fn lease_expired(&self) -> bool {
+        self.elapsed_millis(Instant::now()) > self.lease_until.load(Ordering::Acquire)
     }
 
     async fn members_now(&self, room: &RoomName, limit: usize) -> Result<Arc<[Nickname]>, PresenceError> {
