@@ -6,13 +6,19 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::client::{History, Received};
+use crate::records::Hold;
 
-/// What the run gathered: each client's history, and the stored messages.
+/// What the run gathered: each client's history, the stored messages, and
+/// the servers' record of names held.
 pub struct Evidence<'a> {
     /// Every client's history.
     pub histories: &'a [History],
     /// Each room's stored messages: id -> client id.
     pub store: BTreeMap<String, BTreeMap<u64, Option<String>>>,
+    /// Every hold of a name the nodes recorded.
+    pub holds: Vec<Hold>,
+    /// When each node was frozen (SIGSTOP): node, from, until (seconds since the epoch).
+    pub frozen: Vec<(usize, f64, f64)>,
 }
 
 impl<'a> Evidence<'a> {
@@ -22,7 +28,14 @@ impl<'a> Evidence<'a> {
         for (room, id, client_id) in rows {
             store.entry(room).or_default().insert(id, client_id);
         }
-        Self { histories, store }
+        Self { histories, store, holds: Vec::new(), frozen: Vec::new() }
+    }
+
+    /// Adds the servers' record of names held, and when nodes were frozen.
+    pub fn with_holds(mut self, holds: Vec<Hold>, frozen: Vec<(usize, f64, f64)>) -> Self {
+        self.holds = holds;
+        self.frozen = frozen;
+        self
     }
 
     /// The newest id stored in `room` (0 if none).
@@ -46,14 +59,54 @@ pub struct Checked {
 type Invariant = fn(&Evidence<'_>) -> Checked;
 
 /// Every invariant checked, in the report's order.
-pub const INVARIANTS: [Invariant; 6] = [
+pub const INVARIANTS: [Invariant; 7] = [
     every_frame_was_valid_protocol,
     store_ids_have_no_gaps,
     acks_name_stored_messages,
     every_send_was_acknowledged,
     every_client_got_its_room_once_in_order,
     member_lists_heal,
+    one_holder_per_name,
 ];
+
+/// How long after a frozen node is let go its connections may still hold
+/// names they lost (it closes them at its first look at its lease).
+const THAW: f64 = 1.0;
+
+/// By the servers' own records, no two tabs ever held one name in one room
+/// at the same moment (a tab taking its own name back is one tab). A node's
+/// connections hold nothing while it is frozen, and for [`THAW`] after.
+fn one_holder_per_name(evidence: &Evidence<'_>) -> Checked {
+    let mut checked =
+        Checked { name: "no two tabs held one name at once (servers' records)", cases: 0, violations: Vec::new() };
+    let mut by_name: BTreeMap<(&str, &str), Vec<&Hold>> = BTreeMap::new();
+    for hold in &evidence.holds {
+        by_name.entry((hold.room.as_str(), hold.nick.as_str())).or_default().push(hold);
+    }
+    let frozen = |hold: &Hold, from: f64, until: f64| {
+        evidence.frozen.iter().any(|(node, start, end)| *node == hold.node && *start <= from && until <= end + THAW)
+    };
+    for ((room, nick), holds) in by_name {
+        checked.cases += holds.len();
+        for (i, a) in holds.iter().enumerate() {
+            for b in &holds[i + 1..] {
+                let (from, until) = (a.from.max(b.from), a.until.min(b.until));
+                if a.tab == b.tab || until <= from || frozen(a, from, until) || frozen(b, from, until) {
+                    continue;
+                }
+                checked.violations.push(format!(
+                    "#{room} {nick}: held by connection {} on node {} and by connection {} on node {} (other tabs) for {:.3}s",
+                    a.connection,
+                    a.node,
+                    b.connection,
+                    b.node,
+                    until - from
+                ));
+            }
+        }
+    }
+    checked
+}
 
 /// Runs every invariant.
 pub fn check(evidence: &Evidence<'_>) -> Vec<Checked> {
@@ -303,6 +356,32 @@ mod tests {
         let found = violations(&[garbled, client("b", "r", messages(1..=1), &[])], rows("r", 1));
         assert_eq!(found.len(), 1, "{found:#?}");
         assert_eq!(found[0].0, "every frame was valid protocol");
+    }
+
+    #[test]
+    fn two_tabs_holding_one_name_at_once_is_a_violation_but_a_frozen_node_holds_nothing() {
+        let hold = |tab: &str, node: usize, from: f64, until: f64| Hold {
+            room: "r".to_owned(),
+            nick: "a".to_owned(),
+            tab: tab.to_owned(),
+            node,
+            connection: 1,
+            from,
+            until,
+        };
+        let histories = [client("a", "r", messages(1..=1), &[])];
+        let found = |holds: Vec<Hold>, frozen: Vec<(usize, f64, f64)>| {
+            let evidence = Evidence::new(&histories, rows("r", 1)).with_holds(holds, frozen);
+            one_holder_per_name(&evidence).violations
+        };
+        assert!(
+            found(vec![hold("t1", 0, 0.0, 10.0), hold("t2", 1, 10.0, 20.0)], vec![]).is_empty(),
+            "one after the other"
+        );
+        assert!(found(vec![hold("t1", 0, 0.0, 10.0), hold("t1", 1, 5.0, 20.0)], vec![]).is_empty(), "its own tab");
+        assert_eq!(found(vec![hold("t1", 0, 0.0, 10.0), hold("t2", 1, 9.0, 20.0)], vec![]).len(), 1);
+        // Node 0 was frozen from 2 s to 9.5 s: its connection held nothing then (nor for a second after).
+        assert!(found(vec![hold("t1", 0, 0.0, 10.0), hold("t2", 1, 9.0, 20.0)], vec![(0, 2.0, 9.5)]).is_empty());
     }
 
     #[test]

@@ -35,7 +35,8 @@ pub struct Node {
     pub address: SocketAddr,
     bin: PathBuf,
     flags: Vec<String>,
-    log: PathBuf,
+    /// Its log (JSON lines, with the record of names held).
+    pub log: PathBuf,
     child: Option<Child>,
     paused: bool,
 }
@@ -62,7 +63,9 @@ impl Node {
             .args(&self.flags)
             .arg("--bind")
             .arg(self.address.to_string())
-            .env("RUST_LOG", "info")
+            .args(["--log-format", "json"])
+            // The record of names held (claimed, released) is what the checker reads.
+            .env("RUST_LOG", "info,chat_server::presence::record=debug")
             .stdout(Stdio::from(log))
             .stderr(Stdio::null())
             .kill_on_drop(true)

@@ -10,8 +10,10 @@ mod args;
 mod checker;
 mod client;
 mod cluster;
+mod impostor;
 mod nemesis;
 mod proxy;
+mod records;
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -61,6 +63,7 @@ async fn main() -> ExitCode {
     let start = tokio::time::Instant::now();
     let mut clients = Vec::new();
     let mut statuses = Vec::new();
+    let mut victims = Vec::new();
     for index in 0..args.clients {
         let plan = Plan {
             room: RoomName::parse(format!("room-{}", index % args.rooms.max(1))).expect("room name"),
@@ -70,10 +73,12 @@ async fn main() -> ExitCode {
             nodes: cluster.addresses(),
             start,
         };
+        victims.push((plan.room.clone(), plan.nick.clone()));
         let status = Arc::new(Status::default());
         statuses.push(status.clone());
         clients.push(tokio::spawn(client::run(plan, status, phases.clone())));
     }
+    let impostor = tokio::spawn(impostor::run(victims, cluster.addresses(), rng.random(), phases.clone()));
 
     let injected = nemesis::inject(&mut cluster, &faults, start, duration).await;
     tokio::time::sleep_until(start + duration).await;
@@ -86,9 +91,27 @@ async fn main() -> ExitCode {
     for client in clients {
         histories.push(client.await.expect("a client task"));
     }
+    let impostures = impostor.await.expect("the impostor task");
+    println!(
+        "impostor: {} joins tried under others' names, {} got in (the name was free)",
+        impostures.attempts, impostures.successes
+    );
 
     let rows = cluster.postgres.messages().await;
-    let evidence = checker::Evidence::new(&histories, rows);
+    let end = nemesis::epoch_now();
+    let windows = |kind: FaultKind| injected.windows.iter().filter(move |(fault, _, _)| fault.kind == kind);
+    let frozen: Vec<(usize, f64, f64)> =
+        windows(FaultKind::PauseNode).map(|(fault, from, until)| (fault.node, *from, *until)).collect();
+    let mut holds = Vec::new();
+    for node in &cluster.nodes {
+        let deaths: Vec<f64> = windows(FaultKind::KillNode)
+            .filter(|(fault, _, _)| fault.node == node.index)
+            .map(|(_, at, _)| *at)
+            .collect();
+        holds.extend(records::read(&node.log, node.index, &deaths, end));
+    }
+    println!("holds of names in the servers' records: {}", holds.len());
+    let evidence = checker::Evidence::new(&histories, rows).with_holds(holds, frozen);
     let checked = checker::check(&evidence);
     let violations = report(&injected, &histories, &evidence, &checked, quiet);
     println!("violations: {violations}");

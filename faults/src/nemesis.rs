@@ -128,6 +128,14 @@ pub struct Injected {
     pub commit_replies_lost: usize,
     /// Pub/sub connections Redis closed.
     pub pubsub_clients_killed: usize,
+    /// When each fault began and was healed, in seconds since the Unix epoch
+    /// (the clock of the nodes' logs).
+    pub windows: Vec<(Fault, f64, f64)>,
+}
+
+/// Now, in seconds since the Unix epoch.
+pub fn epoch_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |since| since.as_secs_f64())
 }
 
 /// Injects `faults` into `cluster`, each at its time from `start` and healed
@@ -140,6 +148,7 @@ pub async fn inject(cluster: &mut Cluster, faults: &[Fault], start: tokio::time:
         }
         tokio::time::sleep_until(start + fault.at).await;
         println!("fault {fault}");
+        let began = epoch_now();
         match fault.kind {
             FaultKind::KillNode => cluster.nodes[fault.node].kill().await,
             FaultKind::PauseNode => cluster.nodes[fault.node].pause().await,
@@ -160,6 +169,7 @@ pub async fn inject(cluster: &mut Cluster, faults: &[Fault], start: tokio::time:
         injected.faults.push(*fault);
         tokio::time::sleep(fault.lasts).await;
         cluster.heal().await;
+        injected.windows.push((*fault, began, epoch_now()));
     }
     injected.commit_replies_lost = cluster.postgres_proxies.iter().map(|proxy| proxy.commit_replies_lost()).sum();
     injected

@@ -42,6 +42,13 @@ pub enum Claim {
     Recovering,
 }
 
+/// A short fingerprint of a browser tab's secret, for logs (the secret
+/// itself is never logged): the first 8 bytes of its SHA-256, in hex.
+pub fn tab_fingerprint(tab: &ClientId) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(tab.as_str().as_bytes()).iter().take(8).map(|byte| format!("{byte:02x}")).collect()
+}
+
 /// A name this node's connection held that another connection holds now:
 /// presence lost it (Redis restarted empty, or this node was cut off past
 /// its burial) and someone claimed it meanwhile. The connection is closed.

@@ -84,9 +84,16 @@ struct JsonSession {
     claimed: Option<(RoomName, Nickname)>,
 }
 
+/// The target of the record of names held (`claimed`, `released`, at
+/// debug): what the fault run checks that no two tabs held one name at once
+/// against.
+const HOLD_RECORD: &str = "chat_server::presence::record";
+
 /// Gives `nick` in `room` back, logging a failure (an entry of a shared
 /// presence would expire in the end).
 async fn release(presence: &dyn Presence, room: &RoomName, nick: &Nickname, peer: Peer) {
+    // This connection speaks under the name no more from here on.
+    tracing::debug!(target: HOLD_RECORD, %room, %nick, connection = peer.connection, "released");
     if let Err(error) = presence.release(room, nick, peer).await {
         tracing::warn!(%error, %room, %nick, "releasing a nickname failed");
     }
@@ -107,6 +114,10 @@ impl JsonSession {
                         return Ok(Some(ServerMessage::error(ErrorCode::Unavailable, message)));
                     }
                 };
+                if matches!(claimed.claim, Claim::Free | Claim::Replaces(_)) {
+                    let tab = crate::presence::tab_fingerprint(&tab);
+                    tracing::debug!(target: HOLD_RECORD, %room, %nick, %tab, connection = self.id, "claimed");
+                }
                 let claim = match claimed.claim {
                     Claim::Free => JoinClaim::New,
                     Claim::Held => JoinClaim::Repeated,

@@ -1,0 +1,145 @@
+//! The servers' own record of who held which nickname when: each node logs
+//! (as JSON, at debug, target `chat_server::presence::record`) a `claimed`
+//! line when a connection takes a name and a `released` line when it stops
+//! speaking under it. Read back here into intervals, one per claim, ended by
+//! its release, by its node's death (a killed node writes nothing more), or
+//! by the end of the run.
+
+use std::path::Path;
+
+/// One connection's hold of a name, as the servers recorded it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hold {
+    /// The room.
+    pub room: String,
+    /// The name.
+    pub nick: String,
+    /// The fingerprint of its browser tab.
+    pub tab: String,
+    /// The node whose log recorded it.
+    pub node: usize,
+    /// The connection, on that node.
+    pub connection: u64,
+    /// When it was claimed, in seconds since the Unix epoch.
+    pub from: f64,
+    /// When it was released (or its node died, or the run ended).
+    pub until: f64,
+}
+
+/// Seconds since the Unix epoch of an RFC 3339 UTC timestamp as
+/// `tracing-subscriber` writes it (`2026-12-07T10:04:28.123456Z`).
+fn epoch_seconds(timestamp: &str) -> Option<f64> {
+    let (date, time) = timestamp.strip_suffix('Z')?.split_once('T')?;
+    let mut date = date.split('-').map(str::parse::<i64>);
+    let (year, month, day) = (date.next()?.ok()?, date.next()?.ok()?, date.next()?.ok()?);
+    let mut time = time.split(':');
+    let (hours, minutes) = (time.next()?.parse::<i64>().ok()?, time.next()?.parse::<i64>().ok()?);
+    let seconds: f64 = time.next()?.parse().ok()?;
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    Some((days * 86_400 + hours * 3_600 + minutes * 60) as f64 + seconds)
+}
+
+/// A record line's event: `(message, timestamp, room, nick, tab, connection)`.
+fn record(line: &str) -> Option<(String, f64, String, String, Option<String>, u64)> {
+    let value: serde_json::Value = serde_json::from_str(line).ok()?;
+    if value.get("target")?.as_str()? != "chat_server::presence::record" {
+        return None;
+    }
+    let text = |key: &str| value.get(key).and_then(serde_json::Value::as_str).map(str::to_owned);
+    Some((
+        text("message")?,
+        epoch_seconds(value.get("timestamp")?.as_str()?)?,
+        text("room")?,
+        text("nick")?,
+        text("tab"),
+        value.get("connection")?.as_u64()?,
+    ))
+}
+
+/// The holds recorded in node `node`'s log at `path`. `deaths` are the times
+/// the node was killed (its open holds end there); holds still open at the
+/// end of its log end at `end`.
+pub fn read(path: &Path, node: usize, deaths: &[f64], end: f64) -> Vec<Hold> {
+    let Ok(log) = std::fs::read_to_string(path) else { return Vec::new() };
+    let mut holds: Vec<Hold> = Vec::new();
+    let mut open: Vec<usize> = Vec::new();
+    for (message, at, room, nick, tab, connection) in log.lines().filter_map(record) {
+        // A death between the last line and this one ended what was open.
+        if let Some(death) = deaths
+            .iter()
+            .copied()
+            .filter(|death| *death <= at)
+            .fold(None, |last: Option<f64>, d| Some(last.map_or(d, |last| last.max(d))))
+        {
+            for index in open.drain(..) {
+                if holds[index].from < death {
+                    holds[index].until = death;
+                }
+            }
+        }
+        match (message.as_str(), tab) {
+            ("claimed", Some(tab)) => {
+                open.push(holds.len());
+                holds.push(Hold { room, nick, tab, node, connection, from: at, until: end });
+            }
+            ("released", _) => {
+                if let Some(position) = open.iter().position(|index| {
+                    let hold = &holds[*index];
+                    hold.connection == connection && hold.room == room && hold.nick == nick
+                }) {
+                    holds[open.remove(position)].until = at;
+                }
+            }
+            _ => {}
+        }
+    }
+    // Holds open at a later death end there.
+    for index in open {
+        if let Some(death) = deaths.iter().copied().filter(|death| *death > holds[index].from).reduce(f64::min) {
+            holds[index].until = death;
+        }
+    }
+    holds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_read_as_seconds_since_the_epoch() {
+        assert_eq!(epoch_seconds("1970-01-01T00:00:01.5Z"), Some(1.5));
+        assert_eq!(epoch_seconds("2000-03-01T00:00:00Z"), Some(951_868_800.0));
+        assert_eq!(epoch_seconds("2026-12-07T10:04:28.25Z"), Some(1_796_637_868.25));
+        assert_eq!(epoch_seconds("yesterday"), None);
+    }
+
+    #[test]
+    fn holds_end_at_their_release_or_their_nodes_death() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("node-0.log");
+        let line = |at: &str, message: &str, nick: &str, connection: u64| {
+            format!(
+                r#"{{"timestamp":"1970-01-01T00:00:{at}Z","level":"DEBUG","message":"{message}","room":"r","nick":"{nick}","tab":"t{connection}","connection":{connection},"target":"chat_server::presence::record"}}"#
+            )
+        };
+        let log = [
+            line("01", "claimed", "ann", 1),
+            r#"{"timestamp":"1970-01-01T00:00:02Z","level":"INFO","message":"connected","target":"chat_server::session"}"#
+                .to_owned(),
+            line("03", "released", "ann", 1),
+            line("04", "claimed", "bob", 2),
+            line("20", "claimed", "cat", 3),
+        ];
+        std::fs::write(&path, log.join("\n")).expect("log");
+        let holds = read(&path, 0, &[10.0], 30.0);
+        let spans: Vec<(&str, f64, f64)> = holds.iter().map(|h| (h.nick.as_str(), h.from, h.until)).collect();
+        assert_eq!(spans, [("ann", 1.0, 3.0), ("bob", 4.0, 10.0), ("cat", 20.0, 30.0)]);
+    }
+}
