@@ -63,16 +63,21 @@ impl ServerProcess {
             .arg(static_dir)
             .arg("--database")
             .arg(database)
-            .env("RUST_LOG", "info")
+            // To debug a failing test: CHAT_E2E_SHOW_LOGS=1, and CHAT_E2E_RUST_LOG for more than `info`.
+            .env("RUST_LOG", std::env::var("CHAT_E2E_RUST_LOG").unwrap_or_else(|_| "info".to_owned()))
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .expect("chat-server starts");
-        // Keep draining the log so the server never blocks on a full pipe.
+        // Keep draining the log so the server never blocks on a full pipe (shown with CHAT_E2E_SHOW_LOGS).
         let stdout = child.stdout.take().expect("stdout piped");
         tokio::spawn(async move {
             let mut lines = BufReader::new(stdout).lines();
-            while let Ok(Some(_)) = lines.next_line().await {}
+            while let Ok(Some(line)) = lines.next_line().await {
+                if std::env::var_os("CHAT_E2E_SHOW_LOGS").is_some() {
+                    eprintln!("SERVER {line}");
+                }
+            }
         });
         let address = tokio::time::timeout(crate::PATIENCE, async {
             loop {

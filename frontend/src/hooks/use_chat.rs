@@ -55,7 +55,7 @@ pub fn use_chat() -> ChatHandle {
     {
         let link = link.clone();
         let snapshot = state.clone();
-        let when = (connected, state.nick.clone(), state.room.clone(), state.member_refreshes, 0u32);
+        let when = (connected, state.nick.clone(), state.room.clone(), state.member_refreshes, state.join_retries);
         use_effect_with(when, move |(connected, nick, room, _, _)| {
             if let (true, Some(nick)) = (*connected, nick.clone()) {
                 let link = link.borrow();
