@@ -27,6 +27,11 @@ pub struct Args {
     /// Rooms the clients spread over.
     #[arg(long, default_value_t = 3)]
     pub rooms: usize,
+    /// Two faults at a time: a second schedule runs beside the first, each
+    /// fault healed on its own (a node partitioned while PostgreSQL
+    /// restarts, say). Harsher, and twice the faults in the same time.
+    #[arg(long)]
+    pub overlap: bool,
     /// The release `chat-server` binary.
     #[arg(long, default_value = "target/release/chat-server")]
     pub server: PathBuf,

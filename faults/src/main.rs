@@ -47,9 +47,13 @@ async fn main() -> ExitCode {
     let args = Args::parse();
     let seed = args.seed.unwrap_or_else(rand::random);
     let duration = Duration::from_secs(args.duration);
-    println!("seed {seed}  (replay: scripts/faults --duration {} --seed {seed})", args.duration);
+    let overlap = if args.overlap { " --overlap" } else { "" };
+    println!("seed {seed}  (replay: scripts/faults --duration {} --seed {seed}{overlap})", args.duration);
     let mut rng = StdRng::seed_from_u64(seed);
-    let faults = nemesis::schedule(&mut rng, duration, args.nodes);
+    let mut faults = vec![nemesis::schedule(&mut rng, duration, args.nodes)];
+    if args.overlap {
+        faults.push(nemesis::schedule(&mut rng, duration, args.nodes));
+    }
 
     let mut cluster = Cluster::start(&args.server, args.nodes).await;
     println!(

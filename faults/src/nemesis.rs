@@ -138,9 +138,36 @@ pub fn epoch_now() -> f64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |since| since.as_secs_f64())
 }
 
-/// Injects `faults` into `cluster`, each at its time from `start` and healed
-/// after it lasted.
-pub async fn inject(cluster: &mut Cluster, faults: &[Fault], start: tokio::time::Instant, until: Duration) -> Injected {
+/// Injects each of `lanes` (schedules run side by side) into `cluster`,
+/// each fault at its time from `start` and healed on its own after it
+/// lasted.
+pub async fn inject(
+    cluster: &mut Cluster,
+    lanes: &[Vec<Fault>],
+    start: tokio::time::Instant,
+    until: Duration,
+) -> Injected {
+    let shared = tokio::sync::Mutex::new(cluster);
+    let runs = lanes.iter().map(|lane| inject_lane(&shared, lane, start, until));
+    let mut injected = Injected::default();
+    for lane in futures_util::future::join_all(runs).await {
+        injected.faults.extend(lane.faults);
+        injected.pubsub_clients_killed += lane.pubsub_clients_killed;
+        injected.windows.extend(lane.windows);
+    }
+    injected.faults.sort_by_key(|fault| fault.at);
+    let cluster = shared.into_inner();
+    injected.commit_replies_lost = cluster.postgres_proxies.iter().map(|proxy| proxy.commit_replies_lost()).sum();
+    injected
+}
+
+/// One lane of faults, the cluster locked only while a fault is injected or healed.
+async fn inject_lane(
+    cluster: &tokio::sync::Mutex<&mut Cluster>,
+    faults: &[Fault],
+    start: tokio::time::Instant,
+    until: Duration,
+) -> Injected {
     let mut injected = Injected::default();
     for fault in faults {
         if fault.at >= until {
@@ -149,28 +176,46 @@ pub async fn inject(cluster: &mut Cluster, faults: &[Fault], start: tokio::time:
         tokio::time::sleep_until(start + fault.at).await;
         println!("fault {fault}");
         let began = epoch_now();
-        match fault.kind {
-            FaultKind::KillNode => cluster.nodes[fault.node].kill().await,
-            FaultKind::PauseNode => cluster.nodes[fault.node].pause().await,
-            FaultKind::RestartRedis => cluster.redis.kill().await,
-            FaultKind::RestartPostgres => cluster.postgres.stop().await,
-            FaultKind::PartitionRedis => cluster.redis_proxies[fault.node].partition(),
-            FaultKind::PartitionPostgres => cluster.postgres_proxies[fault.node].partition(),
-            FaultKind::IsolateNode => {
-                cluster.redis_proxies[fault.node].partition();
-                cluster.postgres_proxies[fault.node].partition();
+        {
+            let mut cluster = cluster.lock().await;
+            match fault.kind {
+                FaultKind::KillNode => cluster.nodes[fault.node].kill().await,
+                FaultKind::PauseNode => cluster.nodes[fault.node].pause().await,
+                FaultKind::RestartRedis => cluster.redis.kill().await,
+                FaultKind::RestartPostgres => cluster.postgres.stop().await,
+                FaultKind::PartitionRedis => cluster.redis_proxies[fault.node].partition(),
+                FaultKind::PartitionPostgres => cluster.postgres_proxies[fault.node].partition(),
+                FaultKind::IsolateNode => {
+                    cluster.redis_proxies[fault.node].partition();
+                    cluster.postgres_proxies[fault.node].partition();
+                }
+                FaultKind::KillPubSub => {
+                    let ends = cluster.redis_proxies[fault.node].upstream_ends();
+                    injected.pubsub_clients_killed += cluster.redis.kill_pubsub_clients(&ends).await;
+                }
+                FaultKind::LoseCommitReply => cluster.postgres_proxies[fault.node].lose_next_commit_reply(),
             }
-            FaultKind::KillPubSub => {
-                let ends = cluster.redis_proxies[fault.node].upstream_ends();
-                injected.pubsub_clients_killed += cluster.redis.kill_pubsub_clients(&ends).await;
-            }
-            FaultKind::LoseCommitReply => cluster.postgres_proxies[fault.node].lose_next_commit_reply(),
         }
         injected.faults.push(*fault);
         tokio::time::sleep(fault.lasts).await;
-        cluster.heal().await;
+        {
+            let mut cluster = cluster.lock().await;
+            match fault.kind {
+                FaultKind::KillNode => cluster.nodes[fault.node].restart().await,
+                FaultKind::PauseNode => cluster.nodes[fault.node].resume().await,
+                FaultKind::RestartRedis => cluster.redis.restart().await,
+                FaultKind::RestartPostgres => cluster.postgres.start().await,
+                FaultKind::PartitionRedis => cluster.redis_proxies[fault.node].reconnect(),
+                FaultKind::PartitionPostgres => cluster.postgres_proxies[fault.node].reconnect(),
+                FaultKind::IsolateNode => {
+                    cluster.redis_proxies[fault.node].reconnect();
+                    cluster.postgres_proxies[fault.node].reconnect();
+                }
+                FaultKind::KillPubSub => {}
+                FaultKind::LoseCommitReply => cluster.postgres_proxies[fault.node].disarm(),
+            }
+        }
         injected.windows.push((*fault, began, epoch_now()));
     }
-    injected.commit_replies_lost = cluster.postgres_proxies.iter().map(|proxy| proxy.commit_replies_lost()).sum();
     injected
 }

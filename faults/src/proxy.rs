@@ -71,7 +71,17 @@ impl Proxy {
 
     /// Lets traffic pass again, and stops waiting to lose a commit's reply.
     pub fn heal(&self) {
+        self.reconnect();
+        self.disarm();
+    }
+
+    /// Ends a partition.
+    pub fn reconnect(&self) {
         self.control.partitioned.send_replace(false);
+    }
+
+    /// Stops waiting to lose a commit's reply.
+    pub fn disarm(&self) {
         self.control.lose_commit_reply.store(false, Ordering::Relaxed);
     }
 
