@@ -54,9 +54,11 @@ impl Node {
             paused: false,
         };
         node.spawn().await;
+        listening(node.address, &format!("node {index}")).await;
         node
     }
 
+    /// Starts the process (it listens once it has reached its services).
     async fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("node log opens");
         let child = Command::new(&self.bin)
@@ -73,7 +75,12 @@ impl Node {
             .unwrap_or_else(|e| panic!("{} starts: {e}", self.bin.display()));
         self.child = Some(child);
         self.paused = false;
-        listening(self.address, &format!("node {}", self.index)).await;
+    }
+
+    /// Whether its process has exited (a node that cannot reach its
+    /// services at startup gives up, as under a service manager).
+    fn exited(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|child| child.try_wait().is_ok_and(|status| status.is_some()))
     }
 
     /// Kills it with SIGKILL: no goodbye to anyone.
@@ -84,10 +91,17 @@ impl Node {
         self.paused = false;
     }
 
-    /// Starts it again on the same port, if it is not running.
+    /// Starts it again on the same port, if it is not running, and gives it
+    /// a moment to listen (under another fault, such as a partition from its
+    /// database, it may not until that is healed).
     pub async fn restart(&mut self) {
-        if self.child.is_none() {
+        if self.child.is_none() || self.exited() {
             self.spawn().await;
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+            while tokio::time::Instant::now() < deadline && tokio::net::TcpStream::connect(self.address).await.is_err()
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
         }
     }
 
@@ -109,10 +123,14 @@ impl Node {
         }
     }
 
-    /// Running and not paused again.
+    /// Running, listening and not paused again (every fault healed, it must come up).
     pub async fn heal(&mut self) {
         self.resume().await;
         self.restart().await;
+        if self.exited() {
+            self.restart().await;
+        }
+        listening(self.address, &format!("node {}", self.index)).await;
     }
 }
 
