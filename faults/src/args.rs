@@ -27,6 +27,10 @@ pub struct Args {
     /// Rooms the clients spread over.
     #[arg(long, default_value_t = 3)]
     pub rooms: usize,
+    /// Every how many clients one connects through nginx balancing over the
+    /// nodes (as a deployment would) rather than to a node it picks; 0: none.
+    #[arg(long, default_value_t = 3)]
+    pub nginx_every: usize,
     /// Two faults at a time: a second schedule runs beside the first, each
     /// fault healed on its own (a node partitioned while PostgreSQL
     /// restarts, say). Harsher, and twice the faults in the same time.

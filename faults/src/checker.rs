@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::client::{History, Received};
+use crate::gauges::{self, Peaks, Reading};
 use crate::records::Hold;
 
 /// What the run gathered: each client's history, the stored messages, and
@@ -19,6 +20,13 @@ pub struct Evidence<'a> {
     pub holds: Vec<Hold>,
     /// When each node was frozen (SIGSTOP): node, from, until (seconds since the epoch).
     pub frozen: Vec<(usize, f64, f64)>,
+    /// Each node's gauges after healing and settling (`None`: it did not
+    /// answer); empty when not read.
+    pub gauges_at_end: Vec<Option<Reading>>,
+    /// The highest each node's gauges of what it held reached while chatting.
+    pub peaks: Peaks,
+    /// The bound of each gauge of what a node holds, by metric.
+    pub bounds: BTreeMap<&'static str, i64>,
 }
 
 impl<'a> Evidence<'a> {
@@ -28,13 +36,35 @@ impl<'a> Evidence<'a> {
         for (room, id, client_id) in rows {
             store.entry(room).or_default().insert(id, client_id);
         }
-        Self { histories, store, holds: Vec::new(), frozen: Vec::new() }
+        Self {
+            histories,
+            store,
+            holds: Vec::new(),
+            frozen: Vec::new(),
+            gauges_at_end: Vec::new(),
+            peaks: Peaks::new(),
+            bounds: BTreeMap::new(),
+        }
     }
 
     /// Adds the servers' record of names held, and when nodes were frozen.
     pub fn with_holds(mut self, holds: Vec<Hold>, frozen: Vec<(usize, f64, f64)>) -> Self {
         self.holds = holds;
         self.frozen = frozen;
+        self
+    }
+
+    /// Adds the nodes' gauges: read once at the end, their peaks while
+    /// chatting, and the bounds the peaks are held to.
+    pub fn with_gauges(
+        mut self,
+        at_end: Vec<Option<Reading>>,
+        peaks: Peaks,
+        bounds: BTreeMap<&'static str, i64>,
+    ) -> Self {
+        self.gauges_at_end = at_end;
+        self.peaks = peaks;
+        self.bounds = bounds;
         self
     }
 
@@ -59,7 +89,7 @@ pub struct Checked {
 type Invariant = fn(&Evidence<'_>) -> Checked;
 
 /// Every invariant checked, in the report's order.
-pub const INVARIANTS: [Invariant; 7] = [
+pub const INVARIANTS: [Invariant; 10] = [
     every_frame_was_valid_protocol,
     store_ids_have_no_gaps,
     acks_name_stored_messages,
@@ -67,7 +97,63 @@ pub const INVARIANTS: [Invariant; 7] = [
     every_client_got_its_room_once_in_order,
     member_lists_heal,
     one_holder_per_name,
+    held_stayed_within_bounds,
+    nothing_held_after_healing,
+    every_open_socket_is_a_clients,
 ];
+
+/// While chatting, no node held more of anything than its bound.
+fn held_stayed_within_bounds(evidence: &Evidence<'_>) -> Checked {
+    let mut checked = Checked { name: "what nodes held stayed within its bounds", cases: 0, violations: Vec::new() };
+    for ((node, metric), peak) in &evidence.peaks {
+        checked.cases += 1;
+        match evidence.bounds.get(metric) {
+            Some(bound) if peak <= bound => {}
+            Some(bound) => checked.violations.push(format!("node {node}: {metric} reached {peak} (bound {bound})")),
+            None => checked.violations.push(format!("node {node}: {metric} has no bound")),
+        }
+    }
+    checked
+}
+
+/// Once healed and quiet, no node holds anything waiting: every message
+/// ahead of a gap was released, every event published, every message
+/// committed, every committed message delivered back to its author.
+fn nothing_held_after_healing(evidence: &Evidence<'_>) -> Checked {
+    let mut checked = Checked { name: "nothing held waits once healed", cases: 0, violations: Vec::new() };
+    for (node, reading) in evidence.gauges_at_end.iter().enumerate() {
+        let Some(reading) = reading else {
+            checked.cases += 1;
+            checked.violations.push(format!("node {node} did not answer /metrics"));
+            continue;
+        };
+        for gauge in gauges::HELD {
+            checked.cases += 1;
+            let held = reading.held.get(gauge.metric).copied().unwrap_or_default();
+            if held != 0 {
+                checked.violations.push(format!("node {node}: {held} {} ({})", gauge.what, gauge.metric));
+            }
+        }
+    }
+    checked
+}
+
+/// Once quiet, the nodes' open sockets are exactly the clients' (no
+/// session outlived its client, none was lost without its client knowing).
+fn every_open_socket_is_a_clients(evidence: &Evidence<'_>) -> Checked {
+    let mut checked = Checked { name: "every open socket is a client's", cases: 0, violations: Vec::new() };
+    if evidence.gauges_at_end.is_empty() {
+        return checked;
+    }
+    let clients = evidence.histories.iter().filter(|history| history.joined_at_end).count();
+    checked.cases = clients;
+    let open: Vec<i64> = evidence.gauges_at_end.iter().flatten().map(|reading| reading.open_sockets).collect();
+    let total: i64 = open.iter().sum();
+    if open.len() != evidence.gauges_at_end.len() || total != clients as i64 {
+        checked.violations.push(format!("{clients} clients connected; the nodes count {open:?} open sockets"));
+    }
+    checked
+}
 
 /// How long after a frozen node is let go its connections may still hold
 /// names they lost (it closes them at its first look at its lease).
@@ -196,7 +282,7 @@ fn every_client_got_its_room_once_in_order(evidence: &Evidence<'_>) -> Checked {
         for received in &history.received {
             match received {
                 Received::Joined { node, at, after } => {
-                    on = format!(" (on node {node} since {:.2}s, resumed after {after:?})", at.as_secs_f64());
+                    on = format!(" ({node} since {:.2}s, resumed after {after:?})", at.as_secs_f64());
                 }
                 Received::Start { first } => last = Some(first.map_or(0, |first| first - 1)),
                 Received::Message { id } => {
@@ -256,7 +342,7 @@ fn member_lists_heal(evidence: &Evidence<'_>) -> Checked {
         let ghosts: Vec<&String> = history.members_at_end.difference(room).collect();
         if !missing.is_empty() || !ghosts.is_empty() {
             let on = history.received.iter().rev().find_map(|received| match received {
-                Received::Joined { node, at, .. } => Some(format!(" (on node {node} since {:.2}s)", at.as_secs_f64())),
+                Received::Joined { node, at, .. } => Some(format!(" ({node} since {:.2}s)", at.as_secs_f64())),
                 _ => None,
             });
             // The last few changes to its list say how it came to be wrong.
@@ -393,5 +479,29 @@ mod tests {
         let found = violations(&[ghost, short], rows("r", 1));
         assert_eq!(found.len(), 2, "{found:#?}");
         assert!(found.iter().all(|(name, _)| *name == "every member list heals to the room's members"));
+    }
+
+    #[test]
+    fn held_gauges_must_drain_stay_bounded_and_sockets_match_the_clients() {
+        let histories = [client("a", "r", messages(1..=1), &[]), client("b", "r", messages(1..=1), &[])];
+        let drained = |open_sockets: i64| Reading {
+            held: gauges::HELD.iter().map(|gauge| (gauge.metric, 0)).collect(),
+            open_sockets,
+        };
+        let bounds: BTreeMap<&'static str, i64> = gauges::HELD.iter().map(|gauge| (gauge.metric, 100)).collect();
+        let found = |at_end: Vec<Option<Reading>>, peaks: Peaks| {
+            let evidence = Evidence::new(&histories, rows("r", 1)).with_gauges(at_end, peaks, bounds.clone());
+            check(&evidence).into_iter().flat_map(|c| c.violations).collect::<Vec<_>>()
+        };
+        let peaks = Peaks::from([((0, "chat_bus_held_ahead"), 100), ((1, "chat_store_waiting"), 7)]);
+        assert_eq!(found(vec![Some(drained(1)), Some(drained(1))], peaks.clone()), Vec::<String>::new());
+
+        let mut stuck = drained(1);
+        stuck.held.insert("chat_awaited_acks", 2);
+        assert_eq!(found(vec![Some(drained(1)), Some(stuck)], Peaks::new()).len(), 1, "an ack still awaited");
+        assert_eq!(found(vec![Some(drained(2)), None], Peaks::new()).len(), 2, "a node that never answers");
+        assert_eq!(found(vec![Some(drained(2)), Some(drained(1))], Peaks::new()).len(), 1, "a socket too many");
+        let over = Peaks::from([((2, "chat_bus_unpublished"), 101)]);
+        assert_eq!(found(vec![Some(drained(1)), Some(drained(1))], over).len(), 1, "past its bound");
     }
 }

@@ -23,8 +23,10 @@ use tokio_tungstenite::tungstenite::Message;
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// How long a client waits for a connection (a paused node accepts and never answers).
-const CONNECT_PATIENCE: Duration = Duration::from_secs(3);
+/// How long a client waits for a connection and its `joined` (a paused node
+/// accepts and never answers; a join waits up to 5 s for the store to say
+/// whether it may resume).
+const CONNECT_PATIENCE: Duration = Duration::from_secs(8);
 
 /// How soon what was refused (the store was away, or the rate limit) is
 /// sent again on an open connection; on a new connection it is sent at once.
@@ -32,6 +34,24 @@ const RESEND_EVERY: Duration = Duration::from_secs(2);
 
 /// Most messages asked for per `history_after` page.
 const PAGE: u32 = 200;
+
+/// Where a client connected: a node it picked, or the balancer, which picked one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// The node of this index.
+    Node(usize),
+    /// Through nginx, balancing over every node.
+    Nginx,
+}
+
+impl std::fmt::Display for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Node(index) => write!(f, "node {index}"),
+            Self::Nginx => f.write_str("through nginx"),
+        }
+    }
+}
 
 /// Where the run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +77,9 @@ pub struct Plan {
     pub seed: u64,
     /// The nodes.
     pub nodes: Vec<SocketAddr>,
+    /// The balancer in front of them, if this client connects through it
+    /// (then it never picks a node itself).
+    pub nginx: Option<SocketAddr>,
     /// When the run started.
     pub start: tokio::time::Instant,
 }
@@ -86,8 +109,8 @@ pub enum Received {
     },
     /// Joined on a new connection (what follows came through it).
     Joined {
-        /// The node's index.
-        node: usize,
+        /// Where it connected.
+        node: Entry,
         /// When, from the start of the run.
         at: Duration,
         /// The id it resumed after, if any.
@@ -162,8 +185,13 @@ pub async fn run(plan: Plan, status: Arc<Status>, mut phase: watch::Receiver<Pha
     let mut client = Client { plan, rng, status, history, pending: Vec::new(), last: None, epoch: None, said: 0 };
     let mut backoff = Duration::from_millis(100);
     while *phase.borrow() != Phase::Done {
-        let node = client.rng.random_range(0..client.plan.nodes.len());
-        let address = client.plan.nodes[node];
+        let (node, address) = match client.plan.nginx {
+            Some(nginx) => (Entry::Nginx, nginx),
+            None => {
+                let node = client.rng.random_range(0..client.plan.nodes.len());
+                (Entry::Node(node), client.plan.nodes[node])
+            }
+        };
         let connected =
             tokio::time::timeout(CONNECT_PATIENCE, tokio_tungstenite::connect_async(format!("ws://{address}/ws")))
                 .await;
@@ -191,7 +219,7 @@ pub async fn run(plan: Plan, status: Arc<Status>, mut phase: watch::Receiver<Pha
 
 impl Client {
     /// One connection: join (resuming if it holds a log), resend, chat.
-    async fn session(&mut self, mut socket: Socket, node: usize, phase: &mut watch::Receiver<Phase>) -> Ended {
+    async fn session(&mut self, mut socket: Socket, node: Entry, phase: &mut watch::Receiver<Phase>) -> Ended {
         let after = self.last;
         let join = ClientMessage::Join {
             room: self.plan.room.clone(),
@@ -209,7 +237,7 @@ impl Client {
                 match next(&mut socket, &mut self.history.invalid_frames).await? {
                     ServerMessage::Joined { epoch, resumed, members, .. } => {
                         self.history.members_at_end = members.iter().map(|nick| nick.as_str().to_owned()).collect();
-                        let list = format!("joined node {node}: {:?}", self.history.members_at_end);
+                        let list = format!("joined {node}: {:?}", self.history.members_at_end);
                         self.history.members_trail.push((self.plan.start.elapsed(), list));
                         return Some((epoch, resumed));
                     }
@@ -251,6 +279,11 @@ impl Client {
         loop {
             tokio::select! {
                 frame = next(&mut socket, &mut self.history.invalid_frames) => {
+                    // The run ended: what comes now (others leaving as they
+                    // close) is not part of it; the histories are as of the end.
+                    if *phase.borrow() == Phase::Done {
+                        return Ended::Done;
+                    }
                     let Some(frame) = frame else { return Ended::Broken };
                     match frame {
                         ServerMessage::History { messages, has_newer, .. } => {

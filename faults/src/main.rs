@@ -1,6 +1,7 @@
 //! `chat-faults`: a randomized fault run with a checker (Jepsen's method, at
 //! the scale of one machine). Starts several nodes on one PostgreSQL and one
-//! Redis, runs simulated web clients on random nodes, injects faults at times
+//! Redis, runs simulated web clients on random nodes (some through nginx),
+//! injects faults at times
 //! drawn from a printed seed, heals, waits until the clients are quiet, and
 //! checks what every client was given against the store. Prints the seed,
 //! the faults, a table of what was checked, and `violations: N`; exits 0
@@ -10,6 +11,7 @@ mod args;
 mod checker;
 mod client;
 mod cluster;
+mod gauges;
 mod impostor;
 mod nemesis;
 mod proxy;
@@ -63,6 +65,11 @@ async fn main() -> ExitCode {
         cluster.redis.url(),
         cluster.dir.path().display()
     );
+    // Where some clients connect, as browsers of a deployment would.
+    let nginx = chat_e2e::Nginx::balancing(chat_e2e::free_port(), &cluster.addresses()).await;
+    if args.nginx_every > 0 {
+        println!("every {}th client connects through nginx at {}", args.nginx_every, nginx.address);
+    }
     let (phase, phases) = watch::channel(Phase::Chatting);
     let start = tokio::time::Instant::now();
     let mut clients = Vec::new();
@@ -75,6 +82,7 @@ async fn main() -> ExitCode {
             tab: ClientId::parse(format!("tab{index}x{}", rng.random::<u32>())).expect("tab"),
             seed: rng.random(),
             nodes: cluster.addresses(),
+            nginx: (args.nginx_every > 0 && index % args.nginx_every == args.nginx_every - 1).then_some(nginx.address),
             start,
         };
         victims.push((plan.room.clone(), plan.nick.clone()));
@@ -83,6 +91,7 @@ async fn main() -> ExitCode {
         clients.push(tokio::spawn(client::run(plan, status, phases.clone())));
     }
     let impostor = tokio::spawn(impostor::run(victims, cluster.addresses(), rng.random(), phases.clone()));
+    let sampler = tokio::spawn(gauges::sample(cluster.addresses(), phases.clone()));
 
     let injected = nemesis::inject(&mut cluster, &faults, start, duration).await;
     tokio::time::sleep_until(start + duration).await;
@@ -90,12 +99,14 @@ async fn main() -> ExitCode {
     let _ = phase.send(Phase::Quiet);
     let quiet = quiesce(&statuses).await;
     tokio::time::sleep(SETTLE).await;
+    let gauges_at_end = gauges::read_all(&cluster.addresses()).await;
     let _ = phase.send(Phase::Done);
     let mut histories: Vec<History> = Vec::new();
     for client in clients {
         histories.push(client.await.expect("a client task"));
     }
     let impostures = impostor.await.expect("the impostor task");
+    let peaks = sampler.await.expect("the gauge sampler");
     println!(
         "impostor: {} joins tried under others' names, {} got in (the name was free)",
         impostures.attempts, impostures.successes
@@ -115,7 +126,11 @@ async fn main() -> ExitCode {
         holds.extend(records::read(&node.log, node.index, &deaths, end));
     }
     println!("holds of names in the servers' records: {}", holds.len());
-    let evidence = checker::Evidence::new(&histories, rows).with_holds(holds, frozen);
+    let evidence = checker::Evidence::new(&histories, rows).with_holds(holds, frozen).with_gauges(
+        gauges_at_end,
+        peaks,
+        bounds(args.rooms),
+    );
     let checked = checker::check(&evidence);
     let violations = report(&injected, &histories, &evidence, &checked, quiet);
     println!("violations: {violations}");
@@ -125,6 +140,20 @@ async fn main() -> ExitCode {
     let Cluster { dir, .. } = cluster;
     println!("node logs kept in {}", dir.keep().display());
     ExitCode::FAILURE
+}
+
+/// The bound of each gauge of what a node holds (README, Bounds): 10,000
+/// messages ahead per room, 10,000 kept to publish, 20,000 waiting for the
+/// store per shard (a node runs a shard per core), and no more acks awaited
+/// than messages could be waiting.
+fn bounds(rooms: usize) -> BTreeMap<&'static str, i64> {
+    let shards = std::thread::available_parallelism().map_or(1, usize::from) as i64;
+    BTreeMap::from([
+        ("chat_bus_held_ahead", 10_000 * rooms.max(1) as i64),
+        ("chat_bus_unpublished", 10_000),
+        ("chat_store_waiting", 20_000 * shards),
+        ("chat_awaited_acks", 20_000 * shards),
+    ])
 }
 
 /// Waits until every client is joined with nothing pending; false if it
@@ -182,6 +211,12 @@ fn report(
     println!("member lists corrected by the server: {corrections}");
     println!("error frames: {errors:?}");
     println!("quiet after healing: {}", if quiet { "yes" } else { "no (checked anyway)" });
+    let mut highest: BTreeMap<&str, i64> = gauges::HELD.iter().map(|gauge| (gauge.metric, 0)).collect();
+    for ((_, metric), peak) in &evidence.peaks {
+        let high = highest.entry(metric).or_default();
+        *high = (*high).max(*peak);
+    }
+    println!("most any node held while chatting: {highest:?}");
     println!("\n| invariant | cases | violations |\n| --- | --- | --- |");
     for check in checked {
         println!("| {} | {} | {} |", check.name, check.cases, check.violations.len());

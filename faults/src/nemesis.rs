@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use rand::Rng;
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 
 use crate::cluster::Cluster;
 
@@ -94,12 +95,20 @@ impl fmt::Display for Fault {
     }
 }
 
-/// Draws the faults of a run of `duration` over `nodes` nodes.
+/// Draws the faults of a run of `duration` over `nodes` nodes. Kinds are
+/// dealt from a shuffled deck of every kind, so each comes up as often as
+/// the others (a run of n faults has at least n / 9 of each), in an order
+/// that is still random.
 pub fn schedule(rng: &mut StdRng, duration: Duration, nodes: usize) -> Vec<Fault> {
     let mut faults = Vec::new();
+    let mut deck: Vec<FaultKind> = Vec::new();
     let mut at = Duration::from_millis(rng.random_range(1_000..3_000));
     while at < duration {
-        let kind = FaultKind::ALL[rng.random_range(0..FaultKind::ALL.len())];
+        if deck.is_empty() {
+            deck.extend(FaultKind::ALL);
+            deck.shuffle(rng);
+        }
+        let Some(kind) = deck.pop() else { break };
         let lasts = Duration::from_millis(match kind {
             FaultKind::KillNode => rng.random_range(300..5_000),
             // The presence heartbeat buries a node silent for a few seconds: both sides of it.
@@ -114,7 +123,7 @@ pub fn schedule(rng: &mut StdRng, duration: Duration, nodes: usize) -> Vec<Fault
         });
         let node = rng.random_range(0..nodes.max(1));
         faults.push(Fault { at, kind, node, lasts });
-        at += lasts + Duration::from_millis(rng.random_range(500..4_000));
+        at += lasts + Duration::from_millis(rng.random_range(300..3_000));
     }
     faults
 }
@@ -218,4 +227,27 @@ async fn inject_lane(
         injected.windows.push((*fault, began, epoch_now()));
     }
     injected
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn every_kind_comes_up_as_often_as_the_others_and_a_seed_replays_its_schedule() {
+        for seed in 0..20 {
+            let faults = schedule(&mut StdRng::seed_from_u64(seed), Duration::from_secs(600), 3);
+            let count = |kind: FaultKind| faults.iter().filter(|fault| fault.kind == kind).count();
+            let (least, most) = FaultKind::ALL
+                .iter()
+                .fold((usize::MAX, 0), |(least, most), kind| (least.min(count(*kind)), most.max(count(*kind))));
+            assert!(most - least <= 1, "seed {seed}: {least}..{most} of a kind");
+            assert!(least >= 10, "seed {seed}: only {least} of some kind in 600 s (one schedule)");
+            assert!(faults.windows(2).all(|pair| pair[0].at + pair[0].lasts < pair[1].at), "one at a time");
+            let again = schedule(&mut StdRng::seed_from_u64(seed), Duration::from_secs(600), 3);
+            let same = |a: &Fault, b: &Fault| (a.at, a.kind, a.node, a.lasts) == (b.at, b.kind, b.node, b.lasts);
+            assert!(faults.len() == again.len() && faults.iter().zip(&again).all(|(a, b)| same(a, b)));
+        }
+    }
 }

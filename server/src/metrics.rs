@@ -77,6 +77,55 @@ pub struct Metrics {
     pub bus_publishes_dropped: Counter,
     /// From a message's acceptance on its node to its delivery here.
     bus_lag: Histogram,
+    /// What the node holds in memory until something else happens; each
+    /// drains to zero once the cluster is healthy and quiet (the fault run
+    /// asserts it), and each has a bound (README, Bounds).
+    pub held: HeldGauges,
+}
+
+/// Gauges of what a node holds waiting: messages ahead of a missing id,
+/// events waiting to be published, messages waiting for the store, and
+/// committed messages whose author waits for their delivery.
+#[derive(Clone, Default)]
+pub struct HeldGauges {
+    /// Messages the bus holds ahead of a missing id (all rooms).
+    pub bus_ahead: Gauge,
+    /// Room events waiting to be published to Redis.
+    pub bus_unpublished: Gauge,
+    /// Messages accepted from clients, not yet committed.
+    pub store_waiting: Gauge,
+    /// Committed messages not yet delivered back (their authors wait for the ack).
+    pub awaited_acks: Gauge,
+}
+
+/// One owner's share of a gauge several owners add to (each shard, each
+/// bus): it adds the change whenever its own count is reported, and takes
+/// its share back when dropped.
+pub struct GaugeShare {
+    gauge: Gauge,
+    reported: i64,
+}
+
+impl GaugeShare {
+    /// A share of `gauge`, counting nothing yet.
+    pub fn of(gauge: &Gauge) -> Self {
+        Self { gauge: gauge.clone(), reported: 0 }
+    }
+
+    /// This owner now holds `count`.
+    pub fn report(&mut self, count: usize) {
+        let count = i64::try_from(count).unwrap_or(i64::MAX);
+        if count != self.reported {
+            self.gauge.inc_by(count - self.reported);
+            self.reported = count;
+        }
+    }
+}
+
+impl Drop for GaugeShare {
+    fn drop(&mut self) {
+        self.gauge.dec_by(self.reported);
+    }
 }
 
 /// The counters of one endpoint, resolved once per session.
@@ -117,6 +166,7 @@ impl Metrics {
             bus_skipped_ids: Counter::default(),
             bus_publishes_dropped: Counter::default(),
             bus_lag: Histogram::new(exponential_buckets(0.000_1, 2.0, 16)),
+            held: HeldGauges::default(),
         };
         registry.register("open_connections", "Open WebSocket connections", metrics.open_connections.clone());
         registry.register("messages_in", "Data frames received from clients", metrics.messages_in.clone());
@@ -146,6 +196,15 @@ impl Metrics {
             "bus_lag_seconds",
             "From a message's acceptance on another node to its delivery here",
             metrics.bus_lag.clone(),
+        );
+        let held = &metrics.held;
+        registry.register("bus_held_ahead", "Messages held ahead of a missing id", held.bus_ahead.clone());
+        registry.register("bus_unpublished", "Room events waiting to be published", held.bus_unpublished.clone());
+        registry.register("store_waiting", "Messages accepted, not yet committed", held.store_waiting.clone());
+        registry.register(
+            "awaited_acks",
+            "Committed messages not yet delivered back to their authors",
+            held.awaited_acks.clone(),
         );
         // Every label value from the start: a family prints nothing until a
         // value exists, and a dashboard should see zeros, not gaps.
@@ -226,8 +285,26 @@ mod tests {
             "chat_upgrades_refused_total{reason=\"IpLimit\"} 0",
             "chat_upgrades_refused_total{reason=\"ServerFull\"} 0",
             "chat_store_latency_seconds_count{operation=\"Read\"} 0",
+            "chat_bus_held_ahead 0",
+            "chat_bus_unpublished 0",
+            "chat_store_waiting 0",
+            "chat_awaited_acks 0",
         ] {
             assert!(text.contains(series), "missing {series} in\n{text}");
         }
+    }
+
+    #[test]
+    fn shares_of_a_gauge_add_up_and_a_dropped_share_takes_its_part_back() {
+        let metrics = Metrics::new();
+        let mut one = GaugeShare::of(&metrics.held.store_waiting);
+        let mut two = GaugeShare::of(&metrics.held.store_waiting);
+        one.report(5);
+        two.report(3);
+        one.report(2);
+        assert_eq!(metrics.held.store_waiting.get(), 5);
+        drop(two);
+        assert_eq!(metrics.held.store_waiting.get(), 2);
+        assert!(metrics.render().contains("chat_store_waiting 2"));
     }
 }

@@ -147,6 +147,7 @@ impl Application {
             other_nodes,
             presence: presence.clone(),
             check_members_every,
+            held: metrics.held.clone(),
         };
         let (hub_handle, hub) = HubHandle::spawn(store.clone(), buses, settings).map_err(StartupError::Hub)?;
         if let Some(lost_names) = lost_names {

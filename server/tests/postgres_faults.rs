@@ -124,3 +124,30 @@ async fn a_node_that_subscribed_a_room_while_postgres_was_down_hears_it_in_order
     }
     assert_eq!(heard, [1, 2, 3, 4, 5, 6], "each id once, in order, from the first message");
 }
+
+#[actix_web::test]
+async fn a_client_that_reconnects_while_postgres_restarts_still_resumes_where_it_was() {
+    let _alone = POSTGRES_STOPPER.lock().await;
+    let Some(url) = fresh_database().await else { return };
+    let app = TestApp::spawn_configured(|config| config.database = StoreLocation::Postgres(url.clone())).await;
+    let mut alice = JsonClient::join(app.address, "alice").await;
+    for n in 1..=3 {
+        let said = alice.say(&format!("message {n}")).await;
+        assert_eq!(alice.next_ack(&said).await, n);
+    }
+    alice.close().await;
+
+    // Her tab reconnects holding ids 1..=1 while the database is down; it
+    // comes back 1.5 s later (a restart), within the join's patience.
+    pg_ctl(&["-m", "fast", "stop"]);
+    let restart = tokio::spawn(async {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        tokio::task::spawn_blocking(|| pg_ctl(&["start"])).await
+    });
+    let mut alice = JsonClient::connect(app.address).await;
+    let (messages, _, (resumed, has_newer)) = alice.enter_paged("lobby", "alice", Some(1)).await;
+    restart.await.expect("the restart task").expect("pg_ctl start");
+    assert!(resumed, "the join waited for the store to say she may resume, not started her afresh");
+    let ids: Vec<u64> = messages.iter().map(|m| m.id).collect();
+    assert_eq!((ids, has_newer), (vec![2, 3], false), "exactly what she missed");
+}

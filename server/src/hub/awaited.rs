@@ -18,12 +18,21 @@ use super::ConnectionId;
 #[derive(Debug, Default)]
 pub(super) struct Awaited {
     rooms: HashMap<RoomName, BTreeMap<u64, ConnectionId>>,
+    /// Records in all rooms.
+    len: usize,
 }
 
 impl Awaited {
+    /// Committed messages not yet delivered, in all rooms.
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
     /// Message `id` of `room` was committed for `author`.
     pub(super) fn committed(&mut self, room: &RoomName, id: u64, author: ConnectionId) {
-        self.rooms.entry(room.clone()).or_default().insert(id, author);
+        if self.rooms.entry(room.clone()).or_default().insert(id, author).is_none() {
+            self.len += 1;
+        }
     }
 
     /// Message `id` of `room` is being delivered: its author, if this shard
@@ -31,9 +40,11 @@ impl Awaited {
     /// (the bus delivers in id order), so their records go too.
     pub(super) fn delivered(&mut self, room: &RoomName, id: u64) -> Option<ConnectionId> {
         let waiting = self.rooms.get_mut(room)?;
+        let before = waiting.len();
         let later = waiting.split_off(&(id + 1));
         let author = waiting.remove(&id);
         *waiting = later;
+        self.len -= before - waiting.len();
         if waiting.is_empty() {
             self.rooms.remove(room);
         }
@@ -42,7 +53,9 @@ impl Awaited {
 
     /// This node no longer hears `room`: nothing of it will be delivered.
     pub(super) fn forget(&mut self, room: &RoomName) {
-        self.rooms.remove(room);
+        if let Some(forgotten) = self.rooms.remove(room) {
+            self.len -= forgotten.len();
+        }
     }
 }
 
@@ -57,12 +70,15 @@ mod tests {
         awaited.committed(&dev, 5, 1);
         awaited.committed(&dev, 7, 2);
         awaited.committed(&ops, 5, 3);
+        assert_eq!(awaited.len(), 3);
         assert_eq!(awaited.delivered(&dev, 6), None, "another node's");
+        assert_eq!(awaited.len(), 2, "5 went with it");
         assert_eq!(awaited.delivered(&dev, 5), None, "cleared by 6: delivered before it");
         assert_eq!(awaited.delivered(&dev, 7), Some(2));
         assert_eq!(awaited.delivered(&dev, 7), None, "once");
         assert!(!awaited.rooms.contains_key(&dev));
         awaited.forget(&ops);
+        assert_eq!(awaited.len(), 0);
         assert_eq!(awaited.delivered(&ops, 5), None);
     }
 }

@@ -212,6 +212,8 @@ pub struct HubSettings {
     /// How often every room's member list is checked (besides each
     /// joiner's), if at all.
     pub check_members_every: Option<Duration>,
+    /// The gauges of what the shards hold waiting.
+    pub held: crate::metrics::HeldGauges,
 }
 
 /// Which of `shards` owns `room`: the same on every call of this process
@@ -260,6 +262,7 @@ impl HubHandle {
                 shown: shown_to_shards.clone(),
                 presence: settings.presence.clone(),
                 check_members_every: settings.check_members_every,
+                held: settings.held.clone(),
             };
             tasks.push(runtime.spawn(shard::Shard::new(parts).run(receiver)));
             senders.push(commands);

@@ -24,6 +24,7 @@ use super::store_writer::{Committed, StoreWriter};
 use super::worker_relay::Delivery;
 use super::{CloseCause, Command, ConnectionId, Control, JoinClaim, JoinRequest, Outbound, frame, plain_bridge};
 use crate::bus::{Author, BusEvent, NodeId, Peer, Published, RoomBus, RoomEvent};
+use crate::metrics::{GaugeShare, HeldGauges};
 use crate::presence::{Presence, PresenceError};
 use crate::store::{Appended, NewMessage};
 
@@ -57,6 +58,8 @@ pub(super) struct ShardParts {
     pub(super) presence: Arc<dyn Presence>,
     /// How often every room's member list is checked, if at all.
     pub(super) check_members_every: Option<Duration>,
+    /// The gauges of what the node holds waiting.
+    pub(super) held: HeldGauges,
 }
 
 /// A member list read from presence for a check, and its room.
@@ -98,6 +101,10 @@ pub(super) struct Shard {
     awaited: Awaited,
     /// Where the checks' reads report back, and are heard.
     roster_reads: (mpsc::UnboundedSender<RosterRead>, mpsc::UnboundedReceiver<RosterRead>),
+    /// This shard's shares of the gauges of messages waiting for the store,
+    /// and of committed messages waiting to be delivered back.
+    store_waiting: GaugeShare,
+    awaited_acks: GaugeShare,
 }
 
 /// The ack of a message a client sent (which always carries its client id).
@@ -122,7 +129,8 @@ fn now_millis() -> u64 {
 
 impl Shard {
     pub(super) fn new(parts: ShardParts) -> Self {
-        let ShardParts { epoch, quota, writer, bus, outbox, directory, shown, presence, check_members_every } = parts;
+        let ShardParts { epoch, quota, writer, bus, outbox, directory, shown, presence, check_members_every, held } =
+            parts;
         Self {
             node: bus.node(),
             bus,
@@ -143,6 +151,8 @@ impl Shard {
             rosters: Rosters::new(check_members_every),
             awaited: Awaited::default(),
             roster_reads: mpsc::unbounded_channel(),
+            store_waiting: GaugeShare::of(&held.store_waiting),
+            awaited_acks: GaugeShare::of(&held.awaited_acks),
         }
     }
 
@@ -216,6 +226,9 @@ impl Shard {
             // The directory stops only after every shard.
             let _ = self.directory.send(counts.collect());
         }
+        let in_flight = self.in_flight.as_ref().map_or(0, Vec::len);
+        self.store_waiting.report(self.waiting.len() + in_flight);
+        self.awaited_acks.report(self.awaited.len());
     }
 
     fn heard(&mut self, event: BusEvent) {

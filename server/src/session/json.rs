@@ -197,19 +197,31 @@ impl JsonSession {
     /// Where a join may resume: after `after`, if the client's ids are of this
     /// history's epoch, exist (a database restored from an older backup has
     /// fewer), and are at most [`RESUME_MAX`] behind. Otherwise the client
-    /// starts a fresh log with the latest page.
+    /// starts a fresh log with the latest page. While the store fails it is
+    /// asked again for up to [`RESUME_CHECK_PATIENCE`], so a client that
+    /// reconnects during a database restart still resumes.
     async fn resume_point(&self, room: &RoomName, after: Option<u64>, epoch: Option<&Epoch>) -> Option<u64> {
         let after = after?;
         if epoch.is_some_and(|epoch| epoch != self.store.epoch()) {
             return None;
         }
-        match self.store.latest_id(room).await {
-            Ok(latest) => {
-                let latest = latest.unwrap_or(0);
-                (after <= latest && latest - after <= RESUME_MAX).then_some(after)
+        let latest = async {
+            let mut wait = FORWARD_READ_RETRY;
+            loop {
+                match self.store.latest_id(room).await {
+                    Ok(latest) => return latest.unwrap_or(0),
+                    Err(error) => {
+                        tracing::warn!(%error, %room, "reading the latest id failed; trying again");
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(FORWARD_READ_RETRY_MAX);
+                    }
+                }
             }
-            Err(error) => {
-                tracing::error!(%error, %room, "reading the latest id failed");
+        };
+        match tokio::time::timeout(RESUME_CHECK_PATIENCE, latest).await {
+            Ok(latest) => (after <= latest && latest - after <= RESUME_MAX).then_some(after),
+            Err(_) => {
+                tracing::error!(%room, "the store did not answer where to resume; starting the client afresh");
                 None
             }
         }
@@ -268,6 +280,11 @@ enum Forward {
 /// How long a forward page is tried again while the store fails, before
 /// the client is told it is unavailable (and live messages go on without it).
 const FORWARD_READ_PATIENCE: Duration = Duration::from_secs(30);
+
+/// How long a join waits for the store to say whether the client may resume
+/// (the join, and this connection's other frames, wait with it; well under
+/// the idle timeout).
+const RESUME_CHECK_PATIENCE: Duration = Duration::from_secs(5);
 
 /// The first wait before trying a failed forward page again, doubled up to
 /// [`FORWARD_READ_RETRY_MAX`].

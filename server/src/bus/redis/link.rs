@@ -18,7 +18,7 @@ use super::publisher::{self, Outgoing};
 use super::sequencer::{Gap, Sequencer};
 use super::{Channels, Envelope};
 use crate::bus::{BusEvent, NodeId, Published, RoomEvent};
-use crate::metrics::Metrics;
+use crate::metrics::{GaugeShare, Metrics};
 use crate::store::{HistoryStore, Page};
 
 /// How long one Redis request may take before the link counts as broken.
@@ -102,6 +102,8 @@ pub(super) struct BusTask {
     link: Option<Link>,
     reconnect_at: Instant,
     backoff: Duration,
+    /// This bus's share of the messages-held-ahead gauge.
+    held_ahead: GaugeShare,
 }
 
 /// The hub is gone: the task ends.
@@ -118,6 +120,7 @@ impl BusTask {
     pub(super) fn new(parts: BusParts) -> Self {
         let (publish, outgoing) = mpsc::unbounded_channel();
         let publisher = publisher::Publisher::new(parts.client.clone(), outgoing, parts.metrics.clone());
+        let held_ahead = GaugeShare::of(&parts.metrics.held.bus_ahead);
         Self {
             parts,
             sequencer: Sequencer::default(),
@@ -126,6 +129,7 @@ impl BusTask {
             link: None,
             reconnect_at: Instant::now(),
             backoff: FIRST_BACKOFF,
+            held_ahead,
         }
     }
 
@@ -133,7 +137,9 @@ impl BusTask {
         if let Some(publisher) = self.publisher.take() {
             tokio::spawn(publisher.run());
         }
-        while self.turn().await.is_ok() {}
+        while self.turn().await.is_ok() {
+            self.held_ahead.report(self.sequencer.held());
+        }
         self.parts.connected.store(false, Ordering::Relaxed);
     }
 

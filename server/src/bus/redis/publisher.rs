@@ -12,7 +12,7 @@ use redis::aio::MultiplexedConnection;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
-use crate::metrics::Metrics;
+use crate::metrics::{GaugeShare, Metrics};
 
 /// Most events in one pipeline.
 const MAX_PIPELINE: usize = 512;
@@ -46,17 +46,21 @@ pub(super) struct Publisher {
     connection: Option<MultiplexedConnection>,
     /// Sent nowhere yet, oldest first.
     pending: VecDeque<Outgoing>,
+    /// This bus's share of the waiting-to-publish gauge.
+    unpublished: GaugeShare,
 }
 
 impl Publisher {
     pub(super) fn new(client: redis::Client, queue: mpsc::UnboundedReceiver<Outgoing>, metrics: Metrics) -> Self {
-        Self { client, queue, metrics, connection: None, pending: VecDeque::new() }
+        let unpublished = GaugeShare::of(&metrics.held.bus_unpublished);
+        Self { client, queue, metrics, connection: None, pending: VecDeque::new(), unpublished }
     }
 
     /// Publishes until the bus is dropped.
     pub(super) async fn run(mut self) {
         let mut backoff = FIRST_BACKOFF;
         loop {
+            self.unpublished.report(self.pending.len() + self.queue.len());
             if self.pending.is_empty() {
                 match self.queue.recv().await {
                     Some(outgoing) => self.pending.push_back(outgoing),

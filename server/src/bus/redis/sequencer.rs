@@ -68,20 +68,36 @@ pub(super) struct Sequencer {
     /// The rooms whose next message is missing: the bus task asks when the
     /// next gap is due after every event, which must not walk every room.
     waiting: HashSet<RoomName>,
+    /// Messages held ahead, in all rooms (a gauge reports it).
+    held: usize,
 }
 
 impl Sequencer {
+    /// Messages held ahead of a missing id, in all rooms.
+    pub(super) fn held(&self) -> usize {
+        self.held
+    }
+
+    /// Notes that a room's held messages went from `before` to `after`.
+    fn held_changed(&mut self, before: usize, after: usize) {
+        self.held = (self.held + after).saturating_sub(before);
+    }
+
     /// Starts (or restarts) `room`'s sequence; its baseline is unknown.
     pub(super) fn subscribe(&mut self, room: RoomName, generation: u64) {
         let sequence =
             RoomSequence { generation, last: None, ahead: BTreeMap::new(), waiting_since: None, start_at_first: false };
         self.waiting.remove(&room);
-        self.rooms.insert(room, sequence);
+        if let Some(old) = self.rooms.insert(room, sequence) {
+            self.held_changed(old.ahead.len(), 0);
+        }
     }
 
     /// Forgets `room`.
     pub(super) fn unsubscribe(&mut self, room: &RoomName) {
-        self.rooms.remove(room);
+        if let Some(old) = self.rooms.remove(room) {
+            self.held_changed(old.ahead.len(), 0);
+        }
         self.waiting.remove(room);
     }
 
@@ -117,7 +133,10 @@ impl Sequencer {
         if sequence.last.is_none() {
             sequence.last = Some(newest);
         }
+        let before = sequence.ahead.len();
         let released = sequence.release(now);
+        let after = sequence.ahead.len();
+        self.held_changed(before, after);
         self.note_waiting(room);
         released
     }
@@ -142,6 +161,7 @@ impl Sequencer {
             return Vec::new();
         }
         let room = published.room.clone();
+        let before = sequence.ahead.len();
         // A later copy (read from the store) does not replace one with its author.
         sequence.ahead.entry(id).or_insert(published);
         if sequence.last.is_none() && sequence.start_at_first && sequence.waiting_since.is_none() {
@@ -149,6 +169,8 @@ impl Sequencer {
         }
         let released = sequence.release(now);
         sequence.bound();
+        let after = sequence.ahead.len();
+        self.held_changed(before, after);
         self.note_waiting(&room);
         released
     }
@@ -172,8 +194,11 @@ impl Sequencer {
         let mut released = Vec::new();
         for room in due {
             if let Some(sequence) = self.rooms.get_mut(&room) {
+                let before = sequence.ahead.len();
                 sequence.last = sequence.ahead.keys().next().map(|first| first - 1);
                 released.extend(sequence.release(now));
+                let after = sequence.ahead.len();
+                self.held_changed(before, after);
             }
             self.note_waiting(&room);
         }
@@ -211,7 +236,10 @@ impl Sequencer {
             // The store was read and the ids are not there: do not wait forever.
             skipped = Some(first_held - last - 1);
             sequence.last = Some(first_held - 1);
+            let before = sequence.ahead.len();
             delivered.extend(sequence.release(now));
+            let after = sequence.ahead.len();
+            self.held_changed(before, after);
             self.note_waiting(room);
         }
         (delivered, skipped)
@@ -446,6 +474,7 @@ mod tests {
             sequencer.heard(heard(id, 2), now);
         }
         assert_eq!(sequencer.rooms[&room()].ahead.len(), MAX_AHEAD, "bounded");
+        assert_eq!(sequencer.held(), MAX_AHEAD, "as the gauge says");
         // The store fails: nothing more is kept.
         sequencer.retry_later(&room(), now);
         sequencer.heard(heard(MAX_AHEAD as u64 + 501, 2), now);
@@ -454,6 +483,7 @@ mod tests {
         let (delivered, _) = sequencer.filled(&room(), 0, vec![message(1)], now);
         assert_eq!(ids(&delivered).last(), Some(&(MAX_AHEAD as u64 + 1)));
         assert!(sequencer.heard(heard(MAX_AHEAD as u64 + 502, 2), now).is_empty());
+        assert_eq!(sequencer.held(), 1);
         let gap = Gap { room: room(), after: MAX_AHEAD as u64 + 1, through: MAX_AHEAD as u64 + 501 };
         assert_eq!(sequencer.due_gaps(now + GAP_WAIT), [gap]);
     }
@@ -502,5 +532,31 @@ mod tests {
         assert_eq!(sequencer.due_gaps(now), [Gap { room: room(), after: 0, through: 1 }], "full: due at once");
         let (delivered, _) = sequencer.filled(&room(), 0, vec![message(1)], now);
         assert_eq!(ids(&delivered), (1..=MAX_AHEAD as u64 + 1).collect::<Vec<_>>());
+        assert_eq!(sequencer.held(), 0, "nothing held once released");
+    }
+
+    #[test]
+    fn the_count_held_follows_every_way_messages_leave() {
+        let now = Instant::now();
+        let mut sequencer = live(0, now);
+        for id in [3, 4, 6] {
+            sequencer.heard(heard(id, 2), now);
+        }
+        assert_eq!(sequencer.held(), 3);
+        sequencer.heard(heard(1, 2), now);
+        assert_eq!(sequencer.held(), 3, "1 went out at once");
+        sequencer.filled_partly(&room(), vec![message(2)], now);
+        assert_eq!(sequencer.held(), 1, "2, 3 and 4 went out; 6 waits for 5");
+        sequencer.filled(&room(), 4, Vec::new(), now);
+        assert_eq!(sequencer.held(), 0, "the store has no 5: 6 went out too");
+        sequencer.subscribe(room(), 3);
+        assert_eq!(sequencer.held(), 0, "a new subscription starts empty");
+        sequencer.heard(heard(9, 2), now);
+        assert_eq!(sequencer.held(), 1, "held until the baseline");
+        sequencer.baseline(&room(), 8, now);
+        assert_eq!(sequencer.held(), 0);
+        sequencer.heard(heard(11, 2), now);
+        sequencer.unsubscribe(&room());
+        assert_eq!(sequencer.held(), 0, "a room let go takes its held messages");
     }
 }
