@@ -359,7 +359,7 @@ impl ChatState {
                 self.follow_crowding();
             }
             ServerMessage::Error { code, message } => {
-                if code == ErrorCode::NicknameTaken {
+                if matches!(code, ErrorCode::NicknameTaken | ErrorCode::NameReserved) {
                     self.nick = None;
                     self.joined = false;
                 }
@@ -832,6 +832,12 @@ mod tests {
         );
         assert_eq!(state.nick, None);
         assert_eq!(state.error.as_deref(), Some("“bob” is already in use"));
+        let message = "“alice” belongs to a registered account; sign in to use it, or pick another";
+        let state = apply(
+            ChatState::new(room("lobby"), Some(nick("alice"))),
+            [got(ServerMessage::error(ErrorCode::NameReserved, message))],
+        );
+        assert_eq!((state.nick.clone(), state.error.as_deref()), (None, Some(message)), "as a taken one");
     }
 
     #[test]

@@ -2,6 +2,9 @@
 
 use std::sync::Arc;
 
+use crate::accounts::Accounts;
+use crate::accounts::revocations::Revocations;
+use crate::accounts::signed_out_relay::SignedOutRelay;
 use crate::admission::{ConnectionLimiter, OriginPolicy};
 use crate::bus::redis::BusHealth;
 use crate::client_address::TrustedProxies;
@@ -37,4 +40,12 @@ pub struct AppState {
     pub shutdown: ShutdownSignal,
     /// Every session task, so shutdown can wait for them to finish.
     pub sessions: TaskTracker,
+    /// Accounts and their sessions.
+    pub accounts: Arc<Accounts>,
+    /// Signed-in sockets of this node, by account, for signing out everywhere.
+    pub revocations: Arc<Revocations>,
+    /// Tells the other nodes of accounts signed out everywhere (several nodes).
+    pub signed_out_relay: Option<SignedOutRelay>,
+    /// Whether the session cookie is `Secure` (the public origin is https).
+    pub secure_cookies: bool,
 }

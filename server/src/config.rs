@@ -67,6 +67,13 @@ pub struct Config {
     #[arg(long, env = "CHAT_CHECK_MEMBERS_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub check_members_secs: u64,
 
+    /// Seconds between checks that each signed-in socket's account still
+    /// has a current session (one query per node for all of them); a socket
+    /// whose account has none left is closed. Signing out everywhere closes
+    /// sockets at once; this catches what a node did not hear of.
+    #[arg(long, env = "CHAT_SESSION_SWEEP_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub session_sweep_secs: u64,
+
     /// How hard a SQLite commit waits for the disk: `full` (an acknowledged
     /// message survives a power loss) or `normal` (faster; survives a crash of
     /// the process, but the last acknowledged messages may vanish on power

@@ -6,6 +6,7 @@
 //! connection) -> [`hub`] (rooms, presence) -> [`store`], then the room event
 //! on the [`bus`] -> each hub -> its workers' relays -> sessions -> sockets.
 
+pub mod accounts;
 pub mod admission;
 pub mod app_state;
 pub mod bus;

@@ -10,6 +10,12 @@ use actix_web::{App, HttpServer, web};
 use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
+use crate::accounts::postgres::PostgresAccounts;
+use crate::accounts::revocations::Revocations;
+use crate::accounts::signed_out_relay::SignedOutRelay;
+use crate::accounts::sqlite::SqliteAccounts;
+use crate::accounts::store::AccountStore;
+use crate::accounts::{self, Accounts};
 use crate::admission::{ConnectionLimiter, OriginPolicy};
 use crate::app_state::AppState;
 use crate::bus::redis::{BusHealth, exchange_counts, random_node_id};
@@ -58,6 +64,8 @@ pub enum StartupError {
 /// several nodes: PostgreSQL and a Redis bus).
 struct Services {
     store: Arc<dyn HistoryStore>,
+    /// Accounts and sessions, in the history's database.
+    accounts: Arc<dyn AccountStore>,
     /// One per hub shard.
     buses: Vec<Box<dyn RoomBus>>,
     /// Whether the Redis buses are connected, if there are any.
@@ -67,26 +75,26 @@ struct Services {
     other_nodes: Option<OtherNodes>,
     /// Names presence found taken from this node's connections, with several nodes.
     lost_names: Option<mpsc::UnboundedReceiver<LostName>>,
+    /// Redis, with several nodes (sign-outs travel through it).
+    redis: Option<redis::Client>,
 }
 
 impl Services {
     async fn connect(config: &Config, metrics: &Metrics, shards: usize) -> Result<Self, StartupError> {
-        let store: Arc<dyn HistoryStore> = match &config.database {
-            StoreLocation::Sqlite(path) => {
-                let sqlite = Arc::new(SqliteStore::open_with(path, config.durability).await?);
-                // This process is the file's only writer, so the newest pages can be
-                // kept in memory (in front: its hits are no database reads, not timed as ones).
-                Arc::new(LatestPageCache::new(Arc::new(InstrumentedStore::new(sqlite, metrics.clone()))))
-            }
-            // Other nodes may write to it: every page is read from the database.
-            StoreLocation::Postgres(url) => {
-                Arc::new(InstrumentedStore::new(Arc::new(PostgresStore::open(url).await?), metrics.clone()))
-            }
-        };
+        let (store, accounts) = open_store(config, metrics).await?;
         let Some(url) = &config.redis else {
             let buses = (0..shards).map(|_| Box::new(InProcessBus::default()) as Box<dyn RoomBus>).collect();
             let presence = Arc::new(InProcessPresence::default());
-            return Ok(Self { store, buses, bus_health: None, presence, other_nodes: None, lost_names: None });
+            return Ok(Self {
+                store,
+                accounts,
+                buses,
+                bus_health: None,
+                presence,
+                other_nodes: None,
+                lost_names: None,
+                redis: None,
+            });
         };
         let node = random_node_id();
         tracing::info!(redis = %url, node, "room events and presence go through redis");
@@ -98,10 +106,34 @@ impl Services {
             tracing::warn!(%error, "presence is unavailable for now; joins wait for it");
         }
         let lost_names = presence.lost_names();
-        let other_nodes = Some(exchange_counts(client, store.epoch(), node)?);
+        let other_nodes = Some(exchange_counts(client.clone(), store.epoch(), node)?);
         let buses = buses.into_iter().map(|bus| Box::new(bus) as Box<dyn RoomBus>).collect();
-        Ok(Self { store, buses, bus_health: Some(health), presence, other_nodes, lost_names })
+        let redis = Some(client);
+        Ok(Self { store, accounts, buses, bus_health: Some(health), presence, other_nodes, lost_names, redis })
     }
+}
+
+/// Opens the history store (bringing the schema up to date) and the
+/// accounts kept beside it.
+async fn open_store(
+    config: &Config,
+    metrics: &Metrics,
+) -> Result<(Arc<dyn HistoryStore>, Arc<dyn AccountStore>), StartupError> {
+    Ok(match &config.database {
+        StoreLocation::Sqlite(path) => {
+            let sqlite = Arc::new(SqliteStore::open_with(path, config.durability).await?);
+            let accounts = Arc::new(SqliteAccounts::open(path).await?);
+            // This process is the file's only writer, so the newest pages can be
+            // kept in memory (in front: its hits are no database reads, not timed as ones).
+            (Arc::new(LatestPageCache::new(Arc::new(InstrumentedStore::new(sqlite, metrics.clone())))), accounts)
+        }
+        // Other nodes may write to it: every page is read from the database.
+        StoreLocation::Postgres(url) => {
+            let postgres = Arc::new(PostgresStore::open(url).await?);
+            let accounts = Arc::new(PostgresAccounts::connect(url).await?);
+            (Arc::new(InstrumentedStore::new(postgres, metrics.clone())), accounts)
+        }
+    })
 }
 
 /// Closes the connections whose names presence gave to others, until the hub stops.
@@ -130,7 +162,7 @@ impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let metrics = Metrics::new();
         let workers = config.workers.map_or_else(default_workers, std::num::NonZeroUsize::get);
-        let Services { store, buses, bus_health, presence, other_nodes, lost_names } =
+        let Services { store, accounts, buses, bus_health, presence, other_nodes, lost_names, redis } =
             Services::connect(&config, &metrics, workers).await?;
         // Compressing the bundle takes a moment and transient memory: done before
         // the port opens, so nothing sees a half-started server.
@@ -153,6 +185,12 @@ impl Application {
         if let Some(lost_names) = lost_names {
             tokio::spawn(close_lost_names(lost_names, hub_handle.clone()));
         }
+        // Half the cores hash passwords at most: the chat keeps the rest.
+        let accounts = Arc::new(Accounts::new(accounts, workers.div_ceil(2)));
+        let revocations = Arc::new(Revocations::default());
+        let signed_out_relay = redis.map(|client| SignedOutRelay::start(client, store.epoch(), revocations.clone()));
+        let sweep_every = Duration::from_secs(config.session_sweep_secs);
+        tokio::spawn(accounts::sweep::run(accounts.clone(), revocations.clone(), sweep_every));
         let sessions = TaskTracker::new();
         // A session's writes wait at most its idle timeout; so may the kernel's.
         let write_deadline = config.idle_timeout();
@@ -169,6 +207,10 @@ impl Application {
             limiter: ConnectionLimiter::new(config.max_connections, config.max_connections_per_ip),
             shutdown: signal,
             sessions: sessions.clone(),
+            accounts,
+            revocations,
+            signed_out_relay,
+            secure_cookies: config.public_origin.as_deref().is_some_and(|origin| origin.starts_with("https://")),
         });
         let server = HttpServer::new(move || {
             // Called once per worker thread: each worker gets its own relay.

@@ -5,6 +5,7 @@
 //! [`MessageText`], [`RoomName`], [`ClientId`]) and the limits that bound them
 //! ([`limits`]). Both sides depend on this crate, so they cannot drift apart.
 
+pub mod api;
 mod client_id;
 mod endpoint;
 mod epoch;

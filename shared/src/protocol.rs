@@ -241,6 +241,8 @@ pub enum ErrorCode {
     RoomLimit,
     /// A service the server relies on (e.g. presence) failed; retry soon.
     Unavailable,
+    /// The nickname belongs to a registered account; sign in to use it.
+    NameReserved,
 }
 
 /// Why a text frame could not be decoded into a [`ClientMessage`].

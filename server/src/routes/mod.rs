@@ -1,6 +1,7 @@
 //! The HTTP surface: two socket endpoints, operations endpoints, and the
 //! static web client.
 
+pub mod api_accounts;
 mod health;
 mod socket_upgrade;
 pub mod static_files;
@@ -20,5 +21,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))
+        .configure(api_accounts::configure)
         .default_service(web::route().guard(guard::Any(guard::Get()).or(guard::Head())).to(static_files::serve));
 }

@@ -11,19 +11,26 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use chat_shared::Endpoint;
 
+use super::api_accounts;
+use crate::accounts::store::SessionUser;
 use crate::app_state::AppState;
 use crate::hub::WorkerLink;
 use crate::metrics::RefusalReason;
 use crate::session::{self, SessionContext};
 
-/// Upgrades `/ws` to the typed JSON protocol.
+/// Upgrades `/ws` to the typed JSON protocol, as the account of the
+/// request's session cookie if it has a current one (else as a guest).
 pub async fn json(
     req: HttpRequest,
     body: web::Payload,
     state: web::Data<AppState>,
     worker: web::Data<WorkerLink>,
 ) -> HttpResponse {
-    upgrade(req, body, &state, &worker, Endpoint::Json)
+    let user = match api_accounts::session_user(&req, &state).await {
+        Ok(user) => user,
+        Err(refused) => return refused,
+    };
+    upgrade(req, body, &state, &worker, Endpoint::Json, user)
 }
 
 /// Upgrades `/` to the seed's plain echo-to-everyone protocol.
@@ -33,7 +40,7 @@ pub async fn plain(
     state: web::Data<AppState>,
     worker: web::Data<WorkerLink>,
 ) -> HttpResponse {
-    upgrade(req, body, &state, &worker, Endpoint::Plain)
+    upgrade(req, body, &state, &worker, Endpoint::Plain, None)
 }
 
 fn upgrade(
@@ -42,6 +49,7 @@ fn upgrade(
     state: &AppState,
     worker: &WorkerLink,
     endpoint: Endpoint,
+    user: Option<SessionUser>,
 ) -> HttpResponse {
     let origin = req.headers().get(header::ORIGIN).map(|v| v.to_str().unwrap_or("invalid"));
     let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok());
@@ -82,6 +90,9 @@ fn upgrade(
         shutdown: state.shutdown.clone(),
         permit,
         peer: client,
+        accounts: state.accounts.clone(),
+        revoked: user.as_ref().map(|user| state.revocations.listen(user.id)),
+        user,
     };
     match endpoint {
         Endpoint::Json => {

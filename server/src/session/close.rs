@@ -17,6 +17,11 @@ pub(crate) fn close_reason_of(cause: CloseCause) -> CloseReason {
     }
 }
 
+/// The close frame of a signed-in socket whose account signed out everywhere.
+pub(crate) fn signed_out() -> CloseReason {
+    policy_close("signed out")
+}
+
 /// The close frame that answers a peer's protocol violation (RFC 6455 §7.4.1).
 pub(crate) fn close_reason_for(error: &ProtocolError) -> CloseReason {
     let message = error.to_string();

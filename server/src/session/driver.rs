@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
 
-use super::close::{answer_to_close, close_reason_for, close_reason_of, going_away, policy_close};
+use super::close::{answer_to_close, close_reason_for, close_reason_of, going_away, policy_close, signed_out};
 use super::live_order::LiveOrder;
 use super::rate_limit::{FrameBudget, Verdict};
 use super::{
     FrameHandler, Handled, MAX_EXCESS_PINGS, MAX_INVALID_FRAMES, PING_BURST, PINGS_PER_SECOND, SessionContext,
 };
+use crate::accounts::revocations::Revoked;
 use crate::hub::{HubStopped, Outbound, OutboundReceiver, QueueError, ReplySender};
 
 /// The connection loop shared by both protocols. Returns the close frame to
@@ -145,7 +146,16 @@ pub(crate) async fn drive(
                 heartbeat.as_mut().reset(next);
             }
             _ = context.shutdown.fired() => return Some(going_away()),
+            () = revoked(&mut context.revoked) => return Some(signed_out()),
         }
+    }
+}
+
+/// Resolves when the socket's account signs out everywhere; never for a guest.
+async fn revoked(revoked: &mut Option<Revoked>) {
+    match revoked {
+        Some(revoked) => revoked.fired().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -21,6 +21,7 @@ use bytestring::ByteString;
 use chat_shared::limits::{HISTORY_PAGE, HISTORY_PAGE_MAX, PRESENCE_EVENTS_MAX, RESUME_MAX};
 use chat_shared::{ClientMessage, Epoch, ErrorCode, Nickname, RoomName, ServerMessage};
 
+use crate::accounts::Accounts;
 use crate::bus::Peer;
 use crate::hub::{ConnectionId, HubHandle, HubStopped, JoinClaim, JoinRequest, Outbound};
 use crate::presence::{Claim, Presence};
@@ -50,6 +51,9 @@ pub fn run(
         presence: context.presence.clone(),
         peer: context.hub.peer(id),
         claimed: None,
+        accounts: context.accounts.clone(),
+        // Registered names are valid nicknames; one that no longer is speaks as a guest.
+        speaks_as: context.user.as_ref().and_then(|user| Nickname::parse(user.name.clone()).ok()),
     })
 }
 
@@ -82,6 +86,11 @@ struct JsonSession {
     peer: Peer,
     /// The nickname this connection holds, and where.
     claimed: Option<(RoomName, Nickname)>,
+    /// Whose names a guest may not take.
+    accounts: Arc<Accounts>,
+    /// The signed-in account's name, which every join of this connection
+    /// uses whatever nickname it asks for (none: a guest).
+    speaks_as: Option<Nickname>,
 }
 
 /// The target of the record of names held (`claimed`, `released`, at
@@ -104,6 +113,10 @@ impl JsonSession {
     async fn on_message(&mut self, message: ClientMessage) -> Result<Option<ServerMessage>, HubStopped> {
         match message {
             ClientMessage::Join { room, nick, tab, after, epoch } => {
+                let nick = match self.name_to_use(nick).await {
+                    Ok(nick) => nick,
+                    Err(refusal) => return Ok(Some(refusal)),
+                };
                 // Debug, not info: a crowd rejoining after a restart wrote a line per join.
                 tracing::debug!(%nick, %room, ?after, "joining");
                 let claimed = match self.presence.claim(&room, &nick, &tab, self.peer).await {
@@ -190,6 +203,27 @@ impl JsonSession {
             }
             ClientMessage::HistoryAfter { room, after, limit } => {
                 Ok(self.read_joined(Read::After { room, after, limit }))
+            }
+        }
+    }
+
+    /// The name a join speaks under: the account's for a signed-in
+    /// connection, whatever it asked for; a guest's own, unless an account
+    /// has it (or one that looks the same).
+    async fn name_to_use(&self, asked: Nickname) -> Result<Nickname, ServerMessage> {
+        if let Some(name) = &self.speaks_as {
+            return Ok(name.clone());
+        }
+        match self.accounts.is_reserved(&asked).await {
+            Ok(false) => Ok(asked),
+            Ok(true) => {
+                let message = format!("“{asked}” belongs to a registered account; sign in to use it, or pick another");
+                Err(ServerMessage::error(ErrorCode::NameReserved, message))
+            }
+            Err(error) => {
+                tracing::error!(%error, "checking a nickname against the accounts failed");
+                let message = "joining rooms is unavailable right now; retry soon";
+                Err(ServerMessage::error(ErrorCode::Unavailable, message))
             }
         }
     }

@@ -33,6 +33,9 @@ use bytestring::ByteString;
 use chat_shared::{Endpoint, RoomName};
 use tracing::Instrument;
 
+use crate::accounts::Accounts;
+use crate::accounts::revocations::Revoked;
+use crate::accounts::store::SessionUser;
 use crate::admission::ConnectionPermit;
 use crate::hub::{ConnectionId, HubHandle, HubStopped, Outbound, SessionSink, WorkerAddress, outbound_queue};
 use crate::metrics::EndpointMetrics;
@@ -76,6 +79,12 @@ pub struct SessionContext {
     pub permit: ConnectionPermit,
     /// The client's address (behind a trusted proxy, the one it forwarded), for logs.
     pub peer: Option<IpAddr>,
+    /// Accounts: whose names guests may not take.
+    pub accounts: Arc<Accounts>,
+    /// The signed-in account the socket speaks for (none: a guest).
+    pub user: Option<SessionUser>,
+    /// Fires when that account signs out everywhere.
+    pub revoked: Option<Revoked>,
 }
 
 /// What handling one data frame produced.

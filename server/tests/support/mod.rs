@@ -2,6 +2,7 @@
 //! over real sockets.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod accounts;
 pub mod postgres;
 pub mod process;
 pub mod raw_frames;
@@ -101,8 +102,17 @@ impl RawClient {
     /// Connects to `path` on the app, and returns once the server's session
     /// is registered with the hub (so nothing sent afterwards can miss it).
     pub async fn connect(address: SocketAddr, path: &str) -> Self {
-        let (socket, response) =
-            tokio_tungstenite::connect_async(format!("ws://{address}{path}")).await.expect("websocket connects");
+        Self::connect_with_cookie(address, path, None).await
+    }
+
+    /// Like [`RawClient::connect`], sending `cookie` (a `Cookie` header's value) with the upgrade.
+    pub async fn connect_with_cookie(address: SocketAddr, path: &str, cookie: Option<&str>) -> Self {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("ws://{address}{path}").into_client_request().expect("a request");
+        if let Some(cookie) = cookie {
+            request.headers_mut().insert("cookie", cookie.parse().expect("a header value"));
+        }
+        let (socket, response) = tokio_tungstenite::connect_async(request).await.expect("websocket connects");
         assert_eq!(response.status(), 101);
         let mut client = Self { socket, early: VecDeque::new() };
         client.wait_until_registered().await;
@@ -230,9 +240,14 @@ pub fn room(s: &str) -> RoomName {
 impl JsonClient {
     /// Connects without joining, as a fresh browser tab.
     pub async fn connect(address: SocketAddr) -> Self {
+        Self::connect_with_cookie(address, None).await
+    }
+
+    /// Like [`JsonClient::connect`], as a tab whose browser has `cookie` (a `Cookie` header's value).
+    pub async fn connect_with_cookie(address: SocketAddr, cookie: Option<&str>) -> Self {
         let tab = ClientId::parse(format!("tab-{}", TABS.fetch_add(1, Ordering::Relaxed))).expect("tab");
         Self {
-            raw: RawClient::connect(address, "/ws").await,
+            raw: RawClient::connect_with_cookie(address, "/ws", cookie).await,
             tab,
             room: RoomName::lobby(),
             sent: 0,
