@@ -68,7 +68,7 @@ async fn main() -> ExitCode {
     // Where some clients connect, as browsers of a deployment would.
     let nginx = chat_e2e::Nginx::balancing(chat_e2e::free_port(), &cluster.addresses()).await;
     if args.nginx_every > 0 {
-        println!("every {}th client connects through nginx at {}", args.nginx_every, nginx.address);
+        println!("1 client in {} connects through nginx at {}", args.nginx_every, nginx.address);
     }
     let (phase, phases) = watch::channel(Phase::Chatting);
     let start = tokio::time::Instant::now();

@@ -45,65 +45,89 @@ fn epoch_seconds(timestamp: &str) -> Option<f64> {
     Some((days * 86_400 + hours * 3_600 + minutes * 60) as f64 + seconds)
 }
 
-/// A record line's event: `(message, timestamp, room, nick, tab, connection)`.
-fn record(line: &str) -> Option<(String, f64, String, String, Option<String>, u64)> {
-    let value: serde_json::Value = serde_json::from_str(line).ok()?;
+/// A line of a node's log that matters here.
+enum Line {
+    /// A record of a name claimed or released.
+    Record { message: String, room: String, nick: String, tab: Option<String>, connection: u64 },
+    /// A process started (it logs `listening` once bound): whatever the
+    /// one before held ended with it.
+    Started,
+    /// Anything else (its time still says the process was alive).
+    Other,
+}
+
+/// A line's time and what it is; `None` if it is not a JSON log line.
+fn line(text: &str) -> Option<(f64, Line)> {
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    let at = epoch_seconds(value.get("timestamp")?.as_str()?)?;
+    if value.get("message").and_then(serde_json::Value::as_str) == Some("listening") {
+        return Some((at, Line::Started));
+    }
+    Some((at, record(&value).unwrap_or(Line::Other)))
+}
+
+fn record(value: &serde_json::Value) -> Option<Line> {
     if value.get("target")?.as_str()? != "chat_server::presence::record" {
         return None;
     }
     let text = |key: &str| value.get(key).and_then(serde_json::Value::as_str).map(str::to_owned);
-    Some((
-        text("message")?,
-        epoch_seconds(value.get("timestamp")?.as_str()?)?,
-        text("room")?,
-        text("nick")?,
-        text("tab"),
-        value.get("connection")?.as_u64()?,
-    ))
+    Some(Line::Record {
+        message: text("message")?,
+        room: text("room")?,
+        nick: text("nick")?,
+        tab: text("tab"),
+        connection: value.get("connection")?.as_u64()?,
+    })
 }
 
-/// The holds recorded in node `node`'s log at `path`. `deaths` are the times
-/// the node was killed (its open holds end there); holds still open at the
-/// end of its log end at `end`.
+/// The holds recorded in node `node`'s log at `path`. A hold ends at its
+/// release; or, when its process ended first, at the first of `deaths` (the
+/// times the node was killed) after it began, or, for a process that ended
+/// otherwise (it exited at startup, say), at its last log line before the
+/// next one started. Holds still open when the log ends end at `end`.
 pub fn read(path: &Path, node: usize, deaths: &[f64], end: f64) -> Vec<Hold> {
     let Ok(log) = std::fs::read_to_string(path) else { return Vec::new() };
+    let death_after = |from: f64| deaths.iter().copied().filter(|death| *death >= from).reduce(f64::min);
     let mut holds: Vec<Hold> = Vec::new();
+    // Indices of the holds of the running process not yet released.
     let mut open: Vec<usize> = Vec::new();
-    for (message, at, room, nick, tab, connection) in log.lines().filter_map(record) {
-        // A death between the last line and this one ended what was open.
-        if let Some(death) = deaths
-            .iter()
-            .copied()
-            .filter(|death| *death <= at)
-            .fold(None, |last: Option<f64>, d| Some(last.map_or(d, |last| last.max(d))))
-        {
-            for index in open.drain(..) {
-                if holds[index].from < death {
-                    holds[index].until = death;
+    let mut last_seen = f64::NEG_INFINITY;
+    for (at, line) in log.lines().filter_map(line) {
+        // Killed since they began: over at the kill.
+        open.retain(|index| match death_after(holds[*index].from) {
+            Some(death) if death <= at => {
+                holds[*index].until = death;
+                false
+            }
+            _ => true,
+        });
+        match line {
+            Line::Started => {
+                for index in open.drain(..) {
+                    holds[index].until = last_seen.max(holds[index].from);
                 }
             }
-        }
-        match (message.as_str(), tab) {
-            ("claimed", Some(tab)) => {
-                open.push(holds.len());
-                holds.push(Hold { room, nick, tab, node, connection, from: at, until: end });
-            }
-            ("released", _) => {
-                if let Some(position) = open.iter().position(|index| {
-                    let hold = &holds[*index];
-                    hold.connection == connection && hold.room == room && hold.nick == nick
-                }) {
-                    holds[open.remove(position)].until = at;
+            Line::Record { message, room, nick, tab, connection } => match (message.as_str(), tab) {
+                ("claimed", Some(tab)) => {
+                    open.push(holds.len());
+                    holds.push(Hold { room, nick, tab, node, connection, from: at, until: end });
                 }
-            }
-            _ => {}
+                ("released", _) => {
+                    if let Some(position) = open.iter().position(|index| {
+                        let hold = &holds[*index];
+                        hold.connection == connection && hold.room == room && hold.nick == nick
+                    }) {
+                        holds[open.remove(position)].until = at;
+                    }
+                }
+                _ => {}
+            },
+            Line::Other => {}
         }
+        last_seen = at;
     }
-    // Holds open at a later death end there.
     for index in open {
-        if let Some(death) = deaths.iter().copied().filter(|death| *death > holds[index].from).reduce(f64::min) {
-            holds[index].until = death;
-        }
+        holds[index].until = death_after(holds[index].from).unwrap_or(end);
     }
     holds
 }
@@ -135,11 +159,30 @@ mod tests {
                 .to_owned(),
             line("03", "released", "ann", 1),
             line("04", "claimed", "bob", 2),
+            // Killed at 10 s; the restarted process numbers connections from 1 again.
+            line("15", "claimed", "dan", 1),
+            line("16", "released", "dan", 1),
             line("20", "claimed", "cat", 3),
+            line("21", "claimed", "eve", 4),
+            line("22", "released", "eve", 4),
+            // That process exited by itself (no kill): the next one starts at 25 s.
+            r#"{"timestamp":"1970-01-01T00:00:25Z","level":"INFO","message":"listening","target":"chat_server"}"#
+                .to_owned(),
+            line("26", "claimed", "fay", 3),
         ];
         std::fs::write(&path, log.join("\n")).expect("log");
         let holds = read(&path, 0, &[10.0], 30.0);
         let spans: Vec<(&str, f64, f64)> = holds.iter().map(|h| (h.nick.as_str(), h.from, h.until)).collect();
-        assert_eq!(spans, [("ann", 1.0, 3.0), ("bob", 4.0, 10.0), ("cat", 20.0, 30.0)]);
+        assert_eq!(
+            spans,
+            [
+                ("ann", 1.0, 3.0),
+                ("bob", 4.0, 10.0),
+                ("dan", 15.0, 16.0),
+                ("cat", 20.0, 22.0),
+                ("eve", 21.0, 22.0),
+                ("fay", 26.0, 30.0)
+            ]
+        );
     }
 }

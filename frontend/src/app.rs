@@ -2,14 +2,45 @@
 
 use yew::prelude::*;
 
-use crate::components::{Composer, MemberList, MessageLog, NicknameForm, RoomList, StatusBar, TypingIndicator};
-use crate::hooks::{use_chat, use_unread_title};
+use crate::components::{
+    AccountForm, Composer, MemberList, MessageLog, NicknameForm, RoomList, StatusBar, TypingIndicator,
+};
+use crate::hooks::{Account, use_account, use_chat, use_unread_title};
 
 /// The root component.
 #[function_component]
 pub fn App() -> Html {
     let chat = use_chat();
+    let on_signed_in = {
+        let (choose_nick, reconnect) = (chat.choose_nick.clone(), chat.reconnect.clone());
+        Callback::from(move |(nick, just_now)| {
+            // The old socket is a guest's: drop it before the join can use it.
+            if just_now {
+                reconnect.emit(());
+            }
+            choose_nick.emit(nick);
+        })
+    };
+    let on_signed_out = {
+        let (forget_nick, reconnect) = (chat.forget_nick.clone(), chat.reconnect.clone());
+        Callback::from(move |()| {
+            reconnect.emit(());
+            forget_nick.emit(());
+        })
+    };
+    let account = use_account(on_signed_in, on_signed_out);
     let state = &*chat.state;
+    // Signed in, yet back at the join form: the account was signed out
+    // elsewhere (its name refused to this guest socket). Ask who we are now.
+    {
+        let recheck = account.recheck.clone();
+        let stale = matches!(account.account, Account::SignedIn(_)) && state.nick.is_none();
+        use_effect_with(stale, move |stale| {
+            if *stale {
+                recheck.emit(());
+            }
+        });
+    }
     let sidebar_open = use_state(|| false);
     use_unread_title(state);
 
@@ -18,6 +49,10 @@ pub fn App() -> Html {
         Callback::from(move |_: MouseEvent| sidebar_open.set(!*sidebar_open))
     };
     let pending: Vec<_> = state.pending_here().cloned().collect();
+    let sign_out = |everywhere: bool| {
+        let sign_out = account.sign_out.clone();
+        Callback::from(move |_: MouseEvent| sign_out.emit(everywhere))
+    };
 
     html! {
         <div class={classes!("app", sidebar_open.then_some("sidebar-open"))}>
@@ -25,7 +60,11 @@ pub fn App() -> Html {
                 <button type="button" class="menu" aria-label="Rooms and members"
                     aria-expanded={sidebar_open.to_string()} onclick={toggle_sidebar}>{ "☰" }</button>
                 <h1>{ format!("#{}", state.room) }</h1>
-                if let Some(nick) = &state.nick {
+                if let Account::SignedIn(name) = &account.account {
+                    <span class="me">{ "signed in as " }<strong>{ name.as_str() }</strong></span>
+                    <button type="button" class="link" onclick={sign_out(false)}>{ "Sign out" }</button>
+                    <button type="button" class="link" onclick={sign_out(true)}>{ "Sign out everywhere" }</button>
+                } else if let Some(nick) = &state.nick {
                     <span class="me">{ "as " }<strong>{ nick.as_str() }</strong></span>
                 }
                 <StatusBar status={state.connection} />
@@ -52,6 +91,9 @@ pub fn App() -> Html {
                 <main class="welcome">
                     <NicknameForm on_join={chat.choose_nick.clone()} room={state.room.clone()}
                         server_error={state.error.clone()} />
+                    if account.account == Account::Guest {
+                        <AccountForm on_enter={account.enter.clone()} error={account.error.clone()} />
+                    }
                 </main>
             }
         </div>

@@ -5,6 +5,7 @@
 //! [`components`] -> the page; user input goes back through the hook's
 //! callbacks to the socket.
 
+pub mod account;
 pub mod app;
 pub mod backoff;
 pub mod browser;

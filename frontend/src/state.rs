@@ -135,6 +135,8 @@ pub enum ChatAction {
     Disconnected,
     /// The user picked a nickname.
     ChooseNick(Nickname),
+    /// The user signed out: back to the join form.
+    ForgetNick,
     /// The user opened a room (link, URL or form).
     EnterRoom(RoomName),
     /// The user sent a message; it is pending until confirmed.
@@ -407,6 +409,11 @@ impl Reducible for ChatState {
             }
             ChatAction::ChooseNick(nick) => {
                 next.nick = Some(nick);
+                next.error = None;
+            }
+            ChatAction::ForgetNick => {
+                next.nick = None;
+                next.joined = false;
                 next.error = None;
             }
             ChatAction::EnterRoom(room) if room != next.room => {

@@ -151,3 +151,23 @@ async fn a_client_that_reconnects_while_postgres_restarts_still_resumes_where_it
     let ids: Vec<u64> = messages.iter().map(|m| m.id).collect();
     assert_eq!((ids, has_newer), (vec![2, 3], false), "exactly what she missed");
 }
+
+#[actix_web::test]
+async fn while_postgres_is_down_guests_still_join_and_a_name_seen_registered_stays_reserved() {
+    let _alone = POSTGRES_STOPPER.lock().await;
+    let Some(url) = fresh_database().await else { return };
+    let app = TestApp::spawn_configured(|config| config.database = StoreLocation::Postgres(url.clone())).await;
+    let registered = support::accounts::credentials(app.address, "/api/register", "alice", "correct horse").await;
+    assert_eq!(registered.status, 201);
+
+    pg_ctl(&["-m", "fast", "stop"]);
+    let mut guest = JsonClient::connect(app.address).await;
+    guest.send_join("lobby", "ALICE", None).await;
+    let refused = guest.next().await;
+    let mut carol = JsonClient::connect(app.address).await;
+    carol.send_join("lobby", "carol", None).await;
+    let joined = carol.next().await;
+    pg_ctl(&["start"]);
+    assert!(matches!(refused, ServerMessage::Error { code: ErrorCode::NameReserved, .. }), "{refused:?}");
+    assert!(matches!(joined, ServerMessage::Joined { .. }), "a guest chats on through the outage: {joined:?}");
+}

@@ -532,6 +532,38 @@ async fn after_redis_restarts_empty_no_name_is_free_before_its_holder_took_it_ba
 }
 
 #[actix_web::test]
+async fn a_node_started_just_after_redis_restarts_empty_gives_no_name_away_before_its_holder_took_it_back() {
+    let Some((database, mut redis)) = services().await else { return };
+    let node_a = node(&database, &redis).await;
+    let mut ann = JsonClient::connect_as_tab(node_a.address, "tab-ann").await;
+    try_join(&mut ann, "dev", "ann").await.expect("ann joins");
+    let epoch = epoch_of(&node_a).await;
+
+    redis.kill();
+    redis.start_again().await;
+    // A node that just started (it held nothing, knew no incarnation of
+    // presence) beats first: it cannot tell this from a new history. Found
+    // by the fault run: it opened claims at once, before node A's next beat
+    // took ann's name back, and an impostor got it.
+    let client = redis::Client::open(redis.url()).expect("redis client");
+    let fresh = RedisPresence::start(client, &epoch, 997).expect("presence");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = tokio::time::Instant::now();
+    let impostor = Peer { node: 997, connection: 1 };
+    let tab = ClientId::parse("tab-impostor").expect("tab");
+    let mut answers = Vec::new();
+    while started.elapsed() < Duration::from_secs(8) {
+        answers.push(fresh.claim(&room("dev"), &nick("ann"), &tab, impostor).await.map(|claimed| claimed.claim));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        answers.iter().all(|answer| matches!(answer, Ok(Claim::Recovering | Claim::Taken))),
+        "ann's name was given away: {answers:?}"
+    );
+    assert!(matches!(answers.last(), Some(Ok(Claim::Taken))), "taken, once node A took it back");
+}
+
+#[actix_web::test]
 async fn a_connection_whose_name_another_took_while_presence_was_lost_is_closed() {
     let Some((database, redis)) = services().await else { return };
     let node_a = node(&database, &redis).await;

@@ -1,5 +1,6 @@
 //! The pieces of the page, each a small function component.
 
+pub mod account_form;
 pub mod composer;
 pub mod member_list;
 pub mod message_log;
@@ -8,6 +9,7 @@ pub mod room_list;
 pub mod status_bar;
 pub mod typing_indicator;
 
+pub use account_form::AccountForm;
 pub use composer::Composer;
 pub use member_list::MemberList;
 pub use message_log::MessageLog;

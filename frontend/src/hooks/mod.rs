@@ -6,11 +6,13 @@
 //! others (`use_connection` for the socket,
 //! `use_clock`, `use_room_from_url`).
 
+mod use_account;
 mod use_chat;
 mod use_clock;
 mod use_connection;
 mod use_room_from_url;
 mod use_unread_title;
 
+pub use use_account::{Account, AccountHandle, use_account};
 pub use use_chat::{ChatHandle, use_chat};
 pub use use_unread_title::use_unread_title;

@@ -29,6 +29,11 @@ pub struct ChatHandle {
     pub typing: Callback<()>,
     /// The reader scrolled to the top: fetch an older page.
     pub load_older: Callback<()>,
+    /// Back to the join form (signed out).
+    pub forget_nick: Callback<()>,
+    /// Drop the socket and open a new one (the session cookie changed: it
+    /// counts at the upgrade). Nothing is sent on the old one meanwhile.
+    pub reconnect: Callback<()>,
 }
 
 /// Connects to the chat server of the current page and keeps connected.
@@ -140,6 +145,15 @@ pub fn use_chat() -> ChatHandle {
             }
         })
     };
+    let forget_nick = {
+        let dispatcher = state.dispatcher();
+        Callback::from(move |()| dispatcher.dispatch(ChatAction::ForgetNick))
+    };
+    let reconnect = {
+        let link = link.clone();
+        Callback::from(move |()| link.borrow_mut().outbox = None)
+    };
+
     let load_older = {
         let (dispatcher, snapshot) = (state.dispatcher(), state.clone());
         Callback::from(move |()| {
@@ -156,5 +170,5 @@ pub fn use_chat() -> ChatHandle {
         })
     };
 
-    ChatHandle { state, choose_nick, send, typing, load_older }
+    ChatHandle { state, choose_nick, send, typing, load_older, forget_nick, reconnect }
 }

@@ -19,7 +19,7 @@ pub mod sweep;
 
 use std::collections::HashSet;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chat_shared::Nickname;
@@ -65,6 +65,9 @@ pub struct Accounts {
     store: Arc<dyn AccountStore>,
     hasher: PasswordHasher,
     limits: AttemptLimits,
+    /// Name keys this node has seen registered: answered without the
+    /// database (names are never unregistered), and while it is away.
+    known_reserved: RwLock<HashSet<String>>,
 }
 
 /// A signed-in session: its account, and the token its cookie carries.
@@ -83,7 +86,12 @@ fn now_ms() -> i64 {
 impl Accounts {
     /// Accounts kept in `store`, passwords hashed `parallel` at a time.
     pub fn new(store: Arc<dyn AccountStore>, parallel: usize) -> Self {
-        Self { store, hasher: PasswordHasher::new(parallel), limits: AttemptLimits::default() }
+        Self {
+            store,
+            hasher: PasswordHasher::new(parallel),
+            limits: AttemptLimits::default(),
+            known_reserved: RwLock::default(),
+        }
     }
 
     fn check_password(password: &str) -> Result<(), AccountError> {
@@ -108,6 +116,7 @@ impl Accounts {
             return Err(AccountError::UsernameTaken(name.as_str().to_owned()));
         };
         tracing::info!(user = id, name = %name, "account registered");
+        self.known_reserved.write().unwrap_or_else(PoisonError::into_inner).insert(key);
         self.start_session(SessionUser { id, name: name.as_str().to_owned() }).await
     }
 
@@ -160,8 +169,28 @@ impl Accounts {
         self.store.with_sessions(users, now_ms()).await
     }
 
-    /// Whether `nick` is (or looks the same as) a registered account's name.
-    pub async fn is_reserved(&self, nick: &Nickname) -> Result<bool, StoreError> {
-        Ok(self.store.user_by_key(&name_key::name_key(nick.as_str())).await?.is_some())
+    /// Whether `nick` is (or looks the same as) a registered account's
+    /// name. Names this node has seen registered are answered from memory;
+    /// others from the database. While the database is away, a name not seen
+    /// yet counts as free: guests keep chatting through an outage (when
+    /// nobody can register either), at the cost of a name registered on
+    /// another node and never seen here being usable by a guest until it is
+    /// back.
+    pub async fn is_reserved(&self, nick: &Nickname) -> bool {
+        let key = name_key::name_key(nick.as_str());
+        if self.known_reserved.read().unwrap_or_else(PoisonError::into_inner).contains(&key) {
+            return true;
+        }
+        match self.store.user_by_key(&key).await {
+            Ok(Some(_)) => {
+                self.known_reserved.write().unwrap_or_else(PoisonError::into_inner).insert(key);
+                true
+            }
+            Ok(None) => false,
+            Err(error) => {
+                tracing::warn!(%error, "cannot check a nickname against the accounts; letting the guest have it");
+                false
+            }
+        }
     }
 }

@@ -214,18 +214,11 @@ impl JsonSession {
         if let Some(name) = &self.speaks_as {
             return Ok(name.clone());
         }
-        match self.accounts.is_reserved(&asked).await {
-            Ok(false) => Ok(asked),
-            Ok(true) => {
-                let message = format!("“{asked}” belongs to a registered account; sign in to use it, or pick another");
-                Err(ServerMessage::error(ErrorCode::NameReserved, message))
-            }
-            Err(error) => {
-                tracing::error!(%error, "checking a nickname against the accounts failed");
-                let message = "joining rooms is unavailable right now; retry soon";
-                Err(ServerMessage::error(ErrorCode::Unavailable, message))
-            }
+        if self.accounts.is_reserved(&asked).await {
+            let message = format!("“{asked}” belongs to a registered account; sign in to use it, or pick another");
+            return Err(ServerMessage::error(ErrorCode::NameReserved, message));
         }
+        Ok(asked)
     }
 
     /// Where a join may resume: after `after`, if the client's ids are of this

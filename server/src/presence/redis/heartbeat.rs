@@ -14,6 +14,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Weak;
+use std::time::Duration;
 
 use chat_shared::limits::PRESENCE_EVENTS_MAX;
 use chat_shared::{Nickname, RoomName};
@@ -95,14 +96,16 @@ pub(super) async fn watch_lease(presence: Weak<RedisPresence>) {
 impl RedisPresence {
     /// Tells Redis this node is alive; buries the nodes past their time;
     /// comes back if this node was buried itself.
-    pub(super) async fn beat(&self) -> Result<(), PresenceError> {
+    /// Returns how long until presence takes claims (zero unless Redis
+    /// lost its data, or the history is new, moments ago).
+    pub(super) async fn beat(&self) -> Result<Duration, PresenceError> {
         let sent_at = std::time::Instant::now();
         let mut connection = self.connection.clone();
         let alive_for = self.ttl_millis() * 2 / 3;
         let known = self.incarnation.lock().unwrap_or_else(PoisonError::into_inner).clone();
         // A node that held nothing and knew no incarnation lost nothing if Redis did.
         let may_have_lost = known.is_some() || !self.held().is_empty();
-        let (buried, expired, incarnation): (bool, Vec<NodeId>, String) = self
+        let (buried, expired, incarnation, ready_in): (bool, Vec<NodeId>, String, u64) = self
             .scripts
             .beat
             .key(self.keys.nodes())
@@ -116,6 +119,7 @@ impl RedisPresence {
             .arg(self.restore_grace())
             .arg(format!("{:016x}", crate::bus::redis::random_node_id()))
             .arg(u8::from(may_have_lost))
+            .arg(self.fresh_wait())
             .invoke_async(&mut connection)
             .await
             .map_err(failed)?;
@@ -137,7 +141,7 @@ impl RedisPresence {
         for node in expired.into_iter().filter(|node| *node != self.node) {
             self.bury(node).await?;
         }
-        Ok(())
+        Ok(Duration::from_millis(ready_in))
     }
 
     /// Buries `node` (if no other survivor did first, or takes on a burial
@@ -225,6 +229,12 @@ impl RedisPresence {
                 let _ = self.lost.send(LostName { room: held.room, connection: peer.connection });
             }
         }
+    }
+
+    /// How long a mark made by a node that just started waits: two beats,
+    /// so every live node beats once before claims are taken.
+    fn fresh_wait(&self) -> u64 {
+        self.ttl_millis() * 2 / u64::from(BEATS_PER_TTL)
     }
 
     /// How long after Redis lost its data nobody may claim a name: every

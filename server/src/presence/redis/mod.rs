@@ -161,10 +161,14 @@ impl RedisPresence {
         Ok(presence)
     }
 
-    /// Beats once now (the heartbeat beats every second from then on): in a
-    /// new history the first claims wait for the incarnation mark a beat makes.
+    /// Beats once now (the heartbeat beats every second from then on), and
+    /// waits until presence takes claims: in a new history (or a Redis that
+    /// lost its data) they wait for the incarnation mark a beat makes, and
+    /// for the other nodes' next beats.
     pub async fn first_beat(&self) -> Result<(), PresenceError> {
-        self.beat().await
+        let ready_in = self.beat().await?;
+        tokio::time::sleep(ready_in).await;
+        Ok(())
     }
 
     /// The names of this node's connections that others took meanwhile (see

@@ -125,11 +125,14 @@ return found
 /// way), and the id of the incarnation of presence Redis holds.
 ///
 /// That is `KEYS[4]`, `"{id} {ready_at_ms}"`. Missing, Redis lost its data
-/// (or the history is new): it is made with id `ARGV[6]`, ready at once if
-/// `ARGV[7]` is `0` (this node held nothing, and knew no incarnation), else
-/// in `ARGV[5]` ms, the time every node has to take its names back (they
-/// learn of the new id at their next beat). A node that knew another id
-/// (`ARGV[4]`) gives the others that time too, from now.
+/// (or the history is new): it is made with id `ARGV[6]`, ready in `ARGV[8]`
+/// ms if `ARGV[7]` is `0` (this node held nothing, and knew no incarnation:
+/// just started, it cannot tell a new history from a Redis that lost the
+/// others' names, so it waits for the others' next beats, each of which
+/// gives the full grace if it knew another id), else in `ARGV[5]` ms, the
+/// time every node has to take its names back (they learn of the new id at
+/// their next beat). A node that knew another id (`ARGV[4]`) gives the
+/// others that time too, from now. Also returns the ms until the mark is ready.
 pub const BEAT: &str = r"
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -145,13 +148,14 @@ local id, ready_at
 if mark then id, ready_at = string.match(mark, '^(%S+) (%d+)$') end
 if not id then
   id = ARGV[6]
-  ready_at = now
+  ready_at = now + tonumber(ARGV[8])
   if ARGV[7] == '1' then ready_at = grace end
   redis.call('SET', KEYS[4], id .. ' ' .. ready_at)
 elseif ARGV[4] ~= '' and ARGV[4] ~= id and tonumber(ready_at) < grace then
+  ready_at = grace
   redis.call('SET', KEYS[4], id .. ' ' .. grace)
 end
-return {buried, due, id}
+return {buried, due, id, math.max(0, tonumber(ready_at) - now)}
 ";
 
 /// Takes on the burial of node `ARGV[1]` (of several nodes trying at once,
