@@ -100,7 +100,10 @@ impl Services {
         tracing::info!(redis = %url, node, "room events and presence go through redis");
         let client = url.client()?;
         let (buses, health) = RedisBus::for_shards(&client, &store, node, shards, metrics);
-        let presence = RedisPresence::start(client.clone(), store.epoch(), node)?;
+        // A node of a history in use that starts after Redis lost its data
+        // must not take it for a new one: others may hold names it lost.
+        let in_use = store.has_messages().await.unwrap_or(true);
+        let presence = RedisPresence::start(client.clone(), store.epoch(), node, in_use)?;
         // Before the port opens: a new history's first claims wait for a beat.
         if let Err(error) = presence.first_beat().await {
             tracing::warn!(%error, "presence is unavailable for now; joins wait for it");

@@ -72,6 +72,10 @@ impl HistoryStore for InstrumentedStore {
         self.inner.ping().await
     }
 
+    async fn has_messages(&self) -> Result<bool, StoreError> {
+        self.inner.has_messages().await
+    }
+
     async fn close(&self) {
         self.inner.close().await;
     }

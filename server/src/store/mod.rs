@@ -132,6 +132,14 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// Checks the store is reachable.
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// Whether any message was ever stored: a history in use, whose nodes
+    /// may hold names in presence (a node that starts then cannot take a
+    /// Redis without names for a new history). Assumed so unless a store
+    /// can say.
+    async fn has_messages(&self) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+
     /// Flushes and closes; called once at shutdown.
     async fn close(&self);
 }

@@ -265,6 +265,10 @@ impl HistoryStore for PostgresStore {
         Ok(())
     }
 
+    async fn has_messages(&self) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM rooms)").fetch_one(&self.pool).await?)
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }

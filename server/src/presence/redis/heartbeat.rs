@@ -103,8 +103,9 @@ impl RedisPresence {
         let mut connection = self.connection.clone();
         let alive_for = self.ttl_millis() * 2 / 3;
         let known = self.incarnation.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        // A node that held nothing and knew no incarnation lost nothing if Redis did.
-        let may_have_lost = known.is_some() || !self.held().is_empty();
+        // A node that held nothing and knew no incarnation, of a history never
+        // used, lost nothing if Redis did.
+        let may_have_lost = known.is_some() || !self.held().is_empty() || self.history_in_use.load(Ordering::Relaxed);
         let (buried, expired, incarnation, ready_in): (bool, Vec<NodeId>, String, u64) = self
             .scripts
             .beat
@@ -237,11 +238,16 @@ impl RedisPresence {
         self.ttl_millis() * 2 / u64::from(BEATS_PER_TTL)
     }
 
-    /// How long after Redis lost its data nobody may claim a name: every
-    /// node beats (and learns of it) in a fifteenth of this; a third of the
-    /// entry lifetime (5 s).
+    /// How long after Redis lost its data nobody may claim a name: as long
+    /// as a node counts itself alive after its last beat (two thirds of the
+    /// entry lifetime, 10 s). A live node learns of the loss at its next
+    /// beat and takes its names back; one cut off from Redis meanwhile
+    /// cannot, but its lease (counted from its last beat, which came before
+    /// the loss) ends within this and it closes its holders first. The fault
+    /// run found 5 s too short: an impostor got the names of a node cut off
+    /// from Redis 0.2 s before its lease ended.
     fn restore_grace(&self) -> u64 {
-        self.ttl_millis() / 3
+        self.ttl_millis() * 2 / 3
     }
 
     /// How long a burial under way may go unheard of before another node

@@ -22,7 +22,7 @@ pub use keys::Keys;
 use keys::held_field;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -77,6 +77,10 @@ pub struct RedisPresence {
     /// its own: its last beat that Redis took, plus the time the others
     /// wait before burying a silent node, less a margin.
     lease_until: AtomicU64,
+    /// The history has messages: other nodes may hold names, so a mark this
+    /// node makes after Redis lost its data gives them the full grace even
+    /// if it just started.
+    history_in_use: AtomicBool,
 }
 
 /// A room's member list as read at `at`, for up to `limit` names.
@@ -116,17 +120,31 @@ impl RedisPresence {
     /// Presence for `node` of the history `epoch` on `client`'s Redis
     /// (connected on first use, reconnected by itself). Starts the heartbeat
     /// task, which ends when the presence is dropped.
-    pub fn start(client: redis::Client, epoch: &Epoch, node: NodeId) -> redis::RedisResult<Arc<Self>> {
-        Self::start_with_ttl(client, epoch, node, ENTRY_TTL)
+    /// `in_use`: the history has messages, so other nodes may hold names (a
+    /// node that starts after Redis lost its data must not take it for a
+    /// new history, and gives them the full grace).
+    pub fn start(client: redis::Client, epoch: &Epoch, node: NodeId, in_use: bool) -> redis::RedisResult<Arc<Self>> {
+        Self::start_inner(client, epoch, node, ENTRY_TTL, in_use)
     }
 
-    /// Like [`RedisPresence::start`], with entries that live `ttl` unrefreshed
-    /// (and every other time scaled with it): for tests of a node that dies.
+    /// Like [`RedisPresence::start`] for a history not in use, with entries
+    /// that live `ttl` unrefreshed (and every other time scaled with it):
+    /// for tests of a node that dies.
     pub fn start_with_ttl(
         client: redis::Client,
         epoch: &Epoch,
         node: NodeId,
         ttl: Duration,
+    ) -> redis::RedisResult<Arc<Self>> {
+        Self::start_inner(client, epoch, node, ttl, false)
+    }
+
+    fn start_inner(
+        client: redis::Client,
+        epoch: &Epoch,
+        node: NodeId,
+        ttl: Duration,
+        in_use: bool,
     ) -> redis::RedisResult<Arc<Self>> {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
@@ -155,6 +173,7 @@ impl RedisPresence {
             lost_names: Mutex::new(Some(lost_names)),
             started: Instant::now(),
             lease_until: AtomicU64::new(0),
+            history_in_use: AtomicBool::new(in_use),
         });
         tokio::spawn(heartbeat::run(Arc::downgrade(&presence)));
         tokio::spawn(heartbeat::watch_lease(Arc::downgrade(&presence)));
