@@ -158,6 +158,11 @@ impl Browser {
         self.texts("[role=log] .notice").await
     }
 
+    /// What the page's alerts say (refusals, errors), run together.
+    pub async fn alerts(&self) -> String {
+        self.texts("[role=alert]").await.concat()
+    }
+
     /// What the typing indicator says.
     pub async fn typing_line(&self) -> String {
         self.texts(".typing").await.concat()

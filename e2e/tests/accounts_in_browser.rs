@@ -4,10 +4,6 @@
 use chat_e2e::{Artefacts, Browser, Chromedriver, eventually};
 use fantoccini::Locator;
 
-async fn alert_text(browser: &Browser) -> String {
-    browser.texts("[role=alert]").await.concat()
-}
-
 /// Fills the account form and presses `button` ("Sign in" or "Register").
 async fn account_form(browser: &Browser, username: &str, password: &str, button: &str) {
     for (label, value) in [("Username", username), ("Password", password)] {
@@ -49,7 +45,7 @@ async fn a_name_registered_in_the_page_is_its_owners_in_every_browser() {
     nickname.send_keys("ALICE").await.expect("typed");
     guest.button("Join").await.click().await.expect("Join clicked");
     eventually("the guest told the name is registered", || async {
-        alert_text(&guest).await.contains("registered account").then_some(())
+        guest.alerts().await.contains("registered account").then_some(())
     })
     .await;
     // The form was drawn again for the refusal: find its field anew.
@@ -73,7 +69,7 @@ async fn a_name_registered_in_the_page_is_its_owners_in_every_browser() {
     .await;
     account_form(&alice, "alice", "wrong horse", "Sign in").await;
     eventually("the refusal shown", || async {
-        alert_text(&alice).await.contains("wrong username or password").then_some(())
+        alice.alerts().await.contains("wrong username or password").then_some(())
     })
     .await;
     account_form(&alice, "Alice", "correct horse", "Sign in").await;

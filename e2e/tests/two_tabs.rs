@@ -4,11 +4,7 @@
 
 use std::time::Duration;
 
-use chat_e2e::{Artefacts, Browser, Chromedriver, eventually};
-
-async fn alert_text(browser: &Browser) -> String {
-    browser.texts("[role=alert]").await.concat()
-}
+use chat_e2e::{Artefacts, Chromedriver, eventually};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_duplicated_tab_does_not_fight_the_first_for_its_nickname() {
@@ -26,7 +22,7 @@ async fn a_duplicated_tab_does_not_fight_the_first_for_its_nickname() {
     .await;
     first.client.switch_to_window(second_window).await.expect("switched");
     eventually("the second tab to be told the name is taken", || async {
-        alert_text(&first).await.contains("already in use").then_some(())
+        first.alerts().await.contains("already in use").then_some(())
     })
     .await;
 

@@ -5,6 +5,8 @@
 //! refused as the socket upgrade refuses them (its `Origin` check), which
 //! also stops cross-site request forgery.
 
+use std::net::IpAddr;
+
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -90,32 +92,40 @@ fn signed_in(state: &AppState, status: StatusCode, signed: SignedIn) -> HttpResp
         .json(Me { username: signed.user.name })
 }
 
-fn client(req: &HttpRequest, state: &AppState) -> std::net::IpAddr {
+fn client(req: &HttpRequest, state: &AppState) -> IpAddr {
     let direct = req.peer_addr().map(|address| address.ip());
-    state.proxies.client_address(direct, req.headers()).unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]))
+    state.proxies.client_address(direct, req.headers()).unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
+
+/// The credentials of a register or login request and where it came from,
+/// or the refusal (a foreign page, a body that is not credentials).
+fn credentials(req: &HttpRequest, body: &[u8], state: &AppState) -> Result<(Credentials, IpAddr), HttpResponse> {
+    if let Some(refused) = foreign(req, state) {
+        return Err(refused);
+    }
+    let credentials = serde_json::from_slice::<Credentials>(body).map_err(|_| {
+        refuse(StatusCode::BAD_REQUEST, ApiErrorCode::InvalidRequest, "send {\"username\", \"password\"}")
+    })?;
+    Ok((credentials, client(req, state)))
 }
 
 async fn register(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    if let Some(refused) = foreign(&req, &state) {
-        return refused;
-    }
-    let Ok(credentials) = serde_json::from_slice::<Credentials>(&body) else {
-        return refuse(StatusCode::BAD_REQUEST, ApiErrorCode::InvalidRequest, "send {\"username\", \"password\"}");
+    let (credentials, from) = match credentials(&req, &body, &state) {
+        Ok(parts) => parts,
+        Err(refused) => return refused,
     };
-    match state.accounts.register(&credentials.username, &credentials.password, client(&req, &state)).await {
+    match state.accounts.register(&credentials.username, &credentials.password, from).await {
         Ok(signed) => signed_in(&state, StatusCode::CREATED, signed),
         Err(error) => refusal(&error),
     }
 }
 
 async fn login(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    if let Some(refused) = foreign(&req, &state) {
-        return refused;
-    }
-    let Ok(credentials) = serde_json::from_slice::<Credentials>(&body) else {
-        return refuse(StatusCode::BAD_REQUEST, ApiErrorCode::InvalidRequest, "send {\"username\", \"password\"}");
+    let (credentials, from) = match credentials(&req, &body, &state) {
+        Ok(parts) => parts,
+        Err(refused) => return refused,
     };
-    match state.accounts.sign_in(&credentials.username, &credentials.password, client(&req, &state)).await {
+    match state.accounts.sign_in(&credentials.username, &credentials.password, from).await {
         Ok(signed) => signed_in(&state, StatusCode::OK, signed),
         Err(error) => refusal(&error),
     }
