@@ -99,12 +99,12 @@ fn client(req: &HttpRequest, state: &AppState) -> IpAddr {
 
 /// The credentials of a register or login request and where it came from,
 /// or the refusal (a foreign page, a body that is not credentials).
-fn credentials(req: &HttpRequest, body: &[u8], state: &AppState) -> Result<(Credentials, IpAddr), HttpResponse> {
+fn credentials(req: &HttpRequest, body: &[u8], state: &AppState) -> Result<(Credentials, IpAddr), Box<HttpResponse>> {
     if let Some(refused) = foreign(req, state) {
-        return Err(refused);
+        return Err(Box::new(refused));
     }
     let credentials = serde_json::from_slice::<Credentials>(body).map_err(|_| {
-        refuse(StatusCode::BAD_REQUEST, ApiErrorCode::InvalidRequest, "send {\"username\", \"password\"}")
+        Box::new(refuse(StatusCode::BAD_REQUEST, ApiErrorCode::InvalidRequest, "send {\"username\", \"password\"}"))
     })?;
     Ok((credentials, client(req, state)))
 }
@@ -112,7 +112,7 @@ fn credentials(req: &HttpRequest, body: &[u8], state: &AppState) -> Result<(Cred
 async fn register(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
     let (credentials, from) = match credentials(&req, &body, &state) {
         Ok(parts) => parts,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     match state.accounts.register(&credentials.username, &credentials.password, from).await {
         Ok(signed) => signed_in(&state, StatusCode::CREATED, signed),
@@ -123,7 +123,7 @@ async fn register(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>
 async fn login(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
     let (credentials, from) = match credentials(&req, &body, &state) {
         Ok(parts) => parts,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     match state.accounts.sign_in(&credentials.username, &credentials.password, from).await {
         Ok(signed) => signed_in(&state, StatusCode::OK, signed),
