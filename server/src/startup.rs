@@ -154,6 +154,8 @@ pub struct Application {
     address: SocketAddr,
     server: Server,
     store: Arc<dyn HistoryStore>,
+    /// Closed before the history (see [`AccountStore::close`]).
+    account_store: Arc<dyn AccountStore>,
     trigger: ShutdownTrigger,
     sessions: TaskTracker,
     hub: HubTasks,
@@ -189,6 +191,7 @@ impl Application {
             tokio::spawn(close_lost_names(lost_names, hub_handle.clone()));
         }
         // Half the cores hash passwords at most: the chat keeps the rest.
+        let account_store = accounts.clone();
         let accounts = Arc::new(Accounts::new(accounts, workers.div_ceil(2)));
         let revocations = Arc::new(Revocations::default());
         let signed_out_relay = redis.map(|client| SignedOutRelay::start(client, store.epoch(), revocations.clone()));
@@ -227,7 +230,7 @@ impl Application {
         .disable_signals()
         .listen(listener)?
         .run();
-        Ok(Self { address, server, store, trigger, sessions, hub })
+        Ok(Self { address, server, store, account_store, trigger, sessions, hub })
     }
 
     /// The address the server listens on.
@@ -244,7 +247,8 @@ impl Application {
     /// in order, each step once the one before has finished (or timed out):
     /// every session closes its socket with 1001 and leaves the hub; the HTTP
     /// server stops; the hub, whose last handles went with the server, hands
-    /// its last batch to the store; the store commits it and closes.
+    /// its last batch to the store; the accounts' connections close, then the
+    /// store commits and closes.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
         let trigger = self.trigger.clone();
@@ -266,6 +270,7 @@ impl Application {
         if !self.hub.finished(SHUTDOWN_TIMEOUT).await {
             tracing::warn!("the hub did not finish in time");
         }
+        self.account_store.close().await;
         self.store.close().await;
         tracing::info!("stopped");
         served

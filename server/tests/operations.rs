@@ -95,6 +95,43 @@ async fn sigterm_closes_sockets_with_1001_and_exits_within_5_seconds() {
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
+/// SIGTERM to `process`; returns once it has exited, successfully.
+async fn terminate(mut process: ServerProcess) {
+    let pid = process.child.id().expect("pid").to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill runs");
+    assert!(status.success());
+    let exit = tokio::time::timeout(Duration::from_secs(5), process.child.wait()).await.expect("exits in 5 s");
+    assert!(exit.expect("exit status").success());
+}
+
+#[actix_web::test]
+async fn after_a_clean_stop_a_copy_of_the_main_file_alone_is_a_whole_backup() {
+    let dir = tempfile::tempdir().expect("dir");
+    let database = dir.path().join("chat.sqlite3");
+    let process = start_binary(&database).await;
+    let registered =
+        support::accounts::credentials(process.address, "/api/register", "carol", "a long passphrase").await;
+    assert_eq!(registered.status, 201, "{}", registered.body);
+    let mut alice = JsonClient::join(process.address, "alice").await;
+    for n in 1..=5 {
+        alice.say(&format!("kept {n}")).await;
+        alice.next_chat().await;
+    }
+    terminate(process).await;
+
+    // What a backup script copies: the main file, not its -wal or -shm.
+    let copy_dir = tempfile::tempdir().expect("dir");
+    let copy = copy_dir.path().join("chat.sqlite3");
+    std::fs::copy(&database, &copy).expect("copied");
+    let restored = start_binary(&copy).await;
+    let mut reader = JsonClient::connect(restored.address).await;
+    let (stored, _) = reader.enter("lobby", "reader", None).await;
+    let texts: Vec<&str> = stored.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, ["kept 1", "kept 2", "kept 3", "kept 4", "kept 5"]);
+    let signed_in = support::accounts::credentials(restored.address, "/api/login", "carol", "a long passphrase").await;
+    assert_eq!(signed_in.status, 200, "the account is in the copy too: {}", signed_in.body);
+}
+
 #[actix_web::test]
 async fn kill_9_during_a_burst_loses_no_acknowledged_message() {
     let dir = tempfile::tempdir().expect("dir");

@@ -111,4 +111,8 @@ impl AccountStore for PostgresAccounts {
                 .await?;
         Ok(rows.into_iter().collect())
     }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
 }

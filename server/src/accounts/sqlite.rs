@@ -117,4 +117,8 @@ impl AccountStore for SqliteAccounts {
         .await?;
         Ok(rows.into_iter().collect())
     }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
 }

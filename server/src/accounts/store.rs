@@ -65,6 +65,12 @@ pub trait AccountStore: Send + Sync + 'static {
 
     /// Which of `users` have an unexpired session.
     async fn with_sessions(&self, users: &[UserId], now_ms: i64) -> Result<HashSet<UserId>, StoreError>;
+
+    /// Closes the connections, at shutdown. On SQLite this must come before
+    /// the history's own close: the last connection to leave folds the
+    /// write-ahead log into the main file, so that a copy of that file alone
+    /// is a whole backup.
+    async fn close(&self);
 }
 
 /// Whether `error` is a unique-constraint violation (the name was taken
