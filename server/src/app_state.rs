@@ -14,6 +14,7 @@ use crate::presence::Presence;
 use crate::session::SessionSettings;
 use crate::shutdown::ShutdownSignal;
 use crate::store::HistoryStore;
+use crate::tokens::TokenVerifier;
 use tokio_util::task::TaskTracker;
 
 /// What every request handler can reach.
@@ -48,4 +49,8 @@ pub struct AppState {
     pub signed_out_relay: Option<SignedOutRelay>,
     /// Whether the session cookie is `Secure` (the public origin is https).
     pub secure_cookies: bool,
+    /// Checks connection tokens (none: the server accepts none).
+    pub tokens: Option<Arc<TokenVerifier>>,
+    /// Whether guests may join rooms (`--guests`).
+    pub guests: bool,
 }

@@ -24,6 +24,23 @@ pub enum LogFormat {
     Json,
 }
 
+/// On or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Switch {
+    /// On.
+    On,
+    /// Off.
+    Off,
+}
+
+impl Switch {
+    /// Whether it is on.
+    pub fn is_on(self) -> bool {
+        self == Self::On
+    }
+}
+
 /// Settings of one chat server process.
 #[derive(Debug, Clone, Parser, Serialize, Deserialize)]
 #[command(name = "chat-server", version, about = "Real-time chat: WebSocket fan-out plus the web client.")]
@@ -105,6 +122,38 @@ pub struct Config {
     #[arg(long, env = "CHAT_DEV")]
     #[serde(default)]
     pub dev: bool,
+
+    /// Whether people who are not signed in (and hold no connection token)
+    /// may join rooms. `off` also closes the plain endpoint `/`, whose
+    /// clients are anonymous.
+    #[arg(long, env = "CHAT_GUESTS", value_enum, default_value = "on")]
+    pub guests: Switch,
+
+    /// Accept connection tokens (JWT, HS256) signed with the secret in this
+    /// file (at least 32 bytes; a trailing newline is ignored). See
+    /// `chat-server token --help` to mint one.
+    #[arg(long, env = "CHAT_JWT_HS256_SECRET_FILE", conflicts_with = "jwt_public_key")]
+    pub jwt_hs256_secret_file: Option<PathBuf>,
+
+    /// Accept connection tokens signed with the private half of this PEM
+    /// public key: RS256 for an RSA key, ES256 for an EC P-256 key.
+    #[arg(long, env = "CHAT_JWT_PUBLIC_KEY")]
+    pub jwt_public_key: Option<PathBuf>,
+
+    /// Require connection tokens to carry this audience (`aud`).
+    #[arg(long, env = "CHAT_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// Require connection tokens to carry this issuer (`iss`).
+    #[arg(long, env = "CHAT_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// A site that may show the chat in an iframe, as an origin
+    /// (`https://app.example.org`; repeatable; comma-separated in the
+    /// environment). Without any, no other site may frame it.
+    #[arg(long = "frame-ancestor", env = "CHAT_FRAME_ANCESTORS", value_delimiter = ',')]
+    #[serde(default)]
+    pub frame_ancestors: Vec<String>,
 
     /// Largest frame, and largest reassembled message, a peer may send (bytes);
     /// larger ones close the socket with 1009.
@@ -241,6 +290,13 @@ impl Config {
         if self.max_message_bytes < 1024 {
             return Err(ConfigError::Invalid("max-message-bytes must be at least 1024".into()));
         }
+        for origin in &self.frame_ancestors {
+            if !is_origin(origin) {
+                return Err(ConfigError::Invalid(format!(
+                    "--frame-ancestor takes an origin like https://app.example.org, not {origin:?}"
+                )));
+            }
+        }
         if self.redis.is_some() && self.database.sqlite_path().is_some() {
             return Err(ConfigError::Invalid(
                 "--redis links nodes that share one history: it needs --database postgres://...".into(),
@@ -258,6 +314,13 @@ impl Config {
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout_secs)
     }
+}
+
+/// Whether `text` is an origin: `http(s)://host[:port]` with nothing after
+/// it (it goes into a CSP header, where anything else would change its meaning).
+fn is_origin(text: &str) -> bool {
+    let Some(rest) = text.strip_prefix("https://").or_else(|| text.strip_prefix("http://")) else { return false };
+    !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
 }
 
 #[cfg(test)]
@@ -313,6 +376,15 @@ mod tests {
         assert_eq!(config.max_message_bytes, 2048, "from the file");
         assert_eq!(config.rate_limit, 5, "the flag wins");
         assert_eq!(config.idle_timeout_secs, 60, "default where neither says");
+    }
+
+    #[test]
+    fn frame_ancestors_must_be_plain_origins() {
+        let ok = Config::load_from(["chat-server", "--frame-ancestor", "https://app.example.org:8443"]);
+        assert!(ok.is_ok());
+        for bad in ["app.example.org", "https://a.example/path", "https://a.example; script-src *", "*"] {
+            assert!(Config::load_from(["chat-server", "--frame-ancestor", bad]).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -22,3 +22,4 @@ pub mod startup;
 pub mod store;
 pub mod tcp_options;
 pub mod telemetry;
+pub mod tokens;

@@ -1,13 +1,18 @@
 //! `chat-server`: reads settings, starts logging, serves until stopped.
+//! `chat-server token ...` mints a connection token instead.
 
 use std::process::ExitCode;
 
 use chat_server::config::{Config, ConfigError};
 use chat_server::startup::{Application, write_address_file};
 use chat_server::telemetry;
+use chat_server::tokens::mint::MintCommand;
 
 #[actix_web::main]
 async fn main() -> ExitCode {
+    if std::env::args_os().nth(1).is_some_and(|first| first == "token") {
+        return mint_token();
+    }
     let config = match Config::load_from(std::env::args_os()) {
         Ok(config) => config,
         // clap prints help, versions and its own errors.
@@ -44,6 +49,22 @@ async fn main() -> ExitCode {
         Err(error) => {
             tracing::error!(%error, "server failed");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `chat-server token`: prints a connection token minted with the server's secret.
+fn mint_token() -> ExitCode {
+    use clap::Parser;
+    let command = MintCommand::parse_from(std::env::args_os().skip(1));
+    match command.mint() {
+        Ok(token) => {
+            println!("{token}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("chat-server token: {error}");
+            ExitCode::from(2)
         }
     }
 }

@@ -25,6 +25,8 @@ pub enum RefusalReason {
     ServerFull,
     /// The handshake itself was invalid.
     Handshake,
+    /// A guest's, where guests are not admitted (`--guests off`).
+    Guests,
 }
 
 /// A store operation, for latency.
@@ -211,9 +213,13 @@ impl Metrics {
         for endpoint in Endpoint::ALL {
             metrics.endpoint(endpoint);
         }
-        for reason in
-            [RefusalReason::Origin, RefusalReason::IpLimit, RefusalReason::ServerFull, RefusalReason::Handshake]
-        {
+        for reason in [
+            RefusalReason::Origin,
+            RefusalReason::IpLimit,
+            RefusalReason::ServerFull,
+            RefusalReason::Handshake,
+            RefusalReason::Guests,
+        ] {
             drop(metrics.upgrades_refused.get_or_create(&ReasonLabel { reason }));
         }
         for operation in [StoreOperation::Append, StoreOperation::Read] {

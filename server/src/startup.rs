@@ -36,6 +36,8 @@ use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{HistoryStore, StoreError};
 use crate::tcp_options;
+use crate::tokens::TokenVerifier;
+use crate::tokens::verifier::KeyError;
 
 /// How long each step of a graceful shutdown may take: sessions closing
 /// their sockets, then HTTP connections, then the hub committing what it holds.
@@ -56,6 +58,9 @@ pub enum StartupError {
     /// The Redis URL is not usable.
     #[error("invalid redis URL: {0}")]
     Redis(#[from] redis::RedisError),
+    /// The connection token key is not usable.
+    #[error("connection tokens: {0}")]
+    TokenKey(#[from] KeyError),
 }
 
 /// What the hub and the sessions rely on: where history is kept, how room
@@ -149,6 +154,23 @@ async fn close_lost_names(mut lost_names: mpsc::UnboundedReceiver<LostName>, hub
     }
 }
 
+/// The checker of connection tokens the settings ask for, if any.
+fn token_verifier(config: &Config) -> Result<Option<TokenVerifier>, StartupError> {
+    let verifier = match (&config.jwt_hs256_secret_file, &config.jwt_public_key) {
+        (Some(secret), _) => TokenVerifier::hs256_from_file(secret)?,
+        (None, Some(public_key)) => TokenVerifier::public_key_from_file(public_key)?,
+        (None, None) => return Ok(None),
+    };
+    let verifier = match &config.jwt_audience {
+        Some(audience) => verifier.with_audience(audience),
+        None => verifier,
+    };
+    Ok(Some(match &config.jwt_issuer {
+        Some(issuer) => verifier.with_issuer(issuer),
+        None => verifier,
+    }))
+}
+
 /// A bound, ready-to-run chat server.
 pub struct Application {
     address: SocketAddr,
@@ -172,7 +194,7 @@ impl Application {
         // Compressing the bundle takes a moment and transient memory: done before
         // the port opens, so nothing sees a half-started server.
         let private = config.database.sqlite_path().map(SqliteStore::files).unwrap_or_default();
-        let bundle = web::Data::from(StaticBundle::load(&config.static_dir, &private));
+        let bundle = web::Data::from(StaticBundle::load(&config.static_dir, &private, &config.frame_ancestors));
         let listener = TcpListener::bind(config.bind)?;
         let address = listener.local_addr()?;
         let (trigger, signal) = shutdown::channel();
@@ -197,6 +219,7 @@ impl Application {
         let signed_out_relay = redis.map(|client| SignedOutRelay::start(client, store.epoch(), revocations.clone()));
         let sweep_every = Duration::from_secs(config.session_sweep_secs);
         tokio::spawn(accounts::sweep::run(accounts.clone(), revocations.clone(), sweep_every));
+        let tokens = token_verifier(&config)?.map(Arc::new);
         let sessions = TaskTracker::new();
         // A session's writes wait at most its idle timeout; so may the kernel's.
         let write_deadline = config.idle_timeout();
@@ -217,6 +240,8 @@ impl Application {
             revocations,
             signed_out_relay,
             secure_cookies: config.public_origin.as_deref().is_some_and(|origin| origin.starts_with("https://")),
+            tokens,
+            guests: config.guests.is_on(),
         });
         let server = HttpServer::new(move || {
             // Called once per worker thread: each worker gets its own relay.

@@ -34,7 +34,16 @@ fn server() -> SocketAddr {
 
 /// Frames a peer might send: garbage, near-misses of the protocol, and valid messages.
 fn frame() -> impl Strategy<Value = Message> {
-    let kinds = prop_oneof![Just("join"), Just("send"), Just("typing"), Just("history"), Just("hello"), Just("")];
+    let kinds = prop_oneof![
+        Just("join"),
+        Just("send"),
+        Just("typing"),
+        Just("history"),
+        Just("authenticate"),
+        Just("refresh"),
+        Just("hello"),
+        Just("")
+    ];
     let values = prop_oneof![
         Just("\"lobby\"".to_owned()),
         Just("\"a\"".to_owned()),
@@ -56,6 +65,7 @@ fn frame() -> impl Strategy<Value = Message> {
                         Just("tab"),
                         Just("text"),
                         Just("client_id"),
+                        Just("token"),
                         Just("before"),
                         Just("limit"),
                         Just("after")
@@ -96,8 +106,12 @@ proptest! {
                         assert!(matches!(
                             code,
                             ErrorCode::InvalidJson | ErrorCode::InvalidMessage | ErrorCode::UnsupportedFrame
-                                | ErrorCode::NotJoined | ErrorCode::NicknameTaken
+                                | ErrorCode::NotJoined | ErrorCode::NicknameTaken | ErrorCode::TokenInvalid
                         ), "unexpected code {code:?}");
+                    }
+                    // This server takes no tokens: nothing makes it accept one.
+                    accepted @ (ServerMessage::Authenticated { .. } | ServerMessage::TokenExpiring { .. }) => {
+                        panic!("a server without a token key answered {accepted:?}")
                     }
                     // Answers to frames that happened to be valid.
                     ServerMessage::Joined { .. } | ServerMessage::History { .. } | ServerMessage::Message(_)

@@ -92,3 +92,28 @@ async fn only_the_bundle_is_served_with_protective_headers() {
     assert!(policy.contains("'sha256-"), "trunk's inline loader is allowed by hash: {policy}");
     assert!(policy.contains("connect-src 'self'"), "{policy}");
 }
+
+#[actix_web::test]
+async fn only_the_named_sites_may_frame_the_chat() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    fs::write(dir.path().join("index.html"), "<!doctype html><title>chat</title>").expect("write");
+    fs::write(dir.path().join("chat-frontend-5625c06dd65ce1d2.js"), "start();").expect("write");
+    let static_dir = dir.path().to_path_buf();
+    let app = support::TestApp::spawn_configured(|c| {
+        c.static_dir = static_dir;
+        c.frame_ancestors = vec!["https://app.example.org".into(), "http://127.0.0.1:9000".into()];
+    })
+    .await;
+    for path in ["/", "/chat-frontend-5625c06dd65ce1d2.js"] {
+        let response = reqwest::get(format!("http://{}{path}", app.address)).await.expect("served");
+        let policy = response.headers()["content-security-policy"].to_str().expect("ascii").to_owned();
+        assert!(policy.ends_with("frame-ancestors https://app.example.org http://127.0.0.1:9000"), "{path}: {policy}");
+        // X-Frame-Options cannot name sites; CSP's frame-ancestors overrides it where both exist.
+        assert!(response.headers().get("x-frame-options").is_none(), "{path}");
+    }
+
+    let closed = support::TestApp::spawn_serving(dir.path()).await;
+    let response = reqwest::get(format!("http://{}/", closed.address)).await.expect("served");
+    assert_eq!(response.headers()["x-frame-options"], "DENY");
+    assert!(response.headers()["content-security-policy"].to_str().expect("ascii").ends_with("frame-ancestors 'none'"));
+}

@@ -48,3 +48,11 @@ pub const TYPING_EXPIRY_MS: u64 = 5_000;
 /// The room list still counts everyone. (Discord's "large" guilds start
 /// between 50 and 250 members, for the same reason.)
 pub const PRESENCE_EVENTS_MAX: usize = 100;
+
+/// The close code of a connection whose token expired without a `refresh`
+/// (RFC 6455 leaves 4000–4999 to applications). Reconnect with a new token.
+pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
+
+/// The close code of a connection whose token was refused (forged, not for
+/// this server, malformed); an `error` with code `token_invalid` says why.
+pub const CLOSE_TOKEN_REFUSED: u16 = 4003;

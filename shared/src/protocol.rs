@@ -81,6 +81,20 @@ pub enum ClientMessage {
         /// At most this many (capped by the server).
         limit: u32,
     },
+    /// Speak as the user of a connection token (an embedding site's JWT),
+    /// instead of passing it as `?token=` on the upgrade. Only before the
+    /// first `join`; the server answers `authenticated` or `error`.
+    Authenticate {
+        /// The token.
+        token: String,
+    },
+    /// A newer token for the same user, before the current one expires
+    /// (the server says when with `token_expiring`). Its room grants
+    /// replace the old ones.
+    Refresh {
+        /// The token.
+        token: String,
+    },
 }
 
 /// A message as everyone sees it once the server has stored it.
@@ -210,6 +224,20 @@ pub enum ServerMessage {
         /// Sorted by name.
         rooms: Vec<RoomInfo>,
     },
+    /// A connection token was accepted (on the upgrade, by `authenticate`
+    /// or by `refresh`): the connection speaks as `name` in every room.
+    Authenticated {
+        /// The name every join of this connection uses.
+        name: Nickname,
+        /// Seconds until the token expires.
+        expires_in: u64,
+    },
+    /// The connection's token expires in `expires_in` seconds: send
+    /// `refresh` with a new one, or the connection is closed then (4001).
+    TokenExpiring {
+        /// Seconds left.
+        expires_in: u64,
+    },
     /// A request was refused; the connection stays open.
     Error {
         /// Machine-readable reason.
@@ -243,6 +271,14 @@ pub enum ErrorCode {
     Unavailable,
     /// The nickname belongs to a registered account; sign in to use it.
     NameReserved,
+    /// The connection may not do that in that room (its token grants no
+    /// such access).
+    Forbidden,
+    /// A connection token was refused (expired, forged, not for this
+    /// server); the message says why.
+    TokenInvalid,
+    /// This server admits signed-in users only (`--guests off`).
+    SignInRequired,
 }
 
 /// Why a text frame could not be decoded into a [`ClientMessage`].
@@ -449,6 +485,20 @@ mod tests {
     }
 
     #[test]
+    fn token_frames() {
+        golden_client(
+            ClientMessage::Authenticate { token: "a.b.c".into() },
+            r#"{"type":"authenticate","token":"a.b.c"}"#,
+        );
+        golden_client(ClientMessage::Refresh { token: "a.b.c".into() }, r#"{"type":"refresh","token":"a.b.c"}"#);
+        golden_server(
+            ServerMessage::Authenticated { name: nick("alice"), expires_in: 3600 },
+            r#"{"type":"authenticated","name":"alice","expires_in":3600}"#,
+        );
+        golden_server(ServerMessage::TokenExpiring { expires_in: 30 }, r#"{"type":"token_expiring","expires_in":30}"#);
+    }
+
+    #[test]
     fn error_frames() {
         golden_server(
             ServerMessage::error(ErrorCode::NicknameTaken, "bob is taken"),
@@ -463,6 +513,10 @@ mod tests {
             (ErrorCode::Unavailable, "unavailable"),
             (ErrorCode::RateLimited, "rate_limited"),
             (ErrorCode::RoomLimit, "room_limit"),
+            (ErrorCode::NameReserved, "name_reserved"),
+            (ErrorCode::Forbidden, "forbidden"),
+            (ErrorCode::TokenInvalid, "token_invalid"),
+            (ErrorCode::SignInRequired, "sign_in_required"),
         ] {
             assert_eq!(serde_json::to_string(&code).ok(), Some(format!("\"{wire}\"")));
         }

@@ -16,6 +16,7 @@ use chat_shared::api::{ApiError, ApiErrorCode, Credentials, Me};
 use crate::accounts::store::SessionUser;
 use crate::accounts::{AccountError, SESSION_LIFETIME, SignedIn};
 use crate::app_state::AppState;
+use crate::tokens::TokenError;
 
 /// The cookie that carries a session's token.
 pub const SESSION_COOKIE: &str = "chat_session";
@@ -32,6 +33,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// A refusal: `status` with an [`ApiError`] body.
 pub fn refuse(status: StatusCode, code: ApiErrorCode, message: impl Into<String>) -> HttpResponse {
     HttpResponse::build(status).json(ApiError::new(code, message))
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 fn unavailable() -> HttpResponse {
@@ -178,7 +186,16 @@ async fn logout_all(req: HttpRequest, state: web::Data<AppState>) -> HttpRespons
     signed_out(&state)
 }
 
+/// Who the caller is: the user of an `Authorization: Bearer` connection
+/// token, else the account of the session cookie.
 async fn me(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Some(token) = bearer_token(&req) {
+        let verified = state.tokens.as_ref().ok_or(TokenError::NotAccepted).and_then(|tokens| tokens.verify(token));
+        return match verified {
+            Ok(token) => HttpResponse::Ok().json(Me { username: token.name.to_string() }),
+            Err(error) => refuse(StatusCode::UNAUTHORIZED, ApiErrorCode::Unauthorized, error.to_string()),
+        };
+    }
     match session_user(&req, &state).await {
         Ok(Some(user)) => HttpResponse::Ok().json(Me { username: user.name }),
         Ok(None) => refuse(StatusCode::UNAUTHORIZED, ApiErrorCode::Unauthorized, "not signed in"),

@@ -9,38 +9,67 @@ use actix_web::guard::GuardContext;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use chat_shared::Endpoint;
+use chat_shared::{Endpoint, Nickname};
 
 use super::api_accounts;
-use crate::accounts::store::SessionUser;
 use crate::app_state::AppState;
 use crate::hub::WorkerLink;
 use crate::metrics::RefusalReason;
+use crate::session::identity::{HeldToken, Identity};
 use crate::session::{self, SessionContext};
+use crate::tokens::TokenError;
 
-/// Upgrades `/ws` to the typed JSON protocol, as the account of the
-/// request's session cookie if it has a current one (else as a guest).
+/// The query of an upgrade that carries a connection token.
+#[derive(serde::Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+/// Upgrades `/ws` to the typed JSON protocol: as the user of `?token=` if
+/// it has one (a refused token is told why and closed), else as the account
+/// of the request's session cookie if it has a current one, else as a guest.
 pub async fn json(
     req: HttpRequest,
     body: web::Payload,
     state: web::Data<AppState>,
     worker: web::Data<WorkerLink>,
 ) -> HttpResponse {
-    let user = match api_accounts::session_user(&req, &state).await {
-        Ok(user) => user,
-        Err(refused) => return refused,
+    let token = web::Query::<TokenQuery>::from_query(req.query_string()).ok().and_then(|query| query.0.token);
+    let identity = match token {
+        Some(token) => {
+            let verified =
+                state.tokens.as_ref().ok_or(TokenError::NotAccepted).and_then(|tokens| tokens.verify(&token));
+            match verified {
+                Ok(token) => Identity::Token(HeldToken::new(token)),
+                Err(error) => Identity::Refused(error),
+            }
+        }
+        None => match api_accounts::session_user(&req, &state).await {
+            Ok(Some(user)) => Identity::Account {
+                // Registered names are valid nicknames; one that no longer is speaks as a guest.
+                name: Nickname::parse(user.name).ok(),
+                revoked: state.revocations.listen(user.id),
+            },
+            Ok(None) => Identity::Guest,
+            Err(refused) => return refused,
+        },
     };
-    upgrade(req, body, &state, &worker, Endpoint::Json, user)
+    upgrade(req, body, &state, &worker, Endpoint::Json, identity)
 }
 
-/// Upgrades `/` to the seed's plain echo-to-everyone protocol.
+/// Upgrades `/` to the seed's plain echo-to-everyone protocol, whose
+/// clients are anonymous: refused where guests are not admitted.
 pub async fn plain(
     req: HttpRequest,
     body: web::Payload,
     state: web::Data<AppState>,
     worker: web::Data<WorkerLink>,
 ) -> HttpResponse {
-    upgrade(req, body, &state, &worker, Endpoint::Plain, None)
+    if !state.guests {
+        state.metrics.refused(RefusalReason::Guests);
+        return HttpResponse::Forbidden().body("this server admits signed-in users only; plain clients are guests");
+    }
+    upgrade(req, body, &state, &worker, Endpoint::Plain, Identity::Guest)
 }
 
 fn upgrade(
@@ -49,7 +78,7 @@ fn upgrade(
     state: &AppState,
     worker: &WorkerLink,
     endpoint: Endpoint,
-    user: Option<SessionUser>,
+    identity: Identity,
 ) -> HttpResponse {
     let origin = req.headers().get(header::ORIGIN).map(|v| v.to_str().unwrap_or("invalid"));
     let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok());
@@ -91,8 +120,9 @@ fn upgrade(
         permit,
         peer: client,
         accounts: state.accounts.clone(),
-        revoked: user.as_ref().map(|user| state.revocations.listen(user.id)),
-        user,
+        identity,
+        tokens: state.tokens.clone(),
+        guests: state.guests,
     };
     match endpoint {
         Endpoint::Json => {

@@ -33,9 +33,11 @@ struct Asset {
 }
 
 /// The whole bundle, by URL path (`/index.html`, `/app-1234abcd.wasm`, ...).
-#[derive(Default)]
 pub struct StaticBundle {
     assets: HashMap<String, Asset>,
+    /// The CSP `frame-ancestors` sources: `'none'`, or the sites allowed
+    /// to frame the chat (`--frame-ancestor`).
+    frame_ancestors: String,
 }
 
 /// Encodings a response can have.
@@ -49,9 +51,11 @@ enum Encoding {
 impl StaticBundle {
     /// Reads and compresses every file under `dir`, except dotfiles,
     /// symlinks and `private` files (the database and its journals). A
-    /// missing folder gives an empty bundle (the sockets still work) and a warning.
-    pub fn load(dir: &Path, private: &[PathBuf]) -> Arc<Self> {
-        let mut bundle = Self::default();
+    /// missing folder gives an empty bundle (the sockets still work) and a
+    /// warning. Only the `frame_ancestors` origins may frame its pages.
+    pub fn load(dir: &Path, private: &[PathBuf], frame_ancestors: &[String]) -> Arc<Self> {
+        let frame_ancestors = if frame_ancestors.is_empty() { "'none'".to_owned() } else { frame_ancestors.join(" ") };
+        let mut bundle = Self { assets: HashMap::new(), frame_ancestors };
         let mut files = Vec::new();
         collect(dir, &mut files);
         let private: Vec<PathBuf> = private.iter().filter_map(|p| p.canonicalize().ok()).collect();
@@ -62,7 +66,8 @@ impl StaticBundle {
             let Ok(relative) = path.strip_prefix(dir) else { continue };
             let Ok(contents) = std::fs::read(&path) else { continue };
             let url = format!("/{}", relative.to_string_lossy().replace('\\', "/"));
-            bundle.assets.insert(url.clone(), Asset::new(&url, contents));
+            let asset = Asset::new(&url, contents, &bundle.frame_ancestors);
+            bundle.assets.insert(url, asset);
         }
         if !bundle.assets.contains_key("/index.html") {
             tracing::warn!(dir = %dir.display(), "no index.html in the static folder; build the client with `trunk build --release`");
@@ -107,8 +112,15 @@ impl StaticBundle {
             Encoding::Identity => {}
         }
         response.insert_header((header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")));
-        response.insert_header((header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")));
-        let policy = asset.policy.clone().unwrap_or(HeaderValue::from_static("frame-ancestors 'none'"));
+        if self.frame_ancestors == "'none'" {
+            // For browsers older than CSP's frame-ancestors (it cannot name several sites).
+            response.insert_header((header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")));
+        }
+        let policy = match &asset.policy {
+            Some(policy) => policy.clone(),
+            None => HeaderValue::from_str(&format!("frame-ancestors {}", self.frame_ancestors))
+                .unwrap_or(HeaderValue::from_static("frame-ancestors 'none'")),
+        };
         response.insert_header((header::CONTENT_SECURITY_POLICY, policy));
         // For HEAD, actix sends the headers of this body (its length included) and no body.
         response.body(body)
@@ -116,7 +128,7 @@ impl StaticBundle {
 }
 
 impl Asset {
-    fn new(url: &str, contents: Vec<u8>) -> Self {
+    fn new(url: &str, contents: Vec<u8>, frame_ancestors: &str) -> Self {
         let content_type = content_type(url);
         let compressible = !matches!(content_type, "image/png" | "image/jpeg" | "image/webp" | "font/woff2");
         let (gzip, brotli) = if compressible && contents.len() > 256 {
@@ -126,7 +138,7 @@ impl Asset {
         };
         let policy = (url == "/index.html")
             .then(|| String::from_utf8_lossy(&contents).into_owned())
-            .and_then(|html| HeaderValue::from_str(&content_security_policy(&html)).ok());
+            .and_then(|html| HeaderValue::from_str(&content_security_policy(&html, frame_ancestors)).ok());
         Self { content_type, identity: Bytes::from(contents), gzip, brotli, immutable: is_hashed(url), policy }
     }
 }
@@ -134,8 +146,9 @@ impl Asset {
 /// The policy of the app's page: scripts from our origin and the page's own
 /// inline scripts (trunk's loader) by SHA-256; WebAssembly compiled from
 /// them; sockets and fetches to our origin; inline style attributes (the
-/// nickname colours); no plugins, no framing, no foreign forms or base URL.
-fn content_security_policy(html: &str) -> String {
+/// nickname colours); no plugins, no foreign forms or base URL; framing by
+/// `frame_ancestors` only.
+fn content_security_policy(html: &str, frame_ancestors: &str) -> String {
     let hashes: String = inline_scripts(html)
         .map(|script| {
             let digest = Sha256::digest(script.as_bytes());
@@ -145,7 +158,7 @@ fn content_security_policy(html: &str) -> String {
     format!(
         "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'{hashes}; style-src 'self'; \
          style-src-attr 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
-         base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+         base-uri 'none'; form-action 'self'; frame-ancestors {frame_ancestors}"
     )
 }
 
@@ -278,7 +291,7 @@ mod tests {
         let html = "<script type=\"module\">init();</script><script src=\"/a.js\"></script>";
         let scripts: Vec<&str> = inline_scripts(html).collect();
         assert_eq!(scripts, ["init();"]);
-        let policy = content_security_policy(html);
+        let policy = content_security_policy(html, "'none'");
         let digest = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(b"init();"));
         assert!(policy.contains(&format!("'sha256-{digest}'")), "{policy}");
         let scripts_policy = policy.split(';').find(|d| d.trim().starts_with("script-src")).expect("script-src");

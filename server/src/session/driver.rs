@@ -8,13 +8,14 @@ use std::time::{Duration, Instant};
 
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
 
-use super::close::{answer_to_close, close_reason_for, close_reason_of, going_away, policy_close, signed_out};
+use super::close::{answer_to_close, close_reason_for, close_reason_of, going_away, policy_close};
+use super::identity::Lapse;
 use super::live_order::LiveOrder;
 use super::rate_limit::{FrameBudget, Verdict};
 use super::{
-    FrameHandler, Handled, MAX_EXCESS_PINGS, MAX_INVALID_FRAMES, PING_BURST, PINGS_PER_SECOND, SessionContext,
+    Background, FrameHandler, Handled, MAX_EXCESS_PINGS, MAX_INVALID_FRAMES, PING_BURST, PINGS_PER_SECOND,
+    SessionContext,
 };
-use crate::accounts::revocations::Revoked;
 use crate::hub::{HubStopped, Outbound, OutboundReceiver, QueueError, ReplySender};
 
 /// The connection loop shared by both protocols. Returns the close frame to
@@ -110,11 +111,25 @@ pub(crate) async fn drive(
                     return close;
                 }
             }
-            done = handler.background_work(), if handler.has_background_work() => {
-                if let Err(close) = queue_reply(replies, done) {
-                    return close;
+            work = handler.background() => match work {
+                Background::Frame(done) => {
+                    if let Err(close) = queue_reply(replies, done) {
+                        return close;
+                    }
                 }
-            }
+                Background::Lapse(Lapse::Notice(notice)) => {
+                    if let Err(close) = queue_reply(replies, Outbound::Text(notice.encode().into())) {
+                        return close;
+                    }
+                }
+                Background::Lapse(Lapse::End(notice, close)) => {
+                    // Written at once, ahead of what is queued: the close follows it.
+                    if let Some(notice) = notice {
+                        let _ = write_in_time(outbound, deadline, socket.text(notice.encode())).await;
+                    }
+                    return Some(close);
+                }
+            },
             queued = outbound.recv() => match queued {
                 Some(Outbound::Close(cause)) => return Some(close_reason_of(cause)),
                 Some(frame) => {
@@ -146,16 +161,7 @@ pub(crate) async fn drive(
                 heartbeat.as_mut().reset(next);
             }
             _ = context.shutdown.fired() => return Some(going_away()),
-            () = revoked(&mut context.revoked) => return Some(signed_out()),
         }
-    }
-}
-
-/// Resolves when the socket's account signs out everywhere; never for a guest.
-async fn revoked(revoked: &mut Option<Revoked>) {
-    match revoked {
-        Some(revoked) => revoked.fired().await,
-        None => std::future::pending().await,
     }
 }
 

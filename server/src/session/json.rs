@@ -26,8 +26,10 @@ use crate::bus::Peer;
 use crate::hub::{ConnectionId, HubHandle, HubStopped, JoinClaim, JoinRequest, Outbound};
 use crate::presence::{Claim, Presence};
 use crate::session::history_pages::HistoryPages;
-use crate::session::{FrameHandler, Handled, SessionContext, serve};
+use crate::session::identity::{HeldToken, Identity};
+use crate::session::{Background, FrameHandler, Handled, SessionContext, serve};
 use crate::store::{HistoryStore, StoreError};
+use crate::tokens::{TokenError, TokenVerifier, VerifiedToken};
 use chat_shared::Endpoint;
 
 /// History requests one connection may have waiting besides the one being
@@ -52,8 +54,9 @@ pub fn run(
         peer: context.hub.peer(id),
         claimed: None,
         accounts: context.accounts.clone(),
-        // Registered names are valid nicknames; one that no longer is speaks as a guest.
-        speaks_as: context.user.as_ref().and_then(|user| Nickname::parse(user.name.clone()).ok()),
+        identity: std::mem::take(&mut context.identity),
+        tokens: context.tokens.clone(),
+        guests: context.guests,
     })
 }
 
@@ -88,9 +91,12 @@ struct JsonSession {
     claimed: Option<(RoomName, Nickname)>,
     /// Whose names a guest may not take.
     accounts: Arc<Accounts>,
-    /// The signed-in account's name, which every join of this connection
-    /// uses whatever nickname it asks for (none: a guest).
-    speaks_as: Option<Nickname>,
+    /// Who the connection speaks for: its name and rooms.
+    identity: Identity,
+    /// Checks the tokens of `authenticate` and `refresh`.
+    tokens: Option<Arc<TokenVerifier>>,
+    /// Whether guests may join (`--guests`).
+    guests: bool,
 }
 
 /// The target of the record of names held (`claimed`, `released`, at
@@ -113,6 +119,9 @@ impl JsonSession {
     async fn on_message(&mut self, message: ClientMessage) -> Result<Option<ServerMessage>, HubStopped> {
         match message {
             ClientMessage::Join { room, nick, tab, after, epoch } => {
+                if let Some(refusal) = self.may_not_enter(&room) {
+                    return Ok(Some(refusal));
+                }
                 let nick = match self.name_to_use(nick).await {
                     Ok(nick) => nick,
                     Err(refusal) => return Ok(Some(refusal)),
@@ -190,14 +199,19 @@ impl JsonSession {
                 let message = "this server lost contact with the others; reconnecting";
                 Ok(Some(ServerMessage::error(ErrorCode::Unavailable, message)))
             }
+            ClientMessage::Send { room, .. } if !self.identity.may_write(&room) => Ok(Some(read_only(&room))),
             ClientMessage::Send { room, client_id, text } => {
                 self.hub.say(self.id, room, client_id, text).await?;
                 Ok(None)
             }
+            // Nobody needs to hear that a reader who may not post is typing.
+            ClientMessage::Typing { room } if !self.identity.may_write(&room) => Ok(None),
             ClientMessage::Typing { room } => {
                 self.hub.typing(self.id, room).await?;
                 Ok(None)
             }
+            ClientMessage::Authenticate { token } => Ok(Some(self.authenticate(&token))),
+            ClientMessage::Refresh { token } => self.refresh(&token).await.map(Some),
             ClientMessage::History { room, before, limit } => {
                 Ok(self.read_joined(Read::Before { room, before, limit }))
             }
@@ -207,11 +221,80 @@ impl JsonSession {
         }
     }
 
-    /// The name a join speaks under: the account's for a signed-in
-    /// connection, whatever it asked for; a guest's own, unless an account
-    /// has it (or one that looks the same).
+    /// Why this connection may not enter `room`, if it may not: a guest
+    /// where guests are not admitted, a token that does not grant the room.
+    fn may_not_enter(&self, room: &RoomName) -> Option<ServerMessage> {
+        if self.identity.is_guest() && !self.guests {
+            let message = "this server admits signed-in users only; sign in to join";
+            return Some(ServerMessage::error(ErrorCode::SignInRequired, message));
+        }
+        if !self.identity.may_read(room) {
+            return Some(ServerMessage::error(ErrorCode::Forbidden, format!("you may not enter #{room}")));
+        }
+        None
+    }
+
+    /// `authenticate`: a guest connection that has not joined yet takes on
+    /// the token's user.
+    fn authenticate(&mut self, token: &str) -> ServerMessage {
+        if !matches!(self.identity, Identity::Guest) || self.joined.is_some() {
+            let message = "authenticate comes first, on a connection that has no token or account yet";
+            return ServerMessage::error(ErrorCode::InvalidMessage, message);
+        }
+        match self.verify(token) {
+            Ok(token) => {
+                let mut held = HeldToken::new(token);
+                let answer = held.authenticated();
+                self.identity = Identity::Token(held);
+                answer
+            }
+            Err(error) => ServerMessage::error(ErrorCode::TokenInvalid, error.to_string()),
+        }
+    }
+
+    /// `refresh`: a newer token of the same user. If it no longer grants
+    /// the room the connection is in, the connection leaves it.
+    async fn refresh(&mut self, token: &str) -> Result<ServerMessage, HubStopped> {
+        let token = match self.verify(token) {
+            Ok(token) => token,
+            Err(error) => return Ok(ServerMessage::error(ErrorCode::TokenInvalid, error.to_string())),
+        };
+        let answer = match self.identity.refresh(token) {
+            Ok(answer) => answer,
+            Err(error) => return Ok(ServerMessage::error(ErrorCode::TokenInvalid, error.to_string())),
+        };
+        if let Some(room) = self.joined.clone()
+            && !self.identity.may_read(&room)
+        {
+            self.leave_room().await?;
+            return Ok(ServerMessage::error(ErrorCode::Forbidden, format!("your new token does not grant #{room}")));
+        }
+        Ok(answer)
+    }
+
+    /// Leaves the room this connection is in, giving its name back.
+    async fn leave_room(&mut self) -> Result<(), HubStopped> {
+        if let Some(room) = self.joined.take() {
+            self.hub.leave(self.id, room).await?;
+        }
+        if let Some((room, nick)) = self.claimed.take() {
+            release(self.presence.as_ref(), &room, &nick, self.peer).await;
+        }
+        // Reads of the room it left are of no use now.
+        self.waiting.clear();
+        self.reading = None;
+        Ok(())
+    }
+
+    fn verify(&self, token: &str) -> Result<VerifiedToken, TokenError> {
+        self.tokens.as_ref().ok_or(TokenError::NotAccepted)?.verify(token)
+    }
+
+    /// The name a join speaks under: the account's or the token's,
+    /// whatever it asked for; a guest's own, unless an account has it (or
+    /// one that looks the same).
     async fn name_to_use(&self, asked: Nickname) -> Result<Nickname, ServerMessage> {
-        if let Some(name) = &self.speaks_as {
+        if let Some(name) = self.identity.speaks_as() {
             return Ok(name.clone());
         }
         if self.accounts.is_reserved(&asked).await {
@@ -352,6 +435,11 @@ async fn forward_page(pages: &HistoryPages, room: RoomName, read: Forward) -> Ou
     }
 }
 
+/// The answer to a post where the connection may only read.
+fn read_only(room: &RoomName) -> ServerMessage {
+    ServerMessage::error(ErrorCode::Forbidden, format!("you may read #{room} but not post in it"))
+}
+
 /// The answer to a history read the store failed.
 fn unavailable(room: &RoomName, error: &StoreError) -> ServerMessage {
     tracing::error!(%error, %room, "reading history failed");
@@ -379,10 +467,6 @@ impl FrameHandler for JsonSession {
         Some(frame(&ServerMessage::error(ErrorCode::RateLimited, "too many messages; slow down")))
     }
 
-    fn has_background_work(&self) -> bool {
-        self.reading.is_some()
-    }
-
     fn room(&self) -> Option<RoomName> {
         self.joined.clone()
     }
@@ -394,10 +478,21 @@ impl FrameHandler for JsonSession {
         }
     }
 
-    async fn background_work(&mut self) -> Outbound {
-        let Some(reading) = self.reading.as_mut() else { return std::future::pending().await };
-        let done = reading.await;
+    async fn background(&mut self) -> Background {
+        let read = {
+            let reading = self.reading.as_mut();
+            let read = async move {
+                match reading {
+                    Some(reading) => reading.await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                done = read => done,
+                lapse = self.identity.lapse() => return Background::Lapse(lapse),
+            }
+        };
         self.reading = self.waiting.pop_front().map(|read| self.start(read));
-        done
+        Background::Frame(read)
     }
 }

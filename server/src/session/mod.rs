@@ -17,6 +17,7 @@ mod close;
 mod direct_write;
 mod driver;
 pub mod history_pages;
+pub mod identity;
 pub mod json;
 mod live_order;
 pub mod plain;
@@ -34,14 +35,13 @@ use chat_shared::{Endpoint, RoomName};
 use tracing::Instrument;
 
 use crate::accounts::Accounts;
-use crate::accounts::revocations::Revoked;
-use crate::accounts::store::SessionUser;
 use crate::admission::ConnectionPermit;
 use crate::hub::{ConnectionId, HubHandle, HubStopped, Outbound, SessionSink, WorkerAddress, outbound_queue};
 use crate::metrics::EndpointMetrics;
 use crate::presence::Presence;
 use crate::shutdown::ShutdownSignal;
 use crate::store::HistoryStore;
+use crate::tokens::TokenVerifier;
 use close::going_away;
 use driver::drive;
 
@@ -81,10 +81,12 @@ pub struct SessionContext {
     pub peer: Option<IpAddr>,
     /// Accounts: whose names guests may not take.
     pub accounts: Arc<Accounts>,
-    /// The signed-in account the socket speaks for (none: a guest).
-    pub user: Option<SessionUser>,
-    /// Fires when that account signs out everywhere.
-    pub revoked: Option<Revoked>,
+    /// Who the socket speaks for (taken by the JSON session).
+    pub identity: identity::Identity,
+    /// Checks connection tokens (none: the server accepts none).
+    pub tokens: Option<Arc<TokenVerifier>>,
+    /// Whether guests may join rooms (`--guests`).
+    pub guests: bool,
 }
 
 /// What handling one data frame produced.
@@ -97,6 +99,15 @@ pub(crate) enum Handled {
     Invalid(ByteString),
 }
 
+/// What a handler's background work came to.
+pub(crate) enum Background {
+    /// A frame to queue for the peer (a history page).
+    Frame(Outbound),
+    /// The connection's identity lapsed or is about to (a token expiring,
+    /// an account signed out everywhere).
+    Lapse(identity::Lapse),
+}
+
 /// What a protocol does with the data frames of its peer.
 pub(crate) trait FrameHandler {
     /// Handles a complete text message.
@@ -105,13 +116,10 @@ pub(crate) trait FrameHandler {
     async fn on_binary(&mut self, bytes: Bytes) -> Result<Handled, HubStopped>;
     /// Tells the peer a frame was dropped by the rate limit, if the protocol can.
     fn rate_limited(&mut self) -> Option<ByteString>;
-    /// Whether [`FrameHandler::background_work`] has anything to wait for.
-    fn has_background_work(&self) -> bool {
-        false
-    }
-    /// Work the handler runs beside the connection loop (history reads);
-    /// resolves to a frame to queue for the peer. Must be cancel-safe.
-    async fn background_work(&mut self) -> Outbound {
+    /// What the handler waits for beside the connection loop (history
+    /// reads, its identity lapsing); resolves when one is done. Must be
+    /// cancel-safe.
+    async fn background(&mut self) -> Background {
         std::future::pending().await
     }
     /// The room the hub has this connection in, which it leaves when it ends.
@@ -131,7 +139,7 @@ pub(crate) fn serve<H: FrameHandler>(
     stream: actix_ws::MessageStream,
     mut context: SessionContext,
     endpoint: Endpoint,
-    handler: impl FnOnce(ConnectionId, &SessionContext) -> H,
+    handler: impl FnOnce(ConnectionId, &mut SessionContext) -> H,
 ) -> impl Future<Output = ()> {
     let id = context.hub.next_connection_id(context.worker.id);
     let (sender, mut outbound) = outbound_queue(context.settings.outbound_queue_bytes);
@@ -144,7 +152,7 @@ pub(crate) fn serve<H: FrameHandler>(
     async move {
         tracing::info!("connected");
         context.metrics.open_connections.inc();
-        let mut handler = handler(id, &context);
+        let mut handler = handler(id, &mut context);
         let hub = context.hub.clone();
         let registered = match registration {
             Ok(registration) => registration.finish().await,

@@ -245,9 +245,24 @@ impl JsonClient {
 
     /// Like [`JsonClient::connect`], as a tab whose browser has `cookie` (a `Cookie` header's value).
     pub async fn connect_with_cookie(address: SocketAddr, cookie: Option<&str>) -> Self {
+        Self::connect_at(address, "/ws", cookie).await
+    }
+
+    /// Like [`JsonClient::connect`], with a connection token on the upgrade
+    /// (`/ws?token=`); returns once the server said it took it, with the
+    /// name it gives and the seconds it has left.
+    pub async fn connect_with_token(address: SocketAddr, token: &str) -> (Self, Nickname, u64) {
+        let mut client = Self::connect_at(address, &format!("/ws?token={token}"), None).await;
+        match client.next().await {
+            ServerMessage::Authenticated { name, expires_in } => (client, name, expires_in),
+            other => panic!("expected authenticated, got {other:?}"),
+        }
+    }
+
+    async fn connect_at(address: SocketAddr, path: &str, cookie: Option<&str>) -> Self {
         let tab = ClientId::parse(format!("tab-{}", TABS.fetch_add(1, Ordering::Relaxed))).expect("tab");
         Self {
-            raw: RawClient::connect_with_cookie(address, "/ws", cookie).await,
+            raw: RawClient::connect_with_cookie(address, path, cookie).await,
             tab,
             room: RoomName::lobby(),
             sent: 0,

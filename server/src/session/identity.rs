@@ -1,0 +1,166 @@
+//! Who a JSON connection speaks for, and until when: a guest, a signed-in
+//! account (until it signs out everywhere), or the user of a connection
+//! token (until the token expires, unless a `refresh` brings a newer one).
+//! It decides the name the connection's joins use and the rooms it may
+//! read and post in, and tells the connection loop when it lapses.
+
+use std::time::{Duration, SystemTime};
+
+use actix_ws::{CloseCode, CloseReason};
+use chat_shared::limits::{CLOSE_TOKEN_EXPIRED, CLOSE_TOKEN_REFUSED};
+use chat_shared::{ErrorCode, Nickname, RoomName, ServerMessage};
+use tokio::time::Instant;
+
+use super::close::signed_out;
+use crate::accounts::revocations::Revoked;
+use crate::tokens::{TokenError, VerifiedToken};
+
+/// The longest warning before a token expires; a short-lived token is
+/// warned a third of its life ahead instead.
+const WARN_AHEAD_MAX: Duration = Duration::from_secs(60);
+
+/// Who a connection speaks for.
+#[derive(Default)]
+pub enum Identity {
+    /// Nobody in particular: a guest picks a name per join.
+    #[default]
+    Guest,
+    /// A signed-in account.
+    Account {
+        /// Its name (none if it is no longer a valid nickname: then a guest's).
+        name: Option<Nickname>,
+        /// Fires when it signs out everywhere.
+        revoked: Revoked,
+    },
+    /// The user of a connection token.
+    Token(HeldToken),
+    /// A token came with the upgrade and was refused: the connection is
+    /// told why and closed.
+    Refused(TokenError),
+}
+
+/// A token a connection holds, and its timers.
+pub struct HeldToken {
+    token: VerifiedToken,
+    warn_at: Instant,
+    expires: Instant,
+    warned: bool,
+    /// Whether the peer was told it is in use (`authenticated`).
+    announced: bool,
+}
+
+impl HeldToken {
+    /// Holds `token` from now on; the connection will tell the peer so
+    /// (`authenticated`) first thing.
+    pub fn new(token: VerifiedToken) -> Self {
+        let left = token.expires_at.duration_since(SystemTime::now()).unwrap_or_default();
+        let now = Instant::now();
+        let warn_ahead = WARN_AHEAD_MAX.min(left / 3);
+        Self { token, warn_at: now + left - warn_ahead, expires: now + left, warned: false, announced: false }
+    }
+
+    /// The answer that tells the peer the token is in use (which it then need
+    /// not be told again).
+    pub fn authenticated(&mut self) -> ServerMessage {
+        self.announced = true;
+        ServerMessage::Authenticated { name: self.token.name.clone(), expires_in: self.seconds_left() }
+    }
+
+    fn seconds_left(&self) -> u64 {
+        self.expires.saturating_duration_since(Instant::now()).as_secs()
+    }
+}
+
+/// What the connection loop does when an identity lapses or is about to
+/// (or, for a token that came with the upgrade, is first in use).
+pub enum Lapse {
+    /// Tell the peer, and go on.
+    Notice(ServerMessage),
+    /// Tell the peer (if anything), then close the connection.
+    End(Option<ServerMessage>, CloseReason),
+}
+
+/// Why a `refresh` was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    /// The connection holds no token to refresh.
+    #[error("this connection has no token to refresh")]
+    NoToken,
+    /// The new token is for someone else.
+    #[error("a refresh must be for the same user")]
+    OtherUser,
+}
+
+impl Identity {
+    /// The name every join of this connection uses; `None` for a guest,
+    /// who picks one.
+    pub fn speaks_as(&self) -> Option<&Nickname> {
+        match self {
+            Self::Account { name, .. } => name.as_ref(),
+            Self::Token(held) => Some(&held.token.name),
+            Self::Guest | Self::Refused(_) => None,
+        }
+    }
+
+    /// Whether this is a guest (neither signed in nor holding a token).
+    pub fn is_guest(&self) -> bool {
+        matches!(self, Self::Guest | Self::Refused(_))
+    }
+
+    /// Whether it may enter `room` and read it.
+    pub fn may_read(&self, room: &RoomName) -> bool {
+        match self {
+            Self::Token(held) => held.token.grants.may_read(room),
+            _ => true,
+        }
+    }
+
+    /// Whether it may post and show typing in `room`.
+    pub fn may_write(&self, room: &RoomName) -> bool {
+        match self {
+            Self::Token(held) => held.token.grants.may_write(room),
+            _ => true,
+        }
+    }
+
+    /// Replaces the token with a newer one of the same user.
+    pub fn refresh(&mut self, token: VerifiedToken) -> Result<ServerMessage, RefreshError> {
+        let Self::Token(held) = self else { return Err(RefreshError::NoToken) };
+        if held.token.user != token.user {
+            return Err(RefreshError::OtherUser);
+        }
+        *held = HeldToken::new(token);
+        Ok(held.authenticated())
+    }
+
+    /// Resolves when the identity lapses or is about to (never for a
+    /// guest). Cancel-safe: the connection loop polls it beside the rest.
+    pub async fn lapse(&mut self) -> Lapse {
+        match self {
+            Self::Guest => std::future::pending().await,
+            Self::Account { revoked, .. } => {
+                revoked.fired().await;
+                Lapse::End(None, signed_out())
+            }
+            Self::Refused(error) => {
+                let notice = ServerMessage::error(ErrorCode::TokenInvalid, error.to_string());
+                Lapse::End(Some(notice), close(CLOSE_TOKEN_REFUSED, "token refused"))
+            }
+            Self::Token(held) if !held.announced => Lapse::Notice(held.authenticated()),
+            Self::Token(held) if !held.warned => {
+                tokio::time::sleep_until(held.warn_at).await;
+                held.warned = true;
+                Lapse::Notice(ServerMessage::TokenExpiring { expires_in: held.seconds_left() })
+            }
+            Self::Token(held) => {
+                tokio::time::sleep_until(held.expires).await;
+                let notice = ServerMessage::error(ErrorCode::TokenInvalid, TokenError::Expired.to_string());
+                Lapse::End(Some(notice), close(CLOSE_TOKEN_EXPIRED, "token expired"))
+            }
+        }
+    }
+}
+
+fn close(code: u16, why: &str) -> CloseReason {
+    CloseReason { code: CloseCode::Other(code), description: Some(why.to_owned()) }
+}
