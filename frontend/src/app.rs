@@ -5,6 +5,7 @@ use yew::prelude::*;
 use crate::components::{
     AccountForm, Composer, MemberList, MessageLog, NicknameForm, RoomList, StatusBar, TypingIndicator,
 };
+use crate::embedding;
 use crate::hooks::{Account, use_account, use_chat, use_unread_title};
 
 /// The root component.
@@ -29,6 +30,8 @@ pub fn App() -> Html {
         })
     };
     let account = use_account(on_signed_in, on_signed_out);
+    // In another site's page with its token: the token says who we are.
+    let embedded = *use_state(|| embedding::page_token().is_some());
     let state = &*chat.state;
     // Signed in, yet back at the join form: the account was signed out
     // elsewhere (its name refused to this guest socket). Ask who we are now.
@@ -86,6 +89,10 @@ pub fn App() -> Html {
                         <p class="error banner" role="alert">{ error }</p>
                     }
                     <Composer on_send={chat.send.clone()} on_typing={chat.typing.clone()} />
+                </main>
+            } else if embedded {
+                <main class="welcome">
+                    <p role="status">{ state.error.clone().unwrap_or_else(|| "Connecting…".to_owned()) }</p>
                 </main>
             } else {
                 <main class="welcome">

@@ -10,6 +10,7 @@ pub mod app;
 pub mod backoff;
 pub mod browser;
 pub mod components;
+pub mod embedding;
 pub mod hooks;
 pub mod linkify;
 pub mod log;

@@ -360,6 +360,14 @@ impl ChatState {
                 self.rooms = Rc::new(rooms);
                 self.follow_crowding();
             }
+            // A connection token's user: every join is under its name.
+            ServerMessage::Authenticated { name, .. } => {
+                if self.nick.as_ref() != Some(&name) {
+                    self.nick = Some(name);
+                    self.joined = false;
+                }
+                self.error = None;
+            }
             ServerMessage::Error { code, message } => {
                 if matches!(code, ErrorCode::NicknameTaken | ErrorCode::NameReserved) {
                     self.nick = None;
@@ -845,6 +853,18 @@ mod tests {
             [got(ServerMessage::error(ErrorCode::NameReserved, message))],
         );
         assert_eq!((state.nick.clone(), state.error.as_deref()), (None, Some(message)), "as a taken one");
+    }
+
+    #[test]
+    fn a_tokens_name_replaces_whatever_name_was_remembered() {
+        let state = apply(
+            ChatState::new(room("lobby"), Some(nick("guest-name"))),
+            [
+                got(ServerMessage::error(ErrorCode::Unavailable, "retry")),
+                got(ServerMessage::Authenticated { name: nick("u-alice"), expires_in: 60 }),
+            ],
+        );
+        assert_eq!((state.nick.clone(), state.error.clone()), (Some(nick("u-alice")), None));
     }
 
     #[test]

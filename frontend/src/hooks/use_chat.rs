@@ -13,8 +13,8 @@ use yew::prelude::*;
 use super::use_clock::use_clock;
 use super::use_connection::{Link, use_connection};
 use super::use_room_from_url::use_room_from_url;
-use crate::browser;
 use crate::state::{ChatAction, ChatState, ConnectionStatus, Pending};
+use crate::{browser, embedding};
 
 /// What components get from [`use_chat`].
 #[derive(Clone, PartialEq)]
@@ -47,6 +47,7 @@ pub fn use_chat() -> ChatHandle {
         sent: 0,
         typing_sent_at: 0,
         stopped: false,
+        token: embedding::page_token(),
     });
     let connected = state.connection == ConnectionStatus::Connected;
 

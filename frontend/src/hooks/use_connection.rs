@@ -6,6 +6,7 @@ use std::cell::RefCell;
 use std::future::poll_fn;
 use std::rc::Rc;
 
+use chat_shared::limits::{CLOSE_TOKEN_EXPIRED, CLOSE_TOKEN_REFUSED};
 use chat_shared::{ClientId, ClientMessage, ServerMessage};
 use futures_channel::mpsc;
 use futures_util::future::{Either, select};
@@ -17,9 +18,9 @@ use yew::platform::spawn_local;
 use yew::prelude::*;
 
 use crate::backoff::{Backoff, closed_by_server_for_everyone};
-use crate::browser;
 use crate::socket_url;
 use crate::state::{ChatAction, ChatState};
+use crate::{browser, embedding};
 
 /// What the UI side and the connection task share.
 pub(super) struct Link {
@@ -36,6 +37,9 @@ pub(super) struct Link {
     pub(super) typing_sent_at: u64,
     /// Set when the component unmounts, so the task stops reconnecting.
     pub(super) stopped: bool,
+    /// The connection token the embedding page gave (none: not embedded),
+    /// replaced by each newer one it posts.
+    pub(super) token: Option<String>,
 }
 
 impl Link {
@@ -57,7 +61,16 @@ pub(super) fn use_connection(dispatcher: UseReducerDispatcher<ChatState>, link: 
         if let Some(url) = socket_url::current() {
             spawn_local(keep_connected(url, dispatcher, link.clone()));
         }
+        // A newer token from the embedding page: in use at once, and on every reconnect.
+        let tokens = embedding::listen_for_tokens({
+            let link = link.clone();
+            move |token| {
+                link.borrow().send(ClientMessage::Refresh { token: token.clone() });
+                link.borrow_mut().token = Some(token);
+            }
+        });
         move || {
+            drop(tokens);
             let mut link = link.borrow_mut();
             link.stopped = true;
             // Dropping the sender ends the task's current exchange.
@@ -71,6 +84,7 @@ async fn keep_connected(url: String, dispatcher: UseReducerDispatcher<ChatState>
     let mut backoff = Backoff::default();
     while !link.borrow().stopped {
         let mut ended = None;
+        let url = embedding::with_token(&url, link.borrow().token.as_deref());
         if let Some(socket) = open(&url).await {
             backoff.reset();
             ended = Some(exchange(socket, &dispatcher, &link).await);
@@ -79,6 +93,9 @@ async fn keep_connected(url: String, dispatcher: UseReducerDispatcher<ChatState>
             break;
         }
         dispatcher.dispatch(ChatAction::Disconnected);
+        if let Some(Ended { close_code: Some(CLOSE_TOKEN_EXPIRED | CLOSE_TOKEN_REFUSED), .. }) = ended {
+            embedding::ask_for_token();
+        }
         let random = js_sys::Math::random();
         let delay = match ended {
             Some(Ended { close_code: Some(code), online }) if closed_by_server_for_everyone(code) => {
@@ -127,6 +144,9 @@ async fn exchange(socket: WebSocket, dispatcher: &UseReducerDispatcher<ChatState
                         && !rooms.is_empty()
                     {
                         ended.online = rooms.iter().fold(0, |sum, room| sum.saturating_add(room.online));
+                    }
+                    if let ServerMessage::TokenExpiring { .. } = &message {
+                        embedding::ask_for_token();
                     }
                     dispatcher.dispatch(ChatAction::Received(message, browser::now_ms()));
                 }
