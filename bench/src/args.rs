@@ -80,6 +80,11 @@ pub struct Args {
     #[arg(long, default_value_t = 1)]
     pub rooms: usize,
 
+    /// Wrong-password sign-ins per second beside the load, while publishing
+    /// (see `login_flood`; run the server with `--trusted-proxy 127.0.0.1/32`).
+    #[arg(long, default_value_t = 0.0)]
+    pub login_flood: f64,
+
     /// A label for the report.
     #[arg(long, default_value = "")]
     pub label: String,

@@ -115,6 +115,10 @@ pub async fn run(args: &Args) -> Result<Report, LoadError> {
         readers.push(tokio::spawn(read(stream, args.protocol, own, shared.clone(), stopped.clone())));
     }
 
+    let flood = (args.login_flood > 0.0).then(|| {
+        let host = crate::login_flood::host_of(args.url_for(0)).unwrap_or_default();
+        tokio::spawn(crate::login_flood::run(host, args.login_flood, stopped.clone()))
+    });
     let cpu_before = args.sample_servers();
     let publish_started = shared.now_ns();
     let tasks: Vec<_> = sinks
@@ -139,6 +143,9 @@ pub async fn run(args: &Args) -> Result<Report, LoadError> {
     let _ = stop.send(true);
     for reader in readers {
         let _ = reader.await;
+    }
+    if let Some(flood) = flood {
+        report.login_flood = flood.await.ok();
     }
 
     let delivered = shared.delivered.load(Ordering::Relaxed);

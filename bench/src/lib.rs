@@ -4,6 +4,7 @@
 pub mod args;
 pub mod clients;
 pub mod dial;
+pub mod login_flood;
 pub mod procstat;
 pub mod report;
 pub mod stamp;

@@ -64,6 +64,9 @@ pub struct Report {
     pub server_rss_before: u64,
     pub server_rss_connected: u64,
     pub latency_ms: Latency,
+    /// The login flood beside the load (`--login-flood` runs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login_flood: Option<crate::login_flood::FloodReport>,
     /// The reconnect storm's own figures (`--storm` runs only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storm: Option<StormReport>,
@@ -145,6 +148,9 @@ impl Report {
                     self.server_cpu_seconds, self.deliveries_per_cpu_second
                 );
             }
+        }
+        if let Some(flood) = &self.login_flood {
+            out += &flood.human();
         }
         if let Some(storm) = &self.storm {
             out += &storm.human();
