@@ -2,7 +2,7 @@
 //! on one node is reserved on every node, one registration wins a race for
 //! a name, a session works on any node, and signing out everywhere closes
 //! the account's sockets on every node (at once through Redis; by the sweep
-//! when Redis missed it).
+//! when Redis missed it). A connection token holds on every node alike.
 
 mod support;
 
@@ -71,4 +71,41 @@ async fn signing_out_everywhere_on_one_node_closes_the_sockets_on_the_others_eve
     assert_eq!(everywhere.status, 204);
     let swept = on_b.raw().close_code_within(Duration::from_secs(3)).await;
     assert_eq!(swept, Some(1008), "closed by node B's sweep (every second here)");
+}
+
+/// A node that also takes connection tokens signed with `secret`.
+async fn token_node(database: &str, redis: &PrivateRedis, secret: &std::path::Path) -> TestApp {
+    let (database, redis, secret) = (database.to_owned(), redis.url(), secret.to_owned());
+    TestApp::spawn_configured(move |config| {
+        config.database = chat_server::store::location::StoreLocation::Postgres(database);
+        config.redis = Some(redis.parse().expect("redis url"));
+        config.jwt_hs256_secret_file = Some(secret);
+    })
+    .await
+}
+
+#[actix_web::test]
+async fn a_token_holds_on_every_node_with_the_same_grants_and_refreshes_on_any() {
+    use chat_server::tokens::claims::Claims;
+    use chat_server::tokens::mint::mint_hs256;
+    let Some((database, redis)) = support::redis::services().await else { return };
+    let dir = tempfile::tempdir().expect("dir");
+    let secret = dir.path().join("secret");
+    let key = b"a secret of more than thirty-two bytes, for tests";
+    std::fs::write(&secret, key).expect("secret written");
+    let (a, b) = (token_node(&database, &redis, &secret).await, token_node(&database, &redis, &secret).await);
+    let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("now").as_secs();
+    let token = |ttl: u64| {
+        let claims = Claims { sub: "pat".into(), exp: exp + ttl, name: None, rooms: Some(vec!["ops".into()]) };
+        mint_hs256(key, &claims, None, None).expect("signed")
+    };
+    let (mut on_a, ..) = JsonClient::connect_with_token(a.address, &token(600)).await;
+    on_a.enter("ops", "pat", None).await;
+    let (mut on_b, ..) = JsonClient::connect_with_token(b.address, &token(3)).await;
+    on_b.send_join("lobby", "pat", None).await;
+    assert!(matches!(on_b.next().await, ServerMessage::Error { code: ErrorCode::Forbidden, .. }));
+    on_b.send(&chat_shared::ClientMessage::Refresh { token: token(600) }).await;
+    assert!(matches!(on_b.next().await, ServerMessage::Authenticated { expires_in, .. } if expires_in > 500));
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(on_b.raw().close_code_within(Duration::from_millis(100)).await, None, "refreshed on b, still open");
 }

@@ -428,3 +428,53 @@ async fn the_token_command_mints_what_the_server_takes() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("room grant"));
 }
+
+#[actix_web::test]
+async fn no_path_reaches_a_room_the_token_does_not_grant() {
+    let (app, _dir) = server_with_secret().await;
+    let mut inside = JsonClient::join(app.address, "insider").await;
+    inside.enter("secret-plans", "insider", None).await;
+    inside.say("the plan").await;
+    inside.next_chat().await;
+
+    let (mut olga, ..) =
+        JsonClient::connect_with_token(app.address, &hs256(&claims("olga", 600, Some(&["team-*"])))).await;
+    olga.enter("team-a", "olga", None).await;
+    let forbidden_or_not_joined = |answer: ServerMessage| match answer {
+        ServerMessage::Error { code: ErrorCode::Forbidden | ErrorCode::NotJoined, .. } => {}
+        other => panic!("a path into the room answered {other:?}"),
+    };
+    // A join, a resume from id 0, older and newer pages, a post and typing.
+    olga.send_join("secret-plans", "olga", None).await;
+    forbidden_or_not_joined(next_event(&mut olga).await);
+    olga.send_join("secret-plans", "olga", Some(0)).await;
+    forbidden_or_not_joined(next_event(&mut olga).await);
+    let room_of = || room("secret-plans");
+    for request in [
+        ClientMessage::History { room: room_of(), before: 1_000, limit: 50 },
+        ClientMessage::HistoryAfter { room: room_of(), after: 0, limit: 50 },
+        ClientMessage::Send {
+            room: room_of(),
+            client_id: ClientId::parse("c-9").expect("id"),
+            text: MessageText::parse("let me in").expect("text"),
+        },
+    ] {
+        olga.send(&request).await;
+        forbidden_or_not_joined(next_event(&mut olga).await);
+    }
+    olga.send(&ClientMessage::Typing { room: room_of() }).await;
+    // Nothing of the room came through any of them, and nothing of olga reached it.
+    let leaked = tokio::time::timeout(Duration::from_secs(1), async {
+        loop {
+            match olga.next().await {
+                ServerMessage::Message(m) if m.room == room_of() => return format!("{m:?}"),
+                ServerMessage::History { room: r, messages, .. } if r == room_of() => return format!("{messages:?}"),
+                _ => {}
+            }
+        }
+    })
+    .await;
+    assert!(leaked.is_err(), "leaked: {leaked:?}");
+    inside.say("still only us").await;
+    assert_eq!(inside.next_chat().await.text.as_str(), "still only us");
+}
