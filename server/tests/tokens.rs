@@ -478,3 +478,14 @@ async fn no_path_reaches_a_room_the_token_does_not_grant() {
     inside.say("still only us").await;
     assert_eq!(inside.next_chat().await.text.as_str(), "still only us");
 }
+
+#[actix_web::test]
+async fn a_token_good_for_ever_does_not_break_the_server() {
+    let (app, _dir) = server_with_secret().await;
+    let endless = hs256(&Claims { exp: u64::MAX, ..claims("quinn", 0, None) });
+    let (mut quinn, _, expires_in) = JsonClient::connect_with_token(app.address, &endless).await;
+    assert!(expires_in <= 366 * 24 * 3600, "held for at most a year: {expires_in}");
+    quinn.enter("lobby", "quinn", None).await;
+    quinn.say("still standing").await;
+    assert_eq!(quinn.next_chat().await.text.as_str(), "still standing");
+}

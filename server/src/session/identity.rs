@@ -19,6 +19,11 @@ use crate::tokens::{TokenError, VerifiedToken};
 /// warned a third of its life ahead instead.
 const WARN_AHEAD_MAX: Duration = Duration::from_secs(60);
 
+/// The furthest ahead a token's timers are set (a token good for longer is
+/// treated as good for this long, past which the connection is closed as
+/// expired): a clock's `Instant` cannot hold any `exp` an issuer writes.
+const LONGEST_HELD: Duration = Duration::from_secs(366 * 24 * 3600);
+
 /// Who a connection speaks for.
 #[derive(Default)]
 pub enum Identity {
@@ -53,7 +58,7 @@ impl HeldToken {
     /// Holds `token` from now on; the connection will tell the peer so
     /// (`authenticated`) first thing.
     pub fn new(token: VerifiedToken) -> Self {
-        let left = token.expires_at.duration_since(SystemTime::now()).unwrap_or_default();
+        let left = token.expires_at.duration_since(SystemTime::now()).unwrap_or_default().min(LONGEST_HELD);
         let now = Instant::now();
         let warn_ahead = WARN_AHEAD_MAX.min(left / 3);
         Self { token, warn_at: now + left - warn_ahead, expires: now + left, warned: false, announced: false }
@@ -163,4 +168,32 @@ impl Identity {
 
 fn close(code: u16, why: &str) -> CloseReason {
     CloseReason { code: CloseCode::Other(code), description: Some(why.to_owned()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tokens::RoomGrants;
+
+    fn token(expires_at: SystemTime) -> VerifiedToken {
+        VerifiedToken {
+            user: "u".into(),
+            name: Nickname::parse("u").expect("nick"),
+            grants: RoomGrants::everything(),
+            expires_at,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_for_ever_and_one_already_expired_hold_no_impossible_timers() {
+        let far = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from(u32::MAX) * 100);
+        let mut held = HeldToken::new(token(far));
+        assert!(held.seconds_left() <= LONGEST_HELD.as_secs());
+        assert!(matches!(held.authenticated(), ServerMessage::Authenticated { .. }));
+        let mut gone = Identity::Token(HeldToken::new(token(SystemTime::UNIX_EPOCH)));
+        // Announced, then warned and closed at once.
+        assert!(matches!(gone.lapse().await, Lapse::Notice(ServerMessage::Authenticated { expires_in: 0, .. })));
+        assert!(matches!(gone.lapse().await, Lapse::Notice(ServerMessage::TokenExpiring { expires_in: 0 })));
+        assert!(matches!(gone.lapse().await, Lapse::End(Some(_), _)));
+    }
 }

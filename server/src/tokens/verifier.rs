@@ -17,6 +17,10 @@ use super::grants::RoomGrants;
 /// least as long as the hash (256 bits).
 pub const MIN_SECRET_BYTES: usize = 32;
 
+/// The latest `exp` taken as it is (the year 2500); a later one counts as
+/// this (a clock cannot hold every number an issuer may write).
+const FAR_FUTURE_SECS: u64 = 16_725_225_600;
+
 /// The longest token looked at; longer ones are refused unread.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
@@ -152,7 +156,8 @@ impl TokenVerifier {
             .map_err(|error| TokenError::Malformed(format!("its name is not a valid nickname: {error}")))?;
         let grants =
             RoomGrants::parse(claims.rooms.as_deref()).map_err(|error| TokenError::Malformed(error.to_string()))?;
-        Ok(VerifiedToken { user: claims.sub, name, grants, expires_at: UNIX_EPOCH + Duration::from_secs(claims.exp) })
+        let expires_at = UNIX_EPOCH + Duration::from_secs(claims.exp.min(FAR_FUTURE_SECS));
+        Ok(VerifiedToken { user: claims.sub, name, grants, expires_at })
     }
 }
 
