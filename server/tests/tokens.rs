@@ -10,7 +10,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use chat_server::config::Switch;
+use chat_server::config::{Config, Switch};
 use chat_server::tokens::claims::Claims;
 use chat_server::tokens::mint::mint_hs256;
 use chat_shared::limits::{CLOSE_TOKEN_EXPIRED, CLOSE_TOKEN_REFUSED};
@@ -45,10 +45,19 @@ fn hs256(claims: &Claims) -> String {
 
 /// A server that takes tokens signed with [`SECRET`].
 async fn server_with_secret() -> (TestApp, tempfile::TempDir) {
+    server_with_secret_and(|_| {}).await
+}
+
+/// Like [`server_with_secret`], with other settings changed by `configure`.
+async fn server_with_secret_and(configure: impl FnOnce(&mut Config)) -> (TestApp, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("dir");
     let secret = dir.path().join("secret");
     std::fs::write(&secret, [SECRET, b"\n"].concat()).expect("secret written");
-    let app = TestApp::spawn_configured(|config| config.jwt_hs256_secret_file = Some(secret)).await;
+    let app = TestApp::spawn_configured(|config| {
+        config.jwt_hs256_secret_file = Some(secret);
+        configure(config);
+    })
+    .await;
     (app, dir)
 }
 
@@ -188,11 +197,7 @@ async fn public_keys_take_rs256_and_es256_and_refuse_an_hs256_token_signed_with_
 
 #[actix_web::test]
 async fn a_configured_audience_and_issuer_must_match() {
-    let dir = tempfile::tempdir().expect("dir");
-    let secret = dir.path().join("secret");
-    std::fs::write(&secret, SECRET).expect("secret written");
-    let app = TestApp::spawn_configured(|config| {
-        config.jwt_hs256_secret_file = Some(secret);
+    let (app, _dir) = server_with_secret_and(|config| {
         config.jwt_audience = Some("chat".into());
         config.jwt_issuer = Some("https://app.example".into());
     })
@@ -356,14 +361,7 @@ async fn authenticate_as_the_first_frame_and_never_after_a_join() {
 
 #[actix_web::test]
 async fn with_guests_off_only_signed_in_users_and_token_holders_join() {
-    let dir = tempfile::tempdir().expect("dir");
-    let secret = dir.path().join("secret");
-    std::fs::write(&secret, SECRET).expect("secret written");
-    let app = TestApp::spawn_configured(|config| {
-        config.jwt_hs256_secret_file = Some(secret);
-        config.guests = Switch::Off;
-    })
-    .await;
+    let (app, _dir) = server_with_secret_and(|config| config.guests = Switch::Off).await;
     let mut guest = JsonClient::connect(app.address).await;
     guest.send_join("lobby", "guest", None).await;
     match guest.next().await {

@@ -4,12 +4,14 @@
 //! It decides the name the connection's joins use and the rooms it may
 //! read and post in, and tells the connection loop when it lapses.
 
+use std::pin::Pin;
 use std::time::{Duration, SystemTime};
 
 use actix_ws::{CloseCode, CloseReason};
 use chat_shared::limits::{CLOSE_TOKEN_EXPIRED, CLOSE_TOKEN_REFUSED};
 use chat_shared::{ErrorCode, Nickname, RoomName, ServerMessage};
-use tokio::time::Instant;
+
+use tokio::time::{Instant, Sleep};
 
 use super::close::signed_out;
 use crate::accounts::revocations::Revoked;
@@ -44,11 +46,14 @@ pub enum Identity {
     Refused(TokenError),
 }
 
-/// A token a connection holds, and its timers.
+/// A token a connection holds, and its timer.
 pub struct HeldToken {
     token: VerifiedToken,
-    warn_at: Instant,
     expires: Instant,
+    /// Set for the warning, then for the expiry: one timer for the
+    /// connection's life, not one per turn of its loop (which polls
+    /// [`Identity::lapse`] for every frame it writes).
+    timer: Pin<Box<Sleep>>,
     warned: bool,
     /// Whether the peer was told it is in use (`authenticated`).
     announced: bool,
@@ -61,7 +66,8 @@ impl HeldToken {
         let left = token.expires_at.duration_since(SystemTime::now()).unwrap_or_default().min(LONGEST_HELD);
         let now = Instant::now();
         let warn_ahead = WARN_AHEAD_MAX.min(left / 3);
-        Self { token, warn_at: now + left - warn_ahead, expires: now + left, warned: false, announced: false }
+        let timer = Box::pin(tokio::time::sleep_until(now + left - warn_ahead));
+        Self { token, expires: now + left, timer, warned: false, announced: false }
     }
 
     /// The answer that tells the peer the token is in use (which it then need
@@ -153,12 +159,14 @@ impl Identity {
             }
             Self::Token(held) if !held.announced => Lapse::Notice(held.authenticated()),
             Self::Token(held) if !held.warned => {
-                tokio::time::sleep_until(held.warn_at).await;
+                held.timer.as_mut().await;
                 held.warned = true;
+                let expires = held.expires;
+                held.timer.as_mut().reset(expires);
                 Lapse::Notice(ServerMessage::TokenExpiring { expires_in: held.seconds_left() })
             }
             Self::Token(held) => {
-                tokio::time::sleep_until(held.expires).await;
+                held.timer.as_mut().await;
                 let notice = ServerMessage::error(ErrorCode::TokenInvalid, TokenError::Expired.to_string());
                 Lapse::End(Some(notice), close(CLOSE_TOKEN_EXPIRED, "token expired"))
             }

@@ -40,9 +40,9 @@ impl Grant {
         };
         let pattern = match pattern.strip_suffix('*') {
             Some(prefix) => {
-                let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
-                if !prefix.chars().all(allowed) {
-                    return Err(fail("a prefix uses lowercase letters, digits, - and _"));
+                // A prefix of some room name: the room rule, on the prefix plus a letter.
+                if RoomName::parse(format!("{prefix}a")).is_err() {
+                    return Err(fail("a prefix is the start of a room name"));
                 }
                 Pattern::Prefix(prefix.to_owned())
             }

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::claims::Claims;
 use super::grants::RoomGrants;
-use super::verifier::{KeyError, TokenVerifier};
+use super::verifier::{KeyError, TokenVerifier, read_secret};
 
 /// Mints a connection token (HS256) and prints it.
 #[derive(Debug, Parser)]
@@ -68,15 +68,13 @@ impl MintCommand {
     /// The token these arguments describe, signed with the secret file's key
     /// and checked as the server would check it.
     pub fn mint(&self) -> Result<String, MintError> {
-        let shown = self.jwt_hs256_secret_file.display().to_string();
-        let secret =
-            std::fs::read(&self.jwt_hs256_secret_file).map_err(|source| KeyError::Read { path: shown, source })?;
-        let secret = super::verifier::secret_of(&secret);
-        let verifier = TokenVerifier::hs256(secret)?;
+        // Read as the server reads it.
+        let secret = read_secret(&self.jwt_hs256_secret_file)?;
+        let verifier = TokenVerifier::hs256(&secret)?;
         RoomGrants::parse(self.rooms.as_deref()).map_err(|error| MintError::Claims(error.to_string()))?;
         let exp = (SystemTime::now() + self.ttl).duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let claims = Claims { sub: self.sub.clone(), exp, name: self.name.clone(), rooms: self.rooms.clone() };
-        let token = mint_hs256(secret, &claims, self.audience.as_deref(), self.issuer.as_deref())?;
+        let token = mint_hs256(&secret, &claims, self.audience.as_deref(), self.issuer.as_deref())?;
         // Checked as the server would check it.
         let verifier = match &self.audience {
             Some(audience) => verifier.with_audience(audience),

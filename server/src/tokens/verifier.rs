@@ -93,9 +93,7 @@ impl TokenVerifier {
     /// A verifier of HS256 tokens signed with the secret in `path` (its
     /// content, without a trailing newline).
     pub fn hs256_from_file(path: &Path) -> Result<Self, KeyError> {
-        let shown = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| KeyError::Read { path: shown.clone(), source })?;
-        Self::hs256(secret_of(&bytes))
+        Self::hs256(&read_secret(path)?)
     }
 
     /// A verifier of HS256 tokens signed with `secret` (at least
@@ -200,8 +198,14 @@ fn refusal(kind: &ErrorKind) -> TokenError {
     }
 }
 
-/// The secret in a secret file's bytes: all of them but a trailing newline.
-pub fn secret_of(bytes: &[u8]) -> &[u8] {
-    let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-    bytes.strip_suffix(b"\r").unwrap_or(bytes)
+/// The secret in a secret file: its bytes but a trailing newline.
+pub fn read_secret(path: &Path) -> Result<Vec<u8>, KeyError> {
+    let mut bytes =
+        std::fs::read(path).map_err(|source| KeyError::Read { path: path.display().to_string(), source })?;
+    for end in [b'\n', b'\r'] {
+        if bytes.last() == Some(&end) {
+            bytes.pop();
+        }
+    }
+    Ok(bytes)
 }
