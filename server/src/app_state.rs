@@ -10,6 +10,7 @@ use crate::bus::redis::BusHealth;
 use crate::client_address::TrustedProxies;
 use crate::hub::HubHandle;
 use crate::metrics::Metrics;
+use crate::policy::RoomPolicy;
 use crate::presence::Presence;
 use crate::session::SessionSettings;
 use crate::shutdown::ShutdownSignal;
@@ -53,4 +54,8 @@ pub struct AppState {
     pub tokens: Option<Arc<TokenVerifier>>,
     /// Whether guests may join rooms (`--guests`).
     pub guests: bool,
+    /// Created rooms and who may enter them.
+    pub policy: Arc<RoomPolicy>,
+    /// The origin the server is reached at (`--public-origin`), for the links it hands out.
+    pub public_origin: Option<String>,
 }

@@ -14,6 +14,7 @@ pub mod client_address;
 pub mod config;
 pub mod hub;
 pub mod metrics;
+pub mod policy;
 pub mod presence;
 pub mod routes;
 pub mod session;

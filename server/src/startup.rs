@@ -24,6 +24,9 @@ use crate::client_address::TrustedProxies;
 use crate::config::Config;
 use crate::hub::{HubHandle, HubSettings, HubTasks, OtherNodes};
 use crate::metrics::Metrics;
+use crate::policy::RoomPolicy;
+use crate::policy::sql::{PostgresRooms, SqliteRooms};
+use crate::policy::store::RoomStore;
 use crate::presence::{InProcessPresence, LostName, Presence, RedisPresence};
 use crate::routes;
 use crate::routes::static_files::StaticBundle;
@@ -71,6 +74,8 @@ struct Services {
     store: Arc<dyn HistoryStore>,
     /// Accounts and sessions, in the history's database.
     accounts: Arc<dyn AccountStore>,
+    /// Created rooms, members, invites: there too.
+    rooms: Arc<dyn RoomStore>,
     /// One per hub shard.
     buses: Vec<Box<dyn RoomBus>>,
     /// Whether the Redis buses are connected, if there are any.
@@ -86,13 +91,14 @@ struct Services {
 
 impl Services {
     async fn connect(config: &Config, metrics: &Metrics, shards: usize) -> Result<Self, StartupError> {
-        let (store, accounts) = open_store(config, metrics).await?;
+        let Stores { store, accounts, rooms } = open_store(config, metrics).await?;
         let Some(url) = &config.redis else {
             let buses = (0..shards).map(|_| Box::new(InProcessBus::default()) as Box<dyn RoomBus>).collect();
             let presence = Arc::new(InProcessPresence::default());
             return Ok(Self {
                 store,
                 accounts,
+                rooms,
                 buses,
                 bus_health: None,
                 presence,
@@ -117,29 +123,40 @@ impl Services {
         let other_nodes = Some(exchange_counts(client.clone(), store.epoch(), node)?);
         let buses = buses.into_iter().map(|bus| Box::new(bus) as Box<dyn RoomBus>).collect();
         let redis = Some(client);
-        Ok(Self { store, accounts, buses, bus_health: Some(health), presence, other_nodes, lost_names, redis })
+        Ok(Self { store, accounts, rooms, buses, bus_health: Some(health), presence, other_nodes, lost_names, redis })
     }
 }
 
+/// The history and what is kept beside it, in one database.
+struct Stores {
+    store: Arc<dyn HistoryStore>,
+    accounts: Arc<dyn AccountStore>,
+    rooms: Arc<dyn RoomStore>,
+}
+
 /// Opens the history store (bringing the schema up to date) and the
-/// accounts kept beside it.
-async fn open_store(
-    config: &Config,
-    metrics: &Metrics,
-) -> Result<(Arc<dyn HistoryStore>, Arc<dyn AccountStore>), StartupError> {
+/// accounts and rooms kept beside it (on a pool of their own).
+async fn open_store(config: &Config, metrics: &Metrics) -> Result<Stores, StartupError> {
     Ok(match &config.database {
         StoreLocation::Sqlite(path) => {
             let sqlite = Arc::new(SqliteStore::open_with(path, config.durability).await?);
-            let accounts = Arc::new(SqliteAccounts::open(path).await?);
+            let accounts = SqliteAccounts::open(path).await?;
+            let rooms = Arc::new(SqliteRooms::new(accounts.pool()));
             // This process is the file's only writer, so the newest pages can be
             // kept in memory (in front: its hits are no database reads, not timed as ones).
-            (Arc::new(LatestPageCache::new(Arc::new(InstrumentedStore::new(sqlite, metrics.clone())))), accounts)
+            let store = Arc::new(LatestPageCache::new(Arc::new(InstrumentedStore::new(sqlite, metrics.clone()))));
+            Stores { store, accounts: Arc::new(accounts), rooms }
         }
         // Other nodes may write to it: every page is read from the database.
         StoreLocation::Postgres(url) => {
             let postgres = Arc::new(PostgresStore::open(url).await?);
-            let accounts = Arc::new(PostgresAccounts::connect(url).await?);
-            (Arc::new(InstrumentedStore::new(postgres, metrics.clone())), accounts)
+            let accounts = PostgresAccounts::connect(url).await?;
+            let rooms = Arc::new(PostgresRooms::new(accounts.pool()));
+            Stores {
+                store: Arc::new(InstrumentedStore::new(postgres, metrics.clone())),
+                accounts: Arc::new(accounts),
+                rooms,
+            }
         }
     })
 }
@@ -189,8 +206,12 @@ impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let metrics = Metrics::new();
         let workers = config.workers.map_or_else(default_workers, std::num::NonZeroUsize::get);
-        let Services { store, accounts, buses, bus_health, presence, other_nodes, lost_names, redis } =
+        let Services { store, accounts, rooms, buses, bus_health, presence, other_nodes, lost_names, redis } =
             Services::connect(&config, &metrics, workers).await?;
+        let policy = Arc::new(RoomPolicy::new(rooms, redis.is_none()).await);
+        if let Some(client) = &redis {
+            policy.relay_through(client.clone(), store.epoch());
+        }
         // Compressing the bundle takes a moment and transient memory: done before
         // the port opens, so nothing sees a half-started server.
         let private = config.database.sqlite_path().map(SqliteStore::files).unwrap_or_default();
@@ -207,6 +228,10 @@ impl Application {
             presence: presence.clone(),
             check_members_every,
             held: metrics.held.clone(),
+            unlisted: {
+                let policy = policy.clone();
+                Arc::new(move |room: &chat_shared::RoomName| policy.is_private(room))
+            },
         };
         let (hub_handle, hub) = HubHandle::spawn(store.clone(), buses, settings).map_err(StartupError::Hub)?;
         if let Some(lost_names) = lost_names {
@@ -242,6 +267,8 @@ impl Application {
             secure_cookies: config.public_origin.as_deref().is_some_and(|origin| origin.starts_with("https://")),
             tokens,
             guests: config.guests.is_on(),
+            policy,
+            public_origin: config.public_origin.clone(),
         });
         let server = HttpServer::new(move || {
             // Called once per worker thread: each worker gets its own relay.

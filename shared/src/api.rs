@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::RoomName;
+
 /// The shortest password an account may have, in characters.
 pub const PASSWORD_MIN_CHARS: usize = 8;
 
@@ -27,6 +29,112 @@ pub struct Me {
     pub username: String,
 }
 
+/// `POST /api/rooms`: create a room; the caller owns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateRoom {
+    /// Its name (a room name: lowercase letters, digits, `-`, `_`).
+    pub name: String,
+    /// Whether only its members may enter it (default: open to everyone).
+    #[serde(default)]
+    pub private: bool,
+}
+
+/// What a member is in a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Entered through an invite.
+    Member,
+    /// May moderate the room.
+    Moderator,
+    /// Created it.
+    Owner,
+}
+
+/// A created room as the caller sees it: `POST /api/rooms`, `GET /api/rooms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomView {
+    /// Its name.
+    pub name: RoomName,
+    /// Whether only members may enter it.
+    pub private: bool,
+    /// What the caller is in it.
+    pub role: Role,
+}
+
+/// `GET /api/rooms`: the created rooms the caller is a member of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MyRooms {
+    /// By name.
+    pub rooms: Vec<RoomView>,
+}
+
+/// `POST /api/rooms/{room}/invites`: an invite link's limits (none: it
+/// lasts until revoked, for any number of people).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateInvite {
+    /// Seconds until the link stops working.
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+    /// How many people may enter with it.
+    #[serde(default)]
+    pub uses: Option<u32>,
+}
+
+/// A new invite link. Its code is shown once; the server keeps only its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteCreated {
+    /// The invite's id, to revoke it (`DELETE /api/rooms/{room}/invites/{id}`).
+    pub id: i64,
+    /// The code to accept (`POST /api/invites/{code}`).
+    pub code: String,
+    /// The link to hand out: the web client accepts it when opened signed in.
+    pub url: String,
+}
+
+/// An invite link, as its room's owner and moderators list it (without its code).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteView {
+    /// Its id.
+    pub id: i64,
+    /// Who created it.
+    pub created_by: String,
+    /// When it stops working, in ms since the Unix epoch (none: never).
+    pub expires_at_ms: Option<i64>,
+    /// How many more people may enter with it (none: any number).
+    pub uses_left: Option<i64>,
+}
+
+/// `GET /api/rooms/{room}/invites`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invites {
+    /// Oldest first.
+    pub invites: Vec<InviteView>,
+}
+
+/// `POST /api/invites/{code}`: the room the caller is now a member of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteAccepted {
+    /// The room.
+    pub room: RoomName,
+}
+
+/// A member of a created room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberView {
+    /// Their account's name.
+    pub name: String,
+    /// What they are in the room.
+    pub role: Role,
+}
+
+/// `GET /api/rooms/{room}/members`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Members {
+    /// By name.
+    pub members: Vec<MemberView>,
+}
+
 /// Why a request was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -47,6 +155,12 @@ pub enum ApiErrorCode {
     Forbidden,
     /// Too many attempts; retry after the `Retry-After` seconds.
     RateLimited,
+    /// No such room, invite or member (or one the caller may not know of).
+    NotFound,
+    /// A room with that name exists, or has a history.
+    RoomExists,
+    /// Not a valid room name.
+    InvalidRoom,
     /// The server cannot answer now (its database is away, or it is busy).
     Unavailable,
 }

@@ -164,6 +164,12 @@ impl Accounts {
         self.store.delete_sessions_of(user.id).await
     }
 
+    /// The account named `name` (or a name that looks the same).
+    pub async fn user_named(&self, name: &str) -> Result<Option<SessionUser>, StoreError> {
+        let user = self.store.user_by_key(&name_key::name_key(name)).await?;
+        Ok(user.map(|user| SessionUser { id: user.id, name: user.name }))
+    }
+
     /// Which of `users` have a current session.
     pub async fn with_sessions(&self, users: &[store::UserId]) -> Result<HashSet<store::UserId>, StoreError> {
         self.store.with_sessions(users, now_ms()).await

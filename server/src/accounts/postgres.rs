@@ -29,6 +29,13 @@ impl PostgresAccounts {
     }
 }
 
+impl PostgresAccounts {
+    /// Its pool, which the created rooms' store shares (closing one closes both).
+    pub fn pool(&self) -> PgPool {
+        self.pool.clone()
+    }
+}
+
 #[async_trait]
 impl AccountStore for PostgresAccounts {
     async fn create_user(

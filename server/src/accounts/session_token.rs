@@ -10,6 +10,11 @@ pub fn fresh() -> String {
     URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
 }
 
+/// A fresh 128-bit code (an invite link's), URL-safe.
+pub fn fresh_short() -> String {
+    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>())
+}
+
 /// What the store keeps of `token`.
 pub fn stored_form(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());

@@ -32,6 +32,13 @@ impl SqliteAccounts {
     }
 }
 
+impl SqliteAccounts {
+    /// Its pool, which the created rooms' store shares (closing one closes both).
+    pub fn pool(&self) -> SqlitePool {
+        self.pool.clone()
+    }
+}
+
 #[async_trait]
 impl AccountStore for SqliteAccounts {
     async fn create_user(

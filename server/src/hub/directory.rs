@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use super::worker_relay::{Delivery, Workers};
-use super::{Outbound, frame};
+use super::{Outbound, Unlisted, frame};
 
 /// Rooms besides the lobby in the list every client receives (the busiest);
 /// a client in another room also gets its own room's line.
@@ -160,10 +160,12 @@ pub(super) struct Directory {
     /// lists go out, so a `joined` is never older than a list before it.
     shown: watch::Sender<Shown>,
     workers: Workers,
+    /// Rooms never in the list everyone sees.
+    unlisted: Unlisted,
 }
 
 impl Directory {
-    pub(super) fn new(shown: watch::Sender<Shown>, workers: Workers) -> Self {
+    pub(super) fn new(shown: watch::Sender<Shown>, workers: Workers, unlisted: Unlisted) -> Self {
         Self {
             counts: HashMap::new(),
             others: RoomCounts::new(),
@@ -172,6 +174,7 @@ impl Directory {
             listed: lobby_only(),
             shown,
             workers,
+            unlisted,
         }
     }
 
@@ -273,8 +276,10 @@ impl Directory {
     fn busiest(&self, limit: usize) -> Vec<RoomInfo> {
         let lobby = RoomName::lobby();
         let rooms = self.counts.keys().chain(self.others.keys().filter(|room| !self.counts.contains_key(*room)));
-        let mut others: Vec<(usize, &RoomName)> =
-            rooms.filter(|name| **name != lobby).map(|name| (self.total(name), name)).collect();
+        let mut others: Vec<(usize, &RoomName)> = rooms
+            .filter(|name| **name != lobby && !(self.unlisted)(name))
+            .map(|name| (self.total(name), name))
+            .collect();
         let by_busiest = |a: &(usize, &RoomName), b: &(usize, &RoomName)| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1));
         if others.len() > limit {
             others.select_nth_unstable_by(limit, by_busiest);
@@ -347,7 +352,7 @@ mod tests {
 
     fn directory() -> Directory {
         let (shown, _) = watch::channel(empty_list());
-        Directory::new(shown, Workers::new(1))
+        Directory::new(shown, Workers::new(1), Arc::new(|room: &RoomName| room.as_str().starts_with("secret")))
     }
 
     fn room(name: &str) -> RoomName {
@@ -361,8 +366,8 @@ mod tests {
         let names = |list: Vec<RoomInfo>| list.into_iter().map(|r| (r.name.to_string(), r.online)).collect::<Vec<_>>();
         assert_eq!(names(directory.busiest(5)), [("dev".to_owned(), 2), ("lobby".to_owned(), 0)]);
 
-        directory.apply(vec![(room("a"), 1), (room("b"), 2), (room("c"), 3)]);
-        // Busiest two: c (3) and a tie at 2 broken by name (b before dev).
+        directory.apply(vec![(room("a"), 1), (room("b"), 2), (room("c"), 3), (room("secret"), 9)]);
+        // Busiest two: c (3) and a tie at 2 broken by name (b before dev); the private room never.
         assert_eq!(names(directory.busiest(2)), [("b".to_owned(), 2), ("c".to_owned(), 3), ("lobby".to_owned(), 0)]);
 
         directory.apply(vec![(room("dev"), 0)]);
@@ -393,6 +398,16 @@ mod tests {
         assert_eq!(pause_after(3_000), ROOM_LIST_INTERVAL, "a small server: every second");
         // 19,000 people: a list for everyone every 3.8 s at most, 5,000 frames a second.
         assert_eq!(pause_after(19_000), Duration::from_millis(3_800));
+    }
+
+    #[test]
+    fn a_private_rooms_members_see_its_line_and_nobody_else_does() {
+        let mut directory = directory();
+        directory.apply(vec![(room("secret"), 2), (RoomName::lobby(), 1)]);
+        let everyone = directory.busiest(ROOM_LIST_MAX);
+        assert!(everyone.iter().all(|info| info.name != room("secret")));
+        directory.publish();
+        assert!(directory.listed.iter().all(|info| info.name != room("secret")));
     }
 
     #[test]

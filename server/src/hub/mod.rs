@@ -214,7 +214,13 @@ pub struct HubSettings {
     pub check_members_every: Option<Duration>,
     /// The gauges of what the shards hold waiting.
     pub held: crate::metrics::HeldGauges,
+    /// Rooms kept out of the list everyone sees (private ones; their
+    /// members see their own room's line).
+    pub unlisted: Unlisted,
 }
+
+/// Whether a room is kept out of the room list everyone sees.
+pub type Unlisted = Arc<dyn Fn(&RoomName) -> bool + Send + Sync>;
 
 /// Which of `shards` owns `room`: the same on every call of this process
 /// (nothing outside it depends on the choice).
@@ -245,7 +251,10 @@ impl HubHandle {
         let (shown, shown_to_shards) = watch::channel(directory::empty_list());
         let workers = Workers::new(settings.workers);
         let (counts, reported) = mpsc::unbounded_channel();
-        runtime.spawn(directory::Directory::new(shown, workers.clone()).run(reported, settings.other_nodes));
+        runtime.spawn(
+            directory::Directory::new(shown, workers.clone(), settings.unlisted.clone())
+                .run(reported, settings.other_nodes),
+        );
         let quota = rooms::RoomQuota::new(settings.max_rooms);
         let writers = store_writer::spawn(store.clone(), shard_count, runtime.handle());
         let mut senders = Vec::with_capacity(shard_count);

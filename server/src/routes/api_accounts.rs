@@ -42,7 +42,8 @@ pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-fn unavailable() -> HttpResponse {
+/// The refusal while the database is away.
+pub fn unavailable() -> HttpResponse {
     refuse(StatusCode::SERVICE_UNAVAILABLE, ApiErrorCode::Unavailable, "accounts are unavailable right now; retry soon")
 }
 
@@ -75,7 +76,7 @@ fn refusal(error: &AccountError) -> HttpResponse {
 }
 
 /// A request from a page of a foreign origin: refused (as socket upgrades are).
-fn foreign(req: &HttpRequest, state: &AppState) -> Option<HttpResponse> {
+pub fn foreign(req: &HttpRequest, state: &AppState) -> Option<HttpResponse> {
     let origin = req.headers().get(header::ORIGIN).map(|v| v.to_str().unwrap_or("invalid"));
     let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok());
     (!state.origins.allows(origin, host))

@@ -2,6 +2,7 @@
 //! static web client.
 
 pub mod api_accounts;
+pub mod api_rooms;
 mod health;
 mod socket_upgrade;
 pub mod static_files;
@@ -22,5 +23,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))
         .configure(api_accounts::configure)
+        .configure(api_rooms::configure)
         .default_service(web::route().guard(guard::Any(guard::Get()).or(guard::Head())).to(static_files::serve));
 }

@@ -46,6 +46,7 @@ pub async fn json(
         }
         None => match api_accounts::session_user(&req, &state).await {
             Ok(Some(user)) => Identity::Account {
+                user: user.id,
                 // Registered names are valid nicknames; one that no longer is speaks as a guest.
                 name: Nickname::parse(user.name).ok(),
                 revoked: state.revocations.listen(user.id),
@@ -123,6 +124,7 @@ fn upgrade(
         identity,
         tokens: state.tokens.clone(),
         guests: state.guests,
+        policy: state.policy.clone(),
     };
     match endpoint {
         Endpoint::Json => {

@@ -117,6 +117,13 @@ pub(crate) async fn drive(
                         return close;
                     }
                 }
+                Background::RoomChanged => {
+                    if let Some(refusal) = handler.check_room().await
+                        && let Err(close) = queue_reply(replies, refusal)
+                    {
+                        return close;
+                    }
+                }
                 Background::Lapse(Lapse::Notice(notice)) => {
                     if let Err(close) = queue_reply(replies, Outbound::Text(notice.encode().into())) {
                         return close;

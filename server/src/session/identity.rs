@@ -15,6 +15,8 @@ use tokio::time::{Instant, Sleep};
 
 use super::close::signed_out;
 use crate::accounts::revocations::Revoked;
+use crate::accounts::store::UserId;
+use crate::policy::rules::Caller;
 use crate::tokens::{TokenError, VerifiedToken};
 
 /// The longest warning before a token expires; a short-lived token is
@@ -34,6 +36,8 @@ pub enum Identity {
     Guest,
     /// A signed-in account.
     Account {
+        /// The account.
+        user: UserId,
         /// Its name (none if it is no longer a valid nickname: then a guest's).
         name: Option<Nickname>,
         /// Fires when it signs out everywhere.
@@ -110,6 +114,15 @@ impl Identity {
             Self::Account { name, .. } => name.as_ref(),
             Self::Token(held) => Some(&held.token.name),
             Self::Guest | Self::Refused(_) => None,
+        }
+    }
+
+    /// Who this is to the room rules.
+    pub fn caller(&self) -> Caller {
+        match self {
+            Self::Account { user, .. } => Caller::Account(*user),
+            Self::Token(_) => Caller::Token,
+            Self::Guest | Self::Refused(_) => Caller::Guest,
         }
     }
 

@@ -24,6 +24,8 @@ use chat_shared::{ClientMessage, Epoch, ErrorCode, Nickname, RoomName, ServerMes
 use crate::accounts::Accounts;
 use crate::bus::Peer;
 use crate::hub::{ConnectionId, HubHandle, HubStopped, JoinClaim, JoinRequest, Outbound};
+use crate::policy::RoomPolicy;
+use crate::policy::changes::RoomWatch;
 use crate::presence::{Claim, Presence};
 use crate::session::history_pages::HistoryPages;
 use crate::session::identity::{HeldToken, Identity};
@@ -57,6 +59,8 @@ pub fn run(
         identity: std::mem::take(&mut context.identity),
         tokens: context.tokens.clone(),
         guests: context.guests,
+        policy: context.policy.clone(),
+        room_watch: None,
     })
 }
 
@@ -97,6 +101,10 @@ struct JsonSession {
     tokens: Option<Arc<TokenVerifier>>,
     /// Whether guests may join (`--guests`).
     guests: bool,
+    /// Who may enter which room.
+    policy: Arc<RoomPolicy>,
+    /// Changes of the room this connection is in.
+    room_watch: Option<RoomWatch>,
 }
 
 /// The target of the record of names held (`claimed`, `released`, at
@@ -120,6 +128,11 @@ impl JsonSession {
         match message {
             ClientMessage::Join { room, nick, tab, after, epoch } => {
                 if let Some(refusal) = self.may_not_enter(&room) {
+                    return Ok(Some(refusal));
+                }
+                // Watched before the decision: a change right after it is not missed.
+                let watch = self.policy.watch(&room);
+                if let Some(refusal) = self.not_a_member(&room).await {
                     return Ok(Some(refusal));
                 }
                 let nick = match self.name_to_use(nick).await {
@@ -192,6 +205,7 @@ impl JsonSession {
                 {
                     release(self.presence.as_ref(), &old.0, &old.1, self.peer).await;
                 }
+                self.room_watch = Some(watch);
                 Ok(self.schedule(Read::Entered { room, resume_after }))
             }
             ClientMessage::Send { .. } if self.presence.lease_expired() => {
@@ -283,7 +297,31 @@ impl JsonSession {
         // Reads of the room it left are of no use now.
         self.waiting.clear();
         self.reading = None;
+        self.room_watch = None;
         Ok(())
+    }
+
+    /// Why the connection may not enter `room`, a private room it is not a
+    /// member of. If the database cannot say, a room this node knows to be
+    /// private is refused for now, and any other let in (guests chat on
+    /// through a database outage, as they always have).
+    async fn not_a_member(&self, room: &RoomName) -> Option<ServerMessage> {
+        match self.policy.may_read(self.identity.caller(), room).await {
+            Ok(Ok(())) => None,
+            Ok(Err(_)) => {
+                let message = format!("#{room} is private: only its members may enter");
+                Some(ServerMessage::error(ErrorCode::Forbidden, message))
+            }
+            Err(error) if self.policy.is_private(room) => {
+                tracing::warn!(%error, %room, "cannot check a private room's members");
+                let message = format!("cannot check who may enter #{room} right now; retry soon");
+                Some(ServerMessage::error(ErrorCode::Unavailable, message))
+            }
+            Err(error) => {
+                tracing::warn!(%error, %room, "cannot check a room's standing; it is not known to be private");
+                None
+            }
+        }
     }
 
     fn verify(&self, token: &str) -> Result<VerifiedToken, TokenError> {
@@ -471,6 +509,17 @@ impl FrameHandler for JsonSession {
         self.joined.clone()
     }
 
+    /// Leaves the room if the connection may no longer be in it (removed
+    /// from a private room, here or on another node).
+    async fn check_room(&mut self) -> Option<Outbound> {
+        let room = self.joined.clone()?;
+        let refusal = self.not_a_member(&room).await?;
+        tracing::info!(%room, connection = self.id, "no longer allowed in the room; leaving it");
+        // A stopped hub ends the connection anyway.
+        let _ = self.leave_room().await;
+        Some(Outbound::Text(frame(&refusal)))
+    }
+
     /// Gives the nickname back: the connection is over.
     async fn finish(&mut self) {
         if let Some((room, nick)) = self.claimed.take() {
@@ -487,9 +536,16 @@ impl FrameHandler for JsonSession {
                     None => std::future::pending().await,
                 }
             };
+            let changed = async {
+                match self.room_watch.as_mut() {
+                    Some(watch) => watch.changed().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 done = read => done,
                 lapse = self.identity.lapse() => return Background::Lapse(lapse),
+                () = changed => return Background::RoomChanged,
             }
         };
         self.reading = self.waiting.pop_front().map(|read| self.start(read));

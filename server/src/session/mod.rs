@@ -38,6 +38,7 @@ use crate::accounts::Accounts;
 use crate::admission::ConnectionPermit;
 use crate::hub::{ConnectionId, HubHandle, HubStopped, Outbound, SessionSink, WorkerAddress, outbound_queue};
 use crate::metrics::EndpointMetrics;
+use crate::policy::RoomPolicy;
 use crate::presence::Presence;
 use crate::shutdown::ShutdownSignal;
 use crate::store::HistoryStore;
@@ -87,6 +88,8 @@ pub struct SessionContext {
     pub tokens: Option<Arc<TokenVerifier>>,
     /// Whether guests may join rooms (`--guests`).
     pub guests: bool,
+    /// Who may enter which room.
+    pub policy: Arc<RoomPolicy>,
 }
 
 /// What handling one data frame produced.
@@ -106,6 +109,10 @@ pub(crate) enum Background {
     /// The connection's identity lapsed or is about to (a token expiring,
     /// an account signed out everywhere).
     Lapse(identity::Lapse),
+    /// The connection's room changed: [`FrameHandler::check_room`] is to
+    /// decide whether it may stay (outside the loop's `select!`, so a frame
+    /// arriving meanwhile cannot cancel it half done).
+    RoomChanged,
 }
 
 /// What a protocol does with the data frames of its peer.
@@ -121,6 +128,11 @@ pub(crate) trait FrameHandler {
     /// cancel-safe.
     async fn background(&mut self) -> Background {
         std::future::pending().await
+    }
+    /// Checks again whether the connection may stay in its room; if not, it
+    /// leaves it, and the answer is what to tell the peer.
+    async fn check_room(&mut self) -> Option<Outbound> {
+        None
     }
     /// The room the hub has this connection in, which it leaves when it ends.
     fn room(&self) -> Option<RoomName> {

@@ -81,3 +81,21 @@ pub async fn credentials(address: SocketAddr, path: &str, username: &str, passwo
 pub async fn me(address: SocketAddr, cookie: &str) -> Answer {
     request(reqwest::Method::GET, address, "/api/me", None, Some(cookie), None).await
 }
+
+/// A script's request to the API as the account of `cookie` (no page origin).
+pub async fn api(
+    method: reqwest::Method,
+    address: SocketAddr,
+    path: &str,
+    body: Option<serde_json::Value>,
+    cookie: &str,
+) -> Answer {
+    request(method, address, path, body, Some(cookie), None).await
+}
+
+/// Registers `username` and returns its session cookie.
+pub async fn registered(address: SocketAddr, username: &str) -> String {
+    let answer = credentials(address, "/api/register", username, "correct horse").await;
+    assert_eq!(answer.status, 201, "{}", answer.body);
+    answer.cookie.expect("a session cookie")
+}

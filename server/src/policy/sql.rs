@@ -1,0 +1,221 @@
+//! [`RoomStore`] on SQLite and on PostgreSQL: the same statements (sqlx
+//! binds `$1`-style parameters on both), written once and instantiated for
+//! each pool. Every transaction starts with a write, so on SQLite it takes
+//! the file's write lock first (waiting its turn behind the history's
+//! writer) instead of failing to upgrade a read.
+
+use async_trait::async_trait;
+
+use super::rules::Standing;
+use super::store::{Accepted, Member, NewInvite, RoomOfUser, RoomStore, StoredInvite, role_from, role_text};
+use crate::accounts::store::UserId;
+use crate::store::StoreError;
+use chat_shared::api::Role;
+
+macro_rules! room_store {
+    ($(#[$doc:meta])* $store:ident, $pool:ty) => {
+        $(#[$doc])*
+        pub struct $store {
+            pool: $pool,
+        }
+
+        impl $store {
+            /// Rooms kept through `pool` (whose schema the history store migrated).
+            pub fn new(pool: $pool) -> Self {
+                Self { pool }
+            }
+        }
+
+        #[async_trait]
+        impl RoomStore for $store {
+            async fn create_room(
+                &self,
+                name: &str,
+                private: bool,
+                owner: UserId,
+                now_ms: i64,
+            ) -> Result<bool, StoreError> {
+                let mut transaction = self.pool.begin().await?;
+                let created = sqlx::query(
+                    "INSERT INTO rooms (name, private, owner_id, created_ms) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(name)
+                .bind(private)
+                .bind(owner)
+                .bind(now_ms)
+                .execute(&mut *transaction)
+                .await?
+                .rows_affected();
+                if created == 0 {
+                    return Ok(false);
+                }
+                sqlx::query("INSERT INTO room_members (room, user_id, role, joined_ms) VALUES ($1, $2, $3, $4)")
+                    .bind(name)
+                    .bind(owner)
+                    .bind(role_text(Role::Owner))
+                    .bind(now_ms)
+                    .execute(&mut *transaction)
+                    .await?;
+                transaction.commit().await?;
+                Ok(true)
+            }
+
+            async fn standing(&self, room: &str, user: Option<UserId>) -> Result<Standing, StoreError> {
+                let row: Option<(bool, Option<String>)> = sqlx::query_as(
+                    "SELECT rooms.private, room_members.role FROM rooms LEFT JOIN room_members \
+                     ON room_members.room = rooms.name AND room_members.user_id = $2 WHERE rooms.name = $1",
+                )
+                .bind(room)
+                .bind(user)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map_or_else(Standing::default, |(private, role)| Standing {
+                    created: true,
+                    private,
+                    role: role.as_deref().map(role_from),
+                }))
+            }
+
+            async fn private_rooms(&self) -> Result<Vec<String>, StoreError> {
+                Ok(sqlx::query_scalar("SELECT name FROM rooms WHERE private").fetch_all(&self.pool).await?)
+            }
+
+            async fn rooms_of(&self, user: UserId) -> Result<Vec<RoomOfUser>, StoreError> {
+                let rows: Vec<(String, bool, String)> = sqlx::query_as(
+                    "SELECT rooms.name, rooms.private, room_members.role FROM room_members \
+                     JOIN rooms ON rooms.name = room_members.room WHERE room_members.user_id = $1 ORDER BY rooms.name",
+                )
+                .bind(user)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(|(name, private, role)| RoomOfUser { name, private, role: role_from(&role) }).collect())
+            }
+
+            async fn members(&self, room: &str, limit: i64) -> Result<Vec<Member>, StoreError> {
+                let rows: Vec<(i64, String, String)> = sqlx::query_as(
+                    "SELECT users.id, users.name, room_members.role FROM room_members \
+                     JOIN users ON users.id = room_members.user_id WHERE room_members.room = $1 \
+                     ORDER BY users.name LIMIT $2",
+                )
+                .bind(room)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(|(user, name, role)| Member { user, name, role: role_from(&role) }).collect())
+            }
+
+            async fn remove_member(&self, room: &str, user: UserId) -> Result<bool, StoreError> {
+                let removed = sqlx::query("DELETE FROM room_members WHERE room = $1 AND user_id = $2 AND role <> $3")
+                    .bind(room)
+                    .bind(user)
+                    .bind(role_text(Role::Owner))
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                Ok(removed > 0)
+            }
+
+            async fn create_invite(&self, invite: NewInvite<'_>) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "INSERT INTO room_invites (code_hash, room, created_by, created_ms, expires_ms, uses_left) \
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                )
+                .bind(invite.code_hash)
+                .bind(invite.room)
+                .bind(invite.created_by)
+                .bind(invite.now_ms)
+                .bind(invite.expires_ms)
+                .bind(invite.uses)
+                .fetch_one(&self.pool)
+                .await?)
+            }
+
+            async fn accept_invite(&self, code_hash: &str, user: UserId, now_ms: i64) -> Result<Accepted, StoreError> {
+                let mut transaction = self.pool.begin().await?;
+                // A member already in the room spends no use of the link.
+                let room: Option<String> = sqlx::query_scalar(
+                    "UPDATE room_invites SET uses_left = uses_left - 1 \
+                     WHERE code_hash = $1 AND (uses_left IS NULL OR uses_left > 0) \
+                     AND (expires_ms IS NULL OR expires_ms > $2) \
+                     AND NOT EXISTS (SELECT 1 FROM room_members \
+                         WHERE room_members.room = room_invites.room AND room_members.user_id = $3) \
+                     RETURNING room",
+                )
+                .bind(code_hash)
+                .bind(now_ms)
+                .bind(user)
+                .fetch_optional(&mut *transaction)
+                .await?;
+                if let Some(room) = room {
+                    sqlx::query(
+                        "INSERT INTO room_members (room, user_id, role, joined_ms) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(&room)
+                    .bind(user)
+                    .bind(role_text(Role::Member))
+                    .bind(now_ms)
+                    .execute(&mut *transaction)
+                    .await?;
+                    transaction.commit().await?;
+                    return Ok(Accepted::Joined(room));
+                }
+                transaction.rollback().await?;
+                let member_of: Option<String> = sqlx::query_scalar(
+                    "SELECT room_invites.room FROM room_invites JOIN room_members \
+                     ON room_members.room = room_invites.room AND room_members.user_id = $2 \
+                     WHERE room_invites.code_hash = $1 AND (room_invites.expires_ms IS NULL OR room_invites.expires_ms > $3)",
+                )
+                .bind(code_hash)
+                .bind(user)
+                .bind(now_ms)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(member_of.map_or(Accepted::Invalid, Accepted::AlreadyMember))
+            }
+
+            async fn invites(&self, room: &str, now_ms: i64) -> Result<Vec<StoredInvite>, StoreError> {
+                let rows: Vec<(i64, String, Option<i64>, Option<i64>)> = sqlx::query_as(
+                    "SELECT room_invites.id, users.name, room_invites.expires_ms, room_invites.uses_left \
+                     FROM room_invites JOIN users ON users.id = room_invites.created_by \
+                     WHERE room_invites.room = $1 AND (room_invites.uses_left IS NULL OR room_invites.uses_left > 0) \
+                     AND (room_invites.expires_ms IS NULL OR room_invites.expires_ms > $2) ORDER BY room_invites.id",
+                )
+                .bind(room)
+                .bind(now_ms)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, created_by, expires_ms, uses_left)| StoredInvite { id, created_by, expires_ms, uses_left })
+                    .collect())
+            }
+
+            async fn revoke_invite(&self, room: &str, id: i64) -> Result<bool, StoreError> {
+                let revoked = sqlx::query("DELETE FROM room_invites WHERE room = $1 AND id = $2")
+                    .bind(room)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                Ok(revoked > 0)
+            }
+
+            async fn close(&self) {
+                self.pool.close().await;
+            }
+        }
+    };
+}
+
+room_store!(
+    /// Created rooms in the SQLite file of the history (one process).
+    SqliteRooms,
+    sqlx::SqlitePool
+);
+room_store!(
+    /// Created rooms in the PostgreSQL database of the history (several nodes).
+    PostgresRooms,
+    sqlx::PgPool
+);

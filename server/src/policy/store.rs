@@ -1,0 +1,129 @@
+//! Where created rooms, their members and their invite links are kept: the
+//! history's database (SQLite or PostgreSQL), behind a trait.
+
+use async_trait::async_trait;
+use chat_shared::api::Role;
+
+use super::rules::Standing;
+use crate::accounts::store::UserId;
+use crate::store::StoreError;
+
+/// A created room, with what one account is in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomOfUser {
+    /// Its name.
+    pub name: String,
+    /// Whether only members may enter.
+    pub private: bool,
+    /// What the account is in it.
+    pub role: Role,
+}
+
+/// A member of a created room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The account.
+    pub user: UserId,
+    /// Its name.
+    pub name: String,
+    /// What it is in the room.
+    pub role: Role,
+}
+
+/// An invite link to create (its code's hash, never the code).
+#[derive(Debug, Clone)]
+pub struct NewInvite<'a> {
+    /// SHA-256 of the code.
+    pub code_hash: &'a str,
+    /// The room it admits to.
+    pub room: &'a str,
+    /// Who made it.
+    pub created_by: UserId,
+    /// Now, in ms since the epoch.
+    pub now_ms: i64,
+    /// When it stops working.
+    pub expires_ms: Option<i64>,
+    /// How many may use it.
+    pub uses: Option<i64>,
+}
+
+/// An invite link as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredInvite {
+    /// Its id.
+    pub id: i64,
+    /// Who made it.
+    pub created_by: String,
+    /// When it stops working.
+    pub expires_ms: Option<i64>,
+    /// Uses left.
+    pub uses_left: Option<i64>,
+}
+
+/// What accepting an invite did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accepted {
+    /// The account is now a member of this room.
+    Joined(String),
+    /// It already was (no use of the link was spent).
+    AlreadyMember(String),
+    /// No such code, or it expired, was revoked or is used up.
+    Invalid,
+}
+
+/// Created rooms, members and invites, durably.
+#[async_trait]
+pub trait RoomStore: Send + Sync + 'static {
+    /// Creates `name` owned by `owner`; false if it exists.
+    async fn create_room(&self, name: &str, private: bool, owner: UserId, now_ms: i64) -> Result<bool, StoreError>;
+
+    /// What `room` is, and what `user` is in it.
+    async fn standing(&self, room: &str, user: Option<UserId>) -> Result<Standing, StoreError>;
+
+    /// The names of every private room.
+    async fn private_rooms(&self) -> Result<Vec<String>, StoreError>;
+
+    /// The created rooms `user` is a member of, by name.
+    async fn rooms_of(&self, user: UserId) -> Result<Vec<RoomOfUser>, StoreError>;
+
+    /// The members of `room`, by name (at most `limit`).
+    async fn members(&self, room: &str, limit: i64) -> Result<Vec<Member>, StoreError>;
+
+    /// Removes `user` from `room` (never its owner); whether it was a member.
+    async fn remove_member(&self, room: &str, user: UserId) -> Result<bool, StoreError>;
+
+    /// Stores an invite link; its id.
+    async fn create_invite(&self, invite: NewInvite<'_>) -> Result<i64, StoreError>;
+
+    /// Spends one use of the invite whose code hashes to `code_hash`, making
+    /// `user` a member of its room.
+    async fn accept_invite(&self, code_hash: &str, user: UserId, now_ms: i64) -> Result<Accepted, StoreError>;
+
+    /// The invite links of `room` that still work.
+    async fn invites(&self, room: &str, now_ms: i64) -> Result<Vec<StoredInvite>, StoreError>;
+
+    /// Revokes invite `id` of `room`; whether there was one.
+    async fn revoke_invite(&self, room: &str, id: i64) -> Result<bool, StoreError>;
+
+    /// Closes the connections, at shutdown (before the history's, as
+    /// [`crate::accounts::store::AccountStore::close`] explains).
+    async fn close(&self);
+}
+
+/// How a role is stored.
+pub(super) fn role_text(role: Role) -> &'static str {
+    match role {
+        Role::Member => "member",
+        Role::Moderator => "moderator",
+        Role::Owner => "owner",
+    }
+}
+
+/// A stored role (an unknown one reads as a plain member).
+pub(super) fn role_from(text: &str) -> Role {
+    match text {
+        "owner" => Role::Owner,
+        "moderator" => Role::Moderator,
+        _ => Role::Member,
+    }
+}
