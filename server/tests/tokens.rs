@@ -487,3 +487,20 @@ async fn a_token_good_for_ever_does_not_break_the_server() {
     quinn.say("still standing").await;
     assert_eq!(quinn.next_chat().await.text.as_str(), "still standing");
 }
+
+#[actix_web::test]
+async fn a_token_that_grants_every_room_still_enters_no_private_room() {
+    let (app, _dir) = server_with_secret().await;
+    let alice = support::accounts::registered(app.address, "alice").await;
+    let body = serde_json::json!({ "name": "ops", "private": true });
+    let created = support::accounts::api(reqwest::Method::POST, app.address, "/api/rooms", Some(body), &alice).await;
+    assert_eq!(created.status, 201);
+    // Even one whose user is named like a member: a token's user is not an account here.
+    let (mut holder, ..) = JsonClient::connect_with_token(app.address, &hs256(&claims("alice", 600, None))).await;
+    holder.send_join("ops", "alice", None).await;
+    match next_event(&mut holder).await {
+        ServerMessage::Error { code: ErrorCode::Forbidden, .. } => {}
+        other => panic!("expected forbidden, got {other:?}"),
+    }
+    holder.enter("lobby", "alice", None).await;
+}

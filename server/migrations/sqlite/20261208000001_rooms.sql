@@ -1,6 +1,6 @@
 -- Rooms someone created (rooms nobody created are open to everyone and
 -- have no row): private ones admit their members only. The creator owns it.
-CREATE TABLE rooms (
+CREATE TABLE created_rooms (
     name       TEXT    NOT NULL PRIMARY KEY,
     private    INTEGER NOT NULL,
     owner_id   INTEGER NOT NULL REFERENCES users (id),
@@ -9,7 +9,7 @@ CREATE TABLE rooms (
 
 -- Who is a member of a created room, and as what: member, moderator, owner.
 CREATE TABLE room_members (
-    room      TEXT    NOT NULL REFERENCES rooms (name) ON DELETE CASCADE,
+    room      TEXT    NOT NULL REFERENCES created_rooms (name) ON DELETE CASCADE,
     user_id   INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     role      TEXT    NOT NULL,
     joined_ms INTEGER NOT NULL,
@@ -22,7 +22,7 @@ CREATE INDEX room_members_user ON room_members (user_id);
 CREATE TABLE room_invites (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
     code_hash  TEXT    NOT NULL UNIQUE,
-    room       TEXT    NOT NULL REFERENCES rooms (name) ON DELETE CASCADE,
+    room       TEXT    NOT NULL REFERENCES created_rooms (name) ON DELETE CASCADE,
     created_by INTEGER NOT NULL REFERENCES users (id),
     created_ms INTEGER NOT NULL,
     expires_ms INTEGER,

@@ -37,7 +37,7 @@ macro_rules! room_store {
             ) -> Result<bool, StoreError> {
                 let mut transaction = self.pool.begin().await?;
                 let created = sqlx::query(
-                    "INSERT INTO rooms (name, private, owner_id, created_ms) VALUES ($1, $2, $3, $4) \
+                    "INSERT INTO created_rooms (name, private, owner_id, created_ms) VALUES ($1, $2, $3, $4) \
                      ON CONFLICT DO NOTHING",
                 )
                 .bind(name)
@@ -63,8 +63,8 @@ macro_rules! room_store {
 
             async fn standing(&self, room: &str, user: Option<UserId>) -> Result<Standing, StoreError> {
                 let row: Option<(bool, Option<String>)> = sqlx::query_as(
-                    "SELECT rooms.private, room_members.role FROM rooms LEFT JOIN room_members \
-                     ON room_members.room = rooms.name AND room_members.user_id = $2 WHERE rooms.name = $1",
+                    "SELECT created_rooms.private, room_members.role FROM created_rooms LEFT JOIN room_members \
+                     ON room_members.room = created_rooms.name AND room_members.user_id = $2 WHERE created_rooms.name = $1",
                 )
                 .bind(room)
                 .bind(user)
@@ -78,13 +78,13 @@ macro_rules! room_store {
             }
 
             async fn private_rooms(&self) -> Result<Vec<String>, StoreError> {
-                Ok(sqlx::query_scalar("SELECT name FROM rooms WHERE private").fetch_all(&self.pool).await?)
+                Ok(sqlx::query_scalar("SELECT name FROM created_rooms WHERE private").fetch_all(&self.pool).await?)
             }
 
             async fn rooms_of(&self, user: UserId) -> Result<Vec<RoomOfUser>, StoreError> {
                 let rows: Vec<(String, bool, String)> = sqlx::query_as(
-                    "SELECT rooms.name, rooms.private, room_members.role FROM room_members \
-                     JOIN rooms ON rooms.name = room_members.room WHERE room_members.user_id = $1 ORDER BY rooms.name",
+                    "SELECT created_rooms.name, created_rooms.private, room_members.role FROM room_members \
+                     JOIN created_rooms ON created_rooms.name = room_members.room WHERE room_members.user_id = $1 ORDER BY created_rooms.name",
                 )
                 .bind(user)
                 .fetch_all(&self.pool)

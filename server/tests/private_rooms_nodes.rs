@@ -1,0 +1,86 @@
+//! Private rooms with several nodes on PostgreSQL and Redis: membership is
+//! decided alike on every node, a change on one node reaches the others'
+//! caches before anyone can use the stale answer (no stale allow, no stale
+//! refusal), and a removal on one node takes the member's socket on another
+//! out of the room within a second, even when the notice was lost.
+
+mod support;
+
+use std::time::Duration;
+
+use chat_shared::{ErrorCode, ServerMessage};
+use reqwest::Method;
+use serde_json::json;
+use support::JsonClient;
+use support::accounts::{api, registered};
+
+async fn join_answer(client: &mut JsonClient, room_name: &str, nick: &str) -> ServerMessage {
+    client.send_join(room_name, nick, None).await;
+    loop {
+        match client.next().await {
+            answer @ (ServerMessage::Error { .. } | ServerMessage::Joined { .. }) => return answer,
+            _ => continue,
+        }
+    }
+}
+
+async fn left_within(client: &mut JsonClient, within: Duration) -> ServerMessage {
+    tokio::time::timeout(within, async {
+        loop {
+            if let error @ ServerMessage::Error { .. } = client.next().await {
+                return error;
+            }
+        }
+    })
+    .await
+    .expect("told it left the room in time")
+}
+
+#[actix_web::test]
+async fn membership_changes_on_one_node_hold_at_once_on_another() {
+    let Some((database, redis)) = support::redis::services().await else { return };
+    let (a, b) = (support::redis::node(&database, &redis).await, support::redis::node(&database, &redis).await);
+    let alice = registered(a.address, "alice").await;
+    let bob = registered(a.address, "bob").await;
+    let created =
+        api(Method::POST, a.address, "/api/rooms", Some(json!({ "name": "ops", "private": true })), &alice).await;
+    assert_eq!(created.status, 201);
+
+    // B refuses bob (and now caches that he is a stranger) ...
+    let mut bob_on_b = JsonClient::connect_with_cookie(b.address, Some(&bob)).await;
+    assert!(matches!(
+        join_answer(&mut bob_on_b, "ops", "bob").await,
+        ServerMessage::Error { code: ErrorCode::Forbidden, .. }
+    ));
+    // ... an invite accepted on A lets him in on B straight away: no stale refusal.
+    let link = api(Method::POST, a.address, "/api/rooms/ops/invites", None, &alice).await;
+    let code = serde_json::from_str::<chat_shared::api::InviteCreated>(&link.body).expect("invite").code;
+    assert_eq!(api(Method::POST, a.address, &format!("/api/invites/{code}"), None, &bob).await.status, 200);
+    assert!(matches!(join_answer(&mut bob_on_b, "ops", "bob").await, ServerMessage::Joined { .. }));
+    while !matches!(bob_on_b.next().await, ServerMessage::History { .. }) {}
+
+    // Removed on A: his socket on B leaves the room within a second, and B lets him in no more.
+    let removed_at = tokio::time::Instant::now();
+    assert_eq!(api(Method::DELETE, a.address, "/api/rooms/ops/members/bob", None, &alice).await.status, 204);
+    let told = left_within(&mut bob_on_b, Duration::from_secs(1)).await;
+    assert!(matches!(told, ServerMessage::Error { code: ErrorCode::Forbidden, .. }), "{told:?}");
+    assert!(removed_at.elapsed() < Duration::from_secs(1));
+    assert!(matches!(
+        join_answer(&mut bob_on_b, "ops", "bob").await,
+        ServerMessage::Error { code: ErrorCode::Forbidden, .. }
+    ));
+
+    // Every subscription to Redis is cut while he is in again, and he is
+    // removed on A at that moment: B misses the notice, and checks its
+    // sockets once it hears again.
+    assert_eq!(api(Method::POST, a.address, &format!("/api/invites/{code}"), None, &bob).await.status, 200);
+    assert!(matches!(join_answer(&mut bob_on_b, "ops", "bob").await, ServerMessage::Joined { .. }));
+    let client = redis::Client::open(redis.url()).expect("redis url");
+    let mut connection = client.get_multiplexed_async_connection().await.expect("redis");
+    let cut: u64 =
+        redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("pubsub").query_async(&mut connection).await.expect("kill");
+    assert!(cut >= 2, "both nodes' subscriptions cut ({cut})");
+    assert_eq!(api(Method::DELETE, a.address, "/api/rooms/ops/members/bob", None, &alice).await.status, 204);
+    let told = left_within(&mut bob_on_b, Duration::from_secs(5)).await;
+    assert!(matches!(told, ServerMessage::Error { code: ErrorCode::Forbidden, .. }), "{told:?}");
+}
