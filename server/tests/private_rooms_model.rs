@@ -88,11 +88,9 @@ async fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
     prop_assert_eq!(created.status, 201);
     let mut members: BTreeSet<usize> = BTreeSet::new();
     let mut tabs = Vec::new();
-    for user in 1..=OTHERS {
-        tabs.push((
-            Some(user),
-            Tab { client: JsonClient::connect_with_cookie(*address, Some(&cookies[user])).await, inside: false },
-        ));
+    for (user, cookie) in cookies.iter().enumerate().skip(1) {
+        let client = JsonClient::connect_with_cookie(*address, Some(cookie)).await;
+        tabs.push((Some(user), Tab { client, inside: false }));
     }
     tabs.push((None, Tab { client: JsonClient::connect(*address).await, inside: false }));
     for step in steps {
