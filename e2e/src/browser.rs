@@ -140,6 +140,26 @@ impl Browser {
         self.wait_until_member(nick).await;
     }
 
+    /// Types `value` into the field labelled `label` (waiting for it), replacing what it held.
+    pub async fn fill(&self, label: &str, value: &str) {
+        let field = self
+            .client
+            .wait()
+            .at_most(crate::PATIENCE)
+            .for_element(Locator::Css(&format!("input[aria-label='{label}']")))
+            .await
+            .unwrap_or_else(|e| panic!("the {label} field: {e}"));
+        field.clear().await.expect("cleared");
+        field.send_keys(value).await.expect("typed");
+    }
+
+    /// Fills the account form and presses `button` ("Sign in" or "Register").
+    pub async fn account_form(&self, username: &str, password: &str, button: &str) {
+        self.fill("Username", username).await;
+        self.fill("Password", password).await;
+        self.button(button).await.click().await.expect("clicked");
+    }
+
     /// Waits until the member list shows `nick`.
     pub async fn wait_until_member(&self, nick: &str) {
         crate::eventually(&format!("{nick} in Members"), || async {

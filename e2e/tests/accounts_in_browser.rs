@@ -4,22 +4,6 @@
 use chat_e2e::{Artefacts, Browser, Chromedriver, eventually};
 use fantoccini::Locator;
 
-/// Fills the account form and presses `button` ("Sign in" or "Register").
-async fn account_form(browser: &Browser, username: &str, password: &str, button: &str) {
-    for (label, value) in [("Username", username), ("Password", password)] {
-        let field = browser
-            .client
-            .wait()
-            .at_most(chat_e2e::PATIENCE)
-            .for_element(Locator::Css(&format!("input[aria-label={label}]")))
-            .await
-            .unwrap_or_else(|e| panic!("the {label} field: {e}"));
-        field.clear().await.expect("cleared");
-        field.send_keys(value).await.expect("typed");
-    }
-    browser.button(button).await.click().await.expect("clicked");
-}
-
 async fn header(browser: &Browser) -> String {
     browser.texts(".topbar .me").await.concat()
 }
@@ -31,7 +15,7 @@ async fn a_name_registered_in_the_page_is_its_owners_in_every_browser() {
     let alice = driver.browser(1000, 800).await;
     alice.goto(&server.url("/")).await;
     alice.wait_for_connection_state("connected").await;
-    account_form(&alice, "alice", "correct horse", "Register").await;
+    alice.account_form("alice", "correct horse", "Register").await;
     alice.wait_until_member("alice").await;
     assert_eq!(header(&alice).await, "signed in as alice");
     alice.send_with_enter("registered and here").await;
@@ -67,12 +51,12 @@ async fn a_name_registered_in_the_page_is_its_owners_in_every_browser() {
         (!guest.members().await.contains(&"alice".to_owned())).then_some(())
     })
     .await;
-    account_form(&alice, "alice", "wrong horse", "Sign in").await;
+    alice.account_form("alice", "wrong horse", "Sign in").await;
     eventually("the refusal shown", || async {
         alice.alerts().await.contains("wrong username or password").then_some(())
     })
     .await;
-    account_form(&alice, "Alice", "correct horse", "Sign in").await;
+    alice.account_form("Alice", "correct horse", "Sign in").await;
     alice.wait_until_member("alice").await;
     guest.wait_until_member("alice").await;
     assert_eq!(header(&alice).await, "signed in as alice");

@@ -3,38 +3,49 @@
 //! every call (and with the socket's upgrade); the page never sees the
 //! token (the cookie is `HttpOnly`).
 
-use chat_shared::api::{ApiError, Credentials, Me};
-use serde::de::DeserializeOwned;
+use chat_shared::api::Credentials;
+use serde_json::Value;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, Request, RequestInit, Response};
 
 /// An answer: its status and body.
-struct Answer {
+pub(crate) struct Answer {
     status: u16,
     body: String,
 }
 
 impl Answer {
-    fn ok(&self) -> bool {
+    pub(crate) fn ok(&self) -> bool {
         (200..300).contains(&self.status)
     }
 
-    fn json<T: DeserializeOwned>(&self) -> Option<T> {
-        serde_json::from_str(&self.body).ok()
+    /// The body, read by hand rather than through the API types' derived
+    /// decoders (which would cost the bundle several KB for a few fields).
+    pub(crate) fn body(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_default()
     }
 
-    /// What to tell the user about a refusal.
-    fn refusal(&self) -> String {
-        match self.json::<ApiError>() {
-            Some(refused) => refused.error.message,
+    /// The text at `pointer` (`/error/message`) of a successful answer.
+    pub(crate) fn text(&self, pointer: &str) -> Result<String, String> {
+        let body = self.body();
+        match body.pointer(pointer).and_then(Value::as_str) {
+            Some(text) if self.ok() => Ok(text.to_owned()),
+            _ => Err(self.refusal()),
+        }
+    }
+
+    /// What to tell the user about a refusal (an [`chat_shared::api::ApiError`]).
+    pub(crate) fn refusal(&self) -> String {
+        match self.body().pointer("/error/message").and_then(Value::as_str) {
+            Some(message) => message.to_owned(),
             None => format!("the server answered {}", self.status),
         }
     }
 
-    /// The `Me` of a successful answer.
+    /// The username of a successful answer's [`chat_shared::api::Me`].
     fn me(&self) -> Result<String, String> {
-        self.json::<Me>().map(|me| me.username).ok_or_else(|| format!("the server answered {}", self.status))
+        self.text("/username")
     }
 }
 
@@ -43,7 +54,7 @@ const UNREACHABLE: &str = "the server cannot be reached; try again";
 
 /// One same-origin `fetch` (through web-sys rather than gloo-net's http
 /// module, which cost the bundle 12 KB gzip), with a JSON body if any.
-async fn call(method: &str, path: &str, body: Option<String>) -> Result<Answer, String> {
+pub(crate) async fn call(method: &str, path: &str, body: Option<String>) -> Result<Answer, String> {
     let sent = async {
         let init = RequestInit::new();
         init.set_method(method);
@@ -87,8 +98,8 @@ pub async fn enter(entry: Entry, username: String, password: String) -> Result<S
         Entry::Register => "/api/register",
         Entry::SignIn => "/api/login",
     };
-    let body = serde_json::to_string(&Credentials { username, password }).map_err(|e| e.to_string())?;
-    let answer = call("POST", path, Some(body)).await?;
+    let body = serde_json::to_string(&Credentials { username, password }).ok();
+    let answer = call("POST", path, body).await?;
     if answer.ok() { answer.me() } else { Err(answer.refusal()) }
 }
 

@@ -3,10 +3,10 @@
 use yew::prelude::*;
 
 use crate::components::{
-    AccountForm, Composer, MemberList, MessageLog, NicknameForm, RoomList, StatusBar, TypingIndicator,
+    AccountForm, Composer, MemberList, MessageLog, NicknameForm, PrivateRooms, RoomList, StatusBar, TypingIndicator,
 };
 use crate::embedding;
-use crate::hooks::{Account, use_account, use_chat, use_unread_title};
+use crate::hooks::{Account, use_account, use_chat, use_invite, use_unread_title};
 
 /// The root component.
 #[function_component]
@@ -30,6 +30,7 @@ pub fn App() -> Html {
         })
     };
     let account = use_account(on_signed_in, on_signed_out);
+    let invite_notice = use_invite(&account.account);
     // In another site's page with its token: the token says who we are.
     let embedded = *use_state(|| embedding::page_token().is_some());
     let state = &*chat.state;
@@ -57,6 +58,9 @@ pub fn App() -> Html {
         Callback::from(move |_: MouseEvent| sign_out.emit(everywhere))
     };
 
+    let invite_banner =
+        invite_notice.map(|notice| html! { <p class="banner notice" aria-live="polite">{ notice }</p> });
+
     html! {
         <div class={classes!("app", sidebar_open.then_some("sidebar-open"))}>
             <header class="topbar">
@@ -72,8 +76,20 @@ pub fn App() -> Html {
                 }
                 <StatusBar status={state.connection} />
             </header>
+
             <aside class="sidebar">
                 <RoomList rooms={state.rooms.clone()} current={state.room.clone()} />
+                if let Account::SignedIn(name) = &account.account {
+                    if !embedded {
+                        <PrivateRooms current={state.room.clone()} />
+                    }
+                    // On a phone the top bar has no room for these: they are here.
+                    <section class="account-actions" aria-label="Account">
+                        <p class="me">{ "signed in as " }<strong>{ name.as_str() }</strong></p>
+                        <button type="button" class="link" onclick={sign_out(false)}>{ "Sign out" }</button>
+                        <button type="button" class="link" onclick={sign_out(true)}>{ "Sign out everywhere" }</button>
+                    </section>
+                }
                 if state.joined {
                     <MemberList members={state.members.clone()} me={state.nick.clone()}
                         crowd={state.crowd()} />
@@ -81,6 +97,7 @@ pub fn App() -> Html {
             </aside>
             if state.nick.is_some() {
                 <main class="conversation">
+                    { invite_banner.clone() }
                     <MessageLog log={state.log.entries()} {pending} me={state.nick.clone()}
                         has_more={state.has_more} loading_older={state.loading_older}
                         on_load_older={chat.load_older.clone()} />
@@ -96,6 +113,7 @@ pub fn App() -> Html {
                 </main>
             } else {
                 <main class="welcome">
+                    { invite_banner }
                     <NicknameForm on_join={chat.choose_nick.clone()} room={state.room.clone()}
                         server_error={state.error.clone()} />
                     if account.account == Account::Guest {

@@ -73,6 +73,18 @@ pub fn room_from_hash(hash: &str) -> Option<RoomName> {
     RoomName::parse(hash.strip_prefix("#/r/")?).ok()
 }
 
+/// The code of an invite link's hash, `#/invite/<code>`, if it is one.
+pub fn invite_from_hash(hash: &str) -> Option<String> {
+    let code = hash.strip_prefix("#/invite/")?;
+    (!code.is_empty() && code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .then(|| code.to_owned())
+}
+
+/// The invite code the current URL carries, if any.
+pub fn current_invite() -> Option<String> {
+    web_sys::window().and_then(|w| w.location().hash().ok()).and_then(|hash| invite_from_hash(&hash))
+}
+
 /// The link to a room.
 pub fn room_href(room: &RoomName) -> String {
     format!("#/r/{room}")

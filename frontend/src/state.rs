@@ -373,6 +373,10 @@ impl ChatState {
                     self.nick = None;
                     self.joined = false;
                 }
+                // Refused the room (private), or taken out of it (removed).
+                if code == ErrorCode::Forbidden {
+                    self.joined = false;
+                }
                 // Refusals for now, not for good: ask again in a while.
                 if code == ErrorCode::Unavailable && !self.joined && self.nick.is_some() {
                     self.join_retry_at = Some(now + RETRY_REFUSED_MS);

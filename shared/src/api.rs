@@ -51,6 +51,22 @@ pub enum Role {
     Owner,
 }
 
+impl Role {
+    /// Its name on the wire and in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Member => "member",
+            Self::Moderator => "moderator",
+            Self::Owner => "owner",
+        }
+    }
+
+    /// The role named `name` (an unknown name is a plain member's).
+    pub fn from_name(name: &str) -> Self {
+        [Self::Owner, Self::Moderator].into_iter().find(|role| role.as_str() == name).unwrap_or(Self::Member)
+    }
+}
+
 /// A created room as the caller sees it: `POST /api/rooms`, `GET /api/rooms`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomView {
@@ -191,6 +207,14 @@ impl ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn roles_are_named_as_serde_names_them() {
+        for role in [Role::Member, Role::Moderator, Role::Owner] {
+            assert_eq!(serde_json::to_string(&role).ok(), Some(format!("\"{}\"", role.as_str())));
+            assert_eq!(Role::from_name(role.as_str()), role);
+        }
+    }
 
     #[test]
     fn bodies_have_the_documented_shape() {

@@ -14,6 +14,7 @@ mod message_text;
 mod nickname;
 pub mod protocol;
 mod room_name;
+mod server_frame;
 mod validated_string;
 
 pub use client_id::{ClientId, ClientIdError};

@@ -44,9 +44,11 @@ impl RoomName {
         Ok(Self(value))
     }
 
-    /// Like [`RoomName::parse`], after trimming and lowercasing what a person typed.
+    /// Like [`RoomName::parse`], after trimming and lowercasing what a person
+    /// typed (ASCII only: a room name is ASCII, and Unicode's case tables
+    /// would cost the web client 3 KB).
     pub fn from_input(value: &str) -> Result<Self, RoomNameError> {
-        Self::parse(value.trim().to_lowercase())
+        Self::parse(value.trim().to_ascii_lowercase())
     }
 
     /// The default room, `lobby`.

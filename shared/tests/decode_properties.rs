@@ -4,7 +4,8 @@
 
 use chat_shared::limits::{MESSAGE_TEXT_MAX_CHARS, NICKNAME_MAX_CHARS};
 use chat_shared::{
-    ClientId, ClientMessage, DecodeError, Epoch, ErrorCode, MessageText, Nickname, RoomName, ServerMessage,
+    ChatMessage, ClientId, ClientMessage, DecodeError, Epoch, ErrorCode, MessageText, Nickname, RoomInfo, RoomName,
+    ServerMessage,
 };
 use proptest::prelude::*;
 
@@ -53,7 +54,7 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
     ]
 }
 
-fn specified(result: &Result<ClientMessage, DecodeError>) -> bool {
+fn specified<T>(result: &Result<T, DecodeError>) -> bool {
     match result {
         Ok(_) => true,
         Err(error) => {
@@ -62,8 +63,89 @@ fn specified(result: &Result<ClientMessage, DecodeError>) -> bool {
     }
 }
 
+fn chat_message() -> impl Strategy<Value = ChatMessage> {
+    (room(), any::<u64>(), any::<u64>(), nickname(), text(), proptest::option::of(client_id()))
+        .prop_map(|(room, id, ts, nick, text, client_id)| ChatMessage { room, id, ts, nick, text, client_id })
+}
+
+fn room_info() -> impl Strategy<Value = RoomInfo> {
+    (room(), any::<u32>()).prop_map(|(name, online)| RoomInfo { name, online })
+}
+
+fn error_code() -> impl Strategy<Value = ErrorCode> {
+    proptest::sample::select(ErrorCode::ALL.to_vec())
+}
+
+fn server_message() -> impl Strategy<Value = ServerMessage> {
+    let nicks = || proptest::collection::vec(nickname(), 0..4);
+    let epoch = || "[A-Za-z0-9_-]{1,32}".prop_filter_map("valid epoch", |s| Epoch::parse(s).ok());
+    prop_oneof![
+        (room(), nickname(), nicks(), epoch(), any::<bool>(), proptest::collection::vec(room_info(), 0..3)).prop_map(
+            |(room, nick, members, epoch, resumed, rooms)| ServerMessage::Joined {
+                room,
+                nick,
+                members,
+                epoch,
+                resumed,
+                rooms
+            }
+        ),
+        (room(), proptest::collection::vec(chat_message(), 0..3), any::<bool>(), any::<bool>()).prop_map(
+            |(room, messages, has_more, has_newer)| ServerMessage::History { room, messages, has_more, has_newer }
+        ),
+        chat_message().prop_map(ServerMessage::Message),
+        (room(), client_id(), any::<u64>()).prop_map(|(room, client_id, id)| ServerMessage::Ack {
+            room,
+            client_id,
+            id
+        }),
+        (room(), nickname()).prop_map(|(room, nick)| ServerMessage::MemberJoined { room, nick }),
+        (room(), nickname()).prop_map(|(room, nick)| ServerMessage::MemberLeft { room, nick }),
+        (room(), nicks()).prop_map(|(room, members)| ServerMessage::Members { room, members }),
+        (room(), nickname()).prop_map(|(room, nick)| ServerMessage::Typing { room, nick }),
+        proptest::collection::vec(room_info(), 0..4).prop_map(|rooms| ServerMessage::Rooms { rooms }),
+        (nickname(), any::<u64>()).prop_map(|(name, expires_in)| ServerMessage::Authenticated { name, expires_in }),
+        any::<u64>().prop_map(|expires_in| ServerMessage::TokenExpiring { expires_in }),
+        (error_code(), any::<String>()).prop_map(|(code, message)| ServerMessage::Error { code, message }),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn the_web_clients_decoder_reads_every_server_message_as_serde_does(message in server_message()) {
+        let frame = message.encode();
+        prop_assert_eq!(ServerMessage::decode_light(&frame), Ok(message.clone()));
+        prop_assert_eq!(ServerMessage::decode(&frame), Ok(message));
+    }
+
+    #[test]
+    fn the_web_clients_decoder_refuses_what_serde_refuses(
+        kind in prop_oneof![Just("joined"), Just("history"), Just("message"), Just("ack"), Just("rooms"), Just("error"), Just("nope")],
+        key in prop_oneof![Just("room".to_owned()), Just("nick".to_owned()), Just("id".to_owned()), Just("rooms".to_owned()), "[a-z_]{1,10}"],
+        value in prop_oneof![
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<String>().prop_map(|s| serde_json::to_string(&s).expect("a JSON string")),
+            Just("\"lobby\"".to_owned()),
+            Just("null".to_owned()),
+            Just("[]".to_owned()),
+            Just("1.5".to_owned()),
+        ],
+        base in server_message(),
+    ) {
+        // A valid frame with one field replaced (or added), and a frame of that field alone.
+        let mut object: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&base.encode()).expect("an object");
+        object.insert(key.clone(), serde_json::from_str(&value).expect("json"));
+        for frame in [serde_json::Value::Object(object).to_string(), format!(r#"{{"type":"{kind}","{key}":{value}}}"#)] {
+            let (light, derived) = (ServerMessage::decode_light(&frame), ServerMessage::decode(&frame));
+            prop_assert_eq!(light.is_ok(), derived.is_ok(), "{}: {:?} / {:?}", frame, light, derived);
+            if let (Ok(light), Ok(derived)) = (light, derived) {
+                prop_assert_eq!(light, derived);
+            }
+        }
+    }
 
     #[test]
     fn arbitrary_text_is_decoded_or_refused_with_a_code(input in any::<String>()) {
@@ -76,6 +158,8 @@ proptest! {
         let result = ClientMessage::decode(&String::from_utf8_lossy(&bytes));
         prop_assert!(specified(&result));
         let _ = ServerMessage::decode(&String::from_utf8_lossy(&bytes));
+        let light = ServerMessage::decode_light(&String::from_utf8_lossy(&bytes));
+        prop_assert!(specified(&light));
     }
 
     #[test]

@@ -138,7 +138,7 @@ async fn exchange(socket: WebSocket, dispatcher: &UseReducerDispatcher<ChatState
     let mut ended = Ended { close_code: None, online: 0 };
     loop {
         match select(stream.next(), outgoing.next()).await {
-            Either::Left((Some(Ok(Message::Text(text))), _)) => match ServerMessage::decode(&text) {
+            Either::Left((Some(Ok(Message::Text(text))), _)) => match ServerMessage::decode_light(&text) {
                 Ok(message) => {
                     if let ServerMessage::Rooms { rooms } | ServerMessage::Joined { rooms, .. } = &message
                         && !rooms.is_empty()

@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 
 use super::rules::Standing;
-use super::store::{Accepted, Member, NewInvite, RoomOfUser, RoomStore, StoredInvite, role_from, role_text};
+use super::store::{Accepted, Member, NewInvite, RoomOfUser, RoomStore, StoredInvite};
 use crate::accounts::store::UserId;
 use crate::store::StoreError;
 use chat_shared::api::Role;
@@ -53,7 +53,7 @@ macro_rules! room_store {
                 sqlx::query("INSERT INTO room_members (room, user_id, role, joined_ms) VALUES ($1, $2, $3, $4)")
                     .bind(name)
                     .bind(owner)
-                    .bind(role_text(Role::Owner))
+                    .bind(Role::Owner.as_str())
                     .bind(now_ms)
                     .execute(&mut *transaction)
                     .await?;
@@ -73,7 +73,7 @@ macro_rules! room_store {
                 Ok(row.map_or_else(Standing::default, |(private, role)| Standing {
                     created: true,
                     private,
-                    role: role.as_deref().map(role_from),
+                    role: role.as_deref().map(Role::from_name),
                 }))
             }
 
@@ -89,7 +89,7 @@ macro_rules! room_store {
                 .bind(user)
                 .fetch_all(&self.pool)
                 .await?;
-                Ok(rows.into_iter().map(|(name, private, role)| RoomOfUser { name, private, role: role_from(&role) }).collect())
+                Ok(rows.into_iter().map(|(name, private, role)| RoomOfUser { name, private, role: Role::from_name(&role) }).collect())
             }
 
             async fn members(&self, room: &str, limit: i64) -> Result<Vec<Member>, StoreError> {
@@ -102,14 +102,14 @@ macro_rules! room_store {
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?;
-                Ok(rows.into_iter().map(|(user, name, role)| Member { user, name, role: role_from(&role) }).collect())
+                Ok(rows.into_iter().map(|(user, name, role)| Member { user, name, role: Role::from_name(&role) }).collect())
             }
 
             async fn remove_member(&self, room: &str, user: UserId) -> Result<bool, StoreError> {
                 let removed = sqlx::query("DELETE FROM room_members WHERE room = $1 AND user_id = $2 AND role <> $3")
                     .bind(room)
                     .bind(user)
-                    .bind(role_text(Role::Owner))
+                    .bind(Role::Owner.as_str())
                     .execute(&self.pool)
                     .await?
                     .rows_affected();
@@ -154,7 +154,7 @@ macro_rules! room_store {
                     )
                     .bind(&room)
                     .bind(user)
-                    .bind(role_text(Role::Member))
+                    .bind(Role::Member.as_str())
                     .bind(now_ms)
                     .execute(&mut *transaction)
                     .await?;

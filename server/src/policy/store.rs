@@ -109,21 +109,3 @@ pub trait RoomStore: Send + Sync + 'static {
     /// [`crate::accounts::store::AccountStore::close`] explains).
     async fn close(&self);
 }
-
-/// How a role is stored.
-pub(super) fn role_text(role: Role) -> &'static str {
-    match role {
-        Role::Member => "member",
-        Role::Moderator => "moderator",
-        Role::Owner => "owner",
-    }
-}
-
-/// A stored role (an unknown one reads as a plain member).
-pub(super) fn role_from(text: &str) -> Role {
-    match text {
-        "owner" => Role::Owner,
-        "moderator" => Role::Moderator,
-        _ => Role::Member,
-    }
-}
