@@ -373,15 +373,15 @@ impl ChatState {
                     self.nick = None;
                     self.joined = false;
                 }
-                // Refused the room (private), or taken out of it (removed).
-                if code == ErrorCode::Forbidden {
+                // Refused the room (private, banned), or taken out of it (removed, kicked, banned).
+                if matches!(code, ErrorCode::Forbidden | ErrorCode::Banned) {
                     self.joined = false;
                 }
                 // Refusals for now, not for good: ask again in a while.
                 if code == ErrorCode::Unavailable && !self.joined && self.nick.is_some() {
                     self.join_retry_at = Some(now + RETRY_REFUSED_MS);
                 }
-                if matches!(code, ErrorCode::StoreUnavailable | ErrorCode::RateLimited)
+                if matches!(code, ErrorCode::StoreUnavailable | ErrorCode::RateLimited | ErrorCode::SlowMode)
                     && self.joined
                     && self.pending_here().next().is_some()
                 {

@@ -129,6 +129,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_GUESTS", value_enum, default_value = "on")]
     pub guests: Switch,
 
+    /// An account that administers the server: it moderates every room
+    /// (repeatable; `chat-server admin grant NAME` makes one durably).
+    #[arg(long = "admin", env = "CHAT_ADMINS", value_delimiter = ',')]
+    pub admins: Vec<String>,
+
     /// Accept connection tokens (JWT, HS256) signed with the secret in this
     /// file (at least 32 bytes; a trailing newline is ignored). See
     /// `chat-server token --help` to mint one.

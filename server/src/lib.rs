@@ -7,6 +7,7 @@
 //! on the [`bus`] -> each hub -> its workers' relays -> sessions -> sockets.
 
 pub mod accounts;
+pub mod admin_command;
 pub mod admission;
 pub mod app_state;
 pub mod bus;

@@ -1,5 +1,6 @@
 //! `chat-server`: reads settings, starts logging, serves until stopped.
-//! `chat-server token ...` mints a connection token instead.
+//! `chat-server token ...` mints a connection token instead;
+//! `chat-server admin grant NAME` makes an account a server administrator.
 
 use std::process::ExitCode;
 
@@ -12,6 +13,9 @@ use chat_server::tokens::mint::MintCommand;
 async fn main() -> ExitCode {
     if std::env::args_os().nth(1).is_some_and(|first| first == "token") {
         return mint_token();
+    }
+    if std::env::args_os().nth(1).is_some_and(|first| first == "admin") {
+        return administer().await;
     }
     let config = match Config::load_from(std::env::args_os()) {
         Ok(config) => config,
@@ -65,6 +69,22 @@ fn mint_token() -> ExitCode {
         Err(error) => {
             eprintln!("chat-server token: {error}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// `chat-server admin`: administers accounts in the server's database.
+async fn administer() -> ExitCode {
+    use clap::Parser;
+    let command = chat_server::admin_command::AdminCommand::parse_from(std::env::args_os().skip(1));
+    match command.run().await {
+        Ok(done) => {
+            println!("{done}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("chat-server admin: {error}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -25,6 +25,7 @@ use crate::config::Config;
 use crate::hub::{HubHandle, HubSettings, HubTasks, OtherNodes};
 use crate::metrics::Metrics;
 use crate::policy::RoomPolicy;
+use crate::policy::slow_mode::SlowModeGate;
 use crate::policy::sql::{PostgresRooms, SqliteRooms};
 use crate::policy::store::RoomStore;
 use crate::presence::{InProcessPresence, LostName, Presence, RedisPresence};
@@ -91,7 +92,7 @@ struct Services {
 
 impl Services {
     async fn connect(config: &Config, metrics: &Metrics, shards: usize) -> Result<Self, StartupError> {
-        let Stores { store, accounts, rooms } = open_store(config, metrics).await?;
+        let Stores { store, accounts, rooms } = open_store(&config.database, config.durability, metrics).await?;
         let Some(url) = &config.redis else {
             let buses = (0..shards).map(|_| Box::new(InProcessBus::default()) as Box<dyn RoomBus>).collect();
             let presence = Arc::new(InProcessPresence::default());
@@ -128,18 +129,25 @@ impl Services {
 }
 
 /// The history and what is kept beside it, in one database.
-struct Stores {
-    store: Arc<dyn HistoryStore>,
-    accounts: Arc<dyn AccountStore>,
-    rooms: Arc<dyn RoomStore>,
+pub(crate) struct Stores {
+    /// The history.
+    pub(crate) store: Arc<dyn HistoryStore>,
+    /// Accounts and sessions.
+    pub(crate) accounts: Arc<dyn AccountStore>,
+    /// Created rooms, members, invites, bans, the audit log.
+    pub(crate) rooms: Arc<dyn RoomStore>,
 }
 
-/// Opens the history store (bringing the schema up to date) and the
-/// accounts and rooms kept beside it (on a pool of their own).
-async fn open_store(config: &Config, metrics: &Metrics) -> Result<Stores, StartupError> {
-    Ok(match &config.database {
+/// Opens the history store at `location` (bringing the schema up to date)
+/// and the accounts and rooms kept beside it (on a pool of their own).
+pub(crate) async fn open_store(
+    location: &StoreLocation,
+    durability: crate::store::sqlite::Durability,
+    metrics: &Metrics,
+) -> Result<Stores, StoreError> {
+    Ok(match location {
         StoreLocation::Sqlite(path) => {
-            let sqlite = Arc::new(SqliteStore::open_with(path, config.durability).await?);
+            let sqlite = Arc::new(SqliteStore::open_with(path, durability).await?);
             let accounts = SqliteAccounts::open(path).await?;
             let rooms = Arc::new(SqliteRooms::new(accounts.pool()));
             // This process is the file's only writer, so the newest pages can be
@@ -208,7 +216,11 @@ impl Application {
         let workers = config.workers.map_or_else(default_workers, std::num::NonZeroUsize::get);
         let Services { store, accounts, rooms, buses, bus_health, presence, other_nodes, lost_names, redis } =
             Services::connect(&config, &metrics, workers).await?;
-        let policy = Arc::new(RoomPolicy::new(rooms, redis.is_none()).await);
+        let slow_mode = match &redis {
+            Some(client) => SlowModeGate::shared(client.clone(), store.epoch())?,
+            None => SlowModeGate::local(),
+        };
+        let policy = Arc::new(RoomPolicy::new(rooms, redis.is_none(), slow_mode, &config.admins).await);
         if let Some(client) = &redis {
             policy.relay_through(client.clone(), store.epoch());
         }

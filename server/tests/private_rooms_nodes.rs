@@ -2,7 +2,8 @@
 //! decided alike on every node, a change on one node reaches the others'
 //! caches before anyone can use the stale answer (no stale allow, no stale
 //! refusal), and a removal on one node takes the member's socket on another
-//! out of the room within a second, even when the notice was lost.
+//! out of the room within a second, even when the notice was lost; a ban
+//! does the same, and slow mode counts one poster's posts on every node.
 
 mod support;
 
@@ -83,4 +84,40 @@ async fn membership_changes_on_one_node_hold_at_once_on_another() {
     assert_eq!(api(Method::DELETE, a.address, "/api/rooms/ops/members/bob", None, &alice).await.status, 204);
     let told = left_within(&mut bob_on_b, Duration::from_secs(5)).await;
     assert!(matches!(told, ServerMessage::Error { code: ErrorCode::Forbidden, .. }), "{told:?}");
+}
+
+#[actix_web::test]
+async fn a_ban_on_one_node_closes_the_room_on_another_and_slow_mode_holds_across_nodes() {
+    let Some((database, redis)) = support::redis::services().await else { return };
+    let (a, b) = (support::redis::node(&database, &redis).await, support::redis::node(&database, &redis).await);
+    let alice = registered(a.address, "alice").await;
+    let bob = registered(a.address, "bob").await;
+    let created = api(Method::POST, a.address, "/api/rooms", Some(json!({ "name": "town" })), &alice).await;
+    assert_eq!(created.status, 201);
+
+    // Slow mode set on A: bob posts on A, his tab reconnects to B and may
+    // not post again there before his wait is over.
+    let slow = api(Method::PUT, a.address, "/api/rooms/town/slow-mode", Some(json!({ "seconds": 30 })), &alice).await;
+    assert_eq!(slow.status, 200);
+    let mut bob_on_a = JsonClient::connect_with_cookie_as_tab(a.address, &bob, "bobs-tab").await;
+    bob_on_a.enter("town", "bob", None).await;
+    let first = bob_on_a.say("from a").await;
+    bob_on_a.next_ack(&first).await;
+    let mut bob_on_b = JsonClient::connect_with_cookie_as_tab(b.address, &bob, "bobs-tab").await;
+    bob_on_b.enter("town", "bob", None).await;
+    bob_on_b.say("from b, too soon").await;
+    let refused = left_within(&mut bob_on_b, Duration::from_secs(2)).await;
+    assert!(matches!(refused, ServerMessage::Error { code: ErrorCode::SlowMode, .. }), "{refused:?}");
+
+    // Banned on A: his socket on B leaves the room within a second.
+    let banned_at = tokio::time::Instant::now();
+    let ban = api(Method::POST, a.address, "/api/rooms/town/bans", Some(json!({ "user": "bob" })), &alice).await;
+    assert_eq!(ban.status, 201);
+    let told = left_within(&mut bob_on_b, Duration::from_secs(1)).await;
+    assert!(matches!(told, ServerMessage::Error { code: ErrorCode::Banned, .. }), "{told:?}");
+    assert!(banned_at.elapsed() < Duration::from_secs(1));
+    assert!(matches!(
+        join_answer(&mut bob_on_b, "town", "bob").await,
+        ServerMessage::Error { code: ErrorCode::Banned, .. }
+    ));
 }

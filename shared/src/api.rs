@@ -151,6 +151,77 @@ pub struct Members {
     pub members: Vec<MemberView>,
 }
 
+/// `POST /api/rooms/{room}/moderators` and `/kicks`: an account (or, for
+/// kicks, any name in the room: a guest's too).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    /// The name.
+    pub user: String,
+}
+
+/// `POST /api/rooms/{room}/bans`: an account, or (for guests) an address,
+/// for `seconds` or for ever.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateBan {
+    /// An account's name.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// An IP address (a guest's: see the room's member list and the audit log).
+    #[serde(default)]
+    pub address: Option<String>,
+    /// How long (none: until lifted).
+    #[serde(default)]
+    pub seconds: Option<u64>,
+}
+
+/// A ban in force, as moderators list it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BanView {
+    /// What to lift it with (`DELETE /api/rooms/{room}/bans/{target}`):
+    /// the account's name or the address.
+    pub target: String,
+    /// Whether it names an address (else an account).
+    pub address: bool,
+    /// Until when, in ms since the Unix epoch (none: until lifted).
+    pub until_ms: Option<i64>,
+}
+
+/// `GET /api/rooms/{room}/bans`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bans {
+    /// Oldest first.
+    pub bans: Vec<BanView>,
+}
+
+/// `PUT /api/rooms/{room}/slow-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlowMode {
+    /// Seconds one poster waits between two messages (0: off).
+    pub seconds: u32,
+}
+
+/// One entry of a room's audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditView {
+    /// Who did it.
+    pub actor: String,
+    /// What: `ban`, `unban`, `kick`, `remove_member`, `slow_mode`, `moderator`.
+    pub action: String,
+    /// To whom.
+    pub target: String,
+    /// More (a ban's length, slow mode's seconds).
+    pub detail: String,
+    /// When, in ms since the Unix epoch.
+    pub at_ms: i64,
+}
+
+/// `GET /api/rooms/{room}/audit`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditLog {
+    /// Newest first.
+    pub entries: Vec<AuditView>,
+}
+
 /// Why a request was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -279,12 +279,17 @@ pub enum ErrorCode {
     TokenInvalid,
     /// This server admits signed-in users only (`--guests off`).
     SignInRequired,
+    /// A moderator banned this account (or, for guests, this address) from the room.
+    Banned,
+    /// The room is in slow mode: this poster must wait before posting again
+    /// (the message says how long); the message was not stored.
+    SlowMode,
 }
 
 impl ErrorCode {
     /// Every code (a new one goes here too: the web client's decoder knows
     /// the codes listed here, and the tests check each against serde's name).
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 15] = [
         Self::InvalidJson,
         Self::InvalidMessage,
         Self::UnsupportedFrame,
@@ -298,6 +303,8 @@ impl ErrorCode {
         Self::Forbidden,
         Self::TokenInvalid,
         Self::SignInRequired,
+        Self::Banned,
+        Self::SlowMode,
     ];
 
     /// Its name on the wire (as serde names it; a test holds them equal).
@@ -316,6 +323,8 @@ impl ErrorCode {
             Self::Forbidden => "forbidden",
             Self::TokenInvalid => "token_invalid",
             Self::SignInRequired => "sign_in_required",
+            Self::Banned => "banned",
+            Self::SlowMode => "slow_mode",
         }
     }
 

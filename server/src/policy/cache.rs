@@ -15,8 +15,7 @@ use std::time::Duration;
 use chat_shared::RoomName;
 use tokio::time::Instant;
 
-use super::rules::Standing;
-use crate::accounts::store::UserId;
+use super::rules::{Party, Standing};
 use crate::store::StoreError;
 
 /// How long an entry is used at most, even while nothing says it changed:
@@ -30,8 +29,8 @@ type Slot = Arc<tokio::sync::Mutex<Option<(Standing, Instant)>>>;
 
 #[derive(Default)]
 struct Inner {
-    /// Per room, per account (none: what the room is, for anyone).
-    rooms: HashMap<RoomName, HashMap<Option<UserId>, Slot>>,
+    /// Per room, per party (an account, an address, or anyone: what the room is).
+    rooms: HashMap<RoomName, HashMap<Party, Slot>>,
     entries: usize,
     /// Bumped by every change: a load that began before one is not kept.
     version: u64,
@@ -53,20 +52,15 @@ impl StandingCache {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// `user`'s standing in `room`, from the cache or from `load`.
-    pub async fn get_or_load<F, Fut>(
-        &self,
-        room: &RoomName,
-        user: Option<UserId>,
-        load: F,
-    ) -> Result<Standing, StoreError>
+    /// `party`'s standing in `room`, from the cache or from `load`.
+    pub async fn get_or_load<F, Fut>(&self, room: &RoomName, party: Party, load: F) -> Result<Standing, StoreError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Standing, StoreError>>,
     {
         let claimed = {
             let mut inner = self.lock();
-            inner.trusted.then(|| Self::slot(&mut inner, room, user))
+            inner.trusted.then(|| Self::slot(&mut inner, room, party))
         };
         let Some((slot, version)) = claimed else { return load().await };
         let mut held = slot.lock().await;
@@ -83,14 +77,14 @@ impl StandingCache {
         Ok(standing)
     }
 
-    /// The slot of `user` in `room` (made if missing), and the version now.
-    fn slot(inner: &mut Inner, room: &RoomName, user: Option<UserId>) -> (Slot, u64) {
+    /// The slot of `party` in `room` (made if missing), and the version now.
+    fn slot(inner: &mut Inner, room: &RoomName, party: Party) -> (Slot, u64) {
         if inner.entries >= MAX_ENTRIES {
             inner.rooms.clear();
             inner.entries = 0;
         }
         let Inner { rooms, entries, version, .. } = inner;
-        let slot = rooms.entry(room.clone()).or_default().entry(user).or_insert_with(|| {
+        let slot = rooms.entry(room.clone()).or_default().entry(party).or_insert_with(|| {
             *entries += 1;
             Slot::default()
         });
@@ -125,7 +119,16 @@ mod tests {
         RoomName::parse(name).expect("room")
     }
 
-    const PRIVATE: Standing = Standing { created: true, private: true, role: None };
+    const PRIVATE: Standing = Standing {
+        created: true,
+        private: true,
+        role: None,
+        banned: false,
+        banned_until_ms: None,
+        has_bans: false,
+        slow_mode_secs: 0,
+        admin: false,
+    };
 
     #[tokio::test]
     async fn a_crowd_costs_one_read_and_a_change_costs_the_next() {
@@ -145,7 +148,7 @@ mod tests {
         let crowd: Vec<_> = (0..50)
             .map(|_| {
                 let (cache, read) = (cache.clone(), read.clone());
-                tokio::spawn(async move { cache.get_or_load(&room("ops"), None, read).await })
+                tokio::spawn(async move { cache.get_or_load(&room("ops"), Party::Anyone, read).await })
             })
             .collect();
         for joiner in crowd {
@@ -153,7 +156,7 @@ mod tests {
         }
         assert_eq!(reads.load(Ordering::SeqCst), 1);
         cache.forget(&room("ops"));
-        cache.get_or_load(&room("ops"), None, read.clone()).await.expect("standing");
+        cache.get_or_load(&room("ops"), Party::Anyone, read.clone()).await.expect("standing");
         assert_eq!(reads.load(Ordering::SeqCst), 2);
     }
 
@@ -164,7 +167,7 @@ mod tests {
             let cache = cache.clone();
             tokio::spawn(async move {
                 cache
-                    .get_or_load(&room("ops"), Some(1), || async {
+                    .get_or_load(&room("ops"), Party::User(1), || async {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         Ok(Standing { role: Some(chat_shared::api::Role::Member), ..PRIVATE })
                     })
@@ -174,12 +177,12 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(10)).await;
         cache.forget(&room("ops"));
         slow.await.expect("task").expect("standing");
-        let now = cache.get_or_load(&room("ops"), Some(1), || async { Ok(PRIVATE) }).await.expect("standing");
+        let now = cache.get_or_load(&room("ops"), Party::User(1), || async { Ok(PRIVATE) }).await.expect("standing");
         assert_eq!(now, PRIVATE, "the member removed meanwhile is not let in from the cache");
 
         cache.set_trusted(false);
-        cache.get_or_load(&room("ops"), None, || async { Ok(PRIVATE) }).await.expect("standing");
-        let again = cache.get_or_load(&room("ops"), None, || async { Ok(Standing::default()) }).await;
+        cache.get_or_load(&room("ops"), Party::Anyone, || async { Ok(PRIVATE) }).await.expect("standing");
+        let again = cache.get_or_load(&room("ops"), Party::Anyone, || async { Ok(Standing::default()) }).await;
         assert_eq!(again.expect("standing"), Standing::default(), "read again");
     }
 }

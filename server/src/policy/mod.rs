@@ -1,54 +1,87 @@
-//! Who may enter which room: created rooms (open or private), their
-//! members and invite links, and the rules ([`rules::decide`]) that the
-//! socket sessions and the HTTP API both apply.
+//! Who may enter which room, and the moderators' tools: created rooms
+//! (open or private), their members and invite links, bans, kicks and slow
+//! mode, and the rules ([`rules::decide`]) that the socket sessions and the
+//! HTTP API both apply.
 //!
 //! A join asks [`RoomPolicy::may_read`], answered from a per-node cache
 //! ([`cache`]) that a room's change clears on every node ([`relay`]); the
 //! session then watches its room ([`changes`]) and checks again when it
-//! changes, so a member removed on any node stops receiving the room at
-//! once. The HTTP API's decisions read the database ([`RoomPolicy::fresh_standing`]).
+//! changes, so a member removed or banned on any node stops receiving the
+//! room at once, and one kicked ([`kicks`]) leaves it. Posts pass the room's
+//! slow mode ([`slow_mode`]). The HTTP API's decisions read the database
+//! ([`RoomPolicy::fresh_standing`]).
 
 pub mod cache;
 pub mod changes;
+pub mod kicks;
 pub mod relay;
 pub mod rules;
+pub mod slow_mode;
 pub mod sql;
 pub mod store;
 
 use std::collections::HashSet;
-use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chat_shared::RoomName;
+use chat_shared::api::Role;
 
 use cache::StandingCache;
 use changes::{RoomChanges, RoomWatch};
-use relay::ChangeRelay;
-use rules::{Action, Caller, Denial, Standing, decide};
+use kicks::Kicks;
+use relay::{ChangeRelay, RoomChange};
+use rules::{Action, Caller, Denial, Party, Standing, decide};
+use slow_mode::SlowModeGate;
 use store::RoomStore;
 
+use crate::accounts::name_key::name_key;
+use crate::accounts::store::{SessionUser, UserId};
 use crate::store::StoreError;
 
-/// Created rooms and who may enter them, for this node.
+/// Now, in ms since the epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Created rooms, who may enter them, and their moderation, for this node.
 pub struct RoomPolicy {
     store: Arc<dyn RoomStore>,
     cache: StandingCache,
     changes: RoomChanges,
+    kicks: Kicks,
+    slow_mode: SlowModeGate,
     /// Every private room's name: kept out of the room lists everyone sees.
     private_names: RwLock<HashSet<RoomName>>,
+    /// The name keys of the accounts `--admin` names.
+    named_admins: HashSet<String>,
     /// Tells the other nodes of changes (several nodes).
     relay: OnceLock<ChangeRelay>,
+    /// When a standing's read last failed: for a moment after, joins do not
+    /// wait for the database again (each wait is a pool's timeout, seconds),
+    /// and sessions fall back on what is known of private rooms.
+    store_failed_at: Mutex<Option<Instant>>,
 }
+
+/// How long after a failed read standings are not read again.
+const STORE_FAILURE_HOLDS: Duration = Duration::from_secs(3);
 
 impl RoomPolicy {
     /// The policy of rooms kept in `store`; `alone` when this node is the
-    /// only one (it hears every change, so its cache is trusted from the start).
-    pub async fn new(store: Arc<dyn RoomStore>, alone: bool) -> Self {
+    /// only one (it hears every change, so its cache is trusted from the
+    /// start); `admins` the names `--admin` gave.
+    pub async fn new(store: Arc<dyn RoomStore>, alone: bool, slow_mode: SlowModeGate, admins: &[String]) -> Self {
         let policy = Self {
             store,
             cache: StandingCache::new(alone),
             changes: RoomChanges::default(),
+            kicks: Kicks::default(),
+            slow_mode,
             private_names: RwLock::default(),
+            named_admins: admins.iter().map(|name| name_key(name)).collect(),
             relay: OnceLock::new(),
+            store_failed_at: Mutex::default(),
         };
         policy.reload_private_names().await;
         policy
@@ -70,24 +103,98 @@ impl RoomPolicy {
         self.private_names.read().unwrap_or_else(PoisonError::into_inner).contains(room)
     }
 
-    /// Whether `caller` may enter and read `room` (cached; see the module doc).
-    pub async fn may_read(&self, caller: Caller, room: &RoomName) -> Result<Result<(), Denial>, StoreError> {
-        // What the room is costs one entry per room; who is in it, one per
-        // member, asked only of private rooms.
-        let load = |user| move || self.store.standing(room.as_str(), user);
-        let mut standing = self.cache.get_or_load(room, None, load(None)).await?;
-        if standing.private
-            && let Some(user) = caller.account()
-        {
-            standing = self.cache.get_or_load(room, Some(user), load(Some(user))).await?;
+    /// Who bans and memberships name `caller` by: its account, else its address.
+    fn party(caller: Caller, address: Option<IpAddr>) -> Option<Party> {
+        match caller {
+            Caller::Account(id) => Some(Party::User(id)),
+            Caller::Guest | Caller::Token => address.map(Party::Address),
         }
-        Ok(decide(caller, standing, Action::Read))
     }
 
-    /// `caller`'s standing in `room`, read from the database (for the
-    /// HTTP API's decisions, which change things).
-    pub async fn fresh_standing(&self, caller: Caller, room: &RoomName) -> Result<Standing, StoreError> {
-        self.store.standing(room.as_str(), caller.account()).await
+    /// `caller`'s standing in `room` (cached; see the module doc). What the
+    /// room is costs one entry per room; who the caller is in it, one per
+    /// caller, asked only of private rooms and rooms with bans.
+    async fn cached_standing(
+        &self,
+        caller: Caller,
+        address: Option<IpAddr>,
+        room: &RoomName,
+    ) -> Result<Standing, StoreError> {
+        let now = now_ms();
+        let load = |party| move || self.read_standing(room, party, now);
+        let room_wide = self.cache.get_or_load(room, Party::Anyone, load(Party::Anyone)).await?;
+        let mut standing = match Self::party(caller, address) {
+            Some(party) if room_wide.private || room_wide.has_bans => {
+                self.cache.get_or_load(room, party, load(party)).await?
+            }
+            _ => room_wide,
+        };
+        // A ban that ran out since the standing was read no longer counts.
+        standing.banned = standing.banned_until_ms.is_some_and(|until| until > now_ms());
+        Ok(standing)
+    }
+
+    /// Reads a standing, unless the database failed a moment ago.
+    async fn read_standing(&self, room: &RoomName, party: Party, now: i64) -> Result<Standing, StoreError> {
+        let failed_at = *self.store_failed_at.lock().unwrap_or_else(PoisonError::into_inner);
+        if failed_at.is_some_and(|at| at.elapsed() < STORE_FAILURE_HOLDS) {
+            return Err(StoreError::Database("the database failed a moment ago".into()));
+        }
+        let read = self.store.standing(room.as_str(), party, now).await;
+        if read.is_err() {
+            *self.store_failed_at.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+        }
+        read
+    }
+
+    /// Whether `caller` (from `address`) may enter and read `room`.
+    pub async fn may_read(
+        &self,
+        caller: Caller,
+        address: Option<IpAddr>,
+        room: &RoomName,
+    ) -> Result<Result<(), Denial>, StoreError> {
+        Ok(decide(caller, self.cached_standing(caller, address, room).await?, Action::Read))
+    }
+
+    /// How long `caller` must still wait before posting in `room` under
+    /// its slow mode, as `poster`; `None` if it may post now (its next post
+    /// then waits). The room's owner, moderators and admins are not slowed.
+    pub async fn slow_mode_wait(
+        &self,
+        caller: Caller,
+        address: Option<IpAddr>,
+        room: &RoomName,
+        poster: &str,
+    ) -> Option<u32> {
+        let standing = match self.cached_standing(caller, address, room).await {
+            Ok(standing) => standing,
+            // The database is away: no brake rather than no chat.
+            Err(_) => return None,
+        };
+        if standing.slow_mode_secs == 0 || decide(caller, standing, Action::Moderate).is_ok() {
+            return None;
+        }
+        let wait = Duration::from_secs(u64::from(standing.slow_mode_secs));
+        (!self.slow_mode.may_post(room, poster, wait).await).then_some(standing.slow_mode_secs)
+    }
+
+    /// Whether a session that joined `room` as `name` at `joined` was kicked since.
+    pub fn kicked_since(&self, room: &RoomName, name: &str, joined: tokio::time::Instant) -> bool {
+        self.kicks.kicked_since(room, name, joined)
+    }
+
+    /// `user`'s standing in `room`, read from the database (for the HTTP
+    /// API's decisions, which change things), `--admin` included.
+    pub async fn fresh_standing(&self, user: &SessionUser, room: &RoomName) -> Result<Standing, StoreError> {
+        let mut standing = self.store.standing(room.as_str(), Party::User(user.id), now_ms()).await?;
+        standing.admin |= self.named_admins.contains(&name_key(&user.name));
+        Ok(standing)
+    }
+
+    /// The role of account `user` in `room`, from the database.
+    pub async fn role_of(&self, user: UserId, room: &RoomName) -> Result<Option<Role>, StoreError> {
+        Ok(self.store.standing(room.as_str(), Party::User(user), now_ms()).await?.role)
     }
 
     /// Watches `room` for changes (before deciding on a join, so a change
@@ -99,16 +206,29 @@ impl RoomPolicy {
     /// This node changed `room` in the store: every node forgets what it
     /// knew of it and the room's sessions check again.
     pub async fn changed(&self, room: &RoomName) {
-        self.heard(room).await;
+        self.announce(RoomChange { room: room.clone(), kicked: None }).await;
+    }
+
+    /// A moderator kicked `name` out of `room`: its sessions there leave, on every node.
+    pub async fn kick(&self, room: &RoomName, name: &str) {
+        self.announce(RoomChange { room: room.clone(), kicked: Some(name.to_owned()) }).await;
+    }
+
+    async fn announce(&self, change: RoomChange) {
+        self.heard(&change).await;
         if let Some(relay) = self.relay.get() {
-            relay.publish(room).await;
+            relay.publish(&change).await;
         }
     }
 
-    /// `room` changed (here or on another node).
-    async fn heard(&self, room: &RoomName) {
+    /// A room changed (here or on another node).
+    async fn heard(&self, change: &RoomChange) {
+        let room = &change.room;
+        if let Some(name) = &change.kicked {
+            self.kicks.kicked(room, name);
+        }
         self.cache.forget(room);
-        match self.store.standing(room.as_str(), None).await {
+        match self.store.standing(room.as_str(), Party::Anyone, now_ms()).await {
             Ok(standing) => {
                 let mut names = self.private_names.write().unwrap_or_else(PoisonError::into_inner);
                 if standing.private {

@@ -1,6 +1,6 @@
 //! Room changes across nodes: the node that changes a room (a member
-//! removed, an invite accepted, a room created) publishes its name on
-//! Redis; every node drops what it cached of that room and has the room's
+//! removed, an invite accepted, a room created, a ban, a kick) publishes it
+//! on Redis; every node drops what it cached of that room and has the room's
 //! sessions check again. While the subscription is down a node trusts no
 //! cached standing, and once it is back every session checks again: a
 //! change published meanwhile was missed.
@@ -12,6 +12,16 @@ use chat_shared::{Epoch, RoomName};
 use futures_util::StreamExt;
 
 use super::RoomPolicy;
+
+/// A change of a room, as nodes tell each other.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RoomChange {
+    /// The room.
+    pub room: RoomName,
+    /// The name a moderator kicked out of it, if that is the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kicked: Option<String>,
+}
 
 /// Publishes room changes to every node.
 pub struct ChangeRelay {
@@ -30,11 +40,13 @@ impl ChangeRelay {
     /// Tells every node that `room` changed (tried for a while: a node that
     /// misses it still drops its cached standing within a minute, and its
     /// sessions check again when its own subscription comes back).
-    pub async fn publish(&self, room: &RoomName) {
+    pub async fn publish(&self, change: &RoomChange) {
+        let room = &change.room;
+        let Ok(payload) = serde_json::to_string(change) else { return };
         for attempt in 0..5u32 {
             let published = async {
                 let mut connection = self.client.get_multiplexed_async_connection().await?;
-                redis::cmd("PUBLISH").arg(&self.channel).arg(room.as_str()).query_async::<()>(&mut connection).await
+                redis::cmd("PUBLISH").arg(&self.channel).arg(&payload).query_async::<()>(&mut connection).await
             };
             match tokio::time::timeout(Duration::from_secs(2), published).await {
                 Ok(Ok(())) => return,
@@ -58,10 +70,10 @@ async fn hear(client: redis::Client, channel: String, policy: Weak<RoomPolicy>) 
                     let mut messages = pubsub.on_message();
                     while let Some(message) = messages.next().await {
                         let Some(policy) = policy.upgrade() else { return };
-                        if let Ok(room) = message.get_payload::<String>().map(RoomName::parse)
-                            && let Ok(room) = room
-                        {
-                            policy.heard(&room).await;
+                        let payload = message.get_payload::<String>().unwrap_or_default();
+                        match serde_json::from_str::<RoomChange>(&payload) {
+                            Ok(change) => policy.heard(&change).await,
+                            Err(error) => tracing::warn!(%error, "an unreadable room change"),
                         }
                     }
                     let Some(policy) = policy.upgrade() else { return };

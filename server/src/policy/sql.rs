@@ -6,8 +6,10 @@
 
 use async_trait::async_trait;
 
-use super::rules::Standing;
-use super::store::{Accepted, Member, NewInvite, RoomOfUser, RoomStore, StoredInvite};
+use super::rules::{Party, Standing};
+use super::store::{
+    Accepted, AuditEntry, Member, NewBan, NewInvite, RoomOfUser, RoomStore, StoredBan, StoredInvite, ban_target,
+};
 use crate::accounts::store::UserId;
 use crate::store::StoreError;
 use chat_shared::api::Role;
@@ -61,20 +63,39 @@ macro_rules! room_store {
                 Ok(true)
             }
 
-            async fn standing(&self, room: &str, user: Option<UserId>) -> Result<Standing, StoreError> {
-                let row: Option<(bool, Option<String>)> = sqlx::query_as(
-                    "SELECT created_rooms.private, room_members.role FROM created_rooms LEFT JOIN room_members \
-                     ON room_members.room = created_rooms.name AND room_members.user_id = $2 WHERE created_rooms.name = $1",
+            async fn standing(&self, room: &str, party: Party, now_ms: i64) -> Result<Standing, StoreError> {
+                let user = match party {
+                    Party::User(id) => Some(id),
+                    Party::Anyone | Party::Address(_) => None,
+                };
+                type Row = (Option<bool>, Option<String>, Option<i64>, Option<i64>, bool, bool);
+                let (private, role, slow_mode, banned_until, has_bans, admin): Row = sqlx::query_as(
+                    "SELECT \
+                     (SELECT private FROM created_rooms WHERE name = $1), \
+                     (SELECT role FROM room_members WHERE room = $1 AND user_id = $2), \
+                     (SELECT slow_mode_secs FROM room_settings WHERE room = $1), \
+                     (SELECT MAX(COALESCE(until_ms, $5)) FROM room_bans WHERE room = $1 AND target = $3 \
+                         AND (until_ms IS NULL OR until_ms > $4)), \
+                     EXISTS (SELECT 1 FROM room_bans WHERE room = $1 AND (until_ms IS NULL OR until_ms > $4)), \
+                     EXISTS (SELECT 1 FROM server_admins WHERE user_id = $2)",
                 )
                 .bind(room)
                 .bind(user)
-                .fetch_optional(&self.pool)
+                .bind(ban_target(party))
+                .bind(now_ms)
+                .bind(i64::MAX)
+                .fetch_one(&self.pool)
                 .await?;
-                Ok(row.map_or_else(Standing::default, |(private, role)| Standing {
-                    created: true,
-                    private,
+                Ok(Standing {
+                    created: private.is_some(),
+                    private: private.unwrap_or(false),
                     role: role.as_deref().map(Role::from_name),
-                }))
+                    banned: banned_until.is_some(),
+                    banned_until_ms: banned_until,
+                    has_bans,
+                    slow_mode_secs: slow_mode.map_or(0, |seconds| u32::try_from(seconds).unwrap_or(u32::MAX)),
+                    admin,
+                })
             }
 
             async fn private_rooms(&self) -> Result<Vec<String>, StoreError> {
@@ -200,6 +221,113 @@ macro_rules! room_store {
                     .await?
                     .rows_affected();
                 Ok(revoked > 0)
+            }
+
+            async fn set_role(&self, room: &str, user: UserId, role: Role, now_ms: i64) -> Result<bool, StoreError> {
+                let changed = sqlx::query(
+                    "INSERT INTO room_members (room, user_id, role, joined_ms) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (room, user_id) DO UPDATE SET role = excluded.role WHERE room_members.role <> $5",
+                )
+                .bind(room)
+                .bind(user)
+                .bind(role.as_str())
+                .bind(now_ms)
+                .bind(Role::Owner.as_str())
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(changed > 0)
+            }
+
+            async fn set_slow_mode(&self, room: &str, seconds: u32) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO room_settings (room, slow_mode_secs) VALUES ($1, $2) \
+                     ON CONFLICT (room) DO UPDATE SET slow_mode_secs = excluded.slow_mode_secs",
+                )
+                .bind(room)
+                .bind(i64::from(seconds))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn ban(&self, ban: NewBan<'_>) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO room_bans (room, target, label, until_ms, by_user, created_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (room, target) DO UPDATE \
+                     SET label = excluded.label, until_ms = excluded.until_ms, by_user = excluded.by_user, \
+                     created_ms = excluded.created_ms",
+                )
+                .bind(ban.room)
+                .bind(ban.target)
+                .bind(ban.label)
+                .bind(ban.until_ms)
+                .bind(ban.by)
+                .bind(ban.now_ms)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn unban(&self, room: &str, target: &str) -> Result<bool, StoreError> {
+                let lifted = sqlx::query("DELETE FROM room_bans WHERE room = $1 AND target = $2")
+                    .bind(room)
+                    .bind(target)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                Ok(lifted > 0)
+            }
+
+            async fn bans(&self, room: &str, now_ms: i64) -> Result<Vec<StoredBan>, StoreError> {
+                let rows: Vec<(String, String, Option<i64>)> = sqlx::query_as(
+                    "SELECT target, label, until_ms FROM room_bans \
+                     WHERE room = $1 AND (until_ms IS NULL OR until_ms > $2) ORDER BY created_ms",
+                )
+                .bind(room)
+                .bind(now_ms)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(|(target, label, until_ms)| StoredBan { target, label, until_ms }).collect())
+            }
+
+            async fn grant_admin(&self, user: UserId, now_ms: i64) -> Result<(), StoreError> {
+                sqlx::query("INSERT INTO server_admins (user_id, granted_ms) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                    .bind(user)
+                    .bind(now_ms)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn record(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO audit_log (room, actor, action, target, detail, at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&entry.room)
+                .bind(&entry.actor)
+                .bind(&entry.action)
+                .bind(&entry.target)
+                .bind(&entry.detail)
+                .bind(entry.at_ms)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn audit_log(&self, room: &str, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+                let rows: Vec<(String, String, String, String, String, i64)> = sqlx::query_as(
+                    "SELECT room, actor, action, target, detail, at_ms FROM audit_log WHERE room = $1 \
+                     ORDER BY id DESC LIMIT $2",
+                )
+                .bind(room)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(room, actor, action, target, detail, at_ms)| AuditEntry { room, actor, action, target, detail, at_ms })
+                    .collect())
             }
 
             async fn close(&self) {

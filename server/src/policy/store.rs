@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use chat_shared::api::Role;
 
-use super::rules::Standing;
+use super::rules::{Party, Standing};
 use crate::accounts::store::UserId;
 use crate::store::StoreError;
 
@@ -71,14 +71,68 @@ pub enum Accepted {
     Invalid,
 }
 
+/// A ban to record.
+#[derive(Debug, Clone)]
+pub struct NewBan<'a> {
+    /// The room.
+    pub room: &'a str,
+    /// Who: see [`ban_target`].
+    pub target: &'a str,
+    /// How moderators see the target (an account's name, an address).
+    pub label: &'a str,
+    /// Until when (none: for ever).
+    pub until_ms: Option<i64>,
+    /// The moderator.
+    pub by: UserId,
+    /// Now.
+    pub now_ms: i64,
+}
+
+/// A ban in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBan {
+    /// Who: see [`ban_target`].
+    pub target: String,
+    /// How moderators see the target.
+    pub label: String,
+    /// Until when (none: for ever).
+    pub until_ms: Option<i64>,
+}
+
+/// One moderation action, as the audit log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// The room.
+    pub room: String,
+    /// Who did it (an account's name).
+    pub actor: String,
+    /// What: `ban`, `unban`, `kick`, `remove_member`, `slow_mode`, `moderator`...
+    pub action: String,
+    /// To whom or what.
+    pub target: String,
+    /// More (a ban's length, slow mode's seconds).
+    pub detail: String,
+    /// When, in ms since the epoch.
+    pub at_ms: i64,
+}
+
+/// How bans name who they keep out: `user:<id>` or `address:<ip>`.
+pub fn ban_target(party: Party) -> Option<String> {
+    match party {
+        Party::Anyone => None,
+        Party::User(id) => Some(format!("user:{id}")),
+        Party::Address(address) => Some(format!("address:{address}")),
+    }
+}
+
 /// Created rooms, members and invites, durably.
 #[async_trait]
 pub trait RoomStore: Send + Sync + 'static {
     /// Creates `name` owned by `owner`; false if it exists.
     async fn create_room(&self, name: &str, private: bool, owner: UserId, now_ms: i64) -> Result<bool, StoreError>;
 
-    /// What `room` is, and what `user` is in it.
-    async fn standing(&self, room: &str, user: Option<UserId>) -> Result<Standing, StoreError>;
+    /// What `room` is, and what `party` is in it (member, banned, admin) at `now_ms`.
+    async fn standing(&self, room: &str, party: Party, now_ms: i64) -> Result<Standing, StoreError>;
 
     /// The names of every private room.
     async fn private_rooms(&self) -> Result<Vec<String>, StoreError>;
@@ -104,6 +158,30 @@ pub trait RoomStore: Send + Sync + 'static {
 
     /// Revokes invite `id` of `room`; whether there was one.
     async fn revoke_invite(&self, room: &str, id: i64) -> Result<bool, StoreError>;
+
+    /// Makes `user` a `role` of `room` (a member if it was not); false if it owns the room.
+    async fn set_role(&self, room: &str, user: UserId, role: Role, now_ms: i64) -> Result<bool, StoreError>;
+
+    /// Sets `room`'s slow mode (0: off).
+    async fn set_slow_mode(&self, room: &str, seconds: u32) -> Result<(), StoreError>;
+
+    /// Records a ban (replacing one of the same target).
+    async fn ban(&self, ban: NewBan<'_>) -> Result<(), StoreError>;
+
+    /// Lifts a ban; whether there was one.
+    async fn unban(&self, room: &str, target: &str) -> Result<bool, StoreError>;
+
+    /// The bans of `room` in force at `now_ms`.
+    async fn bans(&self, room: &str, now_ms: i64) -> Result<Vec<StoredBan>, StoreError>;
+
+    /// Makes `user` a server administrator.
+    async fn grant_admin(&self, user: UserId, now_ms: i64) -> Result<(), StoreError>;
+
+    /// Appends to the audit log.
+    async fn record(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+
+    /// The newest `limit` entries of `room`'s audit log, newest first.
+    async fn audit_log(&self, room: &str, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
 
     /// Closes the connections, at shutdown (before the history's, as
     /// [`crate::accounts::store::AccountStore::close`] explains).

@@ -6,7 +6,7 @@
 //! A change (a member in or out, a room made private) is announced to every
 //! node, whose sessions in the room check again at once.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -22,6 +22,7 @@ use super::api_accounts::{foreign, refuse, session_user, unavailable};
 use crate::accounts::session_token;
 use crate::accounts::store::SessionUser;
 use crate::app_state::AppState;
+use crate::policy::now_ms;
 use crate::policy::rules::{Action, Caller, Denial, decide};
 use crate::policy::store::{Accepted, NewInvite};
 use crate::store::StoreError;
@@ -42,23 +43,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// A refused request, as its response.
-type Refused = Box<HttpResponse>;
+pub type Refused = Box<HttpResponse>;
 
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-fn store_failed(error: &StoreError) -> Refused {
+/// The refusal when the database failed.
+pub fn store_failed(error: &StoreError) -> Refused {
     tracing::error!(%error, "a room request failed");
     Box::new(unavailable())
 }
 
-fn not_found(what: impl std::fmt::Display) -> Refused {
+/// A 404 for `what`.
+pub fn not_found(what: impl std::fmt::Display) -> Refused {
     Box::new(refuse(StatusCode::NOT_FOUND, ApiErrorCode::NotFound, format!("no {what}")))
 }
 
 /// The signed-in account a request acts as (a foreign page's writes refused).
-async fn account(req: &HttpRequest, state: &AppState, writes: bool) -> Result<SessionUser, Refused> {
+pub async fn account(req: &HttpRequest, state: &AppState, writes: bool) -> Result<SessionUser, Refused> {
     if writes && let Some(refused) = foreign(req, state) {
         return Err(Box::new(refused));
     }
@@ -71,11 +70,13 @@ async fn account(req: &HttpRequest, state: &AppState, writes: bool) -> Result<Se
     }
 }
 
-fn room_of(name: &str) -> Result<RoomName, Refused> {
+/// The room a path names (404 if it is no room name).
+pub fn room_of(name: &str) -> Result<RoomName, Refused> {
     RoomName::parse(name).map_err(|_| not_found(format_args!("room #{name}")))
 }
 
-fn body<T: DeserializeOwned>(bytes: &[u8], shape: &str) -> Result<T, Refused> {
+/// The JSON body of a request, or a 400 asking for `shape`.
+pub fn body<T: DeserializeOwned>(bytes: &[u8], shape: &str) -> Result<T, Refused> {
     // An empty body is an empty object: every field of these bodies is optional but a room's name.
     let bytes = if bytes.is_empty() { b"{}".as_slice() } else { bytes };
     serde_json::from_slice(bytes)
@@ -83,12 +84,12 @@ fn body<T: DeserializeOwned>(bytes: &[u8], shape: &str) -> Result<T, Refused> {
 }
 
 /// Whether `user` may do `action` in `room`, by the database's current word.
-async fn allowed(state: &AppState, user: &SessionUser, room: &RoomName, action: Action) -> Result<(), Refused> {
+pub async fn allowed(state: &AppState, user: &SessionUser, room: &RoomName, action: Action) -> Result<(), Refused> {
     let caller = Caller::Account(user.id);
-    let standing = state.policy.fresh_standing(caller, room).await.map_err(|error| store_failed(&error))?;
+    let standing = state.policy.fresh_standing(user, room).await.map_err(|error| store_failed(&error))?;
     decide(caller, standing, action).map_err(|denial| match denial {
         Denial::Hidden => not_found(format_args!("room #{room}")),
-        Denial::Forbidden => Box::new(refuse(
+        Denial::Forbidden | Denial::Banned => Box::new(refuse(
             StatusCode::FORBIDDEN,
             ApiErrorCode::Forbidden,
             format!("only #{room}'s owner and moderators may do that"),
@@ -96,7 +97,8 @@ async fn allowed(state: &AppState, user: &SessionUser, room: &RoomName, action: 
     })
 }
 
-fn respond(result: Result<HttpResponse, Refused>) -> HttpResponse {
+/// The response of a route's result.
+pub fn respond(result: Result<HttpResponse, Refused>) -> HttpResponse {
     result.unwrap_or_else(|refused| *refused)
 }
 
@@ -263,7 +265,7 @@ async fn list_members(req: HttpRequest, path: web::Path<String>, state: web::Dat
             let user = account(&req, &state, false).await?;
             let room = room_of(&path)?;
             let caller = Caller::Account(user.id);
-            let standing = state.policy.fresh_standing(caller, &room).await.map_err(|error| store_failed(&error))?;
+            let standing = state.policy.fresh_standing(&user, &room).await.map_err(|error| store_failed(&error))?;
             if !standing.created || decide(caller, standing, Action::Read).is_err() {
                 return Err(not_found(format_args!("room #{room}")));
             }
@@ -298,8 +300,7 @@ async fn remove_member(
                     target.ok_or_else(|| not_found(format_args!("member {name} in #{room}")))?
                 }
             };
-            let standing = state.policy.fresh_standing(Caller::Account(target.id), &room).await;
-            match standing.map_err(|error| store_failed(&error))?.role {
+            match state.policy.role_of(target.id, &room).await.map_err(|error| store_failed(&error))? {
                 None => return Err(not_found(format_args!("member {name} in #{room}"))),
                 Some(Role::Owner) => {
                     let message = format!("the owner of #{room} cannot be removed");
@@ -308,6 +309,9 @@ async fn remove_member(
                 Some(Role::Member | Role::Moderator) => {}
             }
             state.policy.store().remove_member(room.as_str(), target.id).await.map_err(|error| store_failed(&error))?;
+            if target.id != user.id {
+                super::api_moderation::audit(&state, &room, &user, "remove_member", &target.name, "").await;
+            }
             tracing::info!(%room, member = target.id, by = user.id, "member removed");
             // Their sockets in the room, on every node, leave it now.
             state.policy.changed(&room).await;

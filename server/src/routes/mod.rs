@@ -2,6 +2,7 @@
 //! static web client.
 
 pub mod api_accounts;
+pub mod api_moderation;
 pub mod api_rooms;
 mod health;
 mod socket_upgrade;
@@ -24,5 +25,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(health::metrics))
         .configure(api_accounts::configure)
         .configure(api_rooms::configure)
+        .configure(api_moderation::configure)
         .default_service(web::route().guard(guard::Any(guard::Get()).or(guard::Head())).to(static_files::serve));
 }

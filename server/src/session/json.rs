@@ -22,10 +22,12 @@ use chat_shared::limits::{HISTORY_PAGE, HISTORY_PAGE_MAX, PRESENCE_EVENTS_MAX, R
 use chat_shared::{ClientMessage, Epoch, ErrorCode, Nickname, RoomName, ServerMessage};
 
 use crate::accounts::Accounts;
+use crate::accounts::name_key::name_key;
 use crate::bus::Peer;
 use crate::hub::{ConnectionId, HubHandle, HubStopped, JoinClaim, JoinRequest, Outbound};
 use crate::policy::RoomPolicy;
 use crate::policy::changes::RoomWatch;
+use crate::policy::rules::{Caller, Denial};
 use crate::presence::{Claim, Presence};
 use crate::session::history_pages::HistoryPages;
 use crate::session::identity::{HeldToken, Identity};
@@ -61,6 +63,8 @@ pub fn run(
         guests: context.guests,
         policy: context.policy.clone(),
         room_watch: None,
+        address: context.peer,
+        joined_at: tokio::time::Instant::now(),
     })
 }
 
@@ -105,6 +109,10 @@ struct JsonSession {
     policy: Arc<RoomPolicy>,
     /// Changes of the room this connection is in.
     room_watch: Option<RoomWatch>,
+    /// The client's address (bans name guests by it).
+    address: Option<std::net::IpAddr>,
+    /// When it joined its room (a kick reaches the sessions in the room before it).
+    joined_at: tokio::time::Instant,
 }
 
 /// The target of the record of names held (`claimed`, `released`, at
@@ -206,6 +214,7 @@ impl JsonSession {
                     release(self.presence.as_ref(), &old.0, &old.1, self.peer).await;
                 }
                 self.room_watch = Some(watch);
+                self.joined_at = tokio::time::Instant::now();
                 Ok(self.schedule(Read::Entered { room, resume_after }))
             }
             ClientMessage::Send { .. } if self.presence.lease_expired() => {
@@ -215,6 +224,10 @@ impl JsonSession {
             }
             ClientMessage::Send { room, .. } if !self.identity.may_write(&room) => Ok(Some(read_only(&room))),
             ClientMessage::Send { room, client_id, text } => {
+                if let Some(wait) = self.slowed(&room).await {
+                    let message = format!("#{room} is in slow mode: one message every {wait} s; wait a moment");
+                    return Ok(Some(ServerMessage::error(ErrorCode::SlowMode, message)));
+                }
                 self.hub.say(self.id, room, client_id, text).await?;
                 Ok(None)
             }
@@ -301,14 +314,29 @@ impl JsonSession {
         Ok(())
     }
 
-    /// Why the connection may not enter `room`, a private room it is not a
-    /// member of. If the database cannot say, a room this node knows to be
-    /// private is refused for now, and any other let in (guests chat on
-    /// through a database outage, as they always have).
+    /// How long this connection must wait to post in `room` (slow mode), if
+    /// it must. A post in a room it is not in is refused by the hub anyway.
+    async fn slowed(&self, room: &RoomName) -> Option<u32> {
+        let (_, nick) = self.claimed.as_ref().filter(|(held, _)| held == room)?;
+        let poster = match self.identity.caller() {
+            Caller::Account(id) => format!("u:{id}"),
+            Caller::Token | Caller::Guest => format!("n:{}", name_key(nick.as_str())),
+        };
+        self.policy.slow_mode_wait(self.identity.caller(), self.address, room, &poster).await
+    }
+
+    /// Why the connection may not enter `room`: a private room it is not a
+    /// member of, or one it is banned from. If the database cannot say, a
+    /// room this node knows to be private is refused for now, and any other
+    /// let in (guests chat on through a database outage, as they always have).
     async fn not_a_member(&self, room: &RoomName) -> Option<ServerMessage> {
-        match self.policy.may_read(self.identity.caller(), room).await {
+        match self.policy.may_read(self.identity.caller(), self.address, room).await {
             Ok(Ok(())) => None,
-            Ok(Err(_)) => {
+            Ok(Err(Denial::Banned)) => {
+                let message = format!("you are banned from #{room}");
+                Some(ServerMessage::error(ErrorCode::Banned, message))
+            }
+            Ok(Err(Denial::Hidden | Denial::Forbidden)) => {
                 let message = format!("#{room} is private: only its members may enter");
                 Some(ServerMessage::error(ErrorCode::Forbidden, message))
             }
@@ -513,7 +541,15 @@ impl FrameHandler for JsonSession {
     /// from a private room, here or on another node).
     async fn check_room(&mut self) -> Option<Outbound> {
         let room = self.joined.clone()?;
-        let refusal = self.not_a_member(&room).await?;
+        let kicked = self.claimed.as_ref().is_some_and(|(held, nick)| {
+            *held == room && self.policy.kicked_since(&room, nick.as_str(), self.joined_at)
+        });
+        let refusal = if kicked {
+            let message = format!("a moderator removed you from #{room}; you may join again");
+            ServerMessage::error(ErrorCode::Forbidden, message)
+        } else {
+            self.not_a_member(&room).await?
+        };
         tracing::info!(%room, connection = self.id, "no longer allowed in the room; leaving it");
         // A stopped hub ends the connection anyway.
         let _ = self.leave_room().await;

@@ -278,6 +278,13 @@ impl JsonClient {
         client
     }
 
+    /// Connects as the given tab of a browser that has `cookie`.
+    pub async fn connect_with_cookie_as_tab(address: SocketAddr, cookie: &str, tab: &str) -> Self {
+        let mut client = Self::connect_with_cookie(address, Some(cookie)).await;
+        client.tab = ClientId::parse(tab).expect("tab");
+        client
+    }
+
     /// Connects and joins the lobby as `nick`; returns the client and the history it got.
     pub async fn join(address: SocketAddr, nick: &str) -> Self {
         let mut client = Self::connect(address).await;

@@ -1,0 +1,195 @@
+//! Moderation over real sockets and HTTP requests: owners appoint
+//! moderators; moderators kick (the kicked may come back), ban an account or
+//! a guest's address (for a while or until lifted: the banned socket leaves
+//! at once and cannot come back, elsewhere it chats on), set slow mode; the
+//! room's moderators cannot be kicked or banned, members cannot moderate;
+//! every action is in the audit log, which only moderators read; server
+//! administrators (`--admin`, `chat-server admin grant`) moderate every room.
+
+mod support;
+
+use std::time::Duration;
+
+use chat_shared::api::{ApiErrorCode, AuditLog, BanView, Bans};
+use chat_shared::{ErrorCode, ServerMessage};
+use reqwest::Method;
+use serde_json::json;
+use support::accounts::{Answer, api, registered};
+use support::{JsonClient, TestApp};
+
+fn parsed<T: serde::de::DeserializeOwned>(answer: &Answer) -> T {
+    serde_json::from_str(&answer.body).unwrap_or_else(|e| panic!("{e}: {} {}", answer.status, answer.body))
+}
+
+async fn join_answer(client: &mut JsonClient, room_name: &str, nick: &str) -> ServerMessage {
+    client.send_join(room_name, nick, None).await;
+    loop {
+        match client.next().await {
+            answer @ (ServerMessage::Error { .. } | ServerMessage::Joined { .. }) => return answer,
+            _ => continue,
+        }
+    }
+}
+
+/// The error `client` is sent within a second (its removal from the room).
+async fn told_within_a_second(client: &mut JsonClient) -> (ErrorCode, String) {
+    let told = tokio::time::timeout(Duration::from_secs(1), async {
+        loop {
+            if let ServerMessage::Error { code, message } = client.next().await {
+                return (code, message);
+            }
+        }
+    });
+    told.await.expect("told within a second")
+}
+
+async fn post(address: std::net::SocketAddr, cookie: &str, path: &str, body: serde_json::Value) -> Answer {
+    api(Method::POST, address, path, Some(body), cookie).await
+}
+
+fn assert_code(answer: &ServerMessage, expected: ErrorCode) {
+    match answer {
+        ServerMessage::Error { code, .. } => assert_eq!(*code, expected, "{answer:?}"),
+        other => panic!("expected {expected:?}, got {other:?}"),
+    }
+}
+
+#[actix_web::test]
+async fn moderators_kick_ban_and_slow_a_room_and_every_action_is_audited() {
+    let app = TestApp::spawn().await;
+    let (alice, bob, carol) = (
+        registered(app.address, "alice").await,
+        registered(app.address, "bob").await,
+        registered(app.address, "carol").await,
+    );
+    assert_eq!(post(app.address, &alice, "/api/rooms", json!({ "name": "town" })).await.status, 201);
+    // Only the owner appoints; a member of the public cannot moderate.
+    let by_carol = post(app.address, &carol, "/api/rooms/town/moderators", json!({ "user": "carol" })).await;
+    assert_eq!((by_carol.status, by_carol.error()), (403, ApiErrorCode::Forbidden));
+    assert_eq!(post(app.address, &alice, "/api/rooms/town/moderators", json!({ "user": "bob" })).await.status, 204);
+    let by_carol = post(app.address, &carol, "/api/rooms/town/bans", json!({ "user": "bob" })).await;
+    assert_eq!(by_carol.status, 403);
+
+    let mut carol_tab = JsonClient::connect_with_cookie(app.address, Some(&carol)).await;
+    carol_tab.enter("town", "carol", None).await;
+    let mut mallory = JsonClient::connect(app.address).await;
+    mallory.enter("town", "mallory", None).await;
+
+    // A kick: out now, back if they like.
+    assert_eq!(post(app.address, &bob, "/api/rooms/town/kicks", json!({ "user": "mallory" })).await.status, 204);
+    let (code, message) = told_within_a_second(&mut mallory).await;
+    assert_eq!(code, ErrorCode::Forbidden);
+    assert!(message.contains("moderator removed you"), "{message}");
+    assert!(matches!(join_answer(&mut mallory, "town", "mallory").await, ServerMessage::Joined { .. }));
+
+    // The owner and the moderators are beyond bans and kicks.
+    for target in ["alice", "bob"] {
+        let refused = post(app.address, &bob, "/api/rooms/town/bans", json!({ "user": target })).await;
+        assert_eq!((refused.status, refused.error()), (403, ApiErrorCode::Forbidden), "{target}");
+    }
+
+    // Carol banned until lifted: out of the room at once, kept out; the lobby is still hers.
+    let banned = post(app.address, &bob, "/api/rooms/town/bans", json!({ "user": "carol" })).await;
+    assert_eq!(parsed::<BanView>(&banned), BanView { target: "carol".into(), address: false, until_ms: None });
+    assert_eq!(told_within_a_second(&mut carol_tab).await.0, ErrorCode::Banned);
+    assert_code(&join_answer(&mut carol_tab, "town", "carol").await, ErrorCode::Banned);
+    carol_tab.enter("lobby", "carol", None).await;
+
+    // A guest's address banned for a while: that guest is out, any guest from
+    // there is kept out, accounts from the same address are not.
+    let by_address =
+        post(app.address, &bob, "/api/rooms/town/bans", json!({ "address": "127.0.0.1", "seconds": 2 })).await;
+    assert_eq!(by_address.status, 201, "{}", by_address.body);
+    assert_eq!(told_within_a_second(&mut mallory).await.0, ErrorCode::Banned);
+    let mut trudy = JsonClient::connect(app.address).await;
+    assert_code(&join_answer(&mut trudy, "town", "trudy").await, ErrorCode::Banned);
+    let mut alice_tab = JsonClient::connect_with_cookie(app.address, Some(&alice)).await;
+    alice_tab.enter("town", "alice", None).await;
+    let bans = parsed::<Bans>(&api(Method::GET, app.address, "/api/rooms/town/bans", None, &bob).await);
+    let targets: Vec<&str> = bans.bans.iter().map(|ban| ban.target.as_str()).collect();
+    assert_eq!(targets, ["carol", "127.0.0.1"]);
+    let not_an_address = post(app.address, &bob, "/api/rooms/town/bans", json!({ "address": "localhost" })).await;
+    assert_eq!((not_an_address.status, not_an_address.error()), (400, ApiErrorCode::InvalidRequest));
+    // Once it runs out, the guest is let in again.
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    trudy.enter("town", "trudy", None).await;
+
+    // Slow mode: one message per poster every 2 s; the owner is not slowed.
+    let slow = api(Method::PUT, app.address, "/api/rooms/town/slow-mode", Some(json!({ "seconds": 2 })), &bob).await;
+    assert_eq!(slow.status, 200, "{}", slow.body);
+    let first = trudy.say("one").await;
+    trudy.next_ack(&first).await;
+    trudy.say("two").await;
+    let refused = loop {
+        match trudy.next().await {
+            error @ ServerMessage::Error { .. } => break error,
+            _ => continue,
+        }
+    };
+    assert_code(&refused, ErrorCode::SlowMode);
+    for text in ["a", "b"] {
+        let said = alice_tab.say(text).await;
+        alice_tab.next_ack(&said).await;
+    }
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let third = trudy.say("three").await;
+    trudy.next_ack(&third).await;
+
+    // Lifted: carol is back.
+    let lifted = api(Method::DELETE, app.address, "/api/rooms/town/bans/carol", None, &bob).await;
+    assert_eq!(lifted.status, 204);
+    assert!(matches!(join_answer(&mut carol_tab, "town", "carol").await, ServerMessage::Joined { .. }));
+    assert_eq!(api(Method::DELETE, app.address, "/api/rooms/town/bans/carol", None, &bob).await.status, 404);
+
+    // The audit log: every action, newest first, for moderators only.
+    let log = parsed::<AuditLog>(&api(Method::GET, app.address, "/api/rooms/town/audit", None, &alice).await);
+    let actions: Vec<(String, String, String)> =
+        log.entries.into_iter().map(|entry| (entry.actor, entry.action, entry.target)).collect();
+    let expected = [
+        ("bob", "unban", "carol"),
+        ("bob", "slow_mode", "#town"),
+        ("bob", "ban", "127.0.0.1"),
+        ("bob", "ban", "carol"),
+        ("bob", "kick", "mallory"),
+        ("alice", "moderator", "bob"),
+    ];
+    let expected: Vec<(String, String, String)> =
+        expected.iter().map(|(a, b, c)| ((*a).to_owned(), (*b).to_owned(), (*c).to_owned())).collect();
+    assert_eq!(actions, expected);
+    assert_eq!(api(Method::GET, app.address, "/api/rooms/town/audit", None, &carol).await.status, 403);
+}
+
+#[actix_web::test]
+async fn server_administrators_moderate_every_room_and_are_made_by_flag_or_command() {
+    let app = TestApp::spawn_configured(|config| config.admins = vec!["Root".to_owned()]).await;
+    let root = registered(app.address, "root").await;
+    let dora = registered(app.address, "dora").await;
+    let _eve = registered(app.address, "eve").await;
+    let mut eve_tab = JsonClient::connect_with_cookie(app.address, Some(&_eve)).await;
+    eve_tab.enter("lobby", "eve", None).await;
+    // The lobby, which nobody owns: only an administrator moderates it.
+    assert_eq!(post(app.address, &dora, "/api/rooms/lobby/bans", json!({ "user": "eve" })).await.status, 403);
+    assert_eq!(
+        post(app.address, &root, "/api/rooms/lobby/bans", json!({ "user": "eve", "seconds": 60 })).await.status,
+        201
+    );
+    assert_eq!(told_within_a_second(&mut eve_tab).await.0, ErrorCode::Banned);
+
+    // `chat-server admin grant` on the server's database makes dora one too.
+    let granted = std::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
+        .args(["admin", "grant", "DORA", "--database"])
+        .arg(&app.database)
+        .output()
+        .expect("the command runs");
+    assert!(granted.status.success(), "{}", String::from_utf8_lossy(&granted.stderr));
+    assert_eq!(String::from_utf8_lossy(&granted.stdout).trim(), "dora is a server administrator");
+    let lifted = api(Method::DELETE, app.address, "/api/rooms/lobby/bans/eve", None, &dora).await;
+    assert_eq!(lifted.status, 204, "{}", lifted.body);
+    let unknown = std::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
+        .args(["admin", "grant", "nobody", "--database"])
+        .arg(&app.database)
+        .output()
+        .expect("the command runs");
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no account is named"));
+}
