@@ -3,7 +3,8 @@
 use yew::prelude::*;
 
 use crate::components::{
-    AccountForm, Composer, MemberList, MessageLog, NicknameForm, PrivateRooms, RoomList, StatusBar, TypingIndicator,
+    AccountForm, Composer, MemberList, MessageLog, ModerationPanel, NicknameForm, PrivateRooms, RoomList, StatusBar,
+    TypingIndicator,
 };
 use crate::embedding;
 use crate::hooks::{Account, use_account, use_chat, use_invite, use_unread_title};
@@ -82,6 +83,7 @@ pub fn App() -> Html {
                 if let Account::SignedIn(name) = &account.account {
                     if !embedded {
                         <PrivateRooms current={state.room.clone()} />
+                        <ModerationPanel room={state.room.clone()} />
                     }
                     // On a phone the top bar has no room for these: they are here.
                     <section class="account-actions" aria-label="Account">

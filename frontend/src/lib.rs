@@ -14,6 +14,7 @@ pub mod embedding;
 pub mod hooks;
 pub mod linkify;
 pub mod log;
+pub mod moderation_api;
 pub mod rooms_api;
 pub mod socket_url;
 pub mod state;

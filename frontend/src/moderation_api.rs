@@ -1,0 +1,82 @@
+//! The moderation API, as the page calls it: the room's bans (which also
+//! tells the page whether the user may moderate the room), kicks, bans,
+//! lifting them, slow mode, and the audit log. Answers read by hand (see
+//! [`crate::account::Answer::body`]).
+
+use chat_shared::RoomName;
+use chat_shared::api::{CreateBan, SlowMode, Target};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::account::call;
+
+/// A ban in force: whom (an account's name or an address), and until when (ms; none: until lifted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ban {
+    /// The account's name or the address.
+    pub target: String,
+    /// Until when, in ms since the epoch.
+    pub until_ms: Option<i64>,
+}
+
+/// The bans of `room`, or `None` if the user may not moderate it.
+pub async fn bans(room: &RoomName) -> Result<Option<Vec<Ban>>, String> {
+    let answer = call("GET", &format!("/api/rooms/{room}/bans"), None).await?;
+    if !answer.ok() {
+        return Ok(None);
+    }
+    let body = answer.body();
+    let bans = body.get("bans").and_then(Value::as_array).map(|bans| {
+        bans.iter()
+            .filter_map(|ban| {
+                Some(Ban { target: ban.get("target")?.as_str()?.to_owned(), until_ms: ban.get("until_ms")?.as_i64() })
+            })
+            .collect()
+    });
+    Ok(Some(bans.unwrap_or_default()))
+}
+
+/// Sends one moderation request (with a typed body: `json!` and `Value`'s
+/// serializer cost the bundle several KB); the server's refusal if it refused.
+async fn act(method: &str, path: String, body: Option<&impl Serialize>) -> Result<(), String> {
+    let answer = call(method, &path, body.and_then(|body| serde_json::to_string(body).ok())).await?;
+    if answer.ok() { Ok(()) } else { Err(answer.refusal()) }
+}
+
+/// Takes `name` out of `room` (they may come back).
+pub async fn kick(room: &RoomName, name: &str) -> Result<(), String> {
+    act("POST", format!("/api/rooms/{room}/kicks"), Some(&Target { user: name.to_owned() })).await
+}
+
+/// Bans the account `name` from `room` for `seconds` (none: until lifted).
+pub async fn ban(room: &RoomName, name: &str, seconds: Option<u64>) -> Result<(), String> {
+    let ban = CreateBan { user: Some(name.to_owned()), address: None, seconds };
+    act("POST", format!("/api/rooms/{room}/bans"), Some(&ban)).await
+}
+
+/// Lifts the ban of `target`.
+pub async fn unban(room: &RoomName, target: &str) -> Result<(), String> {
+    act("DELETE", format!("/api/rooms/{room}/bans/{target}"), None::<&Target>).await
+}
+
+/// Sets `room`'s slow mode (0: off).
+pub async fn slow_mode(room: &RoomName, seconds: u32) -> Result<(), String> {
+    act("PUT", format!("/api/rooms/{room}/slow-mode"), Some(&SlowMode { seconds })).await
+}
+
+/// The newest entries of `room`'s audit log, each as one line of text.
+pub async fn audit_log(room: &RoomName) -> Result<Vec<String>, String> {
+    let answer = call("GET", &format!("/api/rooms/{room}/audit"), None).await?;
+    let body = answer.body();
+    let entries =
+        body.get("entries").and_then(Value::as_array).filter(|_| answer.ok()).ok_or_else(|| answer.refusal())?;
+    let text = |entry: &Value, key: &str| entry.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+    Ok(entries
+        .iter()
+        .map(|entry| {
+            let detail = text(entry, "detail");
+            let line = format!("{} · {} {}", text(entry, "actor"), text(entry, "action"), text(entry, "target"));
+            if detail.is_empty() { line } else { format!("{line} ({detail})") }
+        })
+        .collect())
+}
