@@ -141,7 +141,8 @@ impl RoomPolicy {
             return Err(StoreError::Database("the database failed a moment ago".into()));
         }
         let read = self.store.standing(room.as_str(), party, now).await;
-        if read.is_err() {
+        if let Err(error) = &read {
+            tracing::warn!(%error, %room, "reading a room's standing failed; for a moment joins go by what is known");
             *self.store_failed_at.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
         }
         read
@@ -217,7 +218,7 @@ impl RoomPolicy {
     async fn announce(&self, change: RoomChange) {
         self.heard(&change).await;
         if let Some(relay) = self.relay.get() {
-            relay.publish(&change).await;
+            relay.publish(change).await;
         }
     }
 

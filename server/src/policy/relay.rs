@@ -24,6 +24,7 @@ pub struct RoomChange {
 }
 
 /// Publishes room changes to every node.
+#[derive(Clone)]
 pub struct ChangeRelay {
     client: redis::Client,
     channel: String,
@@ -37,43 +38,86 @@ impl ChangeRelay {
         Self { client, channel }
     }
 
-    /// Tells every node that `room` changed (tried for a while: a node that
-    /// misses it still drops its cached standing within a minute, and its
-    /// sessions check again when its own subscription comes back).
-    pub async fn publish(&self, change: &RoomChange) {
-        let room = &change.room;
-        let Ok(payload) = serde_json::to_string(change) else { return };
-        for attempt in 0..5u32 {
-            let published = async {
-                let mut connection = self.client.get_multiplexed_async_connection().await?;
-                redis::cmd("PUBLISH").arg(&self.channel).arg(&payload).query_async::<()>(&mut connection).await
-            };
-            match tokio::time::timeout(Duration::from_secs(2), published).await {
-                Ok(Ok(())) => return,
-                Ok(Err(error)) => tracing::warn!(%error, %room, attempt, "cannot tell other nodes of a room change"),
-                Err(_) => tracing::warn!(%room, attempt, "telling other nodes of a room change timed out"),
+    /// Tells every node that a room changed. The first try is awaited, so
+    /// the request that made the change answers once the other nodes were
+    /// told (the caller's next join, on any node, sees it); if Redis is away,
+    /// it is tried again for a while in the background (a node that misses
+    /// it still drops its cached standing within a minute, and its sessions
+    /// check again when its own subscription comes back).
+    pub async fn publish(&self, change: RoomChange) {
+        let Ok(payload) = serde_json::to_string(&change) else { return };
+        if self.try_publish(&change.room, &payload, 0).await {
+            return;
+        }
+        let relay = self.clone();
+        tokio::spawn(async move {
+            for attempt in 1..5u32 {
+                tokio::time::sleep(Duration::from_millis(500) * attempt).await;
+                if relay.try_publish(&change.room, &payload, attempt).await {
+                    return;
+                }
             }
-            tokio::time::sleep(Duration::from_millis(500) * (attempt + 1)).await;
+        });
+    }
+
+    async fn try_publish(&self, room: &RoomName, payload: &str, attempt: u32) -> bool {
+        let published = async {
+            let mut connection = self.client.get_multiplexed_async_connection().await?;
+            redis::cmd("PUBLISH").arg(&self.channel).arg(payload).query_async::<()>(&mut connection).await
+        };
+        match tokio::time::timeout(Duration::from_secs(2), published).await {
+            Ok(Ok(())) => true,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, %room, attempt, "cannot tell other nodes of a room change");
+                false
+            }
+            Err(_) => {
+                tracing::warn!(%room, attempt, "telling other nodes of a room change timed out");
+                false
+            }
         }
     }
 }
 
+/// How often the subscription is pinged, so a Redis that stopped answering
+/// (a partition: nothing closes the connection) is noticed, as the bus does.
+const PING_EVERY: Duration = Duration::from_secs(5);
+
+/// How long a ping may go unanswered before the subscription counts as lost.
+const PING_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Hears changes until the policy is gone.
 async fn hear(client: redis::Client, channel: String, policy: Weak<RoomPolicy>) {
     loop {
-        match client.get_async_pubsub().await {
-            Ok(mut pubsub) => {
-                if pubsub.subscribe(&channel).await.is_ok() {
+        // Bounded: in a partition a connection attempt may hang.
+        match tokio::time::timeout(PING_TIMEOUT, client.get_async_pubsub()).await {
+            Ok(Ok(mut pubsub)) => {
+                let subscribed = tokio::time::timeout(PING_TIMEOUT, pubsub.subscribe(&channel)).await;
+                if matches!(subscribed, Ok(Ok(()))) {
                     let Some(strong) = policy.upgrade() else { return };
                     strong.regained().await;
                     drop(strong);
-                    let mut messages = pubsub.on_message();
-                    while let Some(message) = messages.next().await {
-                        let Some(policy) = policy.upgrade() else { return };
-                        let payload = message.get_payload::<String>().unwrap_or_default();
-                        match serde_json::from_str::<RoomChange>(&payload) {
-                            Ok(change) => policy.heard(&change).await,
-                            Err(error) => tracing::warn!(%error, "an unreadable room change"),
+                    let (mut sink, mut stream) = pubsub.split();
+                    let mut pings = tokio::time::interval(PING_EVERY);
+                    pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    loop {
+                        tokio::select! {
+                            message = stream.next() => {
+                                let Some(message) = message else { break };
+                                let Some(policy) = policy.upgrade() else { return };
+                                let payload = message.get_payload::<String>().unwrap_or_default();
+                                match serde_json::from_str::<RoomChange>(&payload) {
+                                    Ok(change) => policy.heard(&change).await,
+                                    Err(error) => tracing::warn!(%error, "an unreadable room change"),
+                                }
+                            }
+                            _ = pings.tick() => {
+                                // Any reply will do (subscribed, Redis answers ["pong", ""]).
+                                let ping = tokio::time::timeout(PING_TIMEOUT, sink.ping::<redis::Value>()).await;
+                                if !matches!(ping, Ok(Ok(_))) {
+                                    break;
+                                }
+                            }
                         }
                     }
                     let Some(policy) = policy.upgrade() else { return };
@@ -83,7 +127,8 @@ async fn hear(client: redis::Client, channel: String, policy: Weak<RoomPolicy>) 
                     policy.lost();
                 }
             }
-            Err(error) => tracing::debug!(%error, "cannot hear room changes from redis; retrying"),
+            Ok(Err(error)) => tracing::debug!(%error, "cannot hear room changes from redis; retrying"),
+            Err(_) => tracing::debug!("connecting to redis for room changes timed out; retrying"),
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }

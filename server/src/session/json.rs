@@ -346,7 +346,8 @@ impl JsonSession {
                 Some(ServerMessage::error(ErrorCode::Unavailable, message))
             }
             Err(error) => {
-                tracing::warn!(%error, %room, "cannot check a room's standing; it is not known to be private");
+                // Debug: during an outage every join says it.
+                tracing::debug!(%error, %room, "cannot check a room's standing; it is not known to be private");
                 None
             }
         }
@@ -538,7 +539,7 @@ impl FrameHandler for JsonSession {
     }
 
     /// Leaves the room if the connection may no longer be in it (removed
-    /// from a private room, here or on another node).
+    /// from a private room, banned or kicked, here or on another node).
     async fn check_room(&mut self) -> Option<Outbound> {
         let room = self.joined.clone()?;
         let kicked = self.claimed.as_ref().is_some_and(|(held, nick)| {
