@@ -171,3 +171,39 @@ async fn while_postgres_is_down_guests_still_join_and_a_name_seen_registered_sta
     assert!(matches!(refused, ServerMessage::Error { code: ErrorCode::NameReserved, .. }), "{refused:?}");
     assert!(matches!(joined, ServerMessage::Joined { .. }), "a guest chats on through the outage: {joined:?}");
 }
+
+#[actix_web::test]
+async fn while_postgres_is_down_a_known_ban_and_a_known_private_room_still_keep_people_out() {
+    let _alone = POSTGRES_STOPPER.lock().await;
+    let Some((database, redis)) = support::redis::services().await else { return };
+    let (a, b) = (support::redis::node(&database, &redis).await, support::redis::node(&database, &redis).await);
+    let alice = support::accounts::registered(a.address, "alice").await;
+    let carol = support::accounts::registered(a.address, "carol").await;
+    for (name, private) in [("ops", true), ("hall", false)] {
+        let body = serde_json::json!({ "name": name, "private": private });
+        let created = support::accounts::api(reqwest::Method::POST, a.address, "/api/rooms", Some(body), &alice).await;
+        assert_eq!(created.status, 201);
+    }
+    // Carol is banned from alice's open room on node A; node B hears of it.
+    let ban = serde_json::json!({ "user": "carol" });
+    let banned =
+        support::accounts::api(reqwest::Method::POST, a.address, "/api/rooms/hall/bans", Some(ban), &alice).await;
+    assert_eq!(banned.status, 201);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // PostgreSQL goes away (her socket was open before: a session cookie
+    // cannot be checked without it): node B goes by what it knows.
+    let mut carol_on_b = JsonClient::connect_with_cookie(b.address, Some(&carol)).await;
+    pg_ctl(&["-m", "fast", "stop"]);
+    carol_on_b.send_join("hall", "carol", None).await;
+    let hall = carol_on_b.next().await;
+    carol_on_b.send_join("ops", "carol", None).await;
+    let ops = carol_on_b.next().await;
+    let mut guest = JsonClient::connect(b.address).await;
+    guest.send_join("hall", "dave", None).await;
+    let guest_joined = guest.next().await;
+    pg_ctl(&["start"]);
+    assert!(matches!(hall, ServerMessage::Error { code: ErrorCode::Banned, .. }), "{hall:?}");
+    assert!(matches!(ops, ServerMessage::Error { code: ErrorCode::Unavailable, .. }), "{ops:?}");
+    assert!(matches!(guest_joined, ServerMessage::Joined { .. }), "others chat on: {guest_joined:?}");
+}

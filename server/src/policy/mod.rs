@@ -8,21 +8,23 @@
 //! session then watches its room ([`changes`]) and checks again when it
 //! changes, so a member removed or banned on any node stops receiving the
 //! room at once, and one kicked ([`kicks`]) leaves it. Posts pass the room's
-//! slow mode ([`slow_mode`]). The HTTP API's decisions read the database
-//! ([`RoomPolicy::fresh_standing`]).
+//! slow mode ([`slow_mode`]). When the database cannot answer, sessions go
+//! by what the node knows ([`known`]: private rooms, bans in force). The
+//! HTTP API's decisions read the database ([`RoomPolicy::fresh_standing`]).
 
 pub mod cache;
 pub mod changes;
 pub mod kicks;
+pub mod known;
 pub mod relay;
 pub mod rules;
 pub mod slow_mode;
 pub mod sql;
 pub mod store;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chat_shared::RoomName;
@@ -31,6 +33,7 @@ use chat_shared::api::Role;
 use cache::StandingCache;
 use changes::{RoomChanges, RoomWatch};
 use kicks::Kicks;
+use known::{Known, KnownBan};
 use relay::{ChangeRelay, RoomChange};
 use rules::{Action, Caller, Denial, Party, Standing, decide};
 use slow_mode::SlowModeGate;
@@ -52,8 +55,9 @@ pub struct RoomPolicy {
     changes: RoomChanges,
     kicks: Kicks,
     slow_mode: SlowModeGate,
-    /// Every private room's name: kept out of the room lists everyone sees.
-    private_names: RwLock<HashSet<RoomName>>,
+    /// Which rooms are private (kept out of the room lists everyone sees)
+    /// and the bans in force, for when the database cannot answer.
+    known: Known,
     /// The name keys of the accounts `--admin` names.
     named_admins: HashSet<String>,
     /// Tells the other nodes of changes (several nodes).
@@ -78,12 +82,12 @@ impl RoomPolicy {
             changes: RoomChanges::default(),
             kicks: Kicks::default(),
             slow_mode,
-            private_names: RwLock::default(),
+            known: Known::default(),
             named_admins: admins.iter().map(|name| name_key(name)).collect(),
             relay: OnceLock::new(),
             store_failed_at: Mutex::default(),
         };
-        policy.reload_private_names().await;
+        policy.reload_known().await;
         policy
     }
 
@@ -100,7 +104,13 @@ impl RoomPolicy {
     /// Whether `room` is private, as far as this node knows (for the room
     /// lists; entering is decided by [`Self::may_read`]).
     pub fn is_private(&self, room: &RoomName) -> bool {
-        self.private_names.read().unwrap_or_else(PoisonError::into_inner).contains(room)
+        self.known.is_private(room)
+    }
+
+    /// Whether `caller` (from `address`) is known to be banned from `room`
+    /// (for when the database cannot answer).
+    pub fn is_known_banned(&self, caller: Caller, address: Option<IpAddr>, room: &RoomName) -> bool {
+        Self::party(caller, address).is_some_and(|party| self.known.is_banned(room, party, now_ms()))
     }
 
     /// Who bans and memberships name `caller` by: its account, else its address.
@@ -207,12 +217,18 @@ impl RoomPolicy {
     /// This node changed `room` in the store: every node forgets what it
     /// knew of it and the room's sessions check again.
     pub async fn changed(&self, room: &RoomName) {
-        self.announce(RoomChange { room: room.clone(), kicked: None }).await;
+        self.announce(RoomChange { room: room.clone(), kicked: None, banned: None }).await;
     }
 
     /// A moderator kicked `name` out of `room`: its sessions there leave, on every node.
     pub async fn kick(&self, room: &RoomName, name: &str) {
-        self.announce(RoomChange { room: room.clone(), kicked: Some(name.to_owned()) }).await;
+        self.announce(RoomChange { room: room.clone(), kicked: Some(name.to_owned()), banned: None }).await;
+    }
+
+    /// A moderator banned someone from `room` (stored): their sessions there
+    /// leave, on every node, even one that cannot read the database now.
+    pub async fn ban(&self, room: &RoomName, ban: KnownBan) {
+        self.announce(RoomChange { room: room.clone(), kicked: None, banned: Some(ban) }).await;
     }
 
     async fn announce(&self, change: RoomChange) {
@@ -228,16 +244,17 @@ impl RoomPolicy {
         if let Some(name) = &change.kicked {
             self.kicks.kicked(room, name);
         }
+        if let Some(ban) = &change.banned {
+            self.known.banned(room, ban.clone());
+        }
         self.cache.forget(room);
-        match self.store.standing(room.as_str(), Party::Anyone, now_ms()).await {
-            Ok(standing) => {
-                let mut names = self.private_names.write().unwrap_or_else(PoisonError::into_inner);
-                if standing.private {
-                    names.insert(room.clone());
-                } else {
-                    names.remove(room);
-                }
-            }
+        let now = now_ms();
+        let read = async {
+            let standing = self.store.standing(room.as_str(), Party::Anyone, now).await?;
+            Ok::<_, StoreError>((standing.private, self.store.bans(room.as_str(), now).await?))
+        };
+        match read.await {
+            Ok((private, bans)) => self.known.room_read(room, private, bans.iter().map(KnownBan::from).collect()),
             Err(error) => tracing::warn!(%error, %room, "cannot read a changed room"),
         }
         self.changes.notify(room);
@@ -252,17 +269,27 @@ impl RoomPolicy {
     /// and every session checks again.
     async fn regained(&self) {
         self.cache.set_trusted(true);
-        self.reload_private_names().await;
+        self.reload_known().await;
         self.changes.notify_all();
     }
 
-    async fn reload_private_names(&self) {
-        match self.store.private_rooms().await {
-            Ok(names) => {
-                let names = names.into_iter().filter_map(|name| RoomName::parse(name).ok()).collect();
-                *self.private_names.write().unwrap_or_else(PoisonError::into_inner) = names;
+    /// Reads which rooms are private and every ban in force.
+    async fn reload_known(&self) {
+        let read =
+            async { Ok::<_, StoreError>((self.store.private_rooms().await?, self.store.all_bans(now_ms()).await?)) };
+        match read.await {
+            Ok((private, all_bans)) => {
+                let private: HashSet<RoomName> =
+                    private.into_iter().filter_map(|name| RoomName::parse(name).ok()).collect();
+                let mut bans: HashMap<RoomName, Vec<KnownBan>> = HashMap::new();
+                for (room, ban) in &all_bans {
+                    if let Ok(room) = RoomName::parse(room.as_str()) {
+                        bans.entry(room).or_default().push(KnownBan::from(ban));
+                    }
+                }
+                self.known.replace(private, bans);
             }
-            Err(error) => tracing::warn!(%error, "cannot read which rooms are private"),
+            Err(error) => tracing::warn!(%error, "cannot read which rooms are private and who is banned"),
         }
     }
 }

@@ -21,6 +21,10 @@ pub struct RoomChange {
     /// The name a moderator kicked out of it, if that is the change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kicked: Option<String>,
+    /// The ban made, if that is the change (carried, so a node that cannot
+    /// read the database at that moment still keeps the banned out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub banned: Option<super::known::KnownBan>,
 }
 
 /// Publishes room changes to every node.

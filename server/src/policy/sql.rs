@@ -291,6 +291,19 @@ macro_rules! room_store {
                 Ok(rows.into_iter().map(|(target, label, until_ms)| StoredBan { target, label, until_ms }).collect())
             }
 
+            async fn all_bans(&self, now_ms: i64) -> Result<Vec<(String, StoredBan)>, StoreError> {
+                let rows: Vec<(String, String, String, Option<i64>)> = sqlx::query_as(
+                    "SELECT room, target, label, until_ms FROM room_bans WHERE until_ms IS NULL OR until_ms > $1",
+                )
+                .bind(now_ms)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(room, target, label, until_ms)| (room, StoredBan { target, label, until_ms }))
+                    .collect())
+            }
+
             async fn grant_admin(&self, user: UserId, now_ms: i64) -> Result<(), StoreError> {
                 sqlx::query("INSERT INTO server_admins (user_id, granted_ms) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                     .bind(user)

@@ -174,6 +174,9 @@ pub trait RoomStore: Send + Sync + 'static {
     /// The bans of `room` in force at `now_ms`.
     async fn bans(&self, room: &str, now_ms: i64) -> Result<Vec<StoredBan>, StoreError>;
 
+    /// Every ban in force at `now_ms`, with its room.
+    async fn all_bans(&self, now_ms: i64) -> Result<Vec<(String, StoredBan)>, StoreError>;
+
     /// Makes `user` a server administrator.
     async fn grant_admin(&self, user: UserId, now_ms: i64) -> Result<(), StoreError>;
 

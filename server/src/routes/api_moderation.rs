@@ -19,6 +19,7 @@ use super::api_accounts::refuse;
 use super::api_rooms::{Refused, account, allowed, body, not_found, respond, room_of, store_failed};
 use crate::accounts::store::SessionUser;
 use crate::app_state::AppState;
+use crate::policy::known::KnownBan;
 use crate::policy::now_ms;
 use crate::policy::rules::{Action, Party};
 use crate::policy::store::{AuditEntry, NewBan, ban_target};
@@ -169,7 +170,7 @@ async fn ban(req: HttpRequest, path: web::Path<String>, bytes: web::Bytes, state
             let detail = asked.seconds.map_or_else(|| "until lifted".to_owned(), |seconds| format!("for {seconds} s"));
             audit(&state, &room, &user, "ban", &label, &detail).await;
             // The banned leave the room on every node.
-            state.policy.changed(&room).await;
+            state.policy.ban(&room, KnownBan { target: target.clone(), until_ms }).await;
             let address = target.starts_with("address:");
             Ok(HttpResponse::Created().json(BanView { target: label, address, until_ms }))
         }

@@ -327,8 +327,9 @@ impl JsonSession {
 
     /// Why the connection may not enter `room`: a private room it is not a
     /// member of, or one it is banned from. If the database cannot say, a
-    /// room this node knows to be private is refused for now, and any other
-    /// let in (guests chat on through a database outage, as they always have).
+    /// room this node knows to be private is refused for now, a known ban
+    /// holds, and anything else is let in (guests chat on through a database
+    /// outage, as they always have).
     async fn not_a_member(&self, room: &RoomName) -> Option<ServerMessage> {
         match self.policy.may_read(self.identity.caller(), self.address, room).await {
             Ok(Ok(())) => None,
@@ -344,6 +345,9 @@ impl JsonSession {
                 tracing::warn!(%error, %room, "cannot check a private room's members");
                 let message = format!("cannot check who may enter #{room} right now; retry soon");
                 Some(ServerMessage::error(ErrorCode::Unavailable, message))
+            }
+            Err(_) if self.policy.is_known_banned(self.identity.caller(), self.address, room) => {
+                Some(ServerMessage::error(ErrorCode::Banned, format!("you are banned from #{room}")))
             }
             Err(error) => {
                 // Debug: during an outage every join says it.
