@@ -92,6 +92,12 @@ async fn moderators_kick_ban_and_slow_a_room_and_every_action_is_audited() {
     let banned = post(app.address, &bob, "/api/rooms/town/bans", json!({ "user": "carol" })).await;
     assert_eq!(parsed::<BanView>(&banned), BanView { target: "carol".into(), address: false, until_ms: None });
     assert_eq!(told_within_a_second(&mut carol_tab).await.0, ErrorCode::Banned);
+    let mut bob_tab = JsonClient::connect_with_cookie(app.address, Some(&bob)).await;
+    bob_tab.enter("town", "bob", None).await;
+    let said = bob_tab.say("carol is gone").await;
+    bob_tab.next_ack(&said).await;
+    let heard = tokio::time::timeout(Duration::from_millis(300), carol_tab.next_chat()).await;
+    assert!(heard.is_err(), "the banned socket hears nothing of the room: {heard:?}");
     assert_code(&join_answer(&mut carol_tab, "town", "carol").await, ErrorCode::Banned);
     carol_tab.enter("lobby", "carol", None).await;
 

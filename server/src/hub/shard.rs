@@ -455,6 +455,9 @@ impl Shard {
     fn leave_room(&mut self, id: ConnectionId, room: &RoomName) {
         let crowded = self.crowded(room);
         if let Some(member) = self.rooms.remove(room, id) {
+            // Its worker stops relaying the room to it (unless it entered another since).
+            let worker = self.outbox.worker_of(id);
+            self.outbox.push(worker, Delivery::Leave { id, room: room.clone() });
             self.rosters.left(room, id);
             self.recount(room);
             self.forget_if_empty(room);

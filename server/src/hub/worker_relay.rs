@@ -94,6 +94,10 @@ pub enum Delivery {
     Unregister { id: ConnectionId },
     /// A session moved into a room (leaving the one it was in).
     Enter { id: ConnectionId, room: RoomName },
+    /// A session left a room without entering another (removed, banned,
+    /// kicked): it hears the room no more. Ignored if it is in another room
+    /// by now (it entered that one first, as a switch does).
+    Leave { id: ConnectionId, room: RoomName },
     /// A frame for one session.
     To { id: ConnectionId, frame: Outbound },
     /// A frame for every member of a room on this worker, but one.
@@ -201,6 +205,13 @@ impl LocalSessions {
                 self.rooms.entry(room).or_default().insert(id);
                 if marked == Err(QueueError::Full) {
                     self.drop_slow(vec![id]);
+                }
+            }
+            Delivery::Leave { id, room } => {
+                let Some(local) = self.sessions.get_mut(&id) else { return };
+                if local.room.as_ref() == Some(&room) {
+                    local.room = None;
+                    leave(&mut self.rooms, &room, id);
                 }
             }
             Delivery::To { id, frame } => {
@@ -348,6 +359,25 @@ mod tests {
         local.apply(Delivery::Admitted { id: 2, answer });
         assert_eq!(admitted.await, Ok(false));
         assert_eq!(local.rooms.get(&room).map(HashSet::len), Some(1));
+    }
+
+    #[tokio::test]
+    async fn a_session_that_left_its_room_hears_it_no_more_and_a_late_leave_of_an_old_room_is_ignored() {
+        let mut local = LocalSessions::default();
+        let (dev, ops) = (RoomName::parse("dev").expect("room"), RoomName::parse("ops").expect("room"));
+        let (a, mut a_rx) = outbound_queue(1_000);
+        local.apply(Delivery::Register { id: 1, endpoint: Endpoint::Json, sink: queued(a) });
+        local.apply(Delivery::Enter { id: 1, room: dev.clone() });
+        local.apply(Delivery::Leave { id: 1, room: dev.clone() });
+        local.apply(Delivery::Room { room: dev.clone(), frame: text("after the ban"), except: None });
+        local.apply(Delivery::Enter { id: 1, room: ops.clone() });
+        local.apply(Delivery::Leave { id: 1, room: dev.clone() });
+        local.apply(Delivery::Room { room: ops.clone(), frame: text("still here"), except: None });
+        local.apply(Delivery::Unregister { id: 1 });
+        assert_eq!(a_rx.recv().await, Some(Outbound::Entered(dev)));
+        assert_eq!(a_rx.recv().await, Some(Outbound::Entered(ops)));
+        assert_eq!(a_rx.recv().await, Some(text("still here")), "nothing of the room it left");
+        assert_eq!(a_rx.recv().await, None);
     }
 
     #[tokio::test]

@@ -260,9 +260,12 @@ impl RoomPolicy {
         self.changes.notify(room);
     }
 
-    /// Changes may be missed from now on: nothing cached is trusted.
+    /// Changes may be missed from now on: nothing cached is trusted, and
+    /// every session checks again against the database (a change may have
+    /// been missed just before the loss was noticed).
     fn lost(&self) {
         self.cache.set_trusted(false);
+        self.changes.notify_all();
     }
 
     /// Every change is heard again: what was missed meanwhile is read anew,
