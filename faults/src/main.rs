@@ -16,6 +16,7 @@ mod impostor;
 mod nemesis;
 mod proxy;
 mod records;
+mod trespass;
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -91,6 +92,11 @@ async fn main() -> ExitCode {
         clients.push(tokio::spawn(client::run(plan, status, phases.clone())));
     }
     let impostor = tokio::spawn(impostor::run(victims, cluster.addresses(), rng.random(), phases.clone()));
+    // Private rooms and a ban, made before any fault; the ban at a seeded moment.
+    let accounts = trespass::prepare(cluster.addresses()[0]).await;
+    let ban_after = duration.mul_f64(rng.random_range(0.2..0.7));
+    let trespassers =
+        tokio::spawn(trespass::run(accounts, cluster.addresses(), rng.random(), ban_after, phases.clone()));
     let sampler = tokio::spawn(gauges::sample(cluster.addresses(), phases.clone()));
 
     let injected = nemesis::inject(&mut cluster, &faults, start, duration).await;
@@ -106,6 +112,15 @@ async fn main() -> ExitCode {
         histories.push(client.await.expect("a client task"));
     }
     let impostures = impostor.await.expect("the impostor task");
+    let trespassed = trespassers.await.expect("the trespass task");
+    println!(
+        "private room: {} tries by a stranger; a ban after {:.1} s, then {} joins tried by the banned account; it heard {} messages of #{} in all",
+        trespassed.probes,
+        ban_after.as_secs_f64(),
+        trespassed.knocks,
+        trespassed.heard.len(),
+        trespass::HALL
+    );
     let peaks = sampler.await.expect("the gauge sampler");
     println!(
         "impostor: {} joins tried under others' names, {} got in (the name was free)",
@@ -131,7 +146,8 @@ async fn main() -> ExitCode {
         peaks,
         bounds(args.rooms),
     );
-    let checked = checker::check(&evidence);
+    let mut checked = checker::check(&evidence);
+    checked.extend(trespass::check(&trespassed, &injected.windows));
     let violations = report(&injected, &histories, &evidence, &checked, quiet);
     println!("violations: {violations}");
     if violations == 0 {

@@ -49,7 +49,7 @@ impl FaultKind {
     ];
 
     /// Whether it hits one node (rather than a service).
-    fn hits_a_node(self) -> bool {
+    pub fn hits_a_node(self) -> bool {
         !matches!(self, Self::RestartRedis | Self::RestartPostgres)
     }
 }
