@@ -199,3 +199,63 @@ async fn server_administrators_moderate_every_room_and_are_made_by_flag_or_comma
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no account is named"));
 }
+
+#[actix_web::test]
+async fn members_report_messages_and_moderators_work_the_queue() {
+    let app = TestApp::spawn().await;
+    let (alice, bob, carol) = (
+        registered(app.address, "alice").await,
+        registered(app.address, "bob").await,
+        registered(app.address, "carol").await,
+    );
+    assert_eq!(post(app.address, &alice, "/api/rooms", json!({ "name": "town" })).await.status, 201);
+    assert_eq!(post(app.address, &alice, "/api/rooms", json!({ "name": "ops", "private": true })).await.status, 201);
+    let mut troll = JsonClient::connect(app.address).await;
+    troll.enter("town", "troll", None).await;
+    let said = troll.say("something nasty").await;
+    let id = troll.next_ack(&said).await;
+
+    // A guest cannot report; a report needs a reason and a message that exists.
+    let report = |room: &str, id: u64, reason: &str| json!({ "room": room, "id": id, "reason": reason });
+    let anonymous = support::accounts::post(app.address, "/api/reports", report("town", id, "spam")).await;
+    assert_eq!(anonymous.status, 401);
+    assert_eq!(post(app.address, &bob, "/api/reports", report("town", id, "  ")).await.status, 400);
+    assert_eq!(post(app.address, &bob, "/api/reports", report("town", id + 1, "spam")).await.status, 404);
+    // A private room's stranger learns nothing by reporting into it.
+    let stranger = post(app.address, &bob, "/api/reports", report("ops", 1, "spam")).await;
+    assert_eq!((stranger.status, stranger.error()), (404, ApiErrorCode::NotFound));
+
+    let filed = post(app.address, &bob, "/api/reports", report("town", id, "insults people")).await;
+    assert_eq!(filed.status, 201, "{}", filed.body);
+    let report_id = serde_json::from_str::<serde_json::Value>(&filed.body).expect("json")["id"].as_i64().expect("id");
+
+    // Only moderators see the queue, with the message as stored.
+    assert_eq!(api(Method::GET, app.address, "/api/rooms/town/reports", None, &carol).await.status, 403);
+    let queue = parsed::<chat_shared::api::Reports>(
+        &api(Method::GET, app.address, "/api/rooms/town/reports", None, &alice).await,
+    );
+    let [open] = queue.reports.as_slice() else { panic!("one open report: {queue:?}") };
+    assert_eq!(
+        (open.message_id, open.author.as_str(), open.text.as_str(), open.reporter.as_str(), open.reason.as_str()),
+        (id, "troll", "something nasty", "bob", "insults people")
+    );
+    let close = |status: &str| json!({ "status": status });
+    let path = format!("/api/rooms/town/reports/{report_id}");
+    assert_eq!(post(app.address, &carol, &path, close("resolved")).await.status, 403);
+    assert_eq!(post(app.address, &alice, &path, close("ignored")).await.status, 400);
+    assert_eq!(post(app.address, &alice, &path, close("resolved")).await.status, 204);
+    assert_eq!(post(app.address, &alice, &path, close("dismissed")).await.status, 404, "closed already");
+    let open_now = parsed::<chat_shared::api::Reports>(
+        &api(Method::GET, app.address, "/api/rooms/town/reports", None, &alice).await,
+    );
+    assert!(open_now.reports.is_empty());
+    let all = parsed::<chat_shared::api::Reports>(
+        &api(Method::GET, app.address, "/api/rooms/town/reports?all", None, &alice).await,
+    );
+    assert_eq!(all.reports.iter().map(|r| r.status.as_str()).collect::<Vec<_>>(), ["resolved"]);
+    let log = parsed::<AuditLog>(&api(Method::GET, app.address, "/api/rooms/town/audit", None, &alice).await);
+    assert_eq!(
+        (log.entries[0].action.as_str(), log.entries[0].target.as_str()),
+        ("resolve_report", format!("report {report_id}").as_str())
+    );
+}

@@ -102,7 +102,16 @@ async fn a_ban_on_one_node_closes_the_room_on_another_and_slow_mode_holds_across
     let mut bob_on_a = JsonClient::connect_with_cookie_as_tab(a.address, &bob, "bobs-tab").await;
     bob_on_a.enter("town", "bob", None).await;
     let first = bob_on_a.say("from a").await;
-    bob_on_a.next_ack(&first).await;
+    let first_id = bob_on_a.next_ack(&first).await;
+    // Reported on A, in the queue on B (and closed there).
+    let report = json!({ "room": "town", "id": first_id, "reason": "testing the queue" });
+    assert_eq!(api(Method::POST, a.address, "/api/reports", Some(report), &alice).await.status, 201);
+    let queue = api(Method::GET, b.address, "/api/rooms/town/reports", None, &alice).await;
+    let queue: chat_shared::api::Reports = serde_json::from_str(&queue.body).expect("reports");
+    assert_eq!(queue.reports.iter().map(|r| r.text.as_str()).collect::<Vec<_>>(), ["from a"]);
+    let closed = json!({ "status": "dismissed" });
+    let path = format!("/api/rooms/town/reports/{}", queue.reports[0].id);
+    assert_eq!(api(Method::POST, b.address, &path, Some(closed), &alice).await.status, 204);
     let mut bob_on_b = JsonClient::connect_with_cookie_as_tab(b.address, &bob, "bobs-tab").await;
     bob_on_b.enter("town", "bob", None).await;
     bob_on_b.say("from b, too soon").await;

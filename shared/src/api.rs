@@ -222,6 +222,55 @@ pub struct AuditLog {
     pub entries: Vec<AuditView>,
 }
 
+/// `POST /api/reports`: a message to bring to its room's moderators.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateReport {
+    /// The room.
+    pub room: String,
+    /// The message's id.
+    pub id: u64,
+    /// Why (1 to [`REPORT_REASON_MAX_CHARS`] characters).
+    pub reason: String,
+}
+
+/// The longest reason a report may give, in characters.
+pub const REPORT_REASON_MAX_CHARS: usize = 500;
+
+/// A report, as moderators see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportView {
+    /// The report's id.
+    pub id: i64,
+    /// The message's id.
+    pub message_id: u64,
+    /// Who wrote the message.
+    pub author: String,
+    /// The message as it is stored.
+    pub text: String,
+    /// Who reported it.
+    pub reporter: String,
+    /// Why.
+    pub reason: String,
+    /// `open`, `resolved` or `dismissed`.
+    pub status: String,
+    /// When it was reported, in ms since the Unix epoch.
+    pub created_ms: i64,
+}
+
+/// `GET /api/rooms/{room}/reports` (`?all` for closed ones too).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reports {
+    /// Newest first.
+    pub reports: Vec<ReportView>,
+}
+
+/// `POST /api/rooms/{room}/reports/{id}`: how a moderator closes a report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloseReport {
+    /// `resolved` (acted on) or `dismissed` (nothing wrong).
+    pub status: String,
+}
+
 /// Why a request was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

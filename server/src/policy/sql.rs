@@ -8,7 +8,8 @@ use async_trait::async_trait;
 
 use super::rules::{Party, Standing};
 use super::store::{
-    Accepted, AuditEntry, Member, NewBan, NewInvite, RoomOfUser, RoomStore, StoredBan, StoredInvite, ban_target,
+    Accepted, AuditEntry, Member, NewBan, NewInvite, RoomOfUser, RoomStore, StoredBan, StoredInvite, StoredReport,
+    ban_target,
 };
 use crate::accounts::store::UserId;
 use crate::store::StoreError;
@@ -302,6 +303,76 @@ macro_rules! room_store {
                     .into_iter()
                     .map(|(room, target, label, until_ms)| (room, StoredBan { target, label, until_ms }))
                     .collect())
+            }
+
+            async fn report(
+                &self,
+                room: &str,
+                message_id: i64,
+                reporter: &str,
+                reason: &str,
+                now_ms: i64,
+            ) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "INSERT INTO reports (room, message_id, reporter, reason, status, created_ms) \
+                     VALUES ($1, $2, $3, $4, 'open', $5) RETURNING id",
+                )
+                .bind(room)
+                .bind(message_id)
+                .bind(reporter)
+                .bind(reason)
+                .bind(now_ms)
+                .fetch_one(&self.pool)
+                .await?)
+            }
+
+            async fn reports(&self, room: &str, open_only: bool, limit: i64) -> Result<Vec<StoredReport>, StoreError> {
+                let rows: Vec<(i64, i64, String, String, String, i64)> = sqlx::query_as(
+                    "SELECT id, message_id, reporter, reason, status, created_ms FROM reports \
+                     WHERE room = $1 AND (status = 'open' OR NOT $2) ORDER BY id DESC LIMIT $3",
+                )
+                .bind(room)
+                .bind(open_only)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, message_id, reporter, reason, status, created_ms)| StoredReport {
+                        id,
+                        message_id,
+                        reporter,
+                        reason,
+                        status,
+                        created_ms,
+                    })
+                    .collect())
+            }
+
+            async fn close_report(&self, room: &str, id: i64, status: &str, by: &str, now_ms: i64) -> Result<bool, StoreError> {
+                let closed = sqlx::query(
+                    "UPDATE reports SET status = $3, closed_by = $4, closed_ms = $5 \
+                     WHERE room = $1 AND id = $2 AND status = 'open'",
+                )
+                .bind(room)
+                .bind(id)
+                .bind(status)
+                .bind(by)
+                .bind(now_ms)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(closed > 0)
+            }
+
+            async fn open_reports_by(&self, room: &str, reporter: &str) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM reports WHERE room = $1 AND reporter = $2 AND status = 'open'",
+                )
+                .bind(room)
+                .bind(reporter)
+                .fetch_one(&self.pool)
+                .await?)
             }
 
             async fn grant_admin(&self, user: UserId, now_ms: i64) -> Result<(), StoreError> {

@@ -116,6 +116,23 @@ pub struct AuditEntry {
     pub at_ms: i64,
 }
 
+/// A report of a message, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredReport {
+    /// Its id.
+    pub id: i64,
+    /// The message reported.
+    pub message_id: i64,
+    /// Who reported it (an account's name).
+    pub reporter: String,
+    /// Why.
+    pub reason: String,
+    /// `open`, `resolved` or `dismissed`.
+    pub status: String,
+    /// When, in ms since the epoch.
+    pub created_ms: i64,
+}
+
 /// How bans name who they keep out: `user:<id>` or `address:<ip>`.
 pub fn ban_target(party: Party) -> Option<String> {
     match party {
@@ -176,6 +193,25 @@ pub trait RoomStore: Send + Sync + 'static {
 
     /// Every ban in force at `now_ms`, with its room.
     async fn all_bans(&self, now_ms: i64) -> Result<Vec<(String, StoredBan)>, StoreError>;
+
+    /// Records a report of message `message_id` of `room`; its id.
+    async fn report(
+        &self,
+        room: &str,
+        message_id: i64,
+        reporter: &str,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<i64, StoreError>;
+
+    /// `room`'s reports, newest first: the open ones, or all (`open_only` false), at most `limit`.
+    async fn reports(&self, room: &str, open_only: bool, limit: i64) -> Result<Vec<StoredReport>, StoreError>;
+
+    /// Closes open report `id` of `room` as `status` (`resolved`, `dismissed`); whether there was one.
+    async fn close_report(&self, room: &str, id: i64, status: &str, by: &str, now_ms: i64) -> Result<bool, StoreError>;
+
+    /// Open reports of `room` by `reporter`.
+    async fn open_reports_by(&self, room: &str, reporter: &str) -> Result<i64, StoreError>;
 
     /// Makes `user` a server administrator.
     async fn grant_admin(&self, user: UserId, now_ms: i64) -> Result<(), StoreError>;

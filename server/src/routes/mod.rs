@@ -3,6 +3,7 @@
 
 pub mod api_accounts;
 pub mod api_moderation;
+pub mod api_reports;
 pub mod api_rooms;
 mod health;
 mod socket_upgrade;
@@ -26,5 +27,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(api_accounts::configure)
         .configure(api_rooms::configure)
         .configure(api_moderation::configure)
+        .configure(api_reports::configure)
         .default_service(web::route().guard(guard::Any(guard::Get()).or(guard::Head())).to(static_files::serve));
 }
