@@ -1,6 +1,7 @@
-//! Moderation in the browser: an administrator, on a phone, bans a user from
-//! the moderation view in the sidebar; the banned user's page says so at
-//! once; the ban is listed, written to the audit log, and lifted again.
+//! Moderation in the browser: a user reports a message from the log; an
+//! administrator, on a phone, finds it in the moderation view's queue and
+//! resolves it, then bans the user from that view; the banned user's page
+//! says so at once; the ban is listed, written to the audit log, and lifted.
 
 use chat_e2e::{Artefacts, Chromedriver, eventually, screenshot_dir};
 
@@ -20,7 +21,31 @@ async fn an_administrator_bans_from_a_phone_and_the_banned_user_is_told() {
     alice.wait_for_connection_state("connected").await;
     alice.account_form("alice", "correct horse", "Register").await;
     alice.wait_for_message("bob", "hello from bob").await;
+    alice.send_with_enter("a rude line").await;
+
+    // Bob reports it: the browser asks why, then says it is done.
+    bob.wait_for_message("alice", "a rude line").await;
+    bob.button("Report").await.click().await.expect("Report clicked");
+    eventually("the prompt", || async { bob.client.get_alert_text().await.ok() }).await;
+    bob.client.send_alert_text("rude to everyone").await.expect("reason typed");
+    bob.client.accept_alert().await.expect("prompt accepted");
+    let said = eventually("the confirmation", || async { bob.client.get_alert_text().await.ok() }).await;
+    assert_eq!(said, "Reported to the moderators of #lobby.");
+    bob.client.accept_alert().await.expect("alert accepted");
+
     alice.button("☰").await.click().await.expect("menu opened");
+    eventually("the report in the queue", || async {
+        let queue = alice.texts(".moderation .reports li span").await.concat();
+        if queue.contains("rude to everyone") {
+            return Some(queue);
+        }
+        alice.button("Refresh").await.click().await.ok();
+        None
+    })
+    .await;
+    alice.button("Resolve").await.click().await.expect("Resolve clicked");
+    eventually("the queue empty", || async { alice.texts(".moderation .reports li").await.is_empty().then_some(()) })
+        .await;
     alice.fill("Name to moderate", "bob").await;
     alice.button("Ban 1 day").await.click().await.expect("Ban clicked");
 

@@ -59,6 +59,14 @@ pub fn App() -> Html {
         Callback::from(move |_: MouseEvent| sign_out.emit(everywhere))
     };
 
+    // Signed-in users may report a message to the room's moderators.
+    let on_report = matches!(account.account, Account::SignedIn(_)).then(|| {
+        let room = state.room.clone();
+        Callback::from(move |id: u64| {
+            let room = room.clone();
+            yew::platform::spawn_local(async move { crate::moderation_api::report_message(&room, id).await });
+        })
+    });
     let invite_banner =
         invite_notice.map(|notice| html! { <p class="banner notice" aria-live="polite">{ notice }</p> });
 
@@ -102,7 +110,7 @@ pub fn App() -> Html {
                     { invite_banner.clone() }
                     <MessageLog log={state.log.entries()} {pending} me={state.nick.clone()}
                         has_more={state.has_more} loading_older={state.loading_older}
-                        on_load_older={chat.load_older.clone()} />
+                        on_load_older={chat.load_older.clone()} on_report={on_report} />
                     <TypingIndicator names={state.typing_names().into_iter().cloned().collect::<Vec<_>>()} />
                     if let Some(error) = &state.error {
                         <p class="error banner" role="alert">{ error }</p>

@@ -4,7 +4,7 @@
 //! [`crate::account::Answer::body`]).
 
 use chat_shared::RoomName;
-use chat_shared::api::{CreateBan, SlowMode, Target};
+use chat_shared::api::{CloseReport, CreateBan, CreateReport, SlowMode, Target};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -62,6 +62,57 @@ pub async fn unban(room: &RoomName, target: &str) -> Result<(), String> {
 /// Sets `room`'s slow mode (0: off).
 pub async fn slow_mode(room: &RoomName, seconds: u32) -> Result<(), String> {
     act("PUT", format!("/api/rooms/{room}/slow-mode"), Some(&SlowMode { seconds })).await
+}
+
+/// Asks why, then reports message `id` of `room` to its moderators, and
+/// says how it went (the browser's own prompt and alert: nothing to draw).
+pub async fn report_message(room: &RoomName, id: u64) {
+    let Some(window) = web_sys::window() else { return };
+    let asked = window.prompt_with_message("Why report this message to the moderators?");
+    let Some(reason) = asked.ok().flatten().filter(|reason| !reason.trim().is_empty()) else { return };
+    let report = CreateReport { room: room.to_string(), id, reason };
+    let said = match act("POST", "/api/reports".to_owned(), Some(&report)).await {
+        Ok(()) => format!("Reported to the moderators of #{room}."),
+        Err(refused) => refused,
+    };
+    let _ = window.alert_with_message(&said);
+}
+
+/// An open report, as a line to show and its id to close it by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenReport {
+    /// The report's id.
+    pub id: i64,
+    /// "author: text — reason (reporter)".
+    pub line: String,
+}
+
+/// The open reports of `room`.
+pub async fn reports(room: &RoomName) -> Result<Vec<OpenReport>, String> {
+    let answer = call("GET", &format!("/api/rooms/{room}/reports"), None).await?;
+    let body = answer.body();
+    let reports =
+        body.get("reports").and_then(Value::as_array).filter(|_| answer.ok()).ok_or_else(|| answer.refusal())?;
+    let text = |report: &Value, key: &str| report.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+    Ok(reports
+        .iter()
+        .filter_map(|report| {
+            let line = format!(
+                "{}: “{}” — {} ({})",
+                text(report, "author"),
+                text(report, "text"),
+                text(report, "reason"),
+                text(report, "reporter")
+            );
+            Some(OpenReport { id: report.get("id")?.as_i64()?, line })
+        })
+        .collect())
+}
+
+/// Closes report `id` of `room` as `status` (`resolved`, `dismissed`).
+pub async fn close_report(room: &RoomName, id: i64, status: &str) -> Result<(), String> {
+    let close = CloseReport { status: status.to_owned() };
+    act("POST", format!("/api/rooms/{room}/reports/{id}"), Some(&close)).await
 }
 
 /// The newest entries of `room`'s audit log, each as one line of text.

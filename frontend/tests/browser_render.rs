@@ -132,5 +132,6 @@ fn props() -> MessageLogProps {
         has_more: false,
         loading_older: false,
         on_load_older: Default::default(),
+        on_report: None,
     }
 }

@@ -40,6 +40,10 @@ pub struct MessageLogProps {
     /// Asks for an older page.
     #[prop_or_default]
     pub on_load_older: Callback<()>,
+    /// Reports a message (by id) to the room's moderators; none: no Report
+    /// buttons (guests cannot report).
+    #[prop_or_default]
+    pub on_report: Option<Callback<u64>>,
 }
 
 /// The message log.
@@ -110,7 +114,9 @@ pub fn MessageLog(props: &MessageLogProps) -> Html {
             let continued = previous_message
                 .is_some_and(|p| p.nick == message.nick && message.ts.saturating_sub(p.ts) < GROUP_WINDOW_MS);
             previous_message = Some(message);
-            message_item(message, continued, props.me.as_ref() == Some(&message.nick), my_latest == Some(message.id))
+            let mine = props.me.as_ref() == Some(&message.nick);
+            let report = props.on_report.as_ref().filter(|_| !mine);
+            message_item(message, continued, mine, my_latest == Some(message.id), report)
         }
         LogEntry::Notice { key, text } => {
             previous_message = None;
@@ -143,7 +149,13 @@ pub fn MessageLog(props: &MessageLogProps) -> Html {
     }
 }
 
-fn message_item(message: &ChatMessage, continued: bool, mine: bool, show_delivery: bool) -> Html {
+fn message_item(
+    message: &ChatMessage,
+    continued: bool,
+    mine: bool,
+    show_delivery: bool,
+    report: Option<&Callback<u64>>,
+) -> Html {
     let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(message.ts as f64));
     let time = format!("{:02}:{:02}", date.get_hours(), date.get_minutes());
     let full = String::from(date.to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED));
@@ -158,6 +170,10 @@ fn message_item(message: &ChatMessage, continued: bool, mine: bool, show_deliver
             <p class="text">{ text_with_links(message.text.as_str()) }</p>
             if show_delivery {
                 <span class="delivery sent" title="Sent">{ "✓ sent" }</span>
+            }
+            if let Some(report) = report {
+                <button type="button" class="link report" title="Report to the room's moderators"
+                    onclick={report.reform({ let id = message.id; move |_: MouseEvent| id })}>{ "Report" }</button>
             }
         </li>
     }

@@ -1,7 +1,7 @@
 //! The moderation view of the room on screen, for its owner, moderators and
 //! the server's administrators (the page asks the room's bans: an answer
-//! means the user may moderate): kick or ban someone by name, set slow
-//! mode, lift bans, read the audit log. Usable on a phone (it sits in the
+//! means the user may moderate): the open reports (resolve or dismiss),
+//! kick or ban someone by name, set slow mode, lift bans, read the audit log. Usable on a phone (it sits in the
 //! sidebar the menu opens).
 
 use chat_shared::RoomName;
@@ -9,7 +9,7 @@ use yew::platform::spawn_local;
 use yew::prelude::*;
 
 use super::input_value;
-use crate::moderation_api::{self, Ban};
+use crate::moderation_api::{self, Ban, OpenReport};
 
 /// Props of [`ModerationPanel`].
 #[derive(Properties, PartialEq)]
@@ -31,19 +31,26 @@ enum Verb {
 pub fn ModerationPanel(props: &ModerationPanelProps) -> Html {
     let bans = use_state(|| None::<Vec<Ban>>);
     let audit = use_state(Vec::<String>::new);
+    let reports = use_state(Vec::<OpenReport>::new);
     let outcome = use_state(|| None::<Result<String, String>>);
     // Bumped after every action, to read the bans (and the log) again.
     let revision = use_state(|| 0_u32);
     let (name, seconds) = (use_node_ref(), use_node_ref());
     {
-        let (bans, audit) = (bans.setter(), audit.setter());
+        let (bans, audit, reports) = (bans.setter(), audit.setter(), reports.setter());
         use_effect_with((props.room.clone(), *revision), move |(room, _)| {
             let room = room.clone();
             spawn_local(async move {
                 let listed = moderation_api::bans(&room).await.ok().flatten();
                 let may_moderate = listed.is_some();
                 bans.set(listed);
-                if may_moderate && let Ok(lines) = moderation_api::audit_log(&room).await {
+                if !may_moderate {
+                    return;
+                }
+                if let Ok(open) = moderation_api::reports(&room).await {
+                    reports.set(open);
+                }
+                if let Ok(lines) = moderation_api::audit_log(&room).await {
                     audit.set(lines);
                 }
             });
@@ -99,6 +106,15 @@ pub fn ModerationPanel(props: &ModerationPanelProps) -> Html {
             });
         })
     };
+    let close = |id: i64, status: &'static str| {
+        let (room, done) = (props.room.clone(), done.clone());
+        Callback::from(move |_: MouseEvent| {
+            let (room, done) = (room.clone(), done.clone());
+            spawn_local(async move {
+                done(moderation_api::close_report(&room, id, status).await, format!("report {status}"))
+            });
+        })
+    };
     let outcome_line = match &*outcome {
         Some(Ok(what)) => html! { <p class="notice" aria-live="polite">{ what }</p> },
         Some(Err(refused)) => html! { <p class="error" role="alert">{ refused }</p> },
@@ -120,6 +136,19 @@ pub fn ModerationPanel(props: &ModerationPanelProps) -> Html {
                 <button type="submit">{ "Set" }</button>
             </form>
             { outcome_line }
+            <h3>{ "Reports" }</h3>
+            <ul class="reports">
+                { for reports.iter().map(|report| html! {
+                    <li key={report.id}>
+                        <span>{ report.line.as_str() }</span>
+                        <button type="button" class="link" onclick={close(report.id, "resolved")}>{ "Resolve" }</button>
+                        <button type="button" class="link" onclick={close(report.id, "dismissed")}>{ "Dismiss" }</button>
+                    </li>
+                }) }
+            </ul>
+            <button type="button" class="link" onclick={{ let revision = revision.clone(); move |_| revision.set(*revision + 1) }}>
+                { "Refresh" }
+            </button>
             <h3>{ "Banned" }</h3>
             <ul class="bans">
                 { for listed.iter().map(|ban| html! {
