@@ -233,6 +233,13 @@ pub struct CreateReport {
     pub reason: String,
 }
 
+/// The answer to `POST /api/reports`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportCreated {
+    /// The report's id.
+    pub id: i64,
+}
+
 /// The longest reason a report may give, in characters.
 pub const REPORT_REASON_MAX_CHARS: usize = 500;
 

@@ -9,7 +9,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use chat_shared::RoomName;
-use chat_shared::api::{ApiErrorCode, CloseReport, CreateReport, REPORT_REASON_MAX_CHARS, ReportView, Reports};
+use chat_shared::api::{
+    ApiErrorCode, CloseReport, CreateReport, REPORT_REASON_MAX_CHARS, ReportCreated, ReportView, Reports,
+};
 
 use super::api_accounts::refuse;
 use super::api_moderation::audit;
@@ -67,7 +69,7 @@ async fn report(req: HttpRequest, bytes: web::Bytes, state: web::Data<AppState>)
             let id = state.policy.store().report(room.as_str(), message_id, &user.name, reason, now_ms()).await;
             let id = id.map_err(|error| store_failed(&error))?;
             tracing::info!(%room, report = id, message = asked.id, by = %user.name, "message reported");
-            Ok(HttpResponse::Created().json(serde_json::json!({ "id": id })))
+            Ok(HttpResponse::Created().json(ReportCreated { id }))
         }
         .await,
     )
