@@ -79,7 +79,8 @@ pub struct SignedIn {
     pub token: String,
 }
 
-fn now_ms() -> i64 {
+/// Now, in ms since the Unix epoch (what the stores keep times as).
+pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 

@@ -84,7 +84,12 @@ impl StandingCache {
             inner.entries = 0;
         }
         let Inner { rooms, entries, version, .. } = inner;
-        let slot = rooms.entry(room.clone()).or_default().entry(party).or_insert_with(|| {
+        // A hit (every post, every join) clones no name.
+        if !rooms.contains_key(room) {
+            rooms.insert(room.clone(), HashMap::new());
+        }
+        let Some(slots) = rooms.get_mut(room) else { return (Slot::default(), *version) };
+        let slot = slots.entry(party).or_insert_with(|| {
             *entries += 1;
             Slot::default()
         });

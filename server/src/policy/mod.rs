@@ -25,7 +25,7 @@ pub mod store;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use chat_shared::RoomName;
 use chat_shared::api::Role;
@@ -43,10 +43,7 @@ use crate::accounts::name_key::name_key;
 use crate::accounts::store::{SessionUser, UserId};
 use crate::store::StoreError;
 
-/// Now, in ms since the epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+pub use crate::accounts::now_ms;
 
 /// Created rooms, who may enter them, and their moderation, for this node.
 pub struct RoomPolicy {
@@ -176,7 +173,7 @@ impl RoomPolicy {
         caller: Caller,
         address: Option<IpAddr>,
         room: &RoomName,
-        poster: &str,
+        poster: impl FnOnce() -> String,
     ) -> Option<u32> {
         let standing = match self.cached_standing(caller, address, room).await {
             Ok(standing) => standing,
@@ -187,7 +184,7 @@ impl RoomPolicy {
             return None;
         }
         let wait = Duration::from_secs(u64::from(standing.slow_mode_secs));
-        (!self.slow_mode.may_post(room, poster, wait).await).then_some(standing.slow_mode_secs)
+        (!self.slow_mode.may_post(room, &poster(), wait).await).then_some(standing.slow_mode_secs)
     }
 
     /// Whether a session that joined `room` as `name` at `joined` was kicked since.

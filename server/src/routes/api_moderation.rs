@@ -16,7 +16,7 @@ use chat_shared::RoomName;
 use chat_shared::api::{ApiErrorCode, AuditLog, AuditView, BanView, Bans, CreateBan, Role, SlowMode, Target};
 
 use super::api_accounts::refuse;
-use super::api_rooms::{Refused, account, allowed, body, not_found, respond, room_of, store_failed};
+use super::api_rooms::{OrUnavailable, Refused, account, allowed, body, not_found, respond, room_of};
 use crate::accounts::store::SessionUser;
 use crate::app_state::AppState;
 use crate::policy::known::KnownBan;
@@ -64,10 +64,10 @@ fn conflict(code: ApiErrorCode, status: StatusCode, message: String) -> Refused 
 /// The account named `name`, which must not moderate `room` (a moderator
 /// cannot kick or ban another, nor the owner).
 async fn ordinary_account(state: &AppState, room: &RoomName, name: &str) -> Result<Option<SessionUser>, Refused> {
-    let Some(user) = state.accounts.user_named(name).await.map_err(|error| store_failed(&error))? else {
+    let Some(user) = state.accounts.user_named(name).await.or_unavailable()? else {
         return Ok(None);
     };
-    let standing = state.policy.fresh_standing(&user, room).await.map_err(|error| store_failed(&error))?;
+    let standing = state.policy.fresh_standing(&user, room).await.or_unavailable()?;
     if standing.admin || matches!(standing.role, Some(Role::Owner | Role::Moderator)) {
         let message = format!("{} moderates #{room}: they cannot be kicked or banned", user.name);
         return Err(conflict(ApiErrorCode::Forbidden, StatusCode::FORBIDDEN, message));
@@ -87,10 +87,10 @@ async fn appoint_moderator(
             let room = room_of(&path)?;
             let asked: Target = body(&bytes, "{\"user\"}")?;
             allowed(&state, &user, &room, Action::AppointModerators).await?;
-            let named = state.accounts.user_named(&asked.user).await.map_err(|error| store_failed(&error))?;
+            let named = state.accounts.user_named(&asked.user).await.or_unavailable()?;
             let target = named.ok_or_else(|| not_found(format_args!("account {}", asked.user)))?;
             let set = state.policy.store().set_role(room.as_str(), target.id, Role::Moderator, now_ms()).await;
-            if !set.map_err(|error| store_failed(&error))? {
+            if !set.or_unavailable()? {
                 let message = format!("{} owns #{room}", target.name);
                 return Err(conflict(ApiErrorCode::InvalidRequest, StatusCode::CONFLICT, message));
             }
@@ -166,7 +166,7 @@ async fn ban(req: HttpRequest, path: web::Path<String>, bytes: web::Bytes, state
             });
             let record =
                 NewBan { room: room.as_str(), target: &target, label: &label, until_ms, by: user.id, now_ms: now };
-            state.policy.store().ban(record).await.map_err(|error| store_failed(&error))?;
+            state.policy.store().ban(record).await.or_unavailable()?;
             let detail = asked.seconds.map_or_else(|| "until lifted".to_owned(), |seconds| format!("for {seconds} s"));
             audit(&state, &room, &user, "ban", &label, &detail).await;
             // The banned leave the room on every node.
@@ -184,8 +184,7 @@ async fn list_bans(req: HttpRequest, path: web::Path<String>, state: web::Data<A
             let user = account(&req, &state, false).await?;
             let room = room_of(&path)?;
             allowed(&state, &user, &room, Action::Moderate).await?;
-            let bans =
-                state.policy.store().bans(room.as_str(), now_ms()).await.map_err(|error| store_failed(&error))?;
+            let bans = state.policy.store().bans(room.as_str(), now_ms()).await.or_unavailable()?;
             let bans = bans
                 .into_iter()
                 .map(|ban| BanView {
@@ -210,11 +209,11 @@ async fn unban(req: HttpRequest, path: web::Path<(String, String)>, state: web::
             let (target, label) = if subject.parse::<IpAddr>().is_ok() {
                 ban_subject(&state, &room, None, Some(&subject)).await?
             } else {
-                let named = state.accounts.user_named(&subject).await.map_err(|error| store_failed(&error))?;
+                let named = state.accounts.user_named(&subject).await.or_unavailable()?;
                 let named = named.ok_or_else(|| not_found(format_args!("ban of {subject} in #{room}")))?;
                 (ban_target(Party::User(named.id)).unwrap_or_default(), named.name)
             };
-            if !state.policy.store().unban(room.as_str(), &target).await.map_err(|error| store_failed(&error))? {
+            if !state.policy.store().unban(room.as_str(), &target).await.or_unavailable()? {
                 return Err(not_found(format_args!("ban of {subject} in #{room}")));
             }
             audit(&state, &room, &user, "unban", &label, "").await;
@@ -242,7 +241,7 @@ async fn set_slow_mode(
             }
             allowed(&state, &user, &room, Action::Moderate).await?;
             let set = state.policy.store().set_slow_mode(room.as_str(), asked.seconds).await;
-            set.map_err(|error| store_failed(&error))?;
+            set.or_unavailable()?;
             audit(&state, &room, &user, "slow_mode", &format!("#{room}"), &format!("{} s", asked.seconds)).await;
             state.policy.changed(&room).await;
             Ok(HttpResponse::Ok().json(asked))
@@ -259,7 +258,7 @@ async fn audit_log(req: HttpRequest, path: web::Path<String>, state: web::Data<A
             allowed(&state, &user, &room, Action::Moderate).await?;
             let entries = state.policy.store().audit_log(room.as_str(), AUDIT_LISTED_MAX).await;
             let entries = entries
-                .map_err(|error| store_failed(&error))?
+                .or_unavailable()?
                 .into_iter()
                 .map(|entry| AuditView {
                     actor: entry.actor,

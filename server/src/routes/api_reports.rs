@@ -15,7 +15,7 @@ use chat_shared::api::{
 
 use super::api_accounts::refuse;
 use super::api_moderation::audit;
-use super::api_rooms::{Refused, account, allowed, body, not_found, respond, room_of, store_failed};
+use super::api_rooms::{OrUnavailable, Refused, account, allowed, body, not_found, respond, room_of};
 use crate::app_state::AppState;
 use crate::policy::now_ms;
 use crate::policy::rules::Action;
@@ -41,7 +41,7 @@ fn invalid(message: impl Into<String>) -> Refused {
 /// The message `id` of `room` as stored: (author, text).
 async fn message(state: &AppState, room: &RoomName, id: u64) -> Result<Option<(String, String)>, Refused> {
     let page = state.store.page(room, Page::After { id: id.saturating_sub(1), limit: 1 }).await;
-    let found = page.map_err(|error| store_failed(&error))?.into_iter().find(|message| message.id == id);
+    let found = page.or_unavailable()?.into_iter().find(|message| message.id == id);
     Ok(found.map(|message| (message.nick.to_string(), message.text.to_string())))
 }
 
@@ -61,13 +61,13 @@ async fn report(req: HttpRequest, bytes: web::Bytes, state: web::Data<AppState>)
                 return Err(not_found(format_args!("message {} in #{room}", asked.id)));
             }
             let open = state.policy.store().open_reports_by(room.as_str(), &user.name).await;
-            if open.map_err(|error| store_failed(&error))? >= OPEN_REPORTS_PER_MEMBER {
+            if open.or_unavailable()? >= OPEN_REPORTS_PER_MEMBER {
                 let message = "you have many open reports in this room; wait for the moderators";
                 return Err(Box::new(refuse(StatusCode::TOO_MANY_REQUESTS, ApiErrorCode::RateLimited, message)));
             }
             let message_id = i64::try_from(asked.id).map_err(|_| invalid("no such message id"))?;
             let id = state.policy.store().report(room.as_str(), message_id, &user.name, reason, now_ms()).await;
-            let id = id.map_err(|error| store_failed(&error))?;
+            let id = id.or_unavailable()?;
             tracing::info!(%room, report = id, message = asked.id, by = %user.name, "message reported");
             Ok(HttpResponse::Created().json(ReportCreated { id }))
         }
@@ -84,7 +84,7 @@ async fn list_reports(req: HttpRequest, path: web::Path<String>, state: web::Dat
             let open_only = !req.query_string().split('&').any(|pair| pair == "all");
             let stored = state.policy.store().reports(room.as_str(), open_only, REPORTS_LISTED_MAX).await;
             let mut reports = Vec::new();
-            for report in stored.map_err(|error| store_failed(&error))? {
+            for report in stored.or_unavailable()? {
                 let message_id = u64::try_from(report.message_id).unwrap_or_default();
                 let (author, text) = message(&state, &room, message_id).await?.unwrap_or_default();
                 reports.push(ReportView {
@@ -122,7 +122,7 @@ async fn close_report(
             }
             allowed(&state, &user, &room, Action::Moderate).await?;
             let closed = state.policy.store().close_report(room.as_str(), id, status, &user.name, now_ms()).await;
-            if !closed.map_err(|error| store_failed(&error))? {
+            if !closed.or_unavailable()? {
                 return Err(not_found(format_args!("open report {id} in #{room}")));
             }
             let action = if status == "resolved" { "resolve_report" } else { "dismiss_report" };

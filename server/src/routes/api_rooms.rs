@@ -46,9 +46,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub type Refused = Box<HttpResponse>;
 
 /// The refusal when the database failed.
-pub fn store_failed(error: &StoreError) -> Refused {
+fn store_failed(error: &StoreError) -> Refused {
     tracing::error!(%error, "a room request failed");
     Box::new(unavailable())
+}
+
+/// A database result as a route's: its failure is the API's `503 unavailable`.
+pub trait OrUnavailable<T> {
+    /// The value, or the refusal of a failed database.
+    fn or_unavailable(self) -> Result<T, Refused>;
+}
+
+impl<T> OrUnavailable<T> for Result<T, StoreError> {
+    fn or_unavailable(self) -> Result<T, Refused> {
+        self.map_err(|error| store_failed(&error))
+    }
 }
 
 /// A 404 for `what`.
@@ -86,7 +98,7 @@ pub fn body<T: DeserializeOwned>(bytes: &[u8], shape: &str) -> Result<T, Refused
 /// Whether `user` may do `action` in `room`, by the database's current word.
 pub async fn allowed(state: &AppState, user: &SessionUser, room: &RoomName, action: Action) -> Result<(), Refused> {
     let caller = Caller::Account(user.id);
-    let standing = state.policy.fresh_standing(user, room).await.map_err(|error| store_failed(&error))?;
+    let standing = state.policy.fresh_standing(user, room).await.or_unavailable()?;
     decide(caller, standing, action).map_err(|denial| match denial {
         Denial::Hidden => not_found(format_args!("room #{room}")),
         Denial::Forbidden | Denial::Banned => Box::new(refuse(
@@ -115,12 +127,12 @@ async fn create_room(req: HttpRequest, bytes: web::Bytes, state: web::Data<AppSt
                 Box::new(refuse(StatusCode::CONFLICT, ApiErrorCode::RoomExists, message))
             };
             // A room people already talk in is theirs: it cannot be taken over (or hidden from them).
-            let has_history = state.store.latest_id(&room).await.map_err(|error| store_failed(&error))?.is_some();
+            let has_history = state.store.latest_id(&room).await.or_unavailable()?.is_some();
             if room.as_str() == DEFAULT_ROOM || has_history {
                 return Err(exists());
             }
             let created = state.policy.store().create_room(room.as_str(), asked.private, user.id, now_ms()).await;
-            if !created.map_err(|error| store_failed(&error))? {
+            if !created.or_unavailable()? {
                 return Err(exists());
             }
             tracing::info!(%room, private = asked.private, owner = user.id, "room created");
@@ -136,7 +148,7 @@ async fn my_rooms(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
     respond(
         async {
             let user = account(&req, &state, false).await?;
-            let rooms = state.policy.store().rooms_of(user.id).await.map_err(|error| store_failed(&error))?;
+            let rooms = state.policy.store().rooms_of(user.id).await.or_unavailable()?;
             let rooms = rooms
                 .into_iter()
                 .filter_map(|room| {
@@ -185,7 +197,7 @@ async fn create_invite(
                 expires_ms,
                 uses: asked.uses.map(i64::from),
             };
-            let id = state.policy.store().create_invite(invite).await.map_err(|error| store_failed(&error))?;
+            let id = state.policy.store().create_invite(invite).await.or_unavailable()?;
             tracing::info!(%room, invite = id, by = user.id, "invite link created");
             let url = format!("{}/#/invite/{code}", origin(&req, &state));
             Ok(HttpResponse::Created().json(InviteCreated { id, code, url }))
@@ -200,8 +212,7 @@ async fn list_invites(req: HttpRequest, path: web::Path<String>, state: web::Dat
             let user = account(&req, &state, false).await?;
             let room = room_of(&path)?;
             allowed(&state, &user, &room, Action::ManageMembers).await?;
-            let invites =
-                state.policy.store().invites(room.as_str(), now_ms()).await.map_err(|error| store_failed(&error))?;
+            let invites = state.policy.store().invites(room.as_str(), now_ms()).await.or_unavailable()?;
             let invites = invites
                 .into_iter()
                 .map(|invite| InviteView {
@@ -224,7 +235,7 @@ async fn revoke_invite(req: HttpRequest, path: web::Path<(String, i64)>, state: 
             let (room, id) = path.into_inner();
             let room = room_of(&room)?;
             allowed(&state, &user, &room, Action::ManageMembers).await?;
-            if !state.policy.store().revoke_invite(room.as_str(), id).await.map_err(|error| store_failed(&error))? {
+            if !state.policy.store().revoke_invite(room.as_str(), id).await.or_unavailable()? {
                 return Err(not_found(format_args!("invite {id} in #{room}")));
             }
             tracing::info!(%room, invite = id, by = user.id, "invite link revoked");
@@ -240,7 +251,7 @@ async fn accept_invite(req: HttpRequest, path: web::Path<String>, state: web::Da
             let user = account(&req, &state, true).await?;
             let code_hash = session_token::stored_form(&path);
             let accepted = state.policy.store().accept_invite(&code_hash, user.id, now_ms()).await;
-            let room = match accepted.map_err(|error| store_failed(&error))? {
+            let room = match accepted.or_unavailable()? {
                 Accepted::Joined(room) => {
                     let room = room_of(&room)?;
                     tracing::info!(%room, user = user.id, "joined through an invite link");
@@ -265,13 +276,13 @@ async fn list_members(req: HttpRequest, path: web::Path<String>, state: web::Dat
             let user = account(&req, &state, false).await?;
             let room = room_of(&path)?;
             let caller = Caller::Account(user.id);
-            let standing = state.policy.fresh_standing(&user, &room).await.map_err(|error| store_failed(&error))?;
+            let standing = state.policy.fresh_standing(&user, &room).await.or_unavailable()?;
             if !standing.created || decide(caller, standing, Action::Read).is_err() {
                 return Err(not_found(format_args!("room #{room}")));
             }
             let members = state.policy.store().members(room.as_str(), MEMBERS_LISTED_MAX).await;
             let members = members
-                .map_err(|error| store_failed(&error))?
+                .or_unavailable()?
                 .into_iter()
                 .map(|member| MemberView { name: member.name, role: member.role })
                 .collect();
@@ -293,14 +304,14 @@ async fn remove_member(
             let user = account(&req, &state, true).await?;
             let (room, name) = path.into_inner();
             let room = room_of(&room)?;
-            let target = match state.accounts.user_named(&name).await.map_err(|error| store_failed(&error))? {
+            let target = match state.accounts.user_named(&name).await.or_unavailable()? {
                 Some(target) if target.id == user.id => target,
                 target => {
                     allowed(&state, &user, &room, Action::ManageMembers).await?;
                     target.ok_or_else(|| not_found(format_args!("member {name} in #{room}")))?
                 }
             };
-            match state.policy.role_of(target.id, &room).await.map_err(|error| store_failed(&error))? {
+            match state.policy.role_of(target.id, &room).await.or_unavailable()? {
                 None => return Err(not_found(format_args!("member {name} in #{room}"))),
                 Some(Role::Owner) => {
                     let message = format!("the owner of #{room} cannot be removed");
@@ -308,7 +319,7 @@ async fn remove_member(
                 }
                 Some(Role::Member | Role::Moderator) => {}
             }
-            state.policy.store().remove_member(room.as_str(), target.id).await.map_err(|error| store_failed(&error))?;
+            state.policy.store().remove_member(room.as_str(), target.id).await.or_unavailable()?;
             if target.id != user.id {
                 super::api_moderation::audit(&state, &room, &user, "remove_member", &target.name, "").await;
             }

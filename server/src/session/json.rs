@@ -318,11 +318,12 @@ impl JsonSession {
     /// it must. A post in a room it is not in is refused by the hub anyway.
     async fn slowed(&self, room: &RoomName) -> Option<u32> {
         let (_, nick) = self.claimed.as_ref().filter(|(held, _)| held == room)?;
-        let poster = match self.identity.caller() {
+        let caller = self.identity.caller();
+        let poster = || match caller {
             Caller::Account(id) => format!("u:{id}"),
             Caller::Token | Caller::Guest => format!("n:{}", name_key(nick.as_str())),
         };
-        self.policy.slow_mode_wait(self.identity.caller(), self.address, room, &poster).await
+        self.policy.slow_mode_wait(caller, self.address, room, poster).await
     }
 
     /// Why the connection may not enter `room`: a private room it is not a
