@@ -65,6 +65,9 @@ pub struct RoomPolicy {
     store_failed_at: Mutex<Option<Instant>>,
 }
 
+/// How long a join waits for a standing's read at most.
+const STANDING_READ_PATIENCE: Duration = Duration::from_millis(500);
+
 /// How long after a failed read standings are not read again.
 const STORE_FAILURE_HOLDS: Duration = Duration::from_secs(3);
 
@@ -147,7 +150,13 @@ impl RoomPolicy {
         if failed_at.is_some_and(|at| at.elapsed() < STORE_FAILURE_HOLDS) {
             return Err(StoreError::Database("the database failed a moment ago".into()));
         }
-        let read = self.store.standing(room.as_str(), party, now).await;
+        // Bounded well under the pool's own wait: a join must not wait
+        // seconds for a database that is gone (a read takes a millisecond).
+        let read =
+            match tokio::time::timeout(STANDING_READ_PATIENCE, self.store.standing(room.as_str(), party, now)).await {
+                Ok(read) => read,
+                Err(_) => Err(StoreError::Database("reading a room's standing timed out".into())),
+            };
         if let Err(error) = &read {
             tracing::warn!(%error, %room, "reading a room's standing failed; for a moment joins go by what is known");
             *self.store_failed_at.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
@@ -162,7 +171,17 @@ impl RoomPolicy {
         address: Option<IpAddr>,
         room: &RoomName,
     ) -> Result<Result<(), Denial>, StoreError> {
-        Ok(decide(caller, self.cached_standing(caller, address, room).await?, Action::Read))
+        let verdict = decide(caller, self.cached_standing(caller, address, room).await?, Action::Read);
+        if verdict.is_ok() {
+            return Ok(verdict);
+        }
+        // A refusal is read again from the database: the change that lets
+        // the caller in (an invite accepted, a ban lifted on another node)
+        // may not have reached this node's cache yet. Allows stay cached.
+        let party = Self::party(caller, address).unwrap_or(Party::Anyone);
+        let mut standing = self.read_standing(room, party, now_ms()).await?;
+        standing.banned = standing.banned_until_ms.is_some_and(|until| until > now_ms());
+        Ok(decide(caller, standing, Action::Read))
     }
 
     /// How long `caller` must still wait before posting in `room` under
