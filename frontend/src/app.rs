@@ -67,6 +67,15 @@ pub fn App() -> Html {
             yew::platform::spawn_local(async move { crate::moderation_api::report_message(&room, id).await });
         })
     });
+    // Signed-in users delete their own messages; moderators anyone's.
+    let moderates = use_state(|| false);
+    let on_delete = matches!(account.account, Account::SignedIn(_)).then(|| {
+        let room = state.room.clone();
+        Callback::from(move |id: u64| {
+            let room = room.clone();
+            yew::platform::spawn_local(async move { crate::moderation_api::confirm_and_delete(&room, id).await });
+        })
+    });
     let invite_banner =
         invite_notice.map(|notice| html! { <p class="banner notice" aria-live="polite">{ notice }</p> });
 
@@ -91,7 +100,7 @@ pub fn App() -> Html {
                 if let Account::SignedIn(name) = &account.account {
                     if !embedded {
                         <PrivateRooms current={state.room.clone()} />
-                        <ModerationPanel room={state.room.clone()} />
+                        <ModerationPanel room={state.room.clone()} on_moderates={moderates.setter().to_callback()} />
                     }
                     // On a phone the top bar has no room for these: they are here.
                     <section class="account-actions" aria-label="Account">
@@ -110,7 +119,7 @@ pub fn App() -> Html {
                     { invite_banner.clone() }
                     <MessageLog log={state.log.entries()} {pending} me={state.nick.clone()}
                         has_more={state.has_more} loading_older={state.loading_older}
-                        on_load_older={chat.load_older.clone()} on_report={on_report} />
+                        on_load_older={chat.load_older.clone()} {on_report} {on_delete} moderates={*moderates} />
                     <TypingIndicator names={state.typing_names().into_iter().cloned().collect::<Vec<_>>()} />
                     if let Some(error) = &state.error {
                         <p class="error banner" role="alert">{ error }</p>

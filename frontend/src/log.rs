@@ -5,10 +5,11 @@
 //! to resume after, what to page before, is this message new) cost nothing
 //! however long the log is.
 
+use std::collections::BTreeSet;
 use std::ops::Deref;
 use std::rc::Rc;
 
-use chat_shared::ChatMessage;
+use chat_shared::{ChatMessage, DELETED_TEXT, MessageText};
 
 /// Most entries kept in the log; older ones are dropped to bound memory
 /// (scrolling up loads them again).
@@ -46,6 +47,9 @@ pub struct Log {
     last_id: Option<u64>,
     /// Numbers notices; never reset, so keys stay unique across rooms.
     next_notice: u64,
+    /// Messages the log's deletions delete, so a copy that arrives after its
+    /// deletion (an older page read just before it) is shown deleted too.
+    deleted: BTreeSet<u64>,
 }
 
 impl Deref for Log {
@@ -93,19 +97,48 @@ impl Log {
     /// Appends entries (messages must come after the last one); returns
     /// whether the oldest entries were dropped to stay within the bound.
     pub fn append(&mut self, entries: impl IntoIterator<Item = LogEntry>) -> bool {
-        let log = Rc::make_mut(&mut self.entries);
-        let before = log.len();
-        log.extend(entries);
-        if let Some(id) = log[before..].iter().rev().find_map(LogEntry::message_id) {
+        let before = self.entries.len();
+        Rc::make_mut(&mut self.entries).extend(entries);
+        let added = before..self.entries.len();
+        if let Some(id) = self.entries[added.clone()].iter().rev().find_map(LogEntry::message_id) {
             self.last_id = Some(id);
-            self.first_id = self.first_id.or_else(|| log[before..].iter().find_map(LogEntry::message_id));
+            self.first_id = self.first_id.or_else(|| self.entries[added.clone()].iter().find_map(LogEntry::message_id));
         }
-        if log.len() <= MAX_LOG_ENTRIES {
+        self.apply_deletions(added);
+        if self.entries.len() <= MAX_LOG_ENTRIES {
             return false;
         }
+        let log = Rc::make_mut(&mut self.entries);
         log.drain(..log.len() - MAX_LOG_ENTRIES);
         self.first_id = log.iter().find_map(LogEntry::message_id);
         true
+    }
+
+    /// Shows as deleted what the deletions among entries `added` delete, and
+    /// the messages among them that a deletion the log holds deletes.
+    fn apply_deletions(&mut self, added: std::ops::Range<usize>) {
+        let mut affected = false;
+        for entry in &self.entries[added] {
+            if let LogEntry::Message(message) = entry {
+                if let Some(target) = message.deletes {
+                    affected |= self.deleted.insert(target);
+                }
+                affected |= self.deleted.contains(&message.id) && !message.deleted;
+            }
+        }
+        if !affected {
+            return;
+        }
+        for entry in Rc::make_mut(&mut self.entries) {
+            if let LogEntry::Message(message) = entry
+                && !message.deleted
+                && self.deleted.contains(&message.id)
+                && let Ok(text) = MessageText::parse(DELETED_TEXT)
+            {
+                message.deleted = true;
+                message.text = text;
+            }
+        }
     }
 
     /// Adds stored messages: older ones go before the log, newer ones after,
@@ -117,7 +150,9 @@ impl Log {
             messages.into_iter().filter(|m| !self.covers(m.id)).partition(|m| first.is_some_and(|first| m.id < first));
         if let Some(oldest) = older.first() {
             self.first_id = Some(oldest.id);
+            let count = older.len();
             Rc::make_mut(&mut self.entries).splice(0..0, older.into_iter().map(LogEntry::Message));
+            self.apply_deletions(0..count);
         }
         self.append(newer.into_iter().map(LogEntry::Message))
     }
@@ -138,7 +173,37 @@ mod tests {
             nick: Nickname::parse("alice").expect("nick"),
             text: MessageText::parse(format!("m{id}")).expect("text"),
             client_id: None,
+            deletes: None,
+            deleted: false,
         }
+    }
+
+    fn deletion(id: u64, target: u64) -> ChatMessage {
+        ChatMessage { deletes: Some(target), ..message(id) }
+    }
+
+    fn deleted(log: &Log) -> Vec<u64> {
+        log.iter()
+            .filter_map(|e| matches!(e, LogEntry::Message(m) if m.deleted).then(|| e.message_id()).flatten())
+            .collect()
+    }
+
+    #[test]
+    fn a_deletion_shows_its_message_deleted_whichever_arrives_first() {
+        let mut log = Log::default();
+        log.merge((10..=12).map(message).collect());
+        log.merge(vec![deletion(13, 11)]);
+        assert_eq!(deleted(&log), [11]);
+        assert_eq!(log.last_id(), Some(13), "a deletion has its place in the order");
+        let shown = log.iter().find(|e| e.message_id() == Some(11));
+        assert!(matches!(shown, Some(LogEntry::Message(m)) if m.text.as_str() == DELETED_TEXT), "its text is gone");
+        // An older page read before the deletion of one of its messages.
+        log.merge(vec![message(8), message(9)]);
+        log.merge(vec![deletion(14, 8)]);
+        assert_eq!(deleted(&log), [8, 11]);
+        log.merge(vec![deletion(15, 5)]);
+        log.merge((5..=7).map(message).collect());
+        assert_eq!(deleted(&log), [5, 8, 11], "a page that comes after its message's deletion");
     }
 
     fn ids(log: &Log) -> Vec<u64> {

@@ -78,11 +78,29 @@ pub async fn report_message(room: &RoomName, id: u64) {
     let _ = window.alert_with_message(&said);
 }
 
+/// Deletes message `id` of `room` for everyone (its author, or a moderator).
+pub async fn delete_message(room: &RoomName, id: u64) -> Result<(), String> {
+    act("DELETE", format!("/api/rooms/{room}/messages/{id}"), None::<&()>).await
+}
+
+/// Asks first, then deletes message `id` of `room`; says so if it failed.
+pub async fn confirm_and_delete(room: &RoomName, id: u64) {
+    let Some(window) = web_sys::window() else { return };
+    if window.confirm_with_message("Delete this message for everyone?") != Ok(true) {
+        return;
+    }
+    if let Err(refused) = delete_message(room, id).await {
+        let _ = window.alert_with_message(&refused);
+    }
+}
+
 /// An open report, as a line to show and its id to close it by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenReport {
     /// The report's id.
     pub id: i64,
+    /// The reported message's id.
+    pub message_id: u64,
     /// "author: text — reason (reporter)".
     pub line: String,
 }
@@ -104,7 +122,7 @@ pub async fn reports(room: &RoomName) -> Result<Vec<OpenReport>, String> {
                 text(report, "reason"),
                 text(report, "reporter")
             );
-            Some(OpenReport { id: report.get("id")?.as_i64()?, line })
+            Some(OpenReport { id: report.get("id")?.as_i64()?, message_id: report.get("message_id")?.as_u64()?, line })
         })
         .collect())
 }

@@ -496,6 +496,8 @@ mod tests {
             nick: nick(from),
             text: MessageText::parse(format!("m{id}")).expect("text"),
             client_id: client_id.map(cid),
+            deletes: None,
+            deleted: false,
         }
     }
 

@@ -6,7 +6,7 @@ use std::rc::Rc;
 use chat_frontend::components::message_log::{MessageLog, MessageLogProps};
 use chat_frontend::components::status_bar::{StatusBar, StatusBarProps};
 use chat_frontend::state::{ConnectionStatus, LogEntry, Pending};
-use chat_shared::{ChatMessage, ClientId, MessageText, Nickname, RoomName};
+use chat_shared::{ChatMessage, ClientId, DELETED_TEXT, MessageText, Nickname, RoomName};
 use gloo_timers::future::TimeoutFuture;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 use web_sys::Element;
@@ -28,6 +28,8 @@ fn message(id: u64, nick: &str, text: &str, ts: u64) -> LogEntry {
         nick: Nickname::parse(nick).expect("nick"),
         text: MessageText::parse(text).expect("text"),
         client_id: Some(ClientId::parse(format!("c{id}")).expect("client id")),
+        deletes: None,
+        deleted: false,
     })
 }
 
@@ -111,6 +113,35 @@ async fn own_messages_show_sending_then_sent() {
 }
 
 #[wasm_bindgen_test]
+async fn a_deleted_message_says_so_its_deletion_has_no_line_and_delete_buttons_follow_the_rules() {
+    let with = |entry: LogEntry, change: fn(&mut ChatMessage)| match entry {
+        LogEntry::Message(mut message) => {
+            change(&mut message);
+            LogEntry::Message(message)
+        }
+        notice => notice,
+    };
+    let t = 1_700_000_000_000;
+    let log = Rc::new(vec![
+        message(1, "bob", "mine, kept", t),
+        with(message(2, "bob", DELETED_TEXT, t + 1), |m| m.deleted = true),
+        message(3, "alice", "hers", t + 2),
+        with(message(4, "bob", DELETED_TEXT, t + 3), |m| m.deletes = Some(2)),
+    ]);
+    let me = Some(Nickname::parse("bob").expect("nick"));
+    let on_delete = Some(yew::Callback::from(|_: u64| ()));
+    let member =
+        render_log(MessageLogProps { log: log.clone(), me: me.clone(), on_delete: on_delete.clone(), ..props() }).await;
+    assert_eq!(texts(&member, ".message .text"), ["mine, kept", "message deleted", "hers"], "no line for the deletion");
+    assert_eq!(texts(&member, ".message .text.deleted"), ["message deleted"]);
+    // A member deletes their own messages only (and nothing deleted already).
+    assert_eq!(texts(&member, ".message .delete").len(), 1);
+    assert_eq!(member.query_selector("[data-id='1'] .delete").expect("query").map(|_| ()), Some(()));
+    let moderator = render_log(MessageLogProps { log, me, on_delete, moderates: true, ..props() }).await;
+    assert_eq!(texts(&moderator, ".message .delete").len(), 2, "a moderator deletes anyone's");
+}
+
+#[wasm_bindgen_test]
 async fn status_bar_names_the_state() {
     let root = fresh_root();
     yew::Renderer::<StatusBar>::with_root_and_props(
@@ -133,5 +164,7 @@ fn props() -> MessageLogProps {
         loading_older: false,
         on_load_older: Default::default(),
         on_report: None,
+        on_delete: None,
+        moderates: false,
     }
 }

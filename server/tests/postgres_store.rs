@@ -25,12 +25,14 @@ fn said(room: &str, text: &str, client_id: Option<&str>) -> NewMessage {
         nick: Nickname::parse("alice").expect("nick"),
         text: MessageText::parse(text).expect("text"),
         client_id: client_id.map(|c| ClientId::parse(c).expect("client id")),
+        deletes: None,
     }
 }
 
 fn stored(appended: &Appended) -> &ChatMessage {
     match appended {
         Appended::New(message) | Appended::Duplicate(message) => message,
+        Appended::NoTarget => panic!("nothing stored"),
     }
 }
 

@@ -146,7 +146,7 @@ async fn a_message_stored_but_never_published_reaches_the_other_nodes_with_the_n
     // A node that died between its commit and its publish: stored, never heard.
     let store = PostgresStore::open(&database).await.expect("store");
     let text = MessageText::parse("committed, then the node died").expect("text");
-    let lost = NewMessage { room: room("dev"), ts: 0, nick: nick("ghost"), text, client_id: None };
+    let lost = NewMessage { room: room("dev"), ts: 0, nick: nick("ghost"), text, client_id: None, deletes: None };
     store.append(lost).await.expect("stored");
     bob.raw().assert_silent().await;
 
@@ -171,7 +171,7 @@ async fn a_joiner_whose_history_has_a_message_its_node_relays_late_gets_it_once(
     // once the next message shows the gap.
     let store = PostgresStore::open(&database).await.expect("store");
     let text = MessageText::parse("committed, then the node died").expect("text");
-    let lost = NewMessage { room: room("dev"), ts: 0, nick: nick("ghost"), text, client_id: None };
+    let lost = NewMessage { room: room("dev"), ts: 0, nick: nick("ghost"), text, client_id: None, deletes: None };
     store.append(lost).await.expect("stored");
     // Carol joins on node B meanwhile: her history has it.
     let mut carol = JsonClient::connect(node_b.address).await;
@@ -214,7 +214,14 @@ async fn after_redis_restarts_nodes_resubscribe_and_hear_what_was_stored_meanwhi
     for text in ["six", "seven"] {
         let text = MessageText::parse(text).expect("text");
         store
-            .append(NewMessage { room: room("lobby"), ts: 0, nick: nick("ghost"), text, client_id: None })
+            .append(NewMessage {
+                room: room("lobby"),
+                ts: 0,
+                nick: nick("ghost"),
+                text,
+                client_id: None,
+                deletes: None,
+            })
             .await
             .expect("stored");
     }
@@ -319,6 +326,7 @@ async fn a_node_with_10_000_rooms_subscribes_them_and_catches_up_those_that_miss
             nick: nick("elsewhere"),
             text: MessageText::parse(format!("missed in {name}")).expect("text"),
             client_id: None,
+            deletes: None,
         })
         .collect();
     for chunk in missed.chunks(500) {
@@ -485,7 +493,14 @@ async fn a_resend_of_a_message_whose_commit_reply_was_lost_reaches_everyone() {
     let client_id = chat_shared::ClientId::parse("tab-ann-1").expect("client id");
     let store = PostgresStore::open(&database).await.expect("store");
     let text = MessageText::parse("committed, reply lost").expect("text");
-    let lost = NewMessage { room: room("dev"), ts: 0, nick: nick("ann"), text, client_id: Some(client_id.clone()) };
+    let lost = NewMessage {
+        room: room("dev"),
+        ts: 0,
+        nick: nick("ann"),
+        text,
+        client_id: Some(client_id.clone()),
+        deletes: None,
+    };
     store.append(lost).await.expect("stored");
     // She resends it, as the web client does: stored once, and now everyone hears it.
     ann.say_with_id("committed, reply lost", &client_id).await;

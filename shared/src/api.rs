@@ -240,6 +240,14 @@ pub struct ReportCreated {
     pub id: i64,
 }
 
+/// The answer to `DELETE /api/rooms/{room}/messages/{id}`: the deletion is
+/// entry `id` of the room's log (every member's client hears it there).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageDeleted {
+    /// The deletion's own id in the room's order.
+    pub id: u64,
+}
+
 /// The longest reason a report may give, in characters.
 pub const REPORT_REASON_MAX_CHARS: usize = 500;
 

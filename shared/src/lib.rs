@@ -22,5 +22,5 @@ pub use endpoint::{Endpoint, UnknownEndpoint};
 pub use epoch::{EPOCH_MAX_CHARS, Epoch, EpochError};
 pub use message_text::{MessageText, MessageTextError};
 pub use nickname::{Nickname, NicknameError};
-pub use protocol::{ChatMessage, ClientMessage, DecodeError, ErrorCode, RoomInfo, ServerMessage};
+pub use protocol::{ChatMessage, ClientMessage, DELETED_TEXT, DecodeError, ErrorCode, RoomInfo, ServerMessage};
 pub use room_name::{DEFAULT_ROOM, RoomName, RoomNameError};

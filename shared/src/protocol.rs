@@ -97,7 +97,12 @@ pub enum ClientMessage {
     },
 }
 
-/// A message as everyone sees it once the server has stored it.
+/// An entry of a room's log as everyone sees it once the server has stored
+/// it: a message, or a change to an earlier one (see [`ChatMessage::deletes`]).
+///
+/// Changes have their own ids in the room's one sequence, so everything that
+/// carries messages (live delivery, history pages, resume after an id, the
+/// other nodes) carries them too, in order and without gaps.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     /// The room it was posted in.
@@ -106,13 +111,36 @@ pub struct ChatMessage {
     pub id: u64,
     /// When the server accepted it, in milliseconds since the Unix epoch.
     pub ts: u64,
-    /// Who wrote it.
+    /// Who wrote it (for a change: who made it).
     pub nick: Nickname,
-    /// What was written.
+    /// What was written ([`DELETED_TEXT`] once deleted, and in a change, for
+    /// clients that show text only).
     pub text: MessageText,
     /// The sender's id for it: present only in the copy sent to its author.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<ClientId>,
+    /// Set on a change rather than a message: it deletes message `deletes`
+    /// of the room. A client shows that message as deleted (if it holds it)
+    /// and shows no line of its own for the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletes: Option<u64>,
+    /// The message was deleted by a later change: its text is gone.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deleted: bool,
+}
+
+/// The text a deleted message (and a deletion) carries in place of its own.
+pub const DELETED_TEXT: &str = "message deleted";
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+impl ChatMessage {
+    /// Whether this entry is something said (not a change), and not deleted.
+    pub fn is_shown_text(&self) -> bool {
+        self.deletes.is_none() && !self.deleted
+    }
 }
 
 /// A room and how many people are in it now.
@@ -443,6 +471,8 @@ mod tests {
             nick: nick("alice"),
             text: text("line\nnext"),
             client_id: client_id.map(self::id),
+            deletes: None,
+            deleted: false,
         }
     }
 
@@ -514,6 +544,21 @@ mod tests {
         golden_server(
             ServerMessage::Ack { room: room("lobby"), client_id: id("t1-7"), id: 7 },
             r#"{"type":"ack","room":"lobby","client_id":"t1-7","id":7}"#,
+        );
+    }
+
+    #[test]
+    fn a_deletion_and_the_message_it_deleted() {
+        let deletion = ChatMessage { deletes: Some(7), text: text(DELETED_TEXT), ..chat(9, None) };
+        golden_server(
+            ServerMessage::Message(deletion),
+            r#"{"type":"message","room":"lobby","id":9,"ts":1700000000123,"nick":"alice","text":"message deleted","deletes":7}"#,
+        );
+        let deleted = ChatMessage { deleted: true, text: text(DELETED_TEXT), ..chat(7, None) };
+        assert!(!deleted.is_shown_text());
+        golden_server(
+            ServerMessage::History { room: room("lobby"), messages: vec![deleted], has_more: false, has_newer: false },
+            r#"{"type":"history","room":"lobby","messages":[{"room":"lobby","id":7,"ts":1700000000123,"nick":"alice","text":"message deleted","deleted":true}],"has_more":false,"has_newer":false}"#,
         );
     }
 

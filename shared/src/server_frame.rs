@@ -83,6 +83,11 @@ fn chat_message(fields: &Fields) -> Result<ChatMessage, DecodeError> {
         nick: nick(field(fields, "nick")?)?,
         text: parsed(field(fields, "text")?, "text", MessageText::parse)?,
         client_id,
+        deletes: match fields.get("deletes") {
+            None | Some(Value::Null) => None,
+            Some(_) => Some(number(fields, "deletes")?),
+        },
+        deleted: flag(fields, "deleted", Some(false))?,
     })
 }
 

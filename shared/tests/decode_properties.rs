@@ -64,8 +64,19 @@ fn specified<T>(result: &Result<T, DecodeError>) -> bool {
 }
 
 fn chat_message() -> impl Strategy<Value = ChatMessage> {
-    (room(), any::<u64>(), any::<u64>(), nickname(), text(), proptest::option::of(client_id()))
-        .prop_map(|(room, id, ts, nick, text, client_id)| ChatMessage { room, id, ts, nick, text, client_id })
+    let change = (proptest::option::of(any::<u64>()), any::<bool>());
+    (room(), any::<u64>(), any::<u64>(), nickname(), text(), proptest::option::of(client_id()), change).prop_map(
+        |(room, id, ts, nick, text, client_id, (deletes, deleted))| ChatMessage {
+            room,
+            id,
+            ts,
+            nick,
+            text,
+            client_id,
+            deletes,
+            deleted,
+        },
+    )
 }
 
 fn room_info() -> impl Strategy<Value = RoomInfo> {

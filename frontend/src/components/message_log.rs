@@ -44,6 +44,13 @@ pub struct MessageLogProps {
     /// buttons (guests cannot report).
     #[prop_or_default]
     pub on_report: Option<Callback<u64>>,
+    /// Deletes a message (by id); none: no Delete buttons. Shown on our own
+    /// messages, and on everyone's when we moderate the room.
+    #[prop_or_default]
+    pub on_delete: Option<Callback<u64>>,
+    /// Whether we moderate the room.
+    #[prop_or_default]
+    pub moderates: bool,
 }
 
 /// The message log.
@@ -109,14 +116,19 @@ pub fn MessageLog(props: &MessageLogProps) -> Html {
         _ => None,
     });
     let mut previous_message: Option<&ChatMessage> = None;
-    let entries = props.log.iter().map(|entry| match entry {
+    // A deletion has its place in the order but no line: its message shows it.
+    let shown = props.log.iter().filter(|entry| !matches!(entry, LogEntry::Message(m) if m.deletes.is_some()));
+    let entries = shown.map(|entry| match entry {
         LogEntry::Message(message) => {
             let continued = previous_message
                 .is_some_and(|p| p.nick == message.nick && message.ts.saturating_sub(p.ts) < GROUP_WINDOW_MS);
             previous_message = Some(message);
             let mine = props.me.as_ref() == Some(&message.nick);
-            let report = props.on_report.as_ref().filter(|_| !mine);
-            message_item(message, continued, mine, my_latest == Some(message.id), report)
+            let actions = Actions {
+                report: props.on_report.as_ref().filter(|_| !mine && !message.deleted),
+                delete: props.on_delete.as_ref().filter(|_| (mine || props.moderates) && !message.deleted),
+            };
+            message_item(message, continued, mine, my_latest == Some(message.id), actions)
         }
         LogEntry::Notice { key, text } => {
             previous_message = None;
@@ -149,13 +161,13 @@ pub fn MessageLog(props: &MessageLogProps) -> Html {
     }
 }
 
-fn message_item(
-    message: &ChatMessage,
-    continued: bool,
-    mine: bool,
-    show_delivery: bool,
-    report: Option<&Callback<u64>>,
-) -> Html {
+/// What a message's buttons do (none: no button).
+struct Actions<'a> {
+    report: Option<&'a Callback<u64>>,
+    delete: Option<&'a Callback<u64>>,
+}
+
+fn message_item(message: &ChatMessage, continued: bool, mine: bool, show_delivery: bool, actions: Actions) -> Html {
     let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(message.ts as f64));
     let time = format!("{:02}:{:02}", date.get_hours(), date.get_minutes());
     let full = String::from(date.to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED));
@@ -167,13 +179,21 @@ fn message_item(
                 <span class="nick" style={nick_style(message.nick.as_str())}>{ message.nick.as_str() }</span>
                 <time datetime={iso} title={full}>{ time }</time>
             </div>
-            <p class="text">{ text_with_links(message.text.as_str()) }</p>
+            if message.deleted {
+                <p class="text deleted">{ "message deleted" }</p>
+            } else {
+                <p class="text">{ text_with_links(message.text.as_str()) }</p>
+            }
             if show_delivery {
                 <span class="delivery sent" title="Sent">{ "✓ sent" }</span>
             }
-            if let Some(report) = report {
+            if let Some(report) = actions.report {
                 <button type="button" class="link report" title="Report to the room's moderators"
                     onclick={report.reform({ let id = message.id; move |_: MouseEvent| id })}>{ "Report" }</button>
+            }
+            if let Some(delete) = actions.delete {
+                <button type="button" class="link delete" title="Delete for everyone"
+                    onclick={delete.reform({ let id = message.id; move |_: MouseEvent| id })}>{ "Delete" }</button>
             }
         </li>
     }

@@ -1,6 +1,7 @@
 //! The moderation view of the room on screen, for its owner, moderators and
 //! the server's administrators (the page asks the room's bans: an answer
-//! means the user may moderate): the open reports (resolve or dismiss),
+//! means the user may moderate): the open reports (delete the message,
+//! resolve or dismiss),
 //! kick or ban someone by name, set slow mode, lift bans, read the audit log. Usable on a phone (it sits in the
 //! sidebar the menu opens).
 
@@ -16,6 +17,9 @@ use crate::moderation_api::{self, Ban, OpenReport};
 pub struct ModerationPanelProps {
     /// The room on screen.
     pub room: RoomName,
+    /// Told whether the user may moderate the room, once the page knows.
+    #[prop_or_default]
+    pub on_moderates: Callback<bool>,
 }
 
 /// What the user asked the panel to do.
@@ -38,11 +42,13 @@ pub fn ModerationPanel(props: &ModerationPanelProps) -> Html {
     let (name, seconds) = (use_node_ref(), use_node_ref());
     {
         let (bans, audit, reports) = (bans.setter(), audit.setter(), reports.setter());
+        let on_moderates = props.on_moderates.clone();
         use_effect_with((props.room.clone(), *revision), move |(room, _)| {
             let room = room.clone();
             spawn_local(async move {
                 let listed = moderation_api::bans(&room).await.ok().flatten();
                 let may_moderate = listed.is_some();
+                on_moderates.emit(may_moderate);
                 bans.set(listed);
                 if !may_moderate {
                     return;
@@ -115,6 +121,13 @@ pub fn ModerationPanel(props: &ModerationPanelProps) -> Html {
             });
         })
     };
+    let delete = |id: u64| {
+        let (room, done) = (props.room.clone(), done.clone());
+        Callback::from(move |_: MouseEvent| {
+            let (room, done) = (room.clone(), done.clone());
+            spawn_local(async move { done(moderation_api::delete_message(&room, id).await, "message deleted".into()) });
+        })
+    };
     let outcome_line = match &*outcome {
         Some(Ok(what)) => html! { <p class="notice" aria-live="polite">{ what }</p> },
         Some(Err(refused)) => html! { <p class="error" role="alert">{ refused }</p> },
@@ -141,6 +154,7 @@ pub fn ModerationPanel(props: &ModerationPanelProps) -> Html {
                 { for reports.iter().map(|report| html! {
                     <li key={report.id}>
                         <span>{ report.line.as_str() }</span>
+                        <button type="button" class="link" onclick={delete(report.message_id)}>{ "Delete message" }</button>
                         <button type="button" class="link" onclick={close(report.id, "resolved")}>{ "Resolve" }</button>
                         <button type="button" class="link" onclick={close(report.id, "dismissed")}>{ "Dismiss" }</button>
                     </li>

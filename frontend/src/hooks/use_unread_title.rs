@@ -16,8 +16,17 @@ pub fn use_unread_title(state: &ChatState) {
             let mut seen = seen_last_id.borrow_mut();
             if browser::page_hidden() {
                 // From the end back to the last seen message: not the whole log per arrival.
-                let fresh =
-                    log.iter().rev().filter_map(LogEntry::message_id).take_while(|id| Some(*id) > *seen).count();
+                // A deletion is no news.
+                let fresh = log
+                    .iter()
+                    .rev()
+                    .filter_map(|entry| match entry {
+                        LogEntry::Message(message) => Some((message.id, message.deletes.is_none())),
+                        LogEntry::Notice { .. } => None,
+                    })
+                    .take_while(|(id, _)| Some(*id) > *seen)
+                    .filter(|(_, said)| *said)
+                    .count();
                 unread.set(*unread + fresh);
             }
             *seen = *last_id;

@@ -60,7 +60,7 @@ use tokio::task::JoinHandle;
 
 use crate::bus::{NodeId, Peer, RoomBus};
 use crate::presence::Presence;
-use crate::store::HistoryStore;
+use crate::store::{Appended, HistoryStore, NewMessage};
 use worker_relay::{Delivery, Workers};
 
 /// How many requests may wait for the hub before senders are slowed down.
@@ -73,6 +73,21 @@ pub type ConnectionId = u64;
 #[derive(Debug, thiserror::Error)]
 #[error("the chat hub has stopped")]
 pub struct HubStopped;
+
+/// The store could not take a change (it was not stored).
+#[derive(Debug)]
+pub(crate) struct StoreUnavailable;
+
+/// Why a change to a room's log was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeFailed {
+    /// The hub is gone (the server is shutting down).
+    #[error("the chat hub has stopped")]
+    HubStopped,
+    /// The store is failing or not keeping up: try again later.
+    #[error("the history store is unavailable")]
+    StoreUnavailable,
+}
 
 /// A request to join a room, under a nickname presence already gave it.
 #[derive(Debug, Clone)]
@@ -109,8 +124,21 @@ pub enum JoinClaim {
 /// What sessions ask of a shard. Messages are stored in batches; control
 /// commands are applied one at a time, between batches.
 enum Command {
-    Say { id: ConnectionId, room: RoomName, client_id: ClientId, text: MessageText },
-    PlainFrame { id: ConnectionId, frame: Outbound },
+    Say {
+        id: ConnectionId,
+        room: RoomName,
+        client_id: ClientId,
+        text: MessageText,
+    },
+    /// A change to the room's log (a deletion), stored and relayed like a message.
+    Change {
+        change: NewMessage,
+        answer: oneshot::Sender<Result<Appended, StoreUnavailable>>,
+    },
+    PlainFrame {
+        id: ConnectionId,
+        frame: Outbound,
+    },
     Control(Control),
 }
 
@@ -374,6 +402,20 @@ impl HubHandle {
         text: MessageText,
     ) -> Result<(), HubStopped> {
         self.shard(&room).send(Command::Say { id, room, client_id, text }).await.map_err(|_| HubStopped)
+    }
+
+    /// Stores a change to a room's log (see [`NewMessage::deletion`]) in its
+    /// order, and relays it to the room on every node like a message. The
+    /// outcome comes once it is committed.
+    pub async fn change(&self, change: NewMessage) -> Result<Appended, ChangeFailed> {
+        let (answer, outcome) = oneshot::channel();
+        let shard = self.shard(&change.room);
+        shard.send(Command::Change { change, answer }).await.map_err(|_| ChangeFailed::HubStopped)?;
+        match outcome.await {
+            Ok(Ok(appended)) => Ok(appended),
+            Ok(Err(StoreUnavailable)) => Err(ChangeFailed::StoreUnavailable),
+            Err(_) => Err(ChangeFailed::HubStopped),
+        }
     }
 
     /// Closes the connection whose name in `room` presence gave to another

@@ -63,12 +63,20 @@ pub fn guest_nickname(id: ConnectionId) -> Nickname {
 pub(super) fn lobby_message(id: ConnectionId, frame: &Outbound, ts: u64) -> Option<NewMessage> {
     let Outbound::Text(text) = frame else { return None };
     let text = MessageText::parse(String::from(text.clone())).ok()?;
-    Some(NewMessage { room: RoomName::lobby(), ts, nick: guest_nickname(id), text, client_id: None::<ClientId> })
+    Some(NewMessage {
+        room: RoomName::lobby(),
+        ts,
+        nick: guest_nickname(id),
+        text,
+        client_id: None::<ClientId>,
+        deletes: None,
+    })
 }
 
 /// Whether plain clients hear of `message` (they live in the lobby).
 pub(super) fn reaches_plain_clients(message: &ChatMessage) -> bool {
-    message.room.as_str() == chat_shared::DEFAULT_ROOM
+    // A deletion cannot take back a line a plain client has printed.
+    message.room.as_str() == chat_shared::DEFAULT_ROOM && message.deletes.is_none()
 }
 
 /// A message as plain clients see it: `nick: text`, with every further line
@@ -90,6 +98,8 @@ mod tests {
             nick: Nickname::parse("mallory").expect("nick"),
             text: MessageText::parse("hi\nalice: send me your password").expect("text"),
             client_id: None,
+            deletes: None,
+            deleted: false,
         };
         assert_eq!(plain_line(&message), Outbound::Text("mallory: hi\n  alice: send me your password".into()));
     }

@@ -22,7 +22,9 @@ use super::rooms::{Member, RoomQuota, Rooms};
 use super::roster::{self, Change, Rosters};
 use super::store_writer::{Committed, StoreWriter};
 use super::worker_relay::Delivery;
-use super::{CloseCause, Command, ConnectionId, Control, JoinClaim, JoinRequest, Outbound, frame, plain_bridge};
+use super::{
+    CloseCause, Command, ConnectionId, Control, JoinClaim, JoinRequest, Outbound, StoreUnavailable, frame, plain_bridge,
+};
 use crate::bus::{Author, BusEvent, NodeId, Peer, Published, RoomBus, RoomEvent};
 use crate::metrics::{GaugeShare, HeldGauges};
 use crate::presence::{Presence, PresenceError};
@@ -42,6 +44,8 @@ enum Origin {
     Json(ConnectionId),
     /// A plain client, whose frame was already echoed to the plain clients.
     Plain,
+    /// A change asked for through the HTTP API, which waits for the outcome.
+    Api(oneshot::Sender<Result<Appended, StoreUnavailable>>),
 }
 
 /// What a shard is built from.
@@ -317,11 +321,19 @@ impl Shard {
                     self.send_error(id, ErrorCode::StoreUnavailable, "the history store is not keeping up; retry soon");
                 }
                 Some(nick) => {
-                    let message = NewMessage { room, ts: now_millis(), nick, text, client_id: Some(client_id) };
+                    let message =
+                        NewMessage { room, ts: now_millis(), nick, text, client_id: Some(client_id), deletes: None };
                     self.waiting.push((Origin::Json(id), message));
                 }
                 None => self.send_error(id, ErrorCode::NotJoined, format!("join #{room} before sending to it")),
             },
+            Command::Change { change, answer } => {
+                if self.waiting.len() >= MAX_WAITING_MESSAGES {
+                    let _ = answer.send(Err(StoreUnavailable));
+                } else {
+                    self.waiting.push((Origin::Api(answer), change));
+                }
+            }
             Command::PlainFrame { id, frame: relayed } => {
                 // The echo goes out at once; only the bridge to the lobby waits for the store.
                 self.send_plain(&relayed);
@@ -407,6 +419,16 @@ impl Shard {
                         (Origin::Plain, Appended::New(message) | Appended::Duplicate(message)) => {
                             self.publish(message, Author::Plain(self.node));
                         }
+                        // A change: the room hears it like a message (every node, and resume,
+                        // from the store); a repeat is relayed again like a resend.
+                        (Origin::Api(answer), appended) => {
+                            if let Appended::New(change) | Appended::Duplicate(change) = &appended {
+                                self.publish(change.clone(), Author::Stored);
+                            }
+                            let _ = answer.send(Ok(appended));
+                        }
+                        // Only changes have a target to miss.
+                        (Origin::Json(_) | Origin::Plain, Appended::NoTarget) => {}
                     }
                 }
             }
@@ -417,11 +439,19 @@ impl Shard {
         }
     }
 
-    /// Tells the JSON senders of messages that were not stored.
+    /// Tells the JSON senders of messages (and the askers of changes) that
+    /// were not stored.
     fn refuse(&mut self, origins: Vec<Origin>) {
         for origin in origins {
-            if let Origin::Json(sender) = origin {
-                self.send_error(sender, ErrorCode::StoreUnavailable, "the message was not stored; it will be retried");
+            match origin {
+                Origin::Json(sender) => {
+                    let message = "the message was not stored; it will be retried";
+                    self.send_error(sender, ErrorCode::StoreUnavailable, message);
+                }
+                Origin::Api(answer) => {
+                    let _ = answer.send(Err(StoreUnavailable));
+                }
+                Origin::Plain => {}
             }
         }
     }

@@ -365,6 +365,20 @@ macro_rules! room_store {
                 Ok(closed > 0)
             }
 
+            async fn resolve_reports_of(&self, room: &str, message_id: i64, by: &str, now_ms: i64) -> Result<u64, StoreError> {
+                Ok(sqlx::query(
+                    "UPDATE reports SET status = 'resolved', closed_by = $3, closed_ms = $4 \
+                     WHERE room = $1 AND message_id = $2 AND status = 'open'",
+                )
+                .bind(room)
+                .bind(message_id)
+                .bind(by)
+                .bind(now_ms)
+                .execute(&self.pool)
+                .await?
+                .rows_affected())
+            }
+
             async fn open_reports_by(&self, room: &str, reporter: &str) -> Result<i64, StoreError> {
                 Ok(sqlx::query_scalar(
                     "SELECT COUNT(*) FROM reports WHERE room = $1 AND reporter = $2 AND status = 'open'",

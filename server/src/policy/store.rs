@@ -210,6 +210,10 @@ pub trait RoomStore: Send + Sync + 'static {
     /// Closes open report `id` of `room` as `status` (`resolved`, `dismissed`); whether there was one.
     async fn close_report(&self, room: &str, id: i64, status: &str, by: &str, now_ms: i64) -> Result<bool, StoreError>;
 
+    /// Resolves every open report of message `message_id` of `room` (it was
+    /// deleted); how many there were.
+    async fn resolve_reports_of(&self, room: &str, message_id: i64, by: &str, now_ms: i64) -> Result<u64, StoreError>;
+
     /// Open reports of `room` by `reporter`.
     async fn open_reports_by(&self, room: &str, reporter: &str) -> Result<i64, StoreError>;
 

@@ -14,12 +14,12 @@ use chat_shared::api::{
 };
 
 use super::api_accounts::refuse;
+use super::api_messages::stored_message;
 use super::api_moderation::audit;
 use super::api_rooms::{OrUnavailable, Refused, account, allowed, body, not_found, respond, room_of};
 use crate::app_state::AppState;
 use crate::policy::now_ms;
 use crate::policy::rules::Action;
-use crate::store::Page;
 
 /// Open reports one member may have in one room at once.
 const OPEN_REPORTS_PER_MEMBER: i64 = 20;
@@ -40,8 +40,7 @@ fn invalid(message: impl Into<String>) -> Refused {
 
 /// The message `id` of `room` as stored: (author, text).
 async fn message(state: &AppState, room: &RoomName, id: u64) -> Result<Option<(String, String)>, Refused> {
-    let page = state.store.page(room, Page::After { id: id.saturating_sub(1), limit: 1 }).await;
-    let found = page.or_unavailable()?.into_iter().find(|message| message.id == id);
+    let found = stored_message(state, room, id).await?;
     Ok(found.map(|message| (message.nick.to_string(), message.text.to_string())))
 }
 
@@ -57,7 +56,8 @@ async fn report(req: HttpRequest, bytes: web::Bytes, state: web::Data<AppState>)
             }
             // Only who may read the room may report in it (a private room's stranger gets 404).
             allowed(&state, &user, &room, Action::Read).await?;
-            if message(&state, &room, asked.id).await?.is_none() {
+            // A deleted message is no longer there to report.
+            if stored_message(&state, &room, asked.id).await?.is_none_or(|message| message.deleted) {
                 return Err(not_found(format_args!("message {} in #{room}", asked.id)));
             }
             let open = state.policy.store().open_reports_by(room.as_str(), &user.name).await;

@@ -2,6 +2,7 @@
 //! static web client.
 
 pub mod api_accounts;
+pub mod api_messages;
 pub mod api_moderation;
 pub mod api_reports;
 pub mod api_rooms;
@@ -28,5 +29,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(api_rooms::configure)
         .configure(api_moderation::configure)
         .configure(api_reports::configure)
+        .configure(api_messages::configure)
         .default_service(web::route().guard(guard::Any(guard::Get()).or(guard::Head())).to(static_files::serve));
 }

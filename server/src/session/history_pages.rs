@@ -116,6 +116,8 @@ mod tests {
             nick: Nickname::parse("alice").expect("nick"),
             text: MessageText::parse(text).expect("text"),
             client_id: Some(ClientId::parse("secret-1").expect("id")),
+            deletes: None,
+            deleted: false,
         }
     }
 

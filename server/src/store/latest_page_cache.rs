@@ -228,6 +228,7 @@ mod tests {
             nick: Nickname::parse("alice").expect("nick"),
             text: MessageText::parse(text).expect("text"),
             client_id: None,
+            deletes: None,
         }
     }
 

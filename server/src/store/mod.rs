@@ -29,6 +29,22 @@ pub struct NewMessage {
     pub text: MessageText,
     /// The sender's id for it, used to store a resend once.
     pub client_id: Option<ClientId>,
+    /// Set on a deletion: the message of the room it deletes (whose text
+    /// the same transaction wipes).
+    pub deletes: Option<u64>,
+}
+
+impl NewMessage {
+    /// The deletion of message `target` of `room` by `by`.
+    pub fn deletion(room: RoomName, target: u64, by: Nickname, ts: u64) -> Self {
+        Self { room, ts, nick: by, text: deleted_text(), client_id: None, deletes: Some(target) }
+    }
+}
+
+/// What a deleted message (and a deletion) holds as its text.
+pub fn deleted_text() -> MessageText {
+    // A constant that passes the rule; the fallback is never taken.
+    MessageText::parse(chat_shared::DELETED_TEXT).unwrap_or_else(|_| unreachable!("DELETED_TEXT is valid text"))
 }
 
 /// What [`HistoryStore::append`] did.
@@ -36,8 +52,11 @@ pub struct NewMessage {
 pub enum Appended {
     /// Stored as this new message.
     New(ChatMessage),
-    /// A message with the same client id was stored before; this is it.
+    /// A message with the same client id was stored before (or, for a
+    /// deletion, the message was deleted before); this is it.
     Duplicate(ChatMessage),
+    /// A deletion of what is not a message of the room: nothing stored.
+    NoTarget,
 }
 
 /// Which part of a room's history to read.

@@ -112,6 +112,51 @@ impl PostgresStore {
     }
 }
 
+/// What a deletion found (its room's counter is locked: deletions of one
+/// message on two nodes take turns).
+enum Deletion {
+    /// The message was deleted before, by this.
+    Before(ChatMessage),
+    /// There is no such message in the room (or it is a change).
+    NoTarget,
+    /// Its text is wiped; the deletion is to be stored.
+    Wiped,
+}
+
+impl PostgresStore {
+    /// Wipes message `target` of `room`, unless it was deleted before (by
+    /// this batch, in `deleted`, or an earlier one). Deletions are rare: a
+    /// statement or two each, beside the batch's four.
+    async fn delete(
+        transaction: &mut Transaction<'_, Postgres>,
+        deleted: &mut HashMap<(RoomName, u64), ChatMessage>,
+        room: &RoomName,
+        target: u64,
+        text: &chat_shared::MessageText,
+    ) -> Result<Deletion, StoreError> {
+        if let Some(first) = deleted.get(&(room.clone(), target)) {
+            return Ok(Deletion::Before(first.clone()));
+        }
+        let first = sqlx::query(&format!("SELECT {COLUMNS} FROM messages WHERE room = $1 AND deletes = $2"))
+            .bind(room.as_str())
+            .bind(to_i64(target))
+            .fetch_optional(&mut **transaction)
+            .await?;
+        if let Some(first) = first {
+            return Ok(Deletion::Before(message_from_row(&first)?));
+        }
+        let wiped = sqlx::query(
+            "UPDATE messages SET text = $3, deleted = true WHERE room = $1 AND id = $2 AND deletes IS NULL",
+        )
+        .bind(room.as_str())
+        .bind(to_i64(target))
+        .bind(text.as_str())
+        .execute(&mut **transaction)
+        .await?;
+        Ok(if wiped.rows_affected() == 0 { Deletion::NoTarget } else { Deletion::Wiped })
+    }
+}
+
 /// The new rows of a batch, column by column, for one `INSERT ... UNNEST`.
 #[derive(Default)]
 struct NewRows {
@@ -121,6 +166,7 @@ struct NewRows {
     nicks: Vec<String>,
     texts: Vec<String>,
     client_ids: Vec<Option<String>>,
+    deletes: Vec<Option<i64>>,
 }
 
 impl NewRows {
@@ -131,6 +177,7 @@ impl NewRows {
         self.nicks.push(message.nick.as_str().to_owned());
         self.texts.push(message.text.as_str().to_owned());
         self.client_ids.push(message.client_id.as_ref().map(|c| c.as_str().to_owned()));
+        self.deletes.push(message.deletes.map(to_i64));
     }
 
     async fn insert(self, transaction: &mut Transaction<'_, Postgres>) -> Result<(), StoreError> {
@@ -138,8 +185,8 @@ impl NewRows {
             return Ok(());
         }
         sqlx::query(
-            "INSERT INTO messages (room, id, ts, nick, text, client_id) \
-             SELECT * FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[], $6::text[])",
+            "INSERT INTO messages (room, id, ts, nick, text, client_id, deletes) \
+             SELECT * FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::int8[])",
         )
         .bind(&self.rooms)
         .bind(&self.ids)
@@ -147,6 +194,7 @@ impl NewRows {
         .bind(&self.nicks)
         .bind(&self.texts)
         .bind(&self.client_ids)
+        .bind(&self.deletes)
         .execute(&mut **transaction)
         .await?;
         Ok(())
@@ -170,7 +218,22 @@ impl HistoryStore for PostgresStore {
         let mut known = Self::stored_resends(&mut transaction, &keys).await?;
         let mut new = NewRows::default();
         let mut results = Vec::with_capacity(messages.len());
-        for NewMessage { room, ts, nick, text, client_id } in messages {
+        // Deletions of this batch, by (room, message deleted).
+        let mut deleted: HashMap<(RoomName, u64), ChatMessage> = HashMap::new();
+        for NewMessage { room, ts, nick, text, client_id, deletes } in messages {
+            if let Some(target) = deletes {
+                match Self::delete(&mut transaction, &mut deleted, &room, target, &text).await? {
+                    Deletion::Before(first) => {
+                        results.push(Appended::Duplicate(first));
+                        continue;
+                    }
+                    Deletion::NoTarget => {
+                        results.push(Appended::NoTarget);
+                        continue;
+                    }
+                    Deletion::Wiped => {}
+                }
+            }
             if let Some(client_id) = &client_id
                 && let Some(first) = known.get(&(room.clone(), client_id.clone()))
             {
@@ -179,10 +242,13 @@ impl HistoryStore for PostgresStore {
             }
             let last_id = last_ids.entry(room.clone()).or_default();
             *last_id += 1;
-            let stored = ChatMessage { room, id: *last_id, ts, nick, text, client_id };
+            let stored = ChatMessage { room, id: *last_id, ts, nick, text, client_id, deletes, deleted: false };
             new.push(&stored);
             if let Some(client_id) = &stored.client_id {
                 known.insert((stored.room.clone(), client_id.clone()), stored.clone());
+            }
+            if let Some(target) = deletes {
+                deleted.insert((stored.room.clone(), target), stored.clone());
             }
             results.push(Appended::New(stored));
         }

@@ -8,7 +8,7 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 use super::{Page, StoreError};
 
 /// The columns of `messages`, in the order every query selects them.
-pub(super) const COLUMNS: &str = "room, id, ts, nick, text, client_id";
+pub(super) const COLUMNS: &str = "room, id, ts, nick, text, client_id, deletes, deleted";
 
 /// An id or timestamp as the databases store it (signed 64-bit).
 pub(super) fn to_i64(value: u64) -> i64 {
@@ -28,6 +28,8 @@ pub(super) struct StoredRow {
     pub(super) nick: String,
     pub(super) text: String,
     pub(super) client_id: Option<String>,
+    pub(super) deletes: Option<i64>,
+    pub(super) deleted: bool,
 }
 
 impl StoredRow {
@@ -41,6 +43,8 @@ impl StoredRow {
             nick: Nickname::parse(self.nick).map_err(corrupt)?,
             text: MessageText::parse(self.text).map_err(corrupt)?,
             client_id: self.client_id.map(ClientId::parse).transpose().map_err(corrupt)?,
+            deletes: self.deletes.map(u64::try_from).transpose().map_err(corrupt)?,
+            deleted: self.deleted,
         })
     }
 }
@@ -52,6 +56,7 @@ where
     &'static str: ColumnIndex<R>,
     String: Decode<'r, R::Database> + Type<R::Database>,
     i64: Decode<'r, R::Database> + Type<R::Database>,
+    bool: Decode<'r, R::Database> + Type<R::Database>,
 {
     StoredRow {
         room: row.try_get("room")?,
@@ -60,6 +65,8 @@ where
         nick: row.try_get("nick")?,
         text: row.try_get("text")?,
         client_id: row.try_get("client_id")?,
+        deletes: row.try_get("deletes")?,
+        deleted: row.try_get("deleted")?,
     }
     .into_message()
 }

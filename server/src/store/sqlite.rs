@@ -169,12 +169,14 @@ mod tests {
             nick: Nickname::parse("alice").expect("nick"),
             text: MessageText::parse(text).expect("text"),
             client_id: client_id.map(|c| ClientId::parse(c).expect("client id")),
+            deletes: None,
         }
     }
 
     fn id_of(appended: Appended) -> u64 {
         match appended {
             Appended::New(m) | Appended::Duplicate(m) => m.id,
+            Appended::NoTarget => panic!("nothing stored"),
         }
     }
 
@@ -238,6 +240,7 @@ mod tests {
             .map(|r| match r {
                 Appended::New(m) => (true, m.room.as_str(), m.id),
                 Appended::Duplicate(m) => (false, m.room.as_str(), m.id),
+                Appended::NoTarget => panic!("nothing stored"),
             })
             .collect();
         assert_eq!(

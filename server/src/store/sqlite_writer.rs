@@ -23,10 +23,16 @@ use super::{Appended, NewMessage, StoreError};
 /// A resend's first copy, found through the `(room, client_id)` index: the
 /// lookup must be a search of that index, never a scan of the room (a room
 /// of 100,000 messages made every batch read all of them).
-pub(super) const FIND_RESEND: &str = "SELECT id, ts, nick, text FROM messages INDEXED BY messages_room_client_id \
-                                      WHERE room = ?1 AND client_id = ?2";
+pub(super) const FIND_RESEND: &str = "SELECT id, ts, nick, text, deleted FROM messages \
+                                      INDEXED BY messages_room_client_id WHERE room = ?1 AND client_id = ?2";
+/// A message's deletion, if it was deleted before.
+const FIND_DELETION: &str = "SELECT id, ts, nick, text FROM messages INDEXED BY messages_room_deletes \
+                             WHERE room = ?1 AND deletes = ?2";
+/// Wipes the message a deletion deletes (never a change: those are not messages).
+const WIPE: &str = "UPDATE messages SET text = ?3, deleted = 1 WHERE room = ?1 AND id = ?2 AND deletes IS NULL";
 const LATEST_ID: &str = "SELECT MAX(id) FROM messages WHERE room = ?1";
-const INSERT: &str = "INSERT INTO messages (room, id, ts, nick, text, client_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+const INSERT: &str =
+    "INSERT INTO messages (room, id, ts, nick, text, client_id, deletes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
 /// A batch to commit and where its outcome goes.
 struct Job {
@@ -110,8 +116,45 @@ fn append(connection: &mut Connection, messages: Vec<NewMessage>) -> Result<Vec<
         let mut next_ids: HashMap<RoomName, u64> = HashMap::new();
         // Resends within this batch, which the index cannot see yet.
         let mut in_batch: HashMap<(RoomName, ClientId), ChatMessage> = HashMap::new();
+        let mut find_deletion = transaction.prepare_cached(FIND_DELETION).map_err(StoreError::database)?;
+        let mut wipe = transaction.prepare_cached(WIPE).map_err(StoreError::database)?;
+        // Deletions within this batch, by (room, message deleted).
+        let mut deleted_in_batch: HashMap<(RoomName, u64), ChatMessage> = HashMap::new();
         for message in messages {
-            let NewMessage { room, ts, nick, text, client_id } = message;
+            let NewMessage { room, ts, nick, text, client_id, deletes } = message;
+            if let Some(target) = deletes {
+                let key = (room.clone(), target);
+                if let Some(first) = deleted_in_batch.get(&key) {
+                    results.push(Appended::Duplicate(first.clone()));
+                    continue;
+                }
+                let first = find_deletion
+                    .query_row(params![room.as_str(), to_i64(target)], |row| {
+                        Ok(StoredRow {
+                            room: room.to_string(),
+                            id: row.get(0)?,
+                            ts: row.get(1)?,
+                            nick: row.get(2)?,
+                            text: row.get(3)?,
+                            client_id: None,
+                            deletes: Some(to_i64(target)),
+                            deleted: false,
+                        })
+                    })
+                    .optional()
+                    .map_err(StoreError::database)?;
+                if let Some(first) = first {
+                    results.push(Appended::Duplicate(first.into_message()?));
+                    continue;
+                }
+                let wiped = wipe
+                    .execute(params![room.as_str(), to_i64(target), text.as_str()])
+                    .map_err(StoreError::database)?;
+                if wiped == 0 {
+                    results.push(Appended::NoTarget);
+                    continue;
+                }
+            }
             if let Some(client_id) = &client_id {
                 let key = (room.clone(), client_id.clone());
                 if let Some(first) = in_batch.get(&key) {
@@ -127,6 +170,8 @@ fn append(connection: &mut Connection, messages: Vec<NewMessage>) -> Result<Vec<
                             nick: row.get(2)?,
                             text: row.get(3)?,
                             client_id: Some(client_id.to_string()),
+                            deletes: None,
+                            deleted: row.get(4)?,
                         })
                     })
                     .optional()
@@ -154,12 +199,16 @@ fn append(connection: &mut Connection, messages: Vec<NewMessage>) -> Result<Vec<
                     to_i64(ts),
                     nick.as_str(),
                     text.as_str(),
-                    client_id.as_ref().map(ClientId::as_str)
+                    client_id.as_ref().map(ClientId::as_str),
+                    deletes.map(to_i64)
                 ])
                 .map_err(StoreError::database)?;
-            let stored = ChatMessage { room, id, ts, nick, text, client_id };
+            let stored = ChatMessage { room, id, ts, nick, text, client_id, deletes, deleted: false };
             if let Some(client_id) = &stored.client_id {
                 in_batch.insert((stored.room.clone(), client_id.clone()), stored.clone());
+            }
+            if let Some(target) = deletes {
+                deleted_in_batch.insert((stored.room.clone(), target), stored.clone());
             }
             results.push(Appended::New(stored));
         }
@@ -194,6 +243,7 @@ mod tests {
             nick: Nickname::parse("alice").expect("nick"),
             text: MessageText::parse(format!("m{n}")).expect("text"),
             client_id: Some(ClientId::parse(client_id).expect("client id")),
+            deletes: None,
         }
     }
 

@@ -333,6 +333,8 @@ mod tests {
             nick: Nickname::parse("ann").expect("nick"),
             text: MessageText::parse(format!("m{id}")).expect("text"),
             client_id: None,
+            deletes: None,
+            deleted: false,
         }
     }
 
