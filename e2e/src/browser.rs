@@ -212,6 +212,15 @@ impl Browser {
             .unwrap_or_else(|e| panic!("a {name} button: {e}"))
     }
 
+    /// The button named `name` on the log's message that says `text`.
+    pub async fn message_button(&self, text: &str, name: &str) -> fantoccini::elements::Element {
+        let path = format!(
+            "//li[contains(@class,'message')][.//p[contains(@class,'text') and normalize-space(.)='{text}']]\
+             //button[normalize-space(.)='{name}']"
+        );
+        self.client.find(Locator::XPath(&path)).await.unwrap_or_else(|e| panic!("a {name} button on “{text}”: {e}"))
+    }
+
     /// Types `text` into the composer and presses Enter.
     pub async fn send_with_enter(&self, text: &str) {
         let composer = self.client.find(Locator::Css("input[aria-label=Message]")).await.expect("composer");

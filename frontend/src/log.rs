@@ -5,7 +5,6 @@
 //! to resume after, what to page before, is this message new) cost nothing
 //! however long the log is.
 
-use std::collections::BTreeSet;
 use std::ops::Deref;
 use std::rc::Rc;
 
@@ -49,7 +48,8 @@ pub struct Log {
     next_notice: u64,
     /// Messages the log's deletions delete, so a copy that arrives after its
     /// deletion (an older page read just before it) is shown deleted too.
-    deleted: BTreeSet<u64>,
+    /// Sorted.
+    deleted: Vec<u64>,
 }
 
 impl Deref for Log {
@@ -120,10 +120,13 @@ impl Log {
         let mut affected = false;
         for entry in &self.entries[added] {
             if let LogEntry::Message(message) = entry {
-                if let Some(target) = message.deletes {
-                    affected |= self.deleted.insert(target);
+                if let Some(target) = message.deletes
+                    && let Err(at) = self.deleted.binary_search(&target)
+                {
+                    self.deleted.insert(at, target);
+                    affected = true;
                 }
-                affected |= self.deleted.contains(&message.id) && !message.deleted;
+                affected |= !message.deleted && self.deleted.binary_search(&message.id).is_ok();
             }
         }
         if !affected {
@@ -132,7 +135,7 @@ impl Log {
         for entry in Rc::make_mut(&mut self.entries) {
             if let LogEntry::Message(message) = entry
                 && !message.deleted
-                && self.deleted.contains(&message.id)
+                && self.deleted.binary_search(&message.id).is_ok()
                 && let Ok(text) = MessageText::parse(DELETED_TEXT)
             {
                 message.deleted = true;
