@@ -85,6 +85,11 @@ pub struct Args {
     #[arg(long, default_value_t = 0.0)]
     pub login_flood: f64,
 
+    /// Clients sign in: a file of session tokens, one per line, one per
+    /// client (client 0 first), as `chat-seed-accounts` writes it.
+    #[arg(long)]
+    pub sessions: Option<std::path::PathBuf>,
+
     /// A label for the report.
     #[arg(long, default_value = "")]
     pub label: String,

@@ -18,7 +18,10 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::http::Uri;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
+use tokio_tungstenite::tungstenite::http::header::COOKIE;
+use tokio_tungstenite::tungstenite::http::{HeaderValue, Uri};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -45,17 +48,40 @@ pub fn source_for(server: IpAddr, index: usize) -> Option<IpAddr> {
     }
 }
 
+/// Session tokens of signed-in clients, by client index (`--sessions`; see
+/// the `chat-seed-accounts` tool): client `i` sends the `i`th as its
+/// `chat_session` cookie, and speaks as that account. Set once, at start.
+static SESSIONS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
+/// Makes clients sign in with `tokens` (one per client, by index).
+pub fn use_sessions(tokens: Vec<String>) {
+    let _ = SESSIONS.set(tokens);
+}
+
+/// Client `index`'s upgrade request: with its session cookie, if there are sessions.
+fn upgrade_request(url: &str, index: usize) -> Result<Request, String> {
+    let mut request = url.into_client_request().map_err(|e| format!("{url}: {e}"))?;
+    if let Some(sessions) = SESSIONS.get() {
+        let token = sessions.get(index).ok_or_else(|| format!("no session for client {index} (--sessions)"))?;
+        let cookie = HeaderValue::from_str(&format!("chat_session={token}")).map_err(|e| e.to_string())?;
+        request.headers_mut().insert(COOKIE, cookie);
+    }
+    Ok(request)
+}
+
 /// Opens client `index`'s WebSocket to `url` (small buffers: tens of
 /// thousands of clients share this process).
 pub async fn open(url: &str, index: usize) -> Result<Socket, String> {
     let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
+    let request = upgrade_request(url, index)?;
     let uri: Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
     let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
     let server = host.parse::<IpAddr>().ok().zip(uri.port_u16().or(Some(80)));
     let Some((ip, port)) = server.filter(|(ip, _)| source_for(*ip, index).is_some()) else {
         // A name or a non-loopback address: the usual way.
-        let (socket, _) =
-            tokio_tungstenite::connect_async_with_config(url, Some(config), true).await.map_err(|e| e.to_string())?;
+        let (socket, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true)
+            .await
+            .map_err(|e| e.to_string())?;
         return Ok(socket);
     };
     let socket = TcpSocket::new_v4().map_err(|e| e.to_string())?;
@@ -64,7 +90,7 @@ pub async fn open(url: &str, index: usize) -> Result<Socket, String> {
     }
     let stream = socket.connect(SocketAddr::new(ip, port)).await.map_err(|e| e.to_string())?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    let (socket, _) = tokio_tungstenite::client_async_with_config(url, MaybeTlsStream::Plain(stream), Some(config))
+    let (socket, _) = tokio_tungstenite::client_async_with_config(request, MaybeTlsStream::Plain(stream), Some(config))
         .await
         .map_err(|e| e.to_string())?;
     Ok(socket)

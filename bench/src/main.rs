@@ -15,6 +15,15 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = args::Args::parse();
+    if let Some(path) = &args.sessions {
+        match std::fs::read_to_string(path) {
+            Ok(tokens) => chat_bench::dial::use_sessions(tokens.lines().map(str::to_owned).collect()),
+            Err(error) => {
+                eprintln!("chat-load: cannot read {}: {error}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let run = if args.storm { storm::run(&args).await } else { clients::run(&args).await };
     match run {
         Ok(report) => {
