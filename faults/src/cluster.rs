@@ -265,6 +265,26 @@ impl Postgres {
         }
     }
 
+    /// `room`'s deletions and deleted messages: (id, message it deletes, deleted).
+    pub async fn deletions(&self, room: &str) -> Vec<(u64, Option<u64>, bool)> {
+        let sql = format!(
+            "SELECT id, coalesce(deletes, 0), deleted FROM messages \
+             WHERE room = '{room}' AND (deletes IS NOT NULL OR deleted) ORDER BY id"
+        );
+        let output = Command::new("psql").arg(&self.database).args(["-At", "-F", "\t", "-c", &sql]).output().await;
+        let output = output.expect("psql runs");
+        assert!(output.status.success(), "reading the deletions: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| {
+                let mut fields = line.split('\t');
+                let id = fields.next()?.parse().ok()?;
+                let deletes = fields.next()?.parse().ok().filter(|target| *target != 0);
+                Some((id, deletes, fields.next()? == "t"))
+            })
+            .collect()
+    }
+
     /// Every stored message: (room, id, client id).
     pub async fn messages(&self) -> Vec<(String, u64, Option<String>)> {
         let output = Command::new("psql")

@@ -11,6 +11,7 @@ mod args;
 mod checker;
 mod client;
 mod cluster;
+mod deletions;
 mod gauges;
 mod impostor;
 mod nemesis;
@@ -97,6 +98,11 @@ async fn main() -> ExitCode {
     let ban_after = duration.mul_f64(rng.random_range(0.2..0.7));
     let trespassers =
         tokio::spawn(trespass::run(accounts, cluster.addresses(), rng.random(), ban_after, phases.clone()));
+    // Deletions among the first room's messages.
+    let edited = RoomName::parse("room-0").expect("room name");
+    let editor = deletions::prepare(cluster.addresses()[0]).await;
+    let editing =
+        tokio::spawn(deletions::run(editor, edited.clone(), cluster.addresses(), rng.random(), phases.clone()));
     let sampler = tokio::spawn(gauges::sample(cluster.addresses(), phases.clone()));
 
     let injected = nemesis::inject(&mut cluster, &faults, start, duration).await;
@@ -121,6 +127,8 @@ async fn main() -> ExitCode {
         trespassed.heard.len(),
         trespass::HALL
     );
+    let edits = editing.await.expect("the editor task");
+    println!("deletions: {} confirmed, {} unanswered by every node asked", edits.confirmed.len(), edits.unanswered);
     let peaks = sampler.await.expect("the gauge sampler");
     println!(
         "impostor: {} joins tried under others' names, {} got in (the name was free)",
@@ -148,6 +156,7 @@ async fn main() -> ExitCode {
     );
     let mut checked = checker::check(&evidence);
     checked.extend(trespass::check(&trespassed, &injected.windows));
+    checked.push(deletions::check(&edits, &cluster.postgres.deletions(edited.as_str()).await));
     let violations = report(&injected, &histories, &evidence, &checked, quiet);
     println!("violations: {violations}");
     if violations == 0 {

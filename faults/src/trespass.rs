@@ -76,7 +76,7 @@ fn lock(record: &Shared) -> std::sync::MutexGuard<'_, Record> {
 }
 
 /// One HTTP request to a node: (status, body, the session cookie it set).
-async fn http(
+pub(crate) async fn http(
     method: reqwest::Method,
     node: SocketAddr,
     path: &str,
@@ -133,7 +133,7 @@ pub async fn prepare(node: SocketAddr) -> Accounts {
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Opens `/ws` on `node`, signed in by `cookie` if any.
-async fn connect(node: SocketAddr, cookie: Option<&str>) -> Option<Socket> {
+pub(crate) async fn connect(node: SocketAddr, cookie: Option<&str>) -> Option<Socket> {
     let mut request = format!("ws://{node}/ws").into_client_request().ok()?;
     if let Some(cookie) = cookie {
         request.headers_mut().insert("cookie", cookie.parse().ok()?);
@@ -146,7 +146,8 @@ fn room(name: &str) -> RoomName {
     RoomName::parse(name).expect("room name")
 }
 
-fn join(room_name: &str, nick: &str, tab: &str, after: Option<u64>) -> Message {
+/// A `join` frame.
+pub(crate) fn join(room_name: &str, nick: &str, tab: &str, after: Option<u64>) -> Message {
     let join = ClientMessage::Join {
         room: room(room_name),
         nick: Nickname::parse(nick).expect("nick"),
