@@ -78,6 +78,9 @@ pub async fn run(
         if socket.send(join(room.as_str(), EDITOR, "editor-tab", None)).await.is_err() {
             continue;
         }
+        // A deadline kept across frames: a sleep started anew per frame would
+        // rarely end in a busy room.
+        let mut next = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 frame = socket.next() => match frame {
@@ -89,7 +92,8 @@ pub async fn run(
                     Some(Ok(_)) => {}
                     _ => break,
                 },
-                () = tokio::time::sleep(Duration::from_millis(rng.random_range(300..900))) => {
+                () = tokio::time::sleep_until(next) => {
+                    next = tokio::time::Instant::now() + Duration::from_millis(rng.random_range(300..900));
                     let stored: Vec<u64> = sent.values().flatten().copied().collect();
                     if !stored.is_empty() && rng.random_bool(0.4) {
                         let target = stored[rng.random_range(0..stored.len())];
