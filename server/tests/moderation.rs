@@ -259,3 +259,49 @@ async fn members_report_messages_and_moderators_work_the_queue() {
         ("resolve_report", format!("report {report_id}").as_str())
     );
 }
+
+#[actix_web::test]
+async fn a_guest_is_banned_by_name_and_the_ban_holds_its_address() {
+    let app = TestApp::spawn().await;
+    let alice = registered(app.address, "alice").await;
+    assert_eq!(post(app.address, &alice, "/api/rooms", json!({ "name": "town" })).await.status, 201);
+    let mut alice_tab = JsonClient::connect_with_cookie(app.address, Some(&alice)).await;
+    alice_tab.enter("town", "alice", None).await;
+    let mut gus = JsonClient::connect(app.address).await;
+    gus.enter("town", "gus", None).await;
+
+    // Nobody of that name in the room: nothing to ban.
+    let nobody = post(app.address, &alice, "/api/rooms/town/bans", json!({ "user": "nobody-here" })).await;
+    assert_eq!((nobody.status, nobody.error()), (404, ApiErrorCode::NotFound));
+    // The moderator names the guest; the guest's own session bans its address.
+    let ban = post(app.address, &alice, "/api/rooms/town/bans", json!({ "user": "gus", "seconds": 600 })).await;
+    assert_eq!(ban.status, 202, "{}", ban.body);
+    let (code, message) = told_within_a_second(&mut gus).await;
+    assert_eq!((code, message.as_str()), (ErrorCode::Banned, "you are banned from #town"));
+    // Listed by its address (every test client comes from 127.0.0.1), and audited by name.
+    let bans = eventually_listed(app.address, &alice).await;
+    assert_eq!(bans.bans.iter().map(|b| (b.target.as_str(), b.address)).collect::<Vec<_>>(), [("127.0.0.1", true)]);
+    let log = parsed::<AuditLog>(&api(Method::GET, app.address, "/api/rooms/town/audit", None, &alice).await);
+    assert!(log.entries.iter().any(|e| e.action == "ban" && e.target == "gus (guest, by address)"), "{log:?}");
+    // From that address, under any name: refused; the account that banned stays.
+    let mut again = JsonClient::connect(app.address).await;
+    assert_code(&join_answer(&mut again, "town", "gus-again").await, ErrorCode::Banned);
+    let hello = alice_tab.say("still here").await;
+    alice_tab.next_ack(&hello).await;
+    // Lifted by its address: back in.
+    let lifted = api(Method::DELETE, app.address, "/api/rooms/town/bans/127.0.0.1", None, &alice).await;
+    assert_eq!(lifted.status, 204);
+    assert!(matches!(join_answer(&mut again, "town", "gus").await, ServerMessage::Joined { .. }));
+}
+
+/// The room's bans once one is listed (a guest's session stores its own, a moment after the request).
+async fn eventually_listed(address: std::net::SocketAddr, cookie: &str) -> Bans {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        let bans = parsed::<Bans>(&api(Method::GET, address, "/api/rooms/town/bans", None, cookie).await);
+        if !bans.bans.is_empty() || tokio::time::Instant::now() > deadline {
+            return bans;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

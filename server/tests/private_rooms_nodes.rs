@@ -130,3 +130,26 @@ async fn a_ban_on_one_node_closes_the_room_on_another_and_slow_mode_holds_across
         ServerMessage::Error { code: ErrorCode::Banned, .. }
     ));
 }
+
+#[actix_web::test]
+async fn a_guest_banned_by_name_on_one_node_is_banned_by_address_on_every_node() {
+    let Some((database, redis)) = support::redis::services().await else { return };
+    let (a, b) = (support::redis::node(&database, &redis).await, support::redis::node(&database, &redis).await);
+    let alice = registered(a.address, "alice").await;
+    let created = api(Method::POST, a.address, "/api/rooms", Some(json!({ "name": "town" })), &alice).await;
+    assert_eq!(created.status, 201);
+    let mut gus_on_b = JsonClient::connect(b.address).await;
+    gus_on_b.enter("town", "gus", None).await;
+
+    // Asked of A; only B knows gus's address: gus leaves within a second, banned.
+    let ban = api(Method::POST, a.address, "/api/rooms/town/bans", Some(json!({ "user": "gus" })), &alice).await;
+    assert_eq!(ban.status, 202, "{}", ban.body);
+    let told = left_within(&mut gus_on_b, Duration::from_secs(1)).await;
+    assert!(matches!(told, ServerMessage::Error { code: ErrorCode::Banned, .. }), "{told:?}");
+    // That address is refused on A too.
+    let mut gus_on_a = JsonClient::connect(a.address).await;
+    assert!(matches!(
+        join_answer(&mut gus_on_a, "town", "gus").await,
+        ServerMessage::Error { code: ErrorCode::Banned, .. }
+    ));
+}

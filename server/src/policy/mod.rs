@@ -207,7 +207,7 @@ impl RoomPolicy {
     }
 
     /// Whether a session that joined `room` as `name` at `joined` was kicked since.
-    pub fn kicked_since(&self, room: &RoomName, name: &str, joined: tokio::time::Instant) -> bool {
+    pub fn kicked_since(&self, room: &RoomName, name: &str, joined: tokio::time::Instant) -> Option<kicks::Kick> {
         self.kicks.kicked_since(room, name, joined)
     }
 
@@ -233,18 +233,21 @@ impl RoomPolicy {
     /// This node changed `room` in the store: every node forgets what it
     /// knew of it and the room's sessions check again.
     pub async fn changed(&self, room: &RoomName) {
-        self.announce(RoomChange { room: room.clone(), kicked: None, banned: None }).await;
+        self.announce(RoomChange { room: room.clone(), kicked: None, banned: None, address_ban: None }).await;
     }
 
-    /// A moderator kicked `name` out of `room`: its sessions there leave, on every node.
-    pub async fn kick(&self, room: &RoomName, name: &str) {
-        self.announce(RoomChange { room: room.clone(), kicked: Some(name.to_owned()), banned: None }).await;
+    /// A moderator kicked `name` out of `room`: its sessions there leave, on
+    /// every node; with `address_ban`, a guest's session under that name
+    /// also bans its address (see [`kicks`]).
+    pub async fn kick(&self, room: &RoomName, name: &str, address_ban: Option<kicks::AddressBan>) {
+        let change = RoomChange { room: room.clone(), kicked: Some(name.to_owned()), banned: None, address_ban };
+        self.announce(change).await;
     }
 
     /// A moderator banned someone from `room` (stored): their sessions there
     /// leave, on every node, even one that cannot read the database now.
     pub async fn ban(&self, room: &RoomName, ban: KnownBan) {
-        self.announce(RoomChange { room: room.clone(), kicked: None, banned: Some(ban) }).await;
+        self.announce(RoomChange { room: room.clone(), kicked: None, banned: Some(ban), address_ban: None }).await;
     }
 
     async fn announce(&self, change: RoomChange) {
@@ -258,7 +261,7 @@ impl RoomPolicy {
     async fn heard(&self, change: &RoomChange) {
         let room = &change.room;
         if let Some(name) = &change.kicked {
-            self.kicks.kicked(room, name);
+            self.kicks.kicked(room, name, change.address_ban.clone());
         }
         if let Some(ban) = &change.banned {
             self.known.banned(room, ban.clone());

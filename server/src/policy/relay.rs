@@ -25,6 +25,10 @@ pub struct RoomChange {
     /// read the database at that moment still keeps the banned out).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub banned: Option<super::known::KnownBan>,
+    /// With `kicked`, a guest's (or token user's) name: the kicked session
+    /// also bans its own address, which only its node knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address_ban: Option<super::kicks::AddressBan>,
 }
 
 /// Publishes room changes to every node.

@@ -15,10 +15,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chat_shared::RoomName;
 use chat_shared::api::{ApiErrorCode, AuditLog, AuditView, BanView, Bans, CreateBan, Role, SlowMode, Target};
 
-use super::api_accounts::refuse;
+use super::api_accounts::{refuse, unavailable};
 use super::api_rooms::{OrUnavailable, Refused, account, allowed, body, not_found, respond, room_of};
+use crate::accounts::name_key::name_key;
 use crate::accounts::store::SessionUser;
 use crate::app_state::AppState;
+use crate::policy::kicks::AddressBan;
 use crate::policy::known::KnownBan;
 use crate::policy::now_ms;
 use crate::policy::rules::{Action, Party};
@@ -117,7 +119,7 @@ async fn kick(
             // An account's name, or any name in the room (a guest's).
             let name = ordinary_account(&state, &room, &asked.user).await?.map_or(asked.user, |target| target.name);
             audit(&state, &room, &user, "kick", &name, "").await;
-            state.policy.kick(&room, &name).await;
+            state.policy.kick(&room, &name, None).await;
             Ok(HttpResponse::NoContent().finish())
         }
         .await,
@@ -137,6 +139,11 @@ async fn ban_subject(
             let target = target.ok_or_else(|| not_found(format_args!("account {name}")))?;
             Ok((ban_target(Party::User(target.id)).unwrap_or_default(), target.name))
         }
+        (None, None) => Err(conflict(
+            ApiErrorCode::InvalidRequest,
+            StatusCode::BAD_REQUEST,
+            "name a \"user\" or an \"address\"".into(),
+        )),
         (None, Some(address)) => {
             let address: IpAddr = address.trim().parse().map_err(|_| {
                 let message = format!("“{address}” is not an IP address");
@@ -159,11 +166,16 @@ async fn ban(req: HttpRequest, path: web::Path<String>, bytes: web::Bytes, state
             let room = room_of(&path)?;
             let asked: CreateBan = body(&bytes, "{\"user\" | \"address\", \"seconds\"?}")?;
             allowed(&state, &user, &room, Action::Moderate).await?;
-            let (target, label) = ban_subject(&state, &room, asked.user.as_deref(), asked.address.as_deref()).await?;
             let now = now_ms();
             let until_ms = asked.seconds.map(|seconds| {
                 now.saturating_add(i64::try_from(Duration::from_secs(seconds).as_millis()).unwrap_or(i64::MAX))
             });
+            if let (Some(name), None) = (asked.user.as_deref(), asked.address.as_deref())
+                && state.accounts.user_named(name).await.or_unavailable()?.is_none()
+            {
+                return ban_guest(&state, &room, &user, name, until_ms, asked.seconds).await;
+            }
+            let (target, label) = ban_subject(&state, &room, asked.user.as_deref(), asked.address.as_deref()).await?;
             let record =
                 NewBan { room: room.as_str(), target: &target, label: &label, until_ms, by: user.id, now_ms: now };
             state.policy.store().ban(record).await.or_unavailable()?;
@@ -176,6 +188,34 @@ async fn ban(req: HttpRequest, path: web::Path<String>, bytes: web::Bytes, state
         }
         .await,
     )
+}
+
+/// Most names of a room read to find a guest by name.
+const GUEST_LOOKUP_MAX: usize = 10_000;
+
+/// Bans the guest (or token user) named `name` in `room` by its address,
+/// which only the node its socket is on knows: the ban goes out as a kick
+/// that carries it, and the guest's session stores the ban of its own
+/// address (listed then by that address, and lifted by it). `202`: made
+/// where the guest is, a moment later.
+async fn ban_guest(
+    state: &AppState,
+    room: &RoomName,
+    moderator: &SessionUser,
+    name: &str,
+    until_ms: Option<i64>,
+    seconds: Option<u64>,
+) -> Result<HttpResponse, Refused> {
+    let members = state.presence.members_now(room, GUEST_LOOKUP_MAX).await;
+    let members = members.map_err(|_| Box::new(unavailable()))?;
+    let present = members.iter().any(|member| name_key(member.as_str()) == name_key(name));
+    if !present && members.len() < GUEST_LOOKUP_MAX {
+        return Err(not_found(format_args!("account or guest named {name} in #{room}")));
+    }
+    let detail = seconds.map_or_else(|| "until lifted".to_owned(), |seconds| format!("for {seconds} s"));
+    audit(state, room, moderator, "ban", &format!("{name} (guest, by address)"), &detail).await;
+    state.policy.kick(room, name, Some(AddressBan { until_ms, by: moderator.id })).await;
+    Ok(HttpResponse::Accepted().json(BanView { target: name.to_owned(), address: true, until_ms }))
 }
 
 async fn list_bans(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {

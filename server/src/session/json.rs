@@ -27,7 +27,11 @@ use crate::bus::Peer;
 use crate::hub::{ConnectionId, HubHandle, HubStopped, JoinClaim, JoinRequest, Outbound};
 use crate::policy::RoomPolicy;
 use crate::policy::changes::RoomWatch;
+use crate::policy::kicks::{AddressBan, Kick};
+use crate::policy::known::KnownBan;
+use crate::policy::rules::Party;
 use crate::policy::rules::{Caller, Denial};
+use crate::policy::store::{NewBan, ban_target};
 use crate::presence::{Claim, Presence};
 use crate::session::history_pages::HistoryPages;
 use crate::session::identity::{HeldToken, Identity};
@@ -314,6 +318,32 @@ impl JsonSession {
         Ok(())
     }
 
+    /// Stores the ban of this connection's address from `room` that a
+    /// moderator made by its name, and tells every node (its other sockets
+    /// leave too); the refusal to send. Without an address, only a kick.
+    async fn ban_own_address(&self, room: &RoomName, ban: AddressBan) -> ServerMessage {
+        let Some(address) = self.address else {
+            let message = format!("a moderator removed you from #{room}; you may join again");
+            return ServerMessage::error(ErrorCode::Forbidden, message);
+        };
+        let target = ban_target(Party::Address(address)).unwrap_or_default();
+        let label = address.to_string();
+        let record = NewBan {
+            room: room.as_str(),
+            target: &target,
+            label: &label,
+            until_ms: ban.until_ms,
+            by: ban.by,
+            now_ms: crate::policy::now_ms(),
+        };
+        match self.policy.store().ban(record).await {
+            Ok(()) => self.policy.ban(room, KnownBan { target, until_ms: ban.until_ms }).await,
+            // It leaves the room all the same; the moderator sees no ban listed and may ban again.
+            Err(error) => tracing::error!(%error, %room, "storing a guest's address ban failed"),
+        }
+        ServerMessage::error(ErrorCode::Banned, format!("you are banned from #{room}"))
+    }
+
     /// How long this connection must wait to post in `room` (slow mode), if
     /// it must. A post in a room it is not in is refused by the hub anyway.
     async fn slowed(&self, room: &RoomName) -> Option<u32> {
@@ -547,14 +577,21 @@ impl FrameHandler for JsonSession {
     /// from a private room, banned or kicked, here or on another node).
     async fn check_room(&mut self) -> Option<Outbound> {
         let room = self.joined.clone()?;
-        let kicked = self.claimed.as_ref().is_some_and(|(held, nick)| {
-            *held == room && self.policy.kicked_since(&room, nick.as_str(), self.joined_at)
-        });
-        let refusal = if kicked {
-            let message = format!("a moderator removed you from #{room}; you may join again");
-            ServerMessage::error(ErrorCode::Forbidden, message)
-        } else {
-            self.not_a_member(&room).await?
+        let kick = self
+            .claimed
+            .as_ref()
+            .filter(|(held, _)| *held == room)
+            .and_then(|(_, nick)| self.policy.kicked_since(&room, nick.as_str(), self.joined_at));
+        let refusal = match kick {
+            // A guest (or token user) banned by name: known here by its address.
+            Some(Kick { address_ban: Some(ban) }) if !matches!(self.identity.caller(), Caller::Account(_)) => {
+                self.ban_own_address(&room, ban).await
+            }
+            Some(_) => {
+                let message = format!("a moderator removed you from #{room}; you may join again");
+                ServerMessage::error(ErrorCode::Forbidden, message)
+            }
+            None => self.not_a_member(&room).await?,
         };
         tracing::info!(%room, connection = self.id, "no longer allowed in the room; leaving it");
         // A stopped hub ends the connection anyway.
