@@ -10,6 +10,7 @@ use actix_web::{App, HttpServer, web};
 use tokio::sync::mpsc;
 use tokio_util::task::TaskTracker;
 
+use crate::accounts::attempts::{AttemptLimits, SharedCounts};
 use crate::accounts::postgres::PostgresAccounts;
 use crate::accounts::revocations::Revocations;
 use crate::accounts::signed_out_relay::SignedOutRelay;
@@ -251,7 +252,12 @@ impl Application {
         }
         // Half the cores hash passwords at most: the chat keeps the rest.
         let account_store = accounts.clone();
-        let accounts = Arc::new(Accounts::new(accounts, workers.div_ceil(2)));
+        // With several nodes, guesses are counted by all of them together.
+        let limits = match &redis {
+            Some(client) => AttemptLimits::shared(SharedCounts::new(client.clone(), store.epoch())?),
+            None => AttemptLimits::default(),
+        };
+        let accounts = Arc::new(Accounts::new(accounts, workers.div_ceil(2), limits));
         let revocations = Arc::new(Revocations::default());
         let signed_out_relay = redis.map(|client| SignedOutRelay::start(client, store.epoch(), revocations.clone()));
         let sweep_every = Duration::from_secs(config.session_sweep_secs);

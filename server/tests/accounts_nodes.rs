@@ -109,3 +109,26 @@ async fn a_token_holds_on_every_node_with_the_same_grants_and_refreshes_on_any()
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(on_b.raw().close_code_within(Duration::from_millis(100)).await, None, "refreshed on b, still open");
 }
+
+#[actix_web::test]
+async fn guesses_spread_over_the_nodes_count_together() {
+    let Some((database, redis)) = support::redis::services().await else { return };
+    let (a, b) = (node(&database, &redis).await, node(&database, &redis).await);
+    assert_eq!(credentials(a.address, "/api/register", "alice", "correct horse").await.status, 201);
+    // Ten wrong passwords, five through each node: alice is closed on both,
+    // as she would be after ten through one (each node alone has seen five).
+    for n in 0..10 {
+        let node = if n % 2 == 0 { a.address } else { b.address };
+        assert_eq!(credentials(node, "/api/login", "alice", "wrong guess").await.status, 401, "guess {n}");
+    }
+    for node in [a.address, b.address] {
+        let refused = credentials(node, "/api/login", "alice", "correct horse").await;
+        assert_eq!((refused.status, refused.error()), (429, ApiErrorCode::RateLimited));
+    }
+    // Registrations from one address, likewise: ten in all, whichever node.
+    for n in 0..9 {
+        let node = if n % 2 == 0 { a.address } else { b.address };
+        assert_eq!(credentials(node, "/api/register", &format!("user{n}"), "correct horse").await.status, 201);
+    }
+    assert_eq!(credentials(b.address, "/api/register", "one-too-many", "correct horse").await.status, 429);
+}

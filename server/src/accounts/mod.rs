@@ -85,14 +85,10 @@ pub fn now_ms() -> i64 {
 }
 
 impl Accounts {
-    /// Accounts kept in `store`, passwords hashed `parallel` at a time.
-    pub fn new(store: Arc<dyn AccountStore>, parallel: usize) -> Self {
-        Self {
-            store,
-            hasher: PasswordHasher::new(parallel),
-            limits: AttemptLimits::default(),
-            known_reserved: RwLock::default(),
-        }
+    /// Accounts kept in `store`, passwords hashed `parallel` at a time,
+    /// guessing limited by `limits`.
+    pub fn new(store: Arc<dyn AccountStore>, parallel: usize, limits: AttemptLimits) -> Self {
+        Self { store, hasher: PasswordHasher::new(parallel), limits, known_reserved: RwLock::default() }
     }
 
     fn check_password(password: &str) -> Result<(), AccountError> {
@@ -106,7 +102,7 @@ impl Accounts {
     pub async fn register(&self, username: &str, password: &str, from: IpAddr) -> Result<SignedIn, AccountError> {
         let name = Nickname::parse(username).map_err(|error| AccountError::InvalidUsername(error.to_string()))?;
         Self::check_password(password)?;
-        self.limits.may_register(from, Instant::now()).map_err(AccountError::RateLimited)?;
+        self.limits.may_register(from, Instant::now()).await.map_err(AccountError::RateLimited)?;
         let key = name_key::name_key(name.as_str());
         if self.store.user_by_key(&key).await?.is_some() {
             return Err(AccountError::UsernameTaken(name.as_str().to_owned()));
@@ -124,18 +120,18 @@ impl Accounts {
     /// Signs `username` in if `password` is its password.
     pub async fn sign_in(&self, username: &str, password: &str, from: IpAddr) -> Result<SignedIn, AccountError> {
         let key = name_key::name_key(username);
-        self.limits.may_sign_in(from, &key, Instant::now()).map_err(AccountError::RateLimited)?;
+        self.limits.may_sign_in(from, &key, Instant::now()).await.map_err(AccountError::RateLimited)?;
         // An over-long password fails like a wrong one (after the same work).
         let password = if password.len() > PASSWORD_MAX_BYTES { "" } else { password };
         let user = self.store.user_by_key(&key).await?;
         let matches = self.hasher.verify(password, user.as_ref().map(|user| user.password_hash.as_str())).await?;
         match user {
             Some(user) if matches => {
-                self.limits.succeeded(&key);
+                self.limits.succeeded(&key).await;
                 self.start_session(SessionUser { id: user.id, name: user.name }).await
             }
             _ => {
-                self.limits.failed(from, &key, Instant::now());
+                self.limits.failed(from, &key, Instant::now()).await;
                 tracing::info!(%from, "a sign-in failed");
                 Err(AccountError::InvalidCredentials)
             }
