@@ -67,6 +67,8 @@ pub struct Metrics {
     /// Clients dropped for not reading: their outbound queue overflowed, or a
     /// write to them waited past its deadline.
     pub slow_consumer_closes: Counter,
+    /// Standings read from the database (joins, posts and room changes the cache could not answer).
+    pub standing_reads: Counter,
     /// Frames dropped by the per-connection rate limit.
     pub rate_limited_frames: Counter,
     /// Times a Redis bus (re)subscribed after connecting.
@@ -162,6 +164,7 @@ impl Metrics {
             upgrades_refused: Family::default(),
             store_latency: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.000_05, 2.0, 16))),
             slow_consumer_closes: Counter::default(),
+            standing_reads: Counter::default(),
             rate_limited_frames: Counter::default(),
             bus_reconnects: Counter::default(),
             bus_gap_reads: Counter::default(),
@@ -175,6 +178,11 @@ impl Metrics {
         registry.register("messages_out", "Data frames written to clients", metrics.messages_out.clone());
         registry.register("bytes_out", "Payload bytes written to clients", metrics.bytes_out.clone());
         registry.register("upgrades_refused", "WebSocket upgrades refused", metrics.upgrades_refused.clone());
+        registry.register(
+            "standing_reads",
+            "Rooms' standings (may this caller enter, post) read from the database",
+            metrics.standing_reads.clone(),
+        );
         registry.register(
             "slow_consumer_closes",
             "Clients dropped for falling behind (queue overflow or a write past its deadline)",

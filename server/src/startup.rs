@@ -221,7 +221,8 @@ impl Application {
             Some(client) => SlowModeGate::shared(client.clone(), store.epoch())?,
             None => SlowModeGate::local(),
         };
-        let policy = Arc::new(RoomPolicy::new(rooms, redis.is_none(), slow_mode, &config.admins).await);
+        let reads = metrics.standing_reads.clone();
+        let policy = Arc::new(RoomPolicy::new(rooms, redis.is_none(), slow_mode, &config.admins, reads).await);
         if let Some(client) = &redis {
             policy.relay_through(client.clone(), store.epoch());
         }

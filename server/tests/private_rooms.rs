@@ -234,3 +234,49 @@ async fn invite_links_expire_run_out_and_can_be_revoked() {
     let members = parsed::<Members>(&api(Method::GET, app.address, "/api/rooms/ops/members", None, &bob).await);
     assert_eq!(members.members.len(), 2, "alice and bob");
 }
+
+/// The server's count of standings read from the database.
+async fn standing_reads(address: std::net::SocketAddr) -> u64 {
+    let metrics = reqwest::get(format!("http://{address}/metrics")).await.expect("metrics").text().await.expect("text");
+    let line = metrics.lines().find(|line| line.starts_with("chat_standing_reads_total ")).expect("the counter");
+    line.rsplit(' ').next().and_then(|n| n.parse().ok()).expect("a number")
+}
+
+#[actix_web::test]
+async fn a_change_of_one_member_is_checked_by_that_members_sessions_only() {
+    let app = TestApp::spawn().await;
+    let owner = registered(app.address, "owner").await;
+    assert_eq!(create(app.address, &owner, "ops", true).await.status, 201);
+    // Seven members (ten registrations per address at most), each in the room.
+    let mut members = Vec::new();
+    for n in 0..7 {
+        let name = format!("member{n}");
+        let cookie = registered(app.address, &name).await;
+        let link = invite(app.address, &owner, "ops", json!({})).await;
+        assert_eq!(accept(app.address, &cookie, &link.code).await.status, 200);
+        let mut tab = JsonClient::connect_with_cookie(app.address, Some(&cookie)).await;
+        tab.enter("ops", &name, None).await;
+        members.push((name, cookie, tab));
+    }
+    let settled = standing_reads(app.address).await;
+    // One member is removed: their socket leaves at once; the six others stay
+    // without reading anything (before, each of the room's sessions read its standing).
+    let removed = api(Method::DELETE, app.address, "/api/rooms/ops/members/member3", None, &owner).await;
+    assert_eq!(removed.status, 204, "{}", removed.body);
+    let (_, _, tab) = &mut members[3];
+    let told = tokio::time::timeout(Duration::from_secs(1), async {
+        loop {
+            if let ServerMessage::Error { code, .. } = tab.next().await {
+                return code;
+            }
+        }
+    });
+    assert_eq!(told.await.expect("told within a second"), ErrorCode::Forbidden);
+    let (_, _, still) = &mut members[0];
+    let said = still.say("still here").await;
+    still.next_ack(&said).await;
+    // Time for every session of the room to have checked, had it to.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let reads = standing_reads(app.address).await - settled;
+    assert!(reads <= 3, "{reads} standings read for one member's removal (the room's and theirs)");
+}

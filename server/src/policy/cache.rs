@@ -105,6 +105,20 @@ impl StandingCache {
         }
     }
 
+    /// `party`'s standing in `room` changed: its entry and the room's go,
+    /// the other parties' stand. (`Anyone`: what the room is changed, slow
+    /// mode say, which every party's entry holds too: all go.)
+    pub fn forget_party(&self, room: &RoomName, party: Party) {
+        if party == Party::Anyone {
+            return self.forget(room);
+        }
+        let mut inner = self.lock();
+        inner.version += 1;
+        let Some(slots) = inner.rooms.get_mut(room) else { return };
+        let gone = usize::from(slots.remove(&Party::Anyone).is_some()) + usize::from(slots.remove(&party).is_some());
+        inner.entries = inner.entries.saturating_sub(gone);
+    }
+
     /// Whether entries are used: only while every change is heard.
     pub fn set_trusted(&self, trusted: bool) {
         let mut inner = self.lock();

@@ -29,6 +29,18 @@ pub struct RoomChange {
     /// also bans its own address, which only its node knows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address_ban: Option<super::kicks::AddressBan>,
+    /// Whose standing changed: one party's (an account added, removed,
+    /// promoted, banned; `Anyone`: only what the room is, as slow mode), so
+    /// only their sessions check again; none: anyone's (the room made private).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concerns: Option<super::rules::Party>,
+}
+
+impl RoomChange {
+    /// A change of `room` for `concerns` (see the field), and nothing more.
+    pub fn of(room: &RoomName, concerns: Option<super::rules::Party>) -> Self {
+        Self { room: room.clone(), kicked: None, banned: None, address_ban: None, concerns }
+    }
 }
 
 /// Publishes room changes to every node.

@@ -30,7 +30,7 @@ impl Caller {
 
 /// Who a standing is about: the room itself (for anyone), an account, or
 /// the address of a guest or a token's user (whom bans name by address).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Party {
     /// Anyone: what the room is (private, slow mode, any bans at all).
     Anyone,

@@ -142,6 +142,14 @@ pub fn ban_target(party: Party) -> Option<String> {
     }
 }
 
+/// The party a ban's target (see [`ban_target`]) names, if it names one.
+pub fn party_of_target(target: &str) -> Option<Party> {
+    if let Some(id) = target.strip_prefix("user:") {
+        return id.parse().ok().map(Party::User);
+    }
+    target.strip_prefix("address:")?.parse().ok().map(Party::Address)
+}
+
 /// Created rooms, members and invites, durably.
 #[async_trait]
 pub trait RoomStore: Send + Sync + 'static {

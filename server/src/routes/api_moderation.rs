@@ -24,7 +24,7 @@ use crate::policy::kicks::AddressBan;
 use crate::policy::known::KnownBan;
 use crate::policy::now_ms;
 use crate::policy::rules::{Action, Party};
-use crate::policy::store::{AuditEntry, NewBan, ban_target};
+use crate::policy::store::{AuditEntry, NewBan, ban_target, party_of_target};
 
 /// The longest slow mode: a day.
 const SLOW_MODE_MAX_SECS: u32 = 24 * 3600;
@@ -97,7 +97,7 @@ async fn appoint_moderator(
                 return Err(conflict(ApiErrorCode::InvalidRequest, StatusCode::CONFLICT, message));
             }
             audit(&state, &room, &user, "moderator", &target.name, "").await;
-            state.policy.changed(&room).await;
+            state.policy.changed_for(&room, Party::User(target.id)).await;
             Ok(HttpResponse::NoContent().finish())
         }
         .await,
@@ -257,7 +257,10 @@ async fn unban(req: HttpRequest, path: web::Path<(String, String)>, state: web::
                 return Err(not_found(format_args!("ban of {subject} in #{room}")));
             }
             audit(&state, &room, &user, "unban", &label, "").await;
-            state.policy.changed(&room).await;
+            match party_of_target(&target) {
+                Some(party) => state.policy.changed_for(&room, party).await,
+                None => state.policy.changed(&room).await,
+            }
             Ok(HttpResponse::NoContent().finish())
         }
         .await,
@@ -283,7 +286,7 @@ async fn set_slow_mode(
             let set = state.policy.store().set_slow_mode(room.as_str(), asked.seconds).await;
             set.or_unavailable()?;
             audit(&state, &room, &user, "slow_mode", &format!("#{room}"), &format!("{} s", asked.seconds)).await;
-            state.policy.changed(&room).await;
+            state.policy.changed_for(&room, Party::Anyone).await;
             Ok(HttpResponse::Ok().json(asked))
         }
         .await,

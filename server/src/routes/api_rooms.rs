@@ -23,7 +23,7 @@ use crate::accounts::session_token;
 use crate::accounts::store::SessionUser;
 use crate::app_state::AppState;
 use crate::policy::now_ms;
-use crate::policy::rules::{Action, Caller, Denial, decide};
+use crate::policy::rules::{Action, Caller, Denial, Party, decide};
 use crate::policy::store::{Accepted, NewInvite};
 use crate::store::StoreError;
 
@@ -256,7 +256,7 @@ async fn accept_invite(req: HttpRequest, path: web::Path<String>, state: web::Da
                     let room = room_of(&room)?;
                     tracing::info!(%room, user = user.id, "joined through an invite link");
                     // This node (and the others) may remember the account as a stranger.
-                    state.policy.changed(&room).await;
+                    state.policy.changed_for(&room, Party::User(user.id)).await;
                     room
                 }
                 Accepted::AlreadyMember(room) => room_of(&room)?,
@@ -325,7 +325,7 @@ async fn remove_member(
             }
             tracing::info!(%room, member = target.id, by = user.id, "member removed");
             // Their sockets in the room, on every node, leave it now.
-            state.policy.changed(&room).await;
+            state.policy.changed_for(&room, Party::User(target.id)).await;
             Ok(HttpResponse::NoContent().finish())
         }
         .await,

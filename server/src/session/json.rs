@@ -67,6 +67,7 @@ pub fn run(
         guests: context.guests,
         policy: context.policy.clone(),
         room_watch: None,
+        room_change: None,
         address: context.peer,
         joined_at: tokio::time::Instant::now(),
     })
@@ -113,6 +114,9 @@ struct JsonSession {
     policy: Arc<RoomPolicy>,
     /// Changes of the room this connection is in.
     room_watch: Option<RoomWatch>,
+    /// Whose standing the last change heard concerns (`Some(None)`: anyone's),
+    /// until [`FrameHandler::check_room`] looks.
+    room_change: Option<Option<Party>>,
     /// The client's address (bans name guests by it).
     address: Option<std::net::IpAddr>,
     /// When it joined its room (a kick reaches the sessions in the room before it).
@@ -316,6 +320,15 @@ impl JsonSession {
         self.reading = None;
         self.room_watch = None;
         Ok(())
+    }
+
+    /// Who this connection is to the rooms' rules: its account, or (a guest,
+    /// a token's user) its address.
+    fn party(&self) -> Option<Party> {
+        match self.identity.caller() {
+            Caller::Account(user) => Some(Party::User(user)),
+            Caller::Guest | Caller::Token => self.address.map(Party::Address),
+        }
     }
 
     /// Stores the ban of this connection's address from `room` that a
@@ -591,6 +604,8 @@ impl FrameHandler for JsonSession {
                 let message = format!("a moderator removed you from #{room}; you may join again");
                 ServerMessage::error(ErrorCode::Forbidden, message)
             }
+            // Someone else's standing changed: this one's stands, no read needed.
+            None if self.room_change.take().flatten().is_some_and(|party| Some(party) != self.party()) => return None,
             None => self.not_a_member(&room).await?,
         };
         tracing::info!(%room, connection = self.id, "no longer allowed in the room; leaving it");
@@ -621,10 +636,17 @@ impl FrameHandler for JsonSession {
                     None => std::future::pending().await,
                 }
             };
-            tokio::select! {
-                done = read => done,
+            let concerns = tokio::select! {
+                done = read => Ok(done),
                 lapse = self.identity.lapse() => return Background::Lapse(lapse),
-                () = changed => return Background::RoomChanged,
+                concerns = changed => Err(concerns),
+            };
+            match concerns {
+                Ok(done) => done,
+                Err(concerns) => {
+                    self.room_change = Some(concerns);
+                    return Background::RoomChanged;
+                }
             }
         };
         self.reading = self.waiting.pop_front().map(|read| self.start(read));
