@@ -212,13 +212,19 @@ impl Browser {
             .unwrap_or_else(|e| panic!("a {name} button: {e}"))
     }
 
-    /// The button named `name` on the log's message that says `text`.
-    pub async fn message_button(&self, text: &str, name: &str) -> fantoccini::elements::Element {
+    /// The button named `name` on the log's message that says `text`, if there is one now.
+    pub async fn find_message_button(&self, text: &str, name: &str) -> Option<fantoccini::elements::Element> {
         let path = format!(
             "//li[contains(@class,'message')][.//p[contains(@class,'text') and normalize-space(.)='{text}']]\
              //button[normalize-space(.)='{name}']"
         );
-        self.client.find(Locator::XPath(&path)).await.unwrap_or_else(|e| panic!("a {name} button on “{text}”: {e}"))
+        self.client.find(Locator::XPath(&path)).await.ok()
+    }
+
+    /// The button named `name` on the log's message that says `text`.
+    pub async fn message_button(&self, text: &str, name: &str) -> fantoccini::elements::Element {
+        let found = self.find_message_button(text, name).await;
+        found.unwrap_or_else(|| panic!("a {name} button on “{text}”"))
     }
 
     /// Types `text` into the composer and presses Enter.
