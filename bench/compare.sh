@@ -134,10 +134,7 @@ run_nodes() {
     nodes+=($!)
     pids+=(--server-pid "$!")
     urls+=(--url "ws://127.0.0.1:$PORT/ws")
-    for _ in $(seq 100); do
-      if curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; then break; fi
-      sleep 0.1
-    done
+    wait_until_ready "$PORT"
   done
   say "scenario $scenario, $setup, repetition $rep"
   target/release/chat-load "${urls[@]}" --protocol json "${pids[@]}" \

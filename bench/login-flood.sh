@@ -35,10 +35,7 @@ run() {
     --rate-limit 0 --max-connections 100000 --max-connections-per-ip 100000 --trusted-proxy 127.0.0.1/32 \
     >"$WORK/server.log" 2>&1 &
   local pid=$!
-  for _ in $(seq 100); do
-    if curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; then break; fi
-    sleep 0.1
-  done
+  wait_until_ready "$PORT"
   say "login flood: $mode, repetition $rep"
   target/release/chat-load --url "ws://127.0.0.1:$PORT/ws" --protocol json --server-pid "$pid" \
     --clients 1000 --publishers 10 --rate 10 --duration 20 "${flood[@]}" \

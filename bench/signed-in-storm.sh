@@ -40,10 +40,7 @@ run() {
     --rate-limit 0 --max-connections 100000 --max-connections-per-ip 100000 --outbound-queue-bytes 4194304 \
     >"$WORK/server.log" 2>&1 &
   local pid=$!
-  for _ in $(seq 100); do
-    if curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; then break; fi
-    sleep 0.1
-  done
+  wait_until_ready "$PORT"
   say "storm of $CLIENTS: $who, repetition $rep"
   target/release/chat-load --url "ws://127.0.0.1:$PORT/ws" --protocol json --server-pid "$pid" \
     --storm --clients "$CLIENTS" --rate 2 --duration 10 --settle 3 --connect-concurrency 500 "${sessions[@]}" \

@@ -121,6 +121,17 @@ wait_for_address() {
   return 1
 }
 
+# Waits (up to 10 s) until the server on 127.0.0.1:PORT answers /readyz.
+wait_until_ready() {
+  local port="$1"
+  for _ in $(seq 100); do
+    if curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  echo "the server on port $port never became ready" >&2
+  return 1
+}
+
 # PostgreSQL from apt (Debian 12: 15), for the tests of the shared store.
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 ensure_postgres() {

@@ -160,6 +160,15 @@ impl Browser {
         self.button(button).await.click().await.expect("clicked");
     }
 
+    /// Opens `url`, registers the account `name` there (password "correct
+    /// horse") and waits until the member list shows it.
+    pub async fn register(&self, url: &str, name: &str) {
+        self.goto(url).await;
+        self.wait_for_connection_state("connected").await;
+        self.account_form(name, "correct horse", "Register").await;
+        self.wait_until_member(name).await;
+    }
+
     /// Waits until the member list shows `nick`.
     pub async fn wait_until_member(&self, nick: &str) {
         crate::eventually(&format!("{nick} in Members"), || async {

@@ -29,15 +29,9 @@ async fn deleted_lines_go_for_everyone_online_and_for_who_was_away() {
     let proxy = CuttableProxy::start(server.address).await;
     let driver = Chromedriver::start().await;
     let bob = driver.browser(1000, 800).await;
-    bob.goto(&server.url("/")).await;
-    bob.wait_for_connection_state("connected").await;
-    bob.account_form("bob", "correct horse", "Register").await;
-    bob.wait_until_member("bob").await;
+    bob.register(&server.url("/"), "bob").await;
     let alice = driver.browser(1000, 800).await;
-    alice.goto(&server.url("/")).await;
-    alice.wait_for_connection_state("connected").await;
-    alice.account_form("alice", "correct horse", "Register").await;
-    alice.wait_until_member("alice").await;
+    alice.register(&server.url("/"), "alice").await;
     let carol = driver.user(&proxy.url("/"), "carol").await;
 
     for text in ["hello all", "my password is hunter2", "buy cheap watches"] {

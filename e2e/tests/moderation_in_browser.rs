@@ -10,10 +10,7 @@ async fn an_administrator_bans_from_a_phone_and_the_banned_user_is_told() {
     let (server, _data) = Artefacts::locate().start_server(&["--admin", "alice"]).await;
     let driver = Chromedriver::start().await;
     let bob = driver.browser(1000, 800).await;
-    bob.goto(&server.url("/")).await;
-    bob.wait_for_connection_state("connected").await;
-    bob.account_form("bob", "correct horse", "Register").await;
-    bob.wait_until_member("bob").await;
+    bob.register(&server.url("/"), "bob").await;
     bob.send_with_enter("hello from bob").await;
 
     let alice = driver.phone(360, 740).await;

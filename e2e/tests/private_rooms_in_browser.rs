@@ -12,10 +12,7 @@ async fn a_private_room_is_created_shared_by_link_and_closed_to_strangers() {
     let (server, _data) = Artefacts::locate().start_server(&[]).await;
     let driver = Chromedriver::start().await;
     let alice = driver.browser(1000, 800).await;
-    alice.goto(&server.url("/")).await;
-    alice.wait_for_connection_state("connected").await;
-    alice.account_form("alice", "correct horse", "Register").await;
-    alice.wait_until_member("alice").await;
+    alice.register(&server.url("/"), "alice").await;
     alice.fill("Private room name", "Ops").await;
     alice.button("Create").await.click().await.expect("Create clicked");
     eventually("alice in #ops", || async { (alice.texts(".topbar h1").await.concat() == "#ops").then_some(()) }).await;

@@ -117,8 +117,8 @@ pub(crate) async fn drive(
                         return close;
                     }
                 }
-                Background::RoomChanged => {
-                    if let Some(refusal) = handler.check_room().await
+                Background::RoomChanged(concerning) => {
+                    if let Some(refusal) = handler.check_room(concerning).await
                         && let Err(close) = queue_reply(replies, refusal)
                     {
                         return close;

@@ -67,7 +67,6 @@ pub fn run(
         guests: context.guests,
         policy: context.policy.clone(),
         room_watch: None,
-        room_change: None,
         address: context.peer,
         joined_at: tokio::time::Instant::now(),
     })
@@ -114,9 +113,6 @@ struct JsonSession {
     policy: Arc<RoomPolicy>,
     /// Changes of the room this connection is in.
     room_watch: Option<RoomWatch>,
-    /// Whose standing the last change heard concerns (`Some(None)`: anyone's),
-    /// until [`FrameHandler::check_room`] looks.
-    room_change: Option<Option<Party>>,
     /// The client's address (bans name guests by it).
     address: Option<std::net::IpAddr>,
     /// When it joined its room (a kick reaches the sessions in the room before it).
@@ -588,7 +584,7 @@ impl FrameHandler for JsonSession {
 
     /// Leaves the room if the connection may no longer be in it (removed
     /// from a private room, banned or kicked, here or on another node).
-    async fn check_room(&mut self) -> Option<Outbound> {
+    async fn check_room(&mut self, concerning: Option<Party>) -> Option<Outbound> {
         let room = self.joined.clone()?;
         let kick = self
             .claimed
@@ -605,7 +601,7 @@ impl FrameHandler for JsonSession {
                 ServerMessage::error(ErrorCode::Forbidden, message)
             }
             // Someone else's standing changed: this one's stands, no read needed.
-            None if self.room_change.take().flatten().is_some_and(|party| Some(party) != self.party()) => return None,
+            None if concerning.is_some_and(|party| Some(party) != self.party()) => return None,
             None => self.not_a_member(&room).await?,
         };
         tracing::info!(%room, connection = self.id, "no longer allowed in the room; leaving it");
@@ -636,17 +632,10 @@ impl FrameHandler for JsonSession {
                     None => std::future::pending().await,
                 }
             };
-            let concerns = tokio::select! {
-                done = read => Ok(done),
+            tokio::select! {
+                done = read => done,
                 lapse = self.identity.lapse() => return Background::Lapse(lapse),
-                concerns = changed => Err(concerns),
-            };
-            match concerns {
-                Ok(done) => done,
-                Err(concerns) => {
-                    self.room_change = Some(concerns);
-                    return Background::RoomChanged;
-                }
+                concerning = changed => return Background::RoomChanged(concerning),
             }
         };
         self.reading = self.waiting.pop_front().map(|read| self.start(read));

@@ -111,8 +111,9 @@ pub(crate) enum Background {
     Lapse(identity::Lapse),
     /// The connection's room changed: [`FrameHandler::check_room`] is to
     /// decide whether it may stay (outside the loop's `select!`, so a frame
-    /// arriving meanwhile cannot cancel it half done).
-    RoomChanged,
+    /// arriving meanwhile cannot cancel it half done), for whom: the party
+    /// whose standing changed, `None` for anyone's.
+    RoomChanged(Option<crate::policy::rules::Party>),
 }
 
 /// What a protocol does with the data frames of its peer.
@@ -129,9 +130,10 @@ pub(crate) trait FrameHandler {
     async fn background(&mut self) -> Background {
         std::future::pending().await
     }
-    /// Checks again whether the connection may stay in its room; if not, it
-    /// leaves it, and the answer is what to tell the peer.
-    async fn check_room(&mut self) -> Option<Outbound> {
+    /// Checks again whether the connection may stay in its room after a
+    /// change `concerning` one party (`None`: anyone); if not, it leaves
+    /// it, and the answer is what to tell the peer.
+    async fn check_room(&mut self, _concerning: Option<crate::policy::rules::Party>) -> Option<Outbound> {
         None
     }
     /// The room the hub has this connection in, which it leaves when it ends.

@@ -23,11 +23,11 @@ use super::{Appended, NewMessage, StoreError};
 /// A resend's first copy, found through the `(room, client_id)` index: the
 /// lookup must be a search of that index, never a scan of the room (a room
 /// of 100,000 messages made every batch read all of them).
-pub(super) const FIND_RESEND: &str = "SELECT id, ts, nick, text, deleted FROM messages \
+pub(super) const FIND_RESEND: &str = "SELECT id, ts, nick, text, client_id, deletes, deleted FROM messages \
                                       INDEXED BY messages_room_client_id WHERE room = ?1 AND client_id = ?2";
 /// A message's deletion, if it was deleted before.
-const FIND_DELETION: &str = "SELECT id, ts, nick, text FROM messages INDEXED BY messages_room_deletes \
-                             WHERE room = ?1 AND deletes = ?2";
+const FIND_DELETION: &str = "SELECT id, ts, nick, text, client_id, deletes, deleted FROM messages \
+                             INDEXED BY messages_room_deletes WHERE room = ?1 AND deletes = ?2";
 /// Wipes the message a deletion deletes (never a change: those are not messages).
 const WIPE: &str = "UPDATE messages SET text = ?3, deleted = 1 WHERE room = ?1 AND id = ?2 AND deletes IS NULL";
 const LATEST_ID: &str = "SELECT MAX(id) FROM messages WHERE room = ?1";
@@ -129,18 +129,7 @@ fn append(connection: &mut Connection, messages: Vec<NewMessage>) -> Result<Vec<
                     continue;
                 }
                 let first = find_deletion
-                    .query_row(params![room.as_str(), to_i64(target)], |row| {
-                        Ok(StoredRow {
-                            room: room.to_string(),
-                            id: row.get(0)?,
-                            ts: row.get(1)?,
-                            nick: row.get(2)?,
-                            text: row.get(3)?,
-                            client_id: None,
-                            deletes: Some(to_i64(target)),
-                            deleted: false,
-                        })
-                    })
+                    .query_row(params![room.as_str(), to_i64(target)], |row| found_row(&room, row))
                     .optional()
                     .map_err(StoreError::database)?;
                 if let Some(first) = first {
@@ -162,18 +151,7 @@ fn append(connection: &mut Connection, messages: Vec<NewMessage>) -> Result<Vec<
                     continue;
                 }
                 let stored = find
-                    .query_row(params![room.as_str(), client_id.as_str()], |row| {
-                        Ok(StoredRow {
-                            room: room.to_string(),
-                            id: row.get(0)?,
-                            ts: row.get(1)?,
-                            nick: row.get(2)?,
-                            text: row.get(3)?,
-                            client_id: Some(client_id.to_string()),
-                            deletes: None,
-                            deleted: row.get(4)?,
-                        })
-                    })
+                    .query_row(params![room.as_str(), client_id.as_str()], |row| found_row(&room, row))
                     .optional()
                     .map_err(StoreError::database)?;
                 if let Some(stored) = stored {
@@ -215,6 +193,20 @@ fn append(connection: &mut Connection, messages: Vec<NewMessage>) -> Result<Vec<
     }
     transaction.commit().map_err(StoreError::database)?;
     Ok(results)
+}
+
+/// A row of `room` found by [`FIND_RESEND`] or [`FIND_DELETION`] (the same columns).
+fn found_row(room: &RoomName, row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRow> {
+    Ok(StoredRow {
+        room: room.to_string(),
+        id: row.get(0)?,
+        ts: row.get(1)?,
+        nick: row.get(2)?,
+        text: row.get(3)?,
+        client_id: row.get(4)?,
+        deletes: row.get(5)?,
+        deleted: row.get(6)?,
+    })
 }
 
 /// The query plan of `sql` as SQLite explains it, one step per line (for tests).
