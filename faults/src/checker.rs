@@ -159,12 +159,13 @@ fn every_open_socket_is_a_clients(evidence: &Evidence<'_>) -> Checked {
 /// names they lost (it closes them at its first look at its lease).
 const THAW: f64 = 1.0;
 
-/// By the servers' own records, no two tabs ever held one name in one room
-/// at the same moment (a tab taking its own name back is one tab). A node's
+/// By the servers' own records, no two users ever held one name in one
+/// room at the same moment: two holds at once are of one tab (taking its
+/// own name back) or of one signed-in user (its devices). A node's
 /// connections hold nothing while it is frozen, and for [`THAW`] after.
 fn one_holder_per_name(evidence: &Evidence<'_>) -> Checked {
     let mut checked =
-        Checked { name: "no two tabs held one name at once (servers' records)", cases: 0, violations: Vec::new() };
+        Checked { name: "no two users held one name at once (servers' records)", cases: 0, violations: Vec::new() };
     let mut by_name: BTreeMap<(&str, &str), Vec<&Hold>> = BTreeMap::new();
     for hold in &evidence.holds {
         by_name.entry((hold.room.as_str(), hold.nick.as_str())).or_default().push(hold);
@@ -177,11 +178,12 @@ fn one_holder_per_name(evidence: &Evidence<'_>) -> Checked {
         for (i, a) in holds.iter().enumerate() {
             for b in &holds[i + 1..] {
                 let (from, until) = (a.from.max(b.from), a.until.min(b.until));
-                if a.tab == b.tab || until <= from || frozen(a, from, until) || frozen(b, from, until) {
+                let one_user = a.tab == b.tab || (a.owner.is_some() && a.owner == b.owner);
+                if one_user || until <= from || frozen(a, from, until) || frozen(b, from, until) {
                     continue;
                 }
                 checked.violations.push(format!(
-                    "#{room} {nick}: held by connection {} on node {} and by connection {} on node {} (other tabs) for {:.3}s",
+                    "#{room} {nick}: held by connection {} on node {} and by connection {} on node {} (other users) for {:.3}s",
                     a.connection,
                     a.node,
                     b.connection,
@@ -445,11 +447,12 @@ mod tests {
     }
 
     #[test]
-    fn two_tabs_holding_one_name_at_once_is_a_violation_but_a_frozen_node_holds_nothing() {
+    fn two_users_holding_one_name_at_once_is_a_violation_but_a_frozen_node_holds_nothing() {
         let hold = |tab: &str, node: usize, from: f64, until: f64| Hold {
             room: "r".to_owned(),
             nick: "a".to_owned(),
             tab: tab.to_owned(),
+            owner: tab.strip_prefix("user-").map(|user| user[..1].to_owned()),
             node,
             connection: 1,
             from,
@@ -466,6 +469,10 @@ mod tests {
         );
         assert!(found(vec![hold("t1", 0, 0.0, 10.0), hold("t1", 1, 5.0, 20.0)], vec![]).is_empty(), "its own tab");
         assert_eq!(found(vec![hold("t1", 0, 0.0, 10.0), hold("t2", 1, 9.0, 20.0)], vec![]).len(), 1);
+        // Two devices of one user may; two users, or a user and a guest, may not.
+        assert!(found(vec![hold("user-a1", 0, 0.0, 10.0), hold("user-a2", 1, 5.0, 20.0)], vec![]).is_empty());
+        assert_eq!(found(vec![hold("user-a1", 0, 0.0, 10.0), hold("user-b1", 1, 5.0, 20.0)], vec![]).len(), 1);
+        assert_eq!(found(vec![hold("user-a1", 0, 0.0, 10.0), hold("t2", 1, 5.0, 20.0)], vec![]).len(), 1);
         // Node 0 was frozen from 2 s to 9.5 s: its connection held nothing then (nor for a second after).
         assert!(found(vec![hold("t1", 0, 0.0, 10.0), hold("t2", 1, 9.0, 20.0)], vec![(0, 2.0, 9.5)]).is_empty());
     }

@@ -1,7 +1,11 @@
 //! Deleting messages under faults. An account (`editor`) chats in the first
 //! clients' room from random nodes, reconnecting as clients do, and now and
 //! then deletes one of its acknowledged messages through a random node's
-//! HTTP API, asking again (of another node) until one answers. The clients
+//! HTTP API, asking again (of another node) until one answers. It is in
+//! the room from a second device too (its phone), which comes and goes on
+//! random nodes: one name held from two connections, often on two nodes,
+//! whose room hears it leave only with the last (both are gone once the
+//! run is quiet, so every member list must have lost the name by then). The clients
 //! of that room thus get deletions among their messages, through every
 //! path a fault sends them down (live, a resume, a gap read from the store),
 //! and the general invariants check they got each once, in order, no gap.
@@ -57,8 +61,47 @@ pub async fn prepare(node: SocketAddr) -> String {
     cookie.expect("a session cookie")
 }
 
-/// Chats in `room` and deletes, until the run goes quiet; then leaves.
+/// Chats in `room` and deletes, and has its phone come and go there,
+/// until the run goes quiet; then leaves.
 pub async fn run(
+    cookie: String,
+    room: RoomName,
+    nodes: Vec<SocketAddr>,
+    seed: u64,
+    phase: watch::Receiver<Phase>,
+) -> Record {
+    let phone = phone(cookie.clone(), room.clone(), nodes.clone(), seed ^ 1, phase.clone());
+    let (record, ()) = tokio::join!(chat_and_delete(cookie, room, nodes, seed, phase), phone);
+    record
+}
+
+/// The editor's phone: in `room` for a few seconds at a time through a
+/// random node, reading what comes, until the run goes quiet.
+async fn phone(cookie: String, room: RoomName, nodes: Vec<SocketAddr>, seed: u64, mut phase: watch::Receiver<Phase>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    while *phase.borrow() == Phase::Chatting {
+        let Some(mut socket) = connect(nodes[rng.random_range(0..nodes.len())], Some(&cookie)).await else {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            continue;
+        };
+        if socket.send(join(room.as_str(), EDITOR, "editor-phone", None)).await.is_err() {
+            continue;
+        }
+        let until = tokio::time::Instant::now() + Duration::from_millis(rng.random_range(1_000..8_000));
+        loop {
+            tokio::select! {
+                frame = socket.next() => if !matches!(frame, Some(Ok(_))) { break },
+                () = tokio::time::sleep_until(until) => break,
+                _ = phase.changed() => if *phase.borrow() != Phase::Chatting { break },
+            }
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(3), socket.close(None)).await;
+        tokio::time::sleep(Duration::from_millis(rng.random_range(100..1_500))).await;
+    }
+}
+
+/// Chats in `room` and deletes, until the run goes quiet; then leaves.
+async fn chat_and_delete(
     cookie: String,
     room: RoomName,
     nodes: Vec<SocketAddr>,

@@ -16,6 +16,9 @@ pub struct Hold {
     pub nick: String,
     /// The fingerprint of its browser tab.
     pub tab: String,
+    /// The fingerprint of its user (an account, a token's user); `None`
+    /// for a guest.
+    pub owner: Option<String>,
     /// The node whose log recorded it.
     pub node: usize,
     /// The connection, on that node.
@@ -48,7 +51,7 @@ fn epoch_seconds(timestamp: &str) -> Option<f64> {
 /// A line of a node's log that matters here.
 enum Line {
     /// A record of a name claimed or released.
-    Record { message: String, room: String, nick: String, tab: Option<String>, connection: u64 },
+    Record { message: String, room: String, nick: String, tab: Option<String>, owner: Option<String>, connection: u64 },
     /// A process started (it logs `listening` once bound): whatever the
     /// one before held ended with it.
     Started,
@@ -76,6 +79,7 @@ fn record(value: &serde_json::Value) -> Option<Line> {
         room: text("room")?,
         nick: text("nick")?,
         tab: text("tab"),
+        owner: text("owner"),
         connection: value.get("connection")?.as_u64()?,
     })
 }
@@ -107,10 +111,10 @@ pub fn read(path: &Path, node: usize, deaths: &[f64], end: f64) -> Vec<Hold> {
                     holds[index].until = last_seen.max(holds[index].from);
                 }
             }
-            Line::Record { message, room, nick, tab, connection } => match (message.as_str(), tab) {
+            Line::Record { message, room, nick, tab, owner, connection } => match (message.as_str(), tab) {
                 ("claimed", Some(tab)) => {
                     open.push(holds.len());
-                    holds.push(Hold { room, nick, tab, node, connection, from: at, until: end });
+                    holds.push(Hold { room, nick, tab, owner, node, connection, from: at, until: end });
                 }
                 ("released", _) => {
                     if let Some(position) = open.iter().position(|index| {
@@ -168,7 +172,7 @@ mod tests {
             // That process exited by itself (no kill): the next one starts at 25 s.
             r#"{"timestamp":"1970-01-01T00:00:25Z","level":"INFO","message":"listening","target":"chat_server"}"#
                 .to_owned(),
-            line("26", "claimed", "fay", 3),
+            line("26", "claimed", "fay", 3).replace(r#""tab""#, r#""owner":"u7","tab""#),
         ];
         std::fs::write(&path, log.join("\n")).expect("log");
         let holds = read(&path, 0, &[10.0], 30.0);
@@ -184,5 +188,7 @@ mod tests {
                 ("fay", 26.0, 30.0)
             ]
         );
+        let owners: Vec<Option<&str>> = holds.iter().map(|h| h.owner.as_deref()).collect();
+        assert_eq!(owners, [None, None, None, None, None, Some("u7")], "a guest has none");
     }
 }

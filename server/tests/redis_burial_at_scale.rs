@@ -14,7 +14,7 @@ mod support;
 use std::time::Duration;
 
 use chat_server::bus::Peer;
-use chat_server::presence::{Claim, Presence, RedisPresence};
+use chat_server::presence::{Claim, Claimant, Presence, RedisPresence};
 use chat_shared::ClientId;
 use futures_util::StreamExt;
 use support::redis::{epoch_of, node, presence_events, services};
@@ -33,7 +33,7 @@ async fn a_dead_node_with_thousands_of_members_is_buried_whole() {
         let dying = dying.clone();
         async move {
             let (room_name, name) = (room(&format!("r{}", n % ROOMS)), nick(&format!("m{n}")));
-            let tab = ClientId::parse(format!("tab-{n}")).expect("tab");
+            let tab = Claimant::guest(ClientId::parse(format!("tab-{n}")).expect("tab"));
             let member = Peer { node: 996, connection: n as u64 + 1 };
             dying.claim(&room_name, &name, &tab, member).await.expect("claim").claim
         }
@@ -75,11 +75,11 @@ async fn a_dead_node_with_thousands_of_members_is_buried_whole() {
     assert_eq!(heard.len(), PER_ROOM, "each of r0's members once: {heard:?}");
     // Every name of every room is free, and nothing of the dead node is left in Redis.
     let entries: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("chat:{}:nick:*", epoch.as_str()))
+        .arg(format!("chat:{}:holders:*", epoch.as_str()))
         .query_async(&mut connection)
         .await
         .expect("keys");
-    assert_eq!(entries, [format!("chat:{}:nick:r0:bob", epoch.as_str())]);
+    assert_eq!(entries, [format!("chat:{}:holders:r0:bob", epoch.as_str())]);
     let held: bool = redis::cmd("EXISTS")
         .arg(format!("chat:{}:held:996", epoch.as_str()))
         .query_async(&mut connection)

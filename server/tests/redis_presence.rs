@@ -10,7 +10,7 @@ mod support;
 use std::time::Duration;
 
 use chat_server::bus::Peer;
-use chat_server::presence::{Claim, Claimed, Presence, RedisPresence};
+use chat_server::presence::{Claim, Claimant, Claimed, Presence, RedisPresence};
 use chat_shared::limits::PRESENCE_EVENTS_MAX;
 use chat_shared::{ClientId, ErrorCode, ServerMessage};
 use support::redis::{epoch_of, node, presence_events, services};
@@ -82,7 +82,7 @@ async fn the_names_of_a_node_that_stopped_refreshing_them_come_free_when_they_ex
     let ttl = Duration::from_millis(900);
     let client = redis::Client::open(redis.url()).expect("client");
     let dying = RedisPresence::start_with_ttl(client, &epoch, 999, ttl).expect("presence");
-    let tab = ClientId::parse("ghost-tab").expect("tab");
+    let tab = Claimant::guest(ClientId::parse("ghost-tab").expect("tab"));
     let ghost = Peer { node: 999, connection: 1 };
     assert_eq!(dying.claim(&room("dev"), &nick("ghost"), &tab, ghost).await.expect("claim").claim, Claim::Free);
 
@@ -168,7 +168,7 @@ async fn a_node_that_stops_beating_is_buried_once_and_its_members_are_announced_
     // And a node that holds nothing dies too: burying it must go as well.
     let idle = RedisPresence::start_with_ttl(client.clone(), &epoch, 994, ttl).expect("presence");
     for (n, name) in ["ghost", "phoenix", "wanderer"].into_iter().enumerate() {
-        let tab = ClientId::parse(format!("{name}-tab")).expect("tab");
+        let tab = Claimant::guest(ClientId::parse(format!("{name}-tab")).expect("tab"));
         let member = Peer { node: 999, connection: n as u64 + 1 };
         assert_eq!(dying.claim(&room("dev"), &nick(name), &tab, member).await.expect("claim").claim, Claim::Free);
     }
@@ -226,7 +226,7 @@ async fn a_node_taken_for_dead_that_was_only_late_takes_its_names_back_and_says_
     let epoch = epoch_of(&node_a).await;
     let client = redis::Client::open(redis.url()).expect("client");
     let late = RedisPresence::start_with_ttl(client.clone(), &epoch, 998, Duration::from_secs(3)).expect("presence");
-    let tab = ClientId::parse("sleepy-tab").expect("tab");
+    let tab = Claimant::guest(ClientId::parse("sleepy-tab").expect("tab"));
     let sleepy = Peer { node: 998, connection: 1 };
     assert_eq!(late.claim(&room("dev"), &nick("sleepy"), &tab, sleepy).await.expect("claim").claim, Claim::Free);
     let mut bob = JsonClient::connect(node_a.address).await;
@@ -370,11 +370,12 @@ async fn a_burial_whose_burier_died_half_way_is_finished_by_another_node() {
     let client = redis::Client::open(redis.url()).expect("client");
     let mut connection = client.get_multiplexed_async_connection().await.expect("redis");
     let prefix = format!("chat:{}:", epoch.as_str());
-    let holder = "995 1 tabhash";
+    // A guest's holder: connection 1 of node 995, a tab hash, no user.
+    let (field, holder) = ("995 1", "tabhash -");
     let mut pipe = redis::pipe();
-    pipe.set(format!("{prefix}nick:dev:ghost"), holder)
+    pipe.hset(format!("{prefix}holders:dev:ghost"), field, holder)
         .zadd(format!("{prefix}names:dev"), "ghost", 0)
-        .hset(format!("{prefix}burying:995"), "dev ghost", holder)
+        .hset(format!("{prefix}burying:995"), "dev 1 ghost", holder)
         .zadd(format!("{prefix}burials"), 995, 0);
     pipe.query_async::<()>(&mut connection).await.expect("state");
 
@@ -383,7 +384,7 @@ async fn a_burial_whose_burier_died_half_way_is_finished_by_another_node() {
     heard.extend(presence_events(&mut bob, Duration::from_secs(2)).await);
     assert_eq!(heard, ["ghost left"], "once");
     let left: Vec<bool> = redis::pipe()
-        .exists(format!("{prefix}nick:dev:ghost"))
+        .exists(format!("{prefix}holders:dev:ghost"))
         .exists(format!("{prefix}burying:995"))
         .zscore(format!("{prefix}burials"), 995)
         .query_async::<(bool, bool, Option<f64>)>(&mut connection)
@@ -405,12 +406,13 @@ async fn a_stalled_burial_of_a_node_that_beats_again_is_finished_all_the_same() 
     let client = redis::Client::open(redis.url()).expect("client");
     let mut connection = client.get_multiplexed_async_connection().await.expect("redis");
     let prefix = format!("chat:{}:", epoch.as_str());
-    let holder = "995 1 tabhash";
+    // A guest's holder: connection 1 of node 995, a tab hash, no user.
+    let (field, holder) = ("995 1", "tabhash -");
     let alive_until = 32_503_680_000_000_u64; // the year 3000, in ms
     let mut pipe = redis::pipe();
-    pipe.set(format!("{prefix}nick:dev:ghost"), holder)
+    pipe.hset(format!("{prefix}holders:dev:ghost"), field, holder)
         .zadd(format!("{prefix}names:dev"), "ghost", 0)
-        .hset(format!("{prefix}burying:995"), "dev ghost", holder)
+        .hset(format!("{prefix}burying:995"), "dev 1 ghost", holder)
         .zadd(format!("{prefix}burials"), 995, 0)
         .zadd(format!("{prefix}nodes"), 995, alive_until);
     pipe.query_async::<()>(&mut connection).await.expect("state");
@@ -420,7 +422,7 @@ async fn a_stalled_burial_of_a_node_that_beats_again_is_finished_all_the_same() 
     let mut heard = Vec::new();
     until_heard(&mut bob, "ghost left", &mut heard).await;
     let left: (bool, bool, Option<f64>) = redis::pipe()
-        .exists(format!("{prefix}nick:dev:ghost"))
+        .exists(format!("{prefix}holders:dev:ghost"))
         .exists(format!("{prefix}burying:995"))
         .zscore(format!("{prefix}burials"), 995)
         .query_async(&mut connection)
@@ -489,7 +491,7 @@ async fn member_lists_that_lost_presence_events_heal_within_the_check_period() {
     let ttl = Duration::from_millis(1500);
     let client = redis::Client::open(redis.url()).expect("client");
     let silent = RedisPresence::start_with_ttl(client, &epoch, 999, ttl).expect("presence");
-    let tab = ClientId::parse("ghost-tab").expect("tab");
+    let tab = Claimant::guest(ClientId::parse("ghost-tab").expect("tab"));
     let ghost = Peer { node: 999, connection: 1 };
     assert_eq!(silent.claim(&room("dev"), &nick("ghost"), &tab, ghost).await.expect("claim").claim, Claim::Free);
     // Two checks agree, a second apart (plus a second's tick).
@@ -558,7 +560,7 @@ async fn a_node_started_just_after_redis_restarts_empty_gives_no_name_away_befor
     tokio::time::sleep(Duration::from_millis(100)).await;
     let started = tokio::time::Instant::now();
     let impostor = Peer { node: 997, connection: 1 };
-    let tab = ClientId::parse("tab-impostor").expect("tab");
+    let tab = Claimant::guest(ClientId::parse("tab-impostor").expect("tab"));
     let mut answers = Vec::new();
     while started.elapsed() < Duration::from_secs(13) {
         answers.push(fresh.claim(&room("dev"), &nick("ann"), &tab, impostor).await.map(|claimed| claimed.claim));
@@ -591,7 +593,7 @@ async fn a_node_of_a_history_in_use_started_after_redis_restarts_empty_waits_out
     let cut_off = RedisPresence::start(client, &epoch, 996, true).expect("presence");
     cut_off.first_beat().await.expect("a beat");
     let ann = Peer { node: 996, connection: 1 };
-    let tab = ClientId::parse("tab-ann").expect("tab");
+    let tab = Claimant::guest(ClientId::parse("tab-ann").expect("tab"));
     assert_eq!(cut_off.claim(&room("dev"), &nick("ann"), &tab, ann).await.expect("claim").claim, Claim::Free);
     let last_beat = tokio::time::Instant::now();
     drop(cut_off);
@@ -606,7 +608,7 @@ async fn a_node_of_a_history_in_use_started_after_redis_restarts_empty_waits_out
     let client = redis::Client::open(redis.url()).expect("redis client");
     let fresh = RedisPresence::start(client, &epoch, 995, true).expect("presence");
     let impostor = Peer { node: 995, connection: 1 };
-    let other_tab = ClientId::parse("tab-impostor").expect("tab");
+    let other_tab = Claimant::guest(ClientId::parse("tab-impostor").expect("tab"));
     let lease_ends = last_beat + Duration::from_secs(8);
     while tokio::time::Instant::now() < lease_ends {
         let claimed = fresh.claim(&room("dev"), &nick("ann"), &other_tab, impostor).await;
@@ -628,12 +630,11 @@ async fn a_connection_whose_name_another_took_while_presence_was_lost_is_closed(
     // While node A was cut off past its burial, someone on another node took "ann".
     let client = redis::Client::open(redis.url()).expect("client");
     let mut connection = client.get_multiplexed_async_connection().await.expect("redis");
-    let entry = format!("chat:{}:nick:dev:ann", epoch.as_str());
-    redis::cmd("SET")
-        .arg(&entry)
-        .arg("999 1 someone-elses-tab")
-        .arg("PX")
-        .arg(60_000)
+    let entry = format!("chat:{}:holders:dev:ann", epoch.as_str());
+    redis::pipe()
+        .del(&entry)
+        .hset(&entry, "999 1", "someone-elses-tab -")
+        .pexpire(&entry, 60_000)
         .query_async::<()>(&mut connection)
         .await
         .expect("set");

@@ -59,7 +59,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::bus::{NodeId, Peer, RoomBus};
-use crate::presence::Presence;
+use crate::presence::{Departure, Presence};
 use crate::store::{Appended, HistoryStore, NewMessage};
 use worker_relay::{Delivery, Workers};
 
@@ -119,6 +119,9 @@ pub enum JoinClaim {
     /// Its browser tab took it back from this stale connection (of this
     /// node or another), which is closed; nobody hears it leave and come back.
     Replaces(Peer),
+    /// Another connection of its user holds it too (a second device): the
+    /// room has the name already, and hears nothing.
+    Shared,
 }
 
 /// What sessions ask of a shard. Messages are stored in batches; control
@@ -159,6 +162,7 @@ enum Control {
     Leave {
         id: ConnectionId,
         room: RoomName,
+        departure: Departure,
     },
     Typing {
         id: ConnectionId,
@@ -365,7 +369,7 @@ impl HubHandle {
         &self,
         id: ConnectionId,
         endpoint: Endpoint,
-        room: Option<RoomName>,
+        room: Option<(RoomName, Departure)>,
         worker: &WorkerAddress,
     ) {
         worker.send(vec![Delivery::Unregister { id }]);
@@ -373,8 +377,8 @@ impl HubHandle {
         if endpoint == Endpoint::Plain {
             let _ = self.shard(&RoomName::lobby()).send(Command::Control(Control::PlainDisconnected { id })).await;
         }
-        if let Some(room) = room {
-            let _ = self.leave(id, room).await;
+        if let Some((room, departure)) = room {
+            let _ = self.leave(id, room, departure).await;
         }
     }
 
@@ -388,9 +392,11 @@ impl HubHandle {
         answer.await.map_err(|_| HubStopped)
     }
 
-    /// Takes a connection out of a room (a no-op if it is not in it).
-    pub async fn leave(&self, id: ConnectionId, room: RoomName) -> Result<(), HubStopped> {
-        self.shard(&room).send(Command::Control(Control::Leave { id, room })).await.map_err(|_| HubStopped)
+    /// Takes a connection out of a room (a no-op if it is not in it); the
+    /// room hears its name leave if it is the name's last holder.
+    pub async fn leave(&self, id: ConnectionId, room: RoomName, departure: Departure) -> Result<(), HubStopped> {
+        let leave = Control::Leave { id, room: room.clone(), departure };
+        self.shard(&room).send(Command::Control(leave)).await.map_err(|_| HubStopped)
     }
 
     /// Stores and relays a message. The ack arrives on the sender's queue.

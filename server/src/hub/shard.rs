@@ -27,7 +27,7 @@ use super::{
 };
 use crate::bus::{Author, BusEvent, NodeId, Peer, Published, RoomBus, RoomEvent};
 use crate::metrics::{GaugeShare, HeldGauges};
-use crate::presence::{Presence, PresenceError};
+use crate::presence::{Departure, Presence, PresenceError};
 use crate::store::{Appended, NewMessage};
 
 /// Most commands taken from the queue at once.
@@ -362,7 +362,7 @@ impl Shard {
                 }
             }
             Control::Join { id, request, admitted } => self.join(id, request, admitted),
-            Control::Leave { id, room } => self.leave_room(id, &room),
+            Control::Leave { id, room, departure } => self.leave_room(id, &room, departure),
             Control::Typing { id, room } => self.typing(id, &room),
             Control::NameLost { id, room } => {
                 if self.rooms.get(&room).is_some_and(|members| members.get(id).is_some()) {
@@ -481,8 +481,9 @@ impl Shard {
         }
     }
 
-    /// Takes `id` out of `room` (if it is in it) and tells the others.
-    fn leave_room(&mut self, id: ConnectionId, room: &RoomName) {
+    /// Takes `id` out of `room` (if it is in it) and tells the others, if
+    /// its name leaves with it.
+    fn leave_room(&mut self, id: ConnectionId, room: &RoomName, departure: Departure) {
         let crowded = self.crowded(room);
         if let Some(member) = self.rooms.remove(room, id) {
             // Its worker stops relaying the room to it (unless it entered another since).
@@ -491,7 +492,7 @@ impl Shard {
             self.rosters.left(room, id);
             self.recount(room);
             self.forget_if_empty(room);
-            if crowded {
+            if crowded || departure == Departure::Shared {
                 return;
             }
             let member = RoomEvent::MemberLeft { nick: member.nick, member: self.peer(id) };
@@ -554,7 +555,7 @@ impl Shard {
                 let replaced = RoomEvent::Replaced { member: stale };
                 self.bus.publish(Published { room: room.clone(), event: replaced });
             }
-            JoinClaim::New | JoinClaim::Repeated => {}
+            JoinClaim::New | JoinClaim::Repeated | JoinClaim::Shared => {}
         }
         self.outbox.push(worker, Delivery::Enter { id, room: room.clone() });
         // Sorted by name, as the protocol promises (the client inserts later arrivals by name).

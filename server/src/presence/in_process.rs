@@ -7,29 +7,67 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use chat_shared::{ClientId, Nickname, RoomName};
 
-use super::{Claim, Claimed, Presence, PresenceError};
+use super::{Claim, Claimant, Claimed, Departure, Owner, Presence, PresenceError, SHARED_HOLDERS_MAX};
 use crate::bus::Peer;
 
-/// Who holds a nickname.
+/// One connection holding a nickname.
 #[derive(Debug, Clone)]
 struct Holder {
     member: Peer,
     tab: ClientId,
+    owner: Option<Owner>,
+}
+
+/// The connections holding one nickname: one, or several of one user.
+#[derive(Debug, Clone)]
+struct Holding {
+    holders: Vec<Holder>,
+    /// The last holder is leaving (see [`Departure::Last`]).
+    leaving: Option<Peer>,
+}
+
+impl Holding {
+    /// What `claimant` claiming the name as `member` gets, and does.
+    fn claim(&mut self, claimant: &Claimant, member: Peer) -> Claim {
+        if self.holders.iter().any(|holder| holder.member == member) {
+            return Claim::Held;
+        }
+        let same_owner = claimant.owner.is_some() && self.holders.iter().all(|holder| holder.owner == claimant.owner);
+        // The same tab takes its name back from a stale connection of its own
+        // (beside its user's other connections, or alone).
+        let stale = self.holders.iter().position(|holder| holder.tab == claimant.tab);
+        let replaces = stale.filter(|_| same_owner || self.holders.len() == 1);
+        if self.leaving.is_some() && (replaces.is_some() || same_owner) {
+            return Claim::Leaving;
+        }
+        let new = Holder { member, tab: claimant.tab.clone(), owner: claimant.owner.clone() };
+        if let Some(stale) = replaces {
+            return Claim::Replaces(std::mem::replace(&mut self.holders[stale], new).member);
+        }
+        if !same_owner {
+            return Claim::Taken;
+        }
+        if self.holders.len() >= SHARED_HOLDERS_MAX {
+            return Claim::TooMany;
+        }
+        self.holders.push(new);
+        Claim::Shared
+    }
 }
 
 /// The holders of one room's nicknames, kept sorted, and the first of them
 /// as last listed.
 #[derive(Debug, Default)]
 struct RoomHolders {
-    holders: BTreeMap<Nickname, Holder>,
+    holders: BTreeMap<Nickname, Holding>,
     /// The list `members` last returned, and for what limit; dropped when a
     /// change could alter it.
     listed: Option<(usize, Arc<[Nickname]>)>,
 }
 
 impl RoomHolders {
-    fn get(&self, nick: &Nickname) -> Option<&Holder> {
-        self.holders.get(nick)
+    fn get_mut(&mut self, nick: &Nickname) -> Option<&mut Holding> {
+        self.holders.get_mut(nick)
     }
 
     /// Keeps the listed names unless `nick` (added or removed) is among them
@@ -42,9 +80,9 @@ impl RoomHolders {
         }
     }
 
-    fn insert(&mut self, nick: Nickname, holder: Holder) {
+    fn insert(&mut self, nick: Nickname, holding: Holding) {
         self.changed(&nick);
-        self.holders.insert(nick, holder);
+        self.holders.insert(nick, holding);
     }
 
     fn remove(&mut self, nick: &Nickname) {
@@ -93,20 +131,19 @@ impl Presence for InProcessPresence {
         &self,
         room: &RoomName,
         nick: &Nickname,
-        tab: &ClientId,
+        claimant: &Claimant,
         member: Peer,
     ) -> Result<Claimed, PresenceError> {
         let mut rooms = self.rooms();
         let holders = rooms.entry(room.clone()).or_default();
-        let claim = match holders.get(nick) {
-            None => Claim::Free,
-            Some(holder) if holder.member == member => Claim::Held,
-            Some(holder) if holder.tab == *tab => Claim::Replaces(holder.member),
-            Some(_) => Claim::Taken,
+        let claim = match holders.get_mut(nick) {
+            Some(holding) => holding.claim(claimant, member),
+            None => {
+                let holder = Holder { member, tab: claimant.tab.clone(), owner: claimant.owner.clone() };
+                holders.insert(nick.clone(), Holding { holders: vec![holder], leaving: None });
+                Claim::Free
+            }
         };
-        if matches!(claim, Claim::Free | Claim::Replaces(_)) {
-            holders.insert(nick.clone(), Holder { member, tab: tab.clone() });
-        }
         let room_size = holders.len();
         if holders.is_empty() {
             rooms.remove(room);
@@ -114,11 +151,38 @@ impl Presence for InProcessPresence {
         Ok(Claimed { claim, room_size })
     }
 
+    async fn depart(&self, room: &RoomName, nick: &Nickname, member: Peer) -> Result<Departure, PresenceError> {
+        let mut rooms = self.rooms();
+        let Some(holding) = rooms.get_mut(room).and_then(|holders| holders.get_mut(nick)) else {
+            return Ok(Departure::Last);
+        };
+        let Some(at) = holding.holders.iter().position(|holder| holder.member == member) else {
+            return Ok(Departure::Last);
+        };
+        if holding.holders.len() > 1 {
+            holding.holders.swap_remove(at);
+            return Ok(Departure::Shared);
+        }
+        // A guest's name has no other holder, and nobody waits for it to leave.
+        if holding.holders[at].owner.is_some() {
+            holding.leaving = Some(member);
+        }
+        Ok(Departure::Last)
+    }
+
     async fn release(&self, room: &RoomName, nick: &Nickname, member: Peer) -> Result<(), PresenceError> {
         let mut rooms = self.rooms();
         if let Some(holders) = rooms.get_mut(room) {
-            if holders.get(nick).is_some_and(|holder| holder.member == member) {
-                holders.remove(nick);
+            if let Some(holding) = holders.get_mut(nick)
+                && let Some(at) = holding.holders.iter().position(|holder| holder.member == member)
+            {
+                holding.holders.swap_remove(at);
+                if holding.leaving == Some(member) {
+                    holding.leaving = None;
+                }
+                if holding.holders.is_empty() {
+                    holders.remove(nick);
+                }
             }
             if holders.is_empty() {
                 rooms.remove(room);
@@ -151,7 +215,7 @@ mod tests {
         let (tab, other_tab) = (ClientId::parse("t").expect("tab"), ClientId::parse("u").expect("tab"));
         let claim = |who: u64, name: &'static str, tab: &ClientId| {
             let (presence, room, tab) = (&presence, &room, tab.clone());
-            async move { presence.claim(room, &nick(name), &tab, peer(who)).await.expect("claim").claim }
+            async move { presence.claim(room, &nick(name), &Claimant::guest(tab), peer(who)).await.expect("claim").claim }
         };
         assert_eq!(claim(7, "carol", &tab).await, Claim::Free);
         assert_eq!(claim(7, "carol", &tab).await, Claim::Held);
@@ -165,16 +229,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn one_user_holds_a_name_from_a_bounded_number_of_connections() {
+        let presence = InProcessPresence::default();
+        let room = RoomName::parse("dev").expect("room");
+        let mut claims = Vec::new();
+        for who in 0..=SHARED_HOLDERS_MAX as u64 {
+            let claimant =
+                Claimant { tab: ClientId::parse(format!("tab-{who}")).expect("tab"), owner: Some(Owner::token("ann")) };
+            claims.push(presence.claim(&room, &nick("ann"), &claimant, peer(who)).await.expect("claim").claim);
+        }
+        assert_eq!(claims.iter().filter(|claim| **claim == Claim::Shared).count(), SHARED_HOLDERS_MAX - 1);
+        assert_eq!(claims.last(), Some(&Claim::TooMany));
+    }
+
+    #[tokio::test]
     async fn a_claim_tells_how_many_names_its_room_holds() {
         let presence = InProcessPresence::default();
         let room = RoomName::parse("dev").expect("room");
         let (tab, other_tab) = (ClientId::parse("t").expect("tab"), ClientId::parse("u").expect("tab"));
         let sizes = [
-            presence.claim(&room, &nick("a"), &tab, peer(1)).await.expect("claim").room_size,
-            presence.claim(&room, &nick("b"), &tab, peer(2)).await.expect("claim").room_size,
+            presence.claim(&room, &nick("a"), &Claimant::guest(tab.clone()), peer(1)).await.expect("claim").room_size,
+            presence.claim(&room, &nick("b"), &Claimant::guest(tab.clone()), peer(2)).await.expect("claim").room_size,
             // Held again, and taken: the room is as big as it was.
-            presence.claim(&room, &nick("b"), &tab, peer(2)).await.expect("claim").room_size,
-            presence.claim(&room, &nick("a"), &other_tab, peer(3)).await.expect("claim").room_size,
+            presence.claim(&room, &nick("b"), &Claimant::guest(tab.clone()), peer(2)).await.expect("claim").room_size,
+            presence
+                .claim(&room, &nick("a"), &Claimant::guest(other_tab.clone()), peer(3))
+                .await
+                .expect("claim")
+                .room_size,
         ];
         assert_eq!(sizes, [1, 2, 2, 2]);
     }
@@ -185,9 +267,12 @@ mod tests {
         let (dev, ops) = (RoomName::parse("dev").expect("room"), RoomName::parse("ops").expect("room"));
         let tab = ClientId::parse("t").expect("tab");
         for (id, name) in ["mia", "al", "zoe", "bo"].iter().enumerate() {
-            presence.claim(&dev, &nick(name), &tab, peer(id as u64)).await.expect("claim");
+            presence.claim(&dev, &nick(name), &Claimant::guest(tab.clone()), peer(id as u64)).await.expect("claim");
         }
-        assert_eq!(presence.claim(&ops, &nick("mia"), &tab, peer(99)).await.expect("claim").claim, Claim::Free);
+        assert_eq!(
+            presence.claim(&ops, &nick("mia"), &Claimant::guest(tab.clone()), peer(99)).await.expect("claim").claim,
+            Claim::Free
+        );
         let names: Vec<String> =
             presence.members(&dev, 3).await.expect("members").iter().map(|n| n.to_string()).collect();
         assert_eq!(names, ["al", "bo", "mia"]);
@@ -201,15 +286,15 @@ mod tests {
         let room = RoomName::parse("dev").expect("room");
         let tab = ClientId::parse("t").expect("tab");
         for (id, name) in ["b", "d", "f"].iter().enumerate() {
-            presence.claim(&room, &nick(name), &tab, peer(id as u64)).await.expect("claim");
+            presence.claim(&room, &nick(name), &Claimant::guest(tab.clone()), peer(id as u64)).await.expect("claim");
         }
         let first = presence.members(&room, 2).await.expect("members");
         assert!(Arc::ptr_eq(&first, &presence.members(&room, 2).await.expect("members")), "shared");
         // "g" sorts after the listed "b", "d": the list stands.
-        presence.claim(&room, &nick("g"), &tab, peer(10)).await.expect("claim");
+        presence.claim(&room, &nick("g"), &Claimant::guest(tab.clone()), peer(10)).await.expect("claim");
         assert!(Arc::ptr_eq(&first, &presence.members(&room, 2).await.expect("members")));
         // "a" sorts first: the list changes.
-        presence.claim(&room, &nick("a"), &tab, peer(11)).await.expect("claim");
+        presence.claim(&room, &nick("a"), &Claimant::guest(tab.clone()), peer(11)).await.expect("claim");
         let names: Vec<String> =
             presence.members(&room, 2).await.expect("members").iter().map(|n| n.to_string()).collect();
         assert_eq!(names, ["a", "b"]);
@@ -227,7 +312,11 @@ mod tests {
             let (presence, room) = (presence.clone(), room.clone());
             tokio::spawn(async move {
                 let tab = ClientId::parse(format!("tab-{id}")).expect("tab");
-                presence.claim(&room, &nick("alice"), &tab, peer(id)).await.expect("claim").claim
+                presence
+                    .claim(&room, &nick("alice"), &Claimant::guest(tab.clone()), peer(id))
+                    .await
+                    .expect("claim")
+                    .claim
             })
         });
         let mut claims = Vec::new();

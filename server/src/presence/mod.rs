@@ -5,7 +5,10 @@
 //! service answers over the network, and the hub must never wait for it.
 //! The claim is atomic: of two connections claiming one name at once,
 //! exactly one gets it. The same browser tab (it knows the tab's secret) may
-//! take its name back from a stale connection of its own.
+//! take its name back from a stale connection of its own. A signed-in
+//! user (an account, a token's user: an [`Owner`]) may hold its name from
+//! several connections at once (a phone and a laptop): the room hears it
+//! join with the first and leave with the last ([`Presence::depart`]).
 //!
 //! One process uses [`InProcessPresence`]; its entries die with the process.
 //! Several nodes share [`RedisPresence`], which also expires the entries of
@@ -34,12 +37,79 @@ pub enum Claim {
     /// A stale connection of the same browser tab held it; now the claimant
     /// does, and that connection is to be closed.
     Replaces(Peer),
+    /// Another connection of the same user holds it; now this one does too
+    /// (the room already has the name: nobody is to hear of it).
+    Shared,
+    /// The user's last connection holding it is leaving it (its room is
+    /// hearing it leave); nothing changed. Retry in a moment.
+    Leaving,
+    /// The user holds it from [`SHARED_HOLDERS_MAX`] connections already;
+    /// nothing changed.
+    TooMany,
     /// Someone else holds it; nothing changed.
     Taken,
     /// Nothing changed: the shared presence lost its data (Redis restarted
     /// empty) and the nodes are still taking their names back, so a name
     /// missing now is not known to be free. Retry in a few seconds.
     Recovering,
+}
+
+/// Most connections one user may hold one name from in one room.
+pub const SHARED_HOLDERS_MAX: usize = 32;
+
+/// A user whose connections share a name: an account, or a connection
+/// token's user (`sub`). Guests have none: each of their names has one holder.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Owner(String);
+
+impl Owner {
+    /// The account `user`.
+    pub fn account(user: crate::accounts::store::UserId) -> Self {
+        Self(format!("account:{user}"))
+    }
+
+    /// The user `sub` of connection tokens.
+    pub fn token(sub: &str) -> Self {
+        Self(format!("token:{sub}"))
+    }
+
+    /// A short fingerprint of it, without spaces (a token's `sub` may have
+    /// any): the first 12 bytes of its SHA-256, in URL-safe base64.
+    pub fn fingerprint(&self) -> String {
+        use base64::Engine;
+        use sha2::{Digest, Sha256};
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&Sha256::digest(self.0.as_bytes())[..12])
+    }
+}
+
+/// Who claims a name: the browser tab it comes from, and the user it
+/// speaks for, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimant {
+    /// The tab's secret.
+    pub tab: ClientId,
+    /// The signed-in user; `None` for a guest.
+    pub owner: Option<Owner>,
+}
+
+impl Claimant {
+    /// A guest's tab.
+    pub fn guest(tab: ClientId) -> Self {
+        Self { tab, owner: None }
+    }
+}
+
+/// What a connection giving its name up in a room is to do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Departure {
+    /// Other connections of its user hold the name still: it is given back
+    /// already, and the room is not to hear of it.
+    Shared,
+    /// The name leaves with this connection (or it held it no more): the
+    /// room hears it leave, then [`Presence::release`] gives it back.
+    /// Until then its user's claims are answered [`Claim::Leaving`], so
+    /// none of them joins before the room heard the name leave.
+    Last,
 }
 
 /// A short fingerprint of a browser tab's secret, for logs (the secret
@@ -80,15 +150,19 @@ pub struct PresenceError(#[source] pub Box<dyn std::error::Error + Send + Sync>)
 /// Nicknames held in rooms.
 #[async_trait]
 pub trait Presence: Send + Sync {
-    /// Claims `nick` in `room` for `member`, of browser tab `tab`, atomically;
+    /// Claims `nick` in `room` for `member`, of `claimant`, atomically;
     /// also tells how many names the room holds then.
     async fn claim(
         &self,
         room: &RoomName,
         nick: &Nickname,
-        tab: &ClientId,
+        claimant: &Claimant,
         member: Peer,
     ) -> Result<Claimed, PresenceError>;
+    /// `member` is about to leave `room`, where it holds `nick`: gives the
+    /// name back if others of its user hold it too, or else marks it as
+    /// leaving (see [`Departure`]). Called before the hub is told.
+    async fn depart(&self, room: &RoomName, nick: &Nickname, member: Peer) -> Result<Departure, PresenceError>;
     /// Gives `nick` in `room` back, if `member` still holds it (a replaced
     /// connection's late release must not free its successor's name).
     async fn release(&self, room: &RoomName, nick: &Nickname, member: Peer) -> Result<(), PresenceError>;

@@ -17,6 +17,7 @@ use super::close::signed_out;
 use crate::accounts::revocations::Revoked;
 use crate::accounts::store::UserId;
 use crate::policy::rules::Caller;
+use crate::presence::Owner;
 use crate::tokens::{TokenError, VerifiedToken};
 
 /// The longest warning before a token expires; a short-lived token is
@@ -123,6 +124,15 @@ impl Identity {
             Self::Account { user, .. } => Caller::Account(*user),
             Self::Token(_) => Caller::Token,
             Self::Guest | Self::Refused(_) => Caller::Guest,
+        }
+    }
+
+    /// The user whose connections share its name in a room; `None` for a guest.
+    pub fn owner(&self) -> Option<Owner> {
+        match self {
+            Self::Account { user, .. } => Some(Owner::account(*user)),
+            Self::Token(held) => Some(Owner::token(&held.token.user)),
+            Self::Guest | Self::Refused(_) => None,
         }
     }
 

@@ -32,7 +32,8 @@ use crate::policy::known::KnownBan;
 use crate::policy::rules::Party;
 use crate::policy::rules::{Caller, Denial};
 use crate::policy::store::{NewBan, ban_target};
-use crate::presence::{Claim, Presence};
+use crate::presence::{Claim, Claimant, Departure, Presence};
+use crate::session::held_name::{self, depart, release};
 use crate::session::history_pages::HistoryPages;
 use crate::session::identity::{HeldToken, Identity};
 use crate::session::{Background, FrameHandler, Handled, SessionContext, serve};
@@ -119,21 +120,6 @@ struct JsonSession {
     joined_at: tokio::time::Instant,
 }
 
-/// The target of the record of names held (`claimed`, `released`, at
-/// debug): what the fault run checks that no two tabs held one name at once
-/// against.
-const HOLD_RECORD: &str = "chat_server::presence::record";
-
-/// Gives `nick` in `room` back, logging a failure (an entry of a shared
-/// presence would expire in the end).
-async fn release(presence: &dyn Presence, room: &RoomName, nick: &Nickname, peer: Peer) {
-    // This connection speaks under the name no more from here on.
-    tracing::debug!(target: HOLD_RECORD, %room, %nick, connection = peer.connection, "released");
-    if let Err(error) = presence.release(room, nick, peer).await {
-        tracing::warn!(%error, %room, %nick, "releasing a nickname failed");
-    }
-}
-
 impl JsonSession {
     /// Handles one client message; returns what to answer directly, if anything.
     async fn on_message(&mut self, message: ClientMessage) -> Result<Option<ServerMessage>, HubStopped> {
@@ -153,7 +139,8 @@ impl JsonSession {
                 };
                 // Debug, not info: a crowd rejoining after a restart wrote a line per join.
                 tracing::debug!(%nick, %room, ?after, "joining");
-                let claimed = match self.presence.claim(&room, &nick, &tab, self.peer).await {
+                let claimant = Claimant { tab, owner: self.identity.owner() };
+                let claimed = match held_name::claim(self.presence.as_ref(), &room, &nick, &claimant, self.peer).await {
                     Ok(claimed) => claimed,
                     Err(error) => {
                         tracing::error!(%error, %room, "claiming a nickname failed");
@@ -161,18 +148,26 @@ impl JsonSession {
                         return Ok(Some(ServerMessage::error(ErrorCode::Unavailable, message)));
                     }
                 };
-                if matches!(claimed.claim, Claim::Free | Claim::Replaces(_)) {
-                    let tab = crate::presence::tab_fingerprint(&tab);
-                    tracing::debug!(target: HOLD_RECORD, %room, %nick, %tab, connection = self.id, "claimed");
-                }
                 let claim = match claimed.claim {
                     Claim::Free => JoinClaim::New,
                     Claim::Held => JoinClaim::Repeated,
                     Claim::Replaces(stale) => JoinClaim::Replaces(stale),
+                    Claim::Shared => JoinClaim::Shared,
                     Claim::Recovering => {
                         let message =
                             "the server is restoring who is in which room after an outage; retry in a few seconds";
                         return Ok(Some(ServerMessage::error(ErrorCode::Unavailable, message)));
+                    }
+                    Claim::Leaving => {
+                        let message = format!("you are still leaving #{room} elsewhere; retry in a few seconds");
+                        return Ok(Some(ServerMessage::error(ErrorCode::Unavailable, message)));
+                    }
+                    Claim::TooMany => {
+                        let message = format!(
+                            "you are in #{room} from {} places already; leave it in one of them first",
+                            crate::presence::SHARED_HOLDERS_MAX
+                        );
+                        return Ok(Some(ServerMessage::error(ErrorCode::Forbidden, message)));
                     }
                     Claim::Taken => {
                         let message = format!("“{nick}” is already in use in #{room}; pick another nickname");
@@ -197,10 +192,16 @@ impl JsonSession {
                 if !matches!(admitted, Ok(true)) {
                     // Refused (or this session is being dropped, or the hub stopped):
                     // make sure the room does not keep it, give back a name this join took.
+                    let took = claim != JoinClaim::Repeated;
+                    let departure = if took {
+                        depart(self.presence.as_ref(), &room, &held.1, self.peer).await
+                    } else {
+                        Departure::Last
+                    };
                     if self.joined.as_ref() != Some(&room) {
-                        self.hub.leave(self.id, room).await?;
+                        self.hub.leave(self.id, room, departure).await?;
                     }
-                    if claim != JoinClaim::Repeated {
+                    if took {
                         release(self.presence.as_ref(), &held.0, &held.1, self.peer).await;
                     }
                     return admitted.map(|_| None);
@@ -210,7 +211,8 @@ impl JsonSession {
                 if let Some(previous) = self.joined.replace(room.clone())
                     && previous != room
                 {
-                    self.hub.leave(self.id, previous).await?;
+                    let departure = self.depart(&previous).await;
+                    self.hub.leave(self.id, previous, departure).await?;
                 }
                 if let Some(old) = self.claimed.replace(held.clone())
                     && old != held
@@ -306,7 +308,8 @@ impl JsonSession {
     /// Leaves the room this connection is in, giving its name back.
     async fn leave_room(&mut self) -> Result<(), HubStopped> {
         if let Some(room) = self.joined.take() {
-            self.hub.leave(self.id, room).await?;
+            let departure = self.depart(&room).await;
+            self.hub.leave(self.id, room, departure).await?;
         }
         if let Some((room, nick)) = self.claimed.take() {
             release(self.presence.as_ref(), &room, &nick, self.peer).await;
@@ -316,6 +319,15 @@ impl JsonSession {
         self.reading = None;
         self.room_watch = None;
         Ok(())
+    }
+
+    /// This connection is about to leave `room`: departs the name it holds
+    /// there (if it does), for what the hub is to tell the room.
+    async fn depart(&self, room: &RoomName) -> Departure {
+        match &self.claimed {
+            Some((held, nick)) if held == room => depart(self.presence.as_ref(), room, nick, self.peer).await,
+            _ => Departure::Last,
+        }
     }
 
     /// Who this connection is to the rooms' rules: its account, or (a guest,
@@ -578,8 +590,10 @@ impl FrameHandler for JsonSession {
         Some(frame(&ServerMessage::error(ErrorCode::RateLimited, "too many messages; slow down")))
     }
 
-    fn room(&self) -> Option<RoomName> {
-        self.joined.clone()
+    async fn departing(&mut self) -> Option<(RoomName, Departure)> {
+        let room = self.joined.clone()?;
+        let departure = self.depart(&room).await;
+        Some((room, departure))
     }
 
     /// Leaves the room if the connection may no longer be in it (removed

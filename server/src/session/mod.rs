@@ -16,6 +16,7 @@
 mod close;
 mod direct_write;
 mod driver;
+mod held_name;
 pub mod history_pages;
 pub mod identity;
 pub mod json;
@@ -39,7 +40,7 @@ use crate::admission::ConnectionPermit;
 use crate::hub::{ConnectionId, HubHandle, HubStopped, Outbound, SessionSink, WorkerAddress, outbound_queue};
 use crate::metrics::EndpointMetrics;
 use crate::policy::RoomPolicy;
-use crate::presence::Presence;
+use crate::presence::{Departure, Presence};
 use crate::shutdown::ShutdownSignal;
 use crate::store::HistoryStore;
 use crate::tokens::TokenVerifier;
@@ -136,8 +137,10 @@ pub(crate) trait FrameHandler {
     async fn check_room(&mut self, _concerning: Option<crate::policy::rules::Party>) -> Option<Outbound> {
         None
     }
-    /// The room the hub has this connection in, which it leaves when it ends.
-    fn room(&self) -> Option<RoomName> {
+    /// The room the hub has this connection in, which it leaves when it
+    /// ends, and whether the room is to hear its name leave (see
+    /// [`Departure`]); asked once, as it ends.
+    async fn departing(&mut self) -> Option<(RoomName, Departure)> {
         None
     }
     /// Called once the connection is over and the hub told to forget it.
@@ -177,7 +180,7 @@ pub(crate) fn serve<H: FrameHandler>(
             Err(HubStopped) => Some(going_away()),
         };
 
-        hub.disconnect(id, endpoint, handler.room(), &context.worker).await;
+        hub.disconnect(id, endpoint, handler.departing().await, &context.worker).await;
         let SessionContext { metrics, permit, settings, .. } = context;
         tracing::info!(close = ?close.as_ref().map(|c| c.code), "disconnected");
         // The peer may already be gone (or not reading); closing is best effort,

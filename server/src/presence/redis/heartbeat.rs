@@ -22,9 +22,9 @@ use chat_shared::{Nickname, RoomName};
 use std::sync::PoisonError;
 use std::sync::atomic::Ordering;
 
-use super::{Held, RedisPresence, failed, holder_peer, keys::held_field, scripts};
+use super::{Held, RedisPresence, failed, holder_field, scripts};
 use crate::bus::redis::announcement;
-use crate::bus::{NodeId, Published, RoomEvent};
+use crate::bus::{NodeId, Peer, Published, RoomEvent};
 use crate::presence::{LostName, Presence, PresenceError};
 
 /// Beats per entry lifetime (one a second for 15 s entries).
@@ -184,19 +184,19 @@ impl RedisPresence {
         let mut announced = 0;
         for chunk in members.chunks(FREE_CHUNK) {
             let mut free = self.scripts.free.prepare_invoke();
-            free.key(&burying).arg(self.keys.prefix());
+            free.key(&burying).arg(self.keys.prefix()).arg(node);
             for (held, holder) in chunk {
-                free.arg(held.room.as_str()).arg(held.nick.as_str()).arg(holder);
+                free.arg(held.room.as_str()).arg(held.nick.as_str()).arg(held.connection).arg(holder);
             }
             let freed: Vec<usize> = free.invoke_async(&mut connection).await.map_err(failed)?;
             let events = freed
                 .into_iter()
                 .filter_map(|index| chunk.get(index))
                 .filter(|(held, _)| !crowded.contains(&held.room))
-                .filter_map(|(held, holder)| {
-                    let member = holder_peer(holder)?;
+                .map(|(held, _)| {
+                    let member = Peer { node, connection: held.connection };
                     let event = RoomEvent::MemberLeft { nick: held.nick.clone(), member };
-                    Some(Published { room: held.room.clone(), event })
+                    Published { room: held.room.clone(), event }
                 })
                 .collect();
             announced += self.announce(node, events).await?;
@@ -224,11 +224,9 @@ impl RedisPresence {
             names = held.len(),
             "cut off from presence too long: closing the connections holding names here"
         );
-        for (held, holder) in held {
-            if let Some(peer) = holder_peer(&holder) {
-                // Nobody listens in tests of presence alone.
-                let _ = self.lost.send(LostName { room: held.room, connection: peer.connection });
-            }
+        for (held, _) in held {
+            // Nobody listens in tests of presence alone.
+            let _ = self.lost.send(LostName { room: held.room, connection: held.connection });
         }
     }
 
@@ -281,8 +279,13 @@ impl RedisPresence {
         Ok(all
             .into_iter()
             .filter_map(|(field, holder)| {
-                let (room, nick) = field.split_once(' ')?;
-                let held = Held { room: RoomName::parse(room).ok()?, nick: Nickname::parse(nick).ok()? };
+                let mut parts = field.splitn(3, ' ');
+                let (room, connection, nick) = (parts.next()?, parts.next()?, parts.next()?);
+                let held = Held {
+                    room: RoomName::parse(room).ok()?,
+                    nick: Nickname::parse(nick).ok()?,
+                    connection: connection.parse().ok()?,
+                };
                 Some((held, holder))
             })
             .collect())
@@ -302,10 +305,10 @@ impl RedisPresence {
         let events = ours
             .iter()
             .filter(|(held, _)| per_room.get(&held.room).is_some_and(|n| *n <= PRESENCE_EVENTS_MAX))
-            .filter_map(|(held, value)| {
-                let member = holder_peer(value)?;
+            .map(|(held, _)| {
+                let member = Peer { node: self.node, connection: held.connection };
                 let event = RoomEvent::MemberJoined { nick: held.nick.clone(), member };
-                Some(Published { room: held.room.clone(), event })
+                Published { room: held.room.clone(), event }
             })
             .collect();
         let announced = self.announce(self.node, events).await?;
@@ -363,10 +366,11 @@ impl RedisPresence {
                     .arg(self.keys.entry(&entry.room, &entry.nick))
                     .arg(self.keys.names(&entry.room))
                     .arg(self.keys.held_by(self.node))
+                    .arg(holder_field(Peer { node: self.node, connection: entry.connection }))
                     .arg(value)
                     .arg(self.ttl_millis())
                     .arg(entry.nick.as_str())
-                    .arg(held_field(&entry.room, &entry.nick));
+                    .arg(entry.field());
             }
             let kept: Vec<i64> = pipeline.query_async(&mut connection).await.map_err(failed)?;
             for (answer, entry) in kept.into_iter().zip(chunk) {
@@ -380,12 +384,12 @@ impl RedisPresence {
                         }
                         refreshed.lost += 1;
                         // Its connection cannot go on under a name someone else holds.
-                        if let Some(peer) = holder_peer(&entry.1) {
-                            let lost = LostName { room: entry.0.room.clone(), connection: peer.connection };
-                            // Nobody listens in tests of presence alone.
-                            let _ = self.lost.send(lost);
-                        }
+                        let lost = LostName { room: entry.0.room.clone(), connection: entry.0.connection };
+                        // Nobody listens in tests of presence alone.
+                        let _ = self.lost.send(lost);
                     }
+                    // Back beside its user's other connections: the room never heard it leave.
+                    3 => {}
                     _ if list_ours => refreshed.ours.push(entry.clone()),
                     _ => {}
                 }

@@ -4,7 +4,8 @@
 
 use chat_shared::{Epoch, Nickname, RoomName};
 
-use crate::bus::NodeId;
+use crate::bus::{NodeId, Peer};
+use crate::hub::ConnectionId;
 
 /// Names the keys of one history's presence.
 #[derive(Debug, Clone)]
@@ -23,14 +24,16 @@ impl Keys {
         &self.prefix
     }
 
-    /// The entry of `nick` in `room`: its value names the holder.
+    /// The entry of `nick` in `room`: a hash of its holders (see the
+    /// scripts). Not `nick:` as before it was a hash: a node of an older
+    /// version meeting one would fail every claim of it.
     pub fn entry(&self, room: &RoomName, nick: &Nickname) -> String {
-        format!("{}nick:{}:{}", self.prefix, room.as_str(), nick.as_str())
+        format!("{}holders:{}:{}", self.prefix, room.as_str(), nick.as_str())
     }
 
     /// What the entries of `room` start with.
     pub fn entry_prefix(&self, room: &RoomName) -> String {
-        format!("{}nick:{}:", self.prefix, room.as_str())
+        format!("{}holders:{}:", self.prefix, room.as_str())
     }
 
     /// The sorted set of `room`'s names (for member lists).
@@ -81,10 +84,15 @@ impl Keys {
     }
 }
 
-/// A field of a node's held hash: room and name, split at the first space
-/// (room names have none).
-pub fn held_field(room: &RoomName, nick: &Nickname) -> String {
-    format!("{} {}", room.as_str(), nick.as_str())
+/// A field of a node's held hash: room, connection and name, split at the
+/// first two spaces (room names have none).
+pub fn held_field(room: &RoomName, connection: ConnectionId, nick: &Nickname) -> String {
+    format!("{} {connection} {}", room.as_str(), nick.as_str())
+}
+
+/// The field of a holder in a name's entry: node and connection.
+pub fn holder_field(member: Peer) -> String {
+    format!("{} {}", member.node, member.connection)
 }
 
 #[cfg(test)]
@@ -95,7 +103,7 @@ mod tests {
     fn keys_are_per_history_and_fields_split_at_the_first_space() {
         let keys = Keys::new(&Epoch::parse("e1").expect("epoch"));
         let (room, nick) = (RoomName::parse("dev").expect("room"), Nickname::parse("Ann Lee").expect("nick"));
-        assert_eq!(keys.entry(&room, &nick), "chat:e1:nick:dev:Ann Lee");
+        assert_eq!(keys.entry(&room, &nick), "chat:e1:holders:dev:Ann Lee");
         assert!(keys.entry(&room, &nick).starts_with(&keys.entry_prefix(&room)));
         assert_eq!(keys.names(&room), "chat:e1:names:dev");
         assert_eq!(keys.held_by(7), "chat:e1:held:7");
@@ -104,6 +112,7 @@ mod tests {
         assert_eq!(keys.burying(7), "chat:e1:burying:7");
         assert_eq!(keys.burials(), "chat:e1:burials");
         assert_eq!(keys.incarnation(), "chat:e1:incarnation");
-        assert_eq!(held_field(&room, &nick).split_once(' '), Some(("dev", "Ann Lee")));
+        assert_eq!(held_field(&room, 42, &nick).splitn(3, ' ').collect::<Vec<_>>(), ["dev", "42", "Ann Lee"]);
+        assert_eq!(holder_field(Peer { node: 7, connection: 42 }), "7 42");
     }
 }

@@ -1,7 +1,7 @@
 //! Presence shared by several nodes, in Redis: each nickname held in a room
-//! is a key whose value names its holder (node, connection, and a hash of
-//! its browser tab's secret), claimed and released by Lua scripts, so a claim
-//! is atomic across nodes. Entries live [`ENTRY_TTL`] unless their node's
+//! is a key whose fields name its holders (node and connection, valued a
+//! hash of the browser tab's secret and the user's fingerprint), claimed
+//! and released by Lua scripts, so a claim is atomic across nodes. Entries live [`ENTRY_TTL`] unless their node's
 //! heartbeat refreshes them: the names of a node that dies (kill -9, a lost
 //! machine) come free within that time.
 //!
@@ -19,7 +19,7 @@ mod keys;
 mod scripts;
 
 pub use keys::Keys;
-use keys::held_field;
+use keys::{held_field, holder_field};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -28,14 +28,15 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use base64::Engine;
-use chat_shared::{ClientId, Epoch, Nickname, RoomName};
+use chat_shared::{Epoch, Nickname, RoomName};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sha2::{Digest, Sha256};
 
 use tokio::sync::mpsc;
 
-use super::{Claim, Claimed, LostName, Presence, PresenceError};
+use super::{Claim, Claimant, Claimed, Departure, LostName, Presence, PresenceError, SHARED_HOLDERS_MAX};
 use crate::bus::{NodeId, Peer};
+use crate::hub::ConnectionId;
 
 /// How long a name stays held without its node's heartbeat.
 pub const ENTRY_TTL: Duration = Duration::from_secs(15);
@@ -44,11 +45,19 @@ pub const ENTRY_TTL: Duration = Duration::from_secs(15);
 /// it a few times a second, not once per join.
 const LIST_REUSE: Duration = Duration::from_millis(500);
 
-/// A name this node holds, to refresh.
+/// A name a connection of this node holds, to refresh.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Held {
     room: RoomName,
     nick: Nickname,
+    connection: ConnectionId,
+}
+
+impl Held {
+    /// Its field in its node's held hash.
+    fn field(&self) -> String {
+        held_field(&self.room, self.connection, &self.nick)
+    }
 }
 
 /// Presence in Redis, shared by every node of one history.
@@ -60,7 +69,7 @@ pub struct RedisPresence {
     scripts: Scripts,
     /// How long an entry lives without a refresh.
     ttl: Duration,
-    /// What this node holds, and the holder value of each.
+    /// What this node's connections hold, and the holder value of each.
     held: Mutex<HashMap<Held, String>>,
     /// Member lists read lately, reused for [`LIST_REUSE`].
     lists: Mutex<HashMap<RoomName, Listed>>,
@@ -92,6 +101,7 @@ struct Listed {
 
 struct Scripts {
     claim: redis::Script,
+    depart: redis::Script,
     release: redis::Script,
     list: redis::Script,
     beat: redis::Script,
@@ -103,17 +113,20 @@ fn failed(error: redis::RedisError) -> PresenceError {
     PresenceError(Box::new(error))
 }
 
-/// The holder value: node, connection, and the tab's secret hashed (Redis
-/// need not learn it to compare it).
-fn holder(member: Peer, tab: &ClientId) -> String {
-    let tab = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(tab.as_str().as_bytes()));
-    format!("{} {} {tab}", member.node, member.connection)
+/// A guest's owner in a holder value: its names have one holder.
+const GUEST: &str = "-";
+
+/// The value of a holder's field: its tab's secret hashed (Redis need not
+/// learn it to compare it) and its user's fingerprint ([`GUEST`] for none).
+fn holder_value(claimant: &Claimant) -> String {
+    let tab = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(claimant.tab.as_str().as_bytes()));
+    let owner = claimant.owner.as_ref().map_or_else(|| GUEST.to_owned(), super::Owner::fingerprint);
+    format!("{tab} {owner}")
 }
 
-/// The connection a holder value names.
-fn holder_peer(holder: &str) -> Option<Peer> {
-    let mut parts = holder.split(' ');
-    Some(Peer { node: parts.next()?.parse().ok()?, connection: parts.next()?.parse().ok()? })
+/// Whether a holder value is a guest's.
+fn is_guests(value: &str) -> bool {
+    value.ends_with(&format!(" {GUEST}"))
 }
 
 impl RedisPresence {
@@ -160,6 +173,7 @@ impl RedisPresence {
             ttl,
             scripts: Scripts {
                 claim: redis::Script::new(scripts::CLAIM),
+                depart: redis::Script::new(scripts::DEPART),
                 release: redis::Script::new(scripts::RELEASE),
                 list: redis::Script::new(scripts::LIST),
                 beat: redis::Script::new(scripts::BEAT),
@@ -216,10 +230,10 @@ impl Presence for RedisPresence {
         &self,
         room: &RoomName,
         nick: &Nickname,
-        tab: &ClientId,
+        claimant: &Claimant,
         member: Peer,
     ) -> Result<Claimed, PresenceError> {
-        let value = holder(member, tab);
+        let value = holder_value(claimant);
         let mut connection = self.connection.clone();
         let answer: Vec<String> = self
             .scripts
@@ -228,11 +242,13 @@ impl Presence for RedisPresence {
             .key(self.keys.names(room))
             .key(self.keys.held_by(self.node))
             .key(self.keys.incarnation())
+            .arg(holder_field(member))
             .arg(&value)
             .arg(self.ttl_millis())
             .arg(nick.as_str())
-            .arg(held_field(room, nick))
+            .arg(room.as_str())
             .arg(self.keys.held_prefix())
+            .arg(SHARED_HOLDERS_MAX)
             .invoke_async(&mut connection)
             .await
             .map_err(failed)?;
@@ -248,29 +264,63 @@ impl Presence for RedisPresence {
                 (Ok(node), Ok(connection)) => Claim::Replaces(Peer { node, connection }),
                 _ => return Err(PresenceError(format!("unreadable holder {node} {connection}").into())),
             },
+            ["shared"] => Claim::Shared,
+            ["leaving"] => Claim::Leaving,
+            ["too_many"] => Claim::TooMany,
             ["taken"] => Claim::Taken,
             ["recovering"] => Claim::Recovering,
             _ => return Err(unexpected()),
         };
-        if matches!(claim, Claim::Free | Claim::Replaces(_)) {
-            self.held().insert(Held { room: room.clone(), nick: nick.clone() }, value);
+        let held = |connection| Held { room: room.clone(), nick: nick.clone(), connection };
+        if let Claim::Replaces(stale) = claim
+            && stale.node == self.node
+        {
+            self.held().remove(&held(stale.connection));
+        }
+        if matches!(claim, Claim::Free | Claim::Replaces(_) | Claim::Shared) {
+            self.held().insert(held(member.connection), value);
         }
         Ok(Claimed { claim, room_size: size })
     }
 
-    async fn release(&self, room: &RoomName, nick: &Nickname, member: Peer) -> Result<(), PresenceError> {
-        let held = Held { room: room.clone(), nick: nick.clone() };
-        // Only what this connection holds is given back (not a successor's).
-        let value = {
-            let mut all = self.held();
-            match all.get(&held) {
-                Some(value) if value.starts_with(&format!("{} {} ", member.node, member.connection)) => {
-                    all.remove(&held)
-                }
-                _ => None,
-            }
+    async fn depart(&self, room: &RoomName, nick: &Nickname, member: Peer) -> Result<Departure, PresenceError> {
+        let held = Held { room: room.clone(), nick: nick.clone(), connection: member.connection };
+        let value = match self.held().get(&held) {
+            // A guest's name has no other holder, and nobody waits for it to leave.
+            Some(value) if !is_guests(value) => value.clone(),
+            _ => return Ok(Departure::Last),
         };
-        let Some(value) = value else { return Ok(()) };
+        let mut connection = self.connection.clone();
+        let answer: String = self
+            .scripts
+            .depart
+            .key(self.keys.entry(room, nick))
+            .key(self.keys.names(room))
+            .key(self.keys.held_by(self.node))
+            .arg(holder_field(member))
+            .arg(&value)
+            .arg(nick.as_str())
+            .arg(held.field())
+            .invoke_async(&mut connection)
+            .await
+            .map_err(failed)?;
+        match answer.as_str() {
+            "last" => Ok(Departure::Last),
+            "shared" | "gone" => {
+                let mut all = self.held();
+                if all.get(&held) == Some(&value) {
+                    all.remove(&held);
+                }
+                Ok(if answer == "shared" { Departure::Shared } else { Departure::Last })
+            }
+            _ => Err(PresenceError(format!("unexpected departure answer {answer:?}").into())),
+        }
+    }
+
+    async fn release(&self, room: &RoomName, nick: &Nickname, member: Peer) -> Result<(), PresenceError> {
+        let held = Held { room: room.clone(), nick: nick.clone(), connection: member.connection };
+        // Only what this connection holds is given back (not a successor's).
+        let Some(value) = self.held().remove(&held) else { return Ok(()) };
         let mut connection = self.connection.clone();
         let _: i64 = self
             .scripts
@@ -278,9 +328,10 @@ impl Presence for RedisPresence {
             .key(self.keys.entry(room, nick))
             .key(self.keys.names(room))
             .key(self.keys.held_by(self.node))
+            .arg(holder_field(member))
             .arg(value)
             .arg(nick.as_str())
-            .arg(held_field(room, nick))
+            .arg(held.field())
             .invoke_async(&mut connection)
             .await
             .map_err(failed)?;
@@ -331,16 +382,18 @@ impl std::fmt::Debug for RedisPresence {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chat_shared::ClientId;
 
     #[test]
-    fn the_holder_names_node_and_connection_but_not_the_tab_secret() {
+    fn a_holder_value_hides_the_tab_secret_and_tells_guests_apart() {
         let tab = ClientId::parse("secret-tab").expect("tab");
-        let value = holder(Peer { node: 7, connection: 42 }, &tab);
-        assert!(value.starts_with("7 42 "), "{value}");
-        assert!(!value.contains("secret-tab"));
-        assert_eq!(value.split(' ').count(), 3, "the scripts split on spaces");
-        assert_eq!(value, holder(Peer { node: 7, connection: 42 }, &tab), "stable");
-        assert_eq!(holder_peer(&value), Some(Peer { node: 7, connection: 42 }));
-        assert_eq!(holder_peer("7"), None);
+        let guest = holder_value(&Claimant::guest(tab.clone()));
+        assert!(!guest.contains("secret-tab"), "{guest}");
+        assert_eq!(guest.split(' ').count(), 2, "the scripts split on spaces");
+        assert!(is_guests(&guest));
+        let user = holder_value(&Claimant { tab, owner: Some(super::super::Owner::token("a b c")) });
+        assert_eq!(user.split(' ').count(), 2, "a token's sub may have spaces; its fingerprint has none");
+        assert!(!is_guests(&user));
+        assert_eq!(user.split(' ').next(), guest.split(' ').next(), "one tab, one hash");
     }
 }

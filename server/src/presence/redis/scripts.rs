@@ -2,11 +2,15 @@
 //! makes a claim, a release or the burial of a dead node safe against every
 //! other node doing the same at once.
 //!
-//! Holders are `"{node} {connection} {tab hash}"`. Each node keeps a hash of
-//! what it holds (`held:{node}`), so that when it dies its survivors know
-//! whose departure to announce. Scripts that touch another node's keys build
-//! their names from the history's prefix (which is why Redis Cluster is not
-//! supported).
+//! A name's entry is a hash: a field `"{node} {connection}"` per connection
+//! holding it, valued `"{tab hash} {owner}"` (owner `-` for a guest, whose
+//! names have one holder; else a fingerprint of the user, whose connections
+//! may share the name), and, while its last holder leaves, a field
+//! `leaving` naming it. Each node keeps a hash of what it holds
+//! (`held:{node}`, fields `"{room} {connection} {name}"`, valued as in the
+//! entry), so that when it dies its survivors know whose departure to
+//! announce. Scripts that touch another node's keys build their names from
+//! the history's prefix (which is why Redis Cluster is not supported).
 
 /// Whether presence may be claimed in now: `KEYS[4]` (the incarnation
 /// mark, `"{id} {ready_at_ms}"`) exists and its time has come. A Lua chunk
@@ -26,64 +30,154 @@ end
     };
 }
 
-/// Claims `KEYS[1]` (the name's entry) for `ARGV[1]` (the holder) for
-/// `ARGV[2]` ms; adds `ARGV[3]` (the name) to `KEYS[2]` (the room's names)
-/// and `ARGV[4]` (the held field) to `KEYS[3]` (this node's held hash). A
-/// holder replaced on another node loses the field from its node's hash
-/// (`ARGV[5]` is the prefix of those hashes). Answers what it did and the
-/// number of names in `KEYS[2]` then; `recovering` (nothing done) while
-/// `KEYS[4]`, the incarnation mark, says Redis lost its data and the nodes
-/// are still taking their names back: a name missing then is not free.
+/// Claims `KEYS[1]` (the name's entry) for `ARGV[1]` (the holder's field),
+/// valued `ARGV[2]`, and keeps the entry `ARGV[3]` ms; adds `ARGV[4]` (the
+/// name) to `KEYS[2]` (the room's names) and the held field (room
+/// `ARGV[5]`) to `KEYS[3]` (this node's held hash). Free, the name is
+/// taken; held by this holder, kept. Else a holder of the same tab is
+/// replaced (its field dropped from its node's held hash: `ARGV[6]` is the
+/// prefix of those) if all holders are of the claimant's user or it is
+/// the only one; failing that, a user's connection joins its others (up to
+/// `ARGV[7]`). While the entry's last holder is leaving, either is answered
+/// `leaving` instead. Answers what it did and the number of names in
+/// `KEYS[2]` then; `recovering` (nothing done) while `KEYS[4]`, the
+/// incarnation mark, says Redis lost its data and the nodes are still
+/// taking their names back: a name missing then is not free.
 pub const CLAIM: &str = concat!(
     ready_check!(),
     r"
 if not ready(KEYS[4]) then return {'recovering', '0'} end
-local current = redis.call('GET', KEYS[1])
-local function take()
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  redis.call('ZADD', KEYS[2], 0, ARGV[3])
-  redis.call('HSET', KEYS[3], ARGV[4], ARGV[1])
-end
 local function size() return tostring(redis.call('ZCARD', KEYS[2])) end
-if not current then take() return {'free', size()} end
-local node, connection, tab = string.match(current, '^(%S+) (%S+) (%S+)$')
-local mine_node, mine_connection, mine_tab = string.match(ARGV[1], '^(%S+) (%S+) (%S+)$')
-if node == mine_node and connection == mine_connection then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return {'held', size()}
+local function held_field(field)
+  return ARGV[5] .. ' ' .. string.match(field, ' (%S+)$') .. ' ' .. ARGV[4]
 end
-if tab == mine_tab then
-  if node ~= mine_node then redis.call('HDEL', ARGV[5] .. node, ARGV[4]) end
+local function take()
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  redis.call('ZADD', KEYS[2], 0, ARGV[4])
+  redis.call('HSET', KEYS[3], held_field(ARGV[1]), ARGV[2])
+end
+local all = redis.call('HGETALL', KEYS[1])
+local leaving = false
+local holders = {}
+for i = 1, #all, 2 do
+  if all[i] == 'leaving' then
+    leaving = true
+  elseif all[i] == ARGV[1] then
+    redis.call('PEXPIRE', KEYS[1], ARGV[3])
+    return {'held', size()}
+  else
+    table.insert(holders, {all[i], all[i + 1]})
+  end
+end
+if #holders == 0 then
+  redis.call('DEL', KEYS[1])
+  take()
+  return {'free', size()}
+end
+local mine_tab, mine_owner = string.match(ARGV[2], '^(%S+) (%S+)$')
+local same_owner = mine_owner ~= '-'
+local stale = nil
+for _, holder in ipairs(holders) do
+  local tab, owner = string.match(holder[2], '^(%S+) (%S+)$')
+  if owner ~= mine_owner then same_owner = false end
+  if tab == mine_tab then stale = holder[1] end
+end
+if stale and not (same_owner or #holders == 1) then stale = nil end
+if leaving and (stale or same_owner) then return {'leaving', size()} end
+if stale then
+  local node, connection = string.match(stale, '^(%S+) (%S+)$')
+  redis.call('HDEL', KEYS[1], stale)
+  redis.call('HDEL', ARGV[6] .. node, held_field(stale))
   take()
   return {'replaces', node, connection, size()}
 end
-return {'taken', size()}
+if not same_owner then return {'taken', size()} end
+if #holders >= tonumber(ARGV[7]) then return {'too_many', size()} end
+take()
+return {'shared', size()}
 "
 );
 
-/// Gives `KEYS[1]` back if `ARGV[1]` still holds it: drops `ARGV[2]` (the
-/// name) from `KEYS[2]` and `ARGV[3]` (the held field) from `KEYS[3]`.
-pub const RELEASE: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  redis.call('ZREM', KEYS[2], ARGV[2])
-  redis.call('HDEL', KEYS[3], ARGV[3])
+/// A Lua chunk: whether the entry `key` has no holder left (nothing, or
+/// only a `leaving` mark).
+macro_rules! unheld_check {
+    () => {
+        r"
+local function unheld(key)
+  local count = redis.call('HLEN', key)
+  return count == 0 or (count == 1 and redis.call('HEXISTS', key, 'leaving') == 1)
 end
-return 1
+"
+    };
+}
+
+/// `ARGV[1]` (the holder's field, valued `ARGV[2]`) is leaving `KEYS[1]`:
+/// with other holders left, gives it back (dropping `ARGV[4]`, its held
+/// field, from `KEYS[3]`): `shared`; as the last, marks the entry `leaving`
+/// (the release that follows gives it back): `last`. `gone` if it holds it
+/// no more.
+pub const DEPART: &str = r"
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 'gone' end
+local others = redis.call('HLEN', KEYS[1]) - 1 - redis.call('HEXISTS', KEYS[1], 'leaving')
+if others > 0 then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[3], ARGV[4])
+  return 'shared'
+end
+redis.call('HSET', KEYS[1], 'leaving', ARGV[1])
+return 'last'
 ";
 
-/// Keeps `KEYS[1]` for `ARGV[1]`: 1 if it held it (refreshed), 2 if the
-/// entry was gone (Redis restarted empty, or this node was taken for dead)
-/// and is taken again, 0 if someone else has it now.
-pub const REFRESH: &str = r"
-local current = redis.call('GET', KEYS[1])
-if current == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
-if not current then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  redis.call('ZADD', KEYS[2], 0, ARGV[3])
-  redis.call('HSET', KEYS[3], ARGV[4], ARGV[1])
-  return 2
+/// Gives `KEYS[1]` back if `ARGV[1]` (valued `ARGV[2]`) still holds it:
+/// drops the field (and a `leaving` mark naming it), and `ARGV[4]` (the
+/// held field) from `KEYS[3]`; with no holder left, the entry goes, and
+/// `ARGV[3]` (the name) leaves `KEYS[2]`.
+pub const RELEASE: &str = concat!(
+    unheld_check!(),
+    r"
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[4])
+if redis.call('HGET', KEYS[1], 'leaving') == ARGV[1] then redis.call('HDEL', KEYS[1], 'leaving') end
+if unheld(KEYS[1]) then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[3])
 end
+return 1
+"
+);
+
+/// Keeps `KEYS[1]` for `ARGV[1]` (valued `ARGV[2]`) `ARGV[3]` ms more: 1 if
+/// it held it (refreshed); 2 if the entry was gone (Redis restarted empty,
+/// or this node was taken for dead) and is taken again; 3 if the holder was
+/// gone from it but its user's other connections hold it (and no connection
+/// of its tab: that replaced it), and it is back beside them; 0 if someone
+/// else has it now. Taking it again adds `ARGV[4]` (the name) to `KEYS[2]`
+/// and `ARGV[5]` (the held field) to `KEYS[3]`.
+pub const REFRESH: &str = r"
+local function take()
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  redis.call('ZADD', KEYS[2], 0, ARGV[4])
+  redis.call('HSET', KEYS[3], ARGV[5], ARGV[2])
+end
+local all = redis.call('HGETALL', KEYS[1])
+if #all == 0 then take() return 2 end
+local mine_tab, mine_owner = string.match(ARGV[2], '^(%S+) (%S+)$')
+local shares = mine_owner ~= '-'
+for i = 1, #all, 2 do
+  if all[i] == ARGV[1] then
+    if all[i + 1] ~= ARGV[2] then return 0 end
+    redis.call('PEXPIRE', KEYS[1], ARGV[3])
+    return 1
+  end
+  if all[i] ~= 'leaving' then
+    local tab, owner = string.match(all[i + 1], '^(%S+) (%S+)$')
+    if tab == mine_tab or owner ~= mine_owner then shares = false end
+  end
+end
+if shares then take() return 3 end
 return 0
 ";
 
@@ -188,25 +282,38 @@ redis.call('ZADD', KEYS[5], now, ARGV[1])
 return 1
 ";
 
-/// Frees names of a buried node, and drops them from its set-aside held
-/// hash (`KEYS[1]`), so a burial taken on after its burier died goes on
-/// from there. `ARGV[1]` is the history's key prefix, then come triples of
-/// room, name and holder. A name whose entry still names that holder (or
-/// has expired) is freed; returns the 0-based indexes of the triples freed
-/// (the others were taken back by their tabs).
-pub const FREE: &str = r"
-local prefix = ARGV[1]
+/// Frees names of a buried node (`ARGV[2]`), and drops them from its
+/// set-aside held hash (`KEYS[1]`), so a burial taken on after its burier
+/// died goes on from there. `ARGV[1]` is the history's key prefix, then
+/// come quadruples of room, name, connection and holder value. The node's
+/// field leaves a name's entry that still has it as it was; a name with no
+/// holder left then (or whose entry expired) is free. Returns the 0-based
+/// indexes of the quadruples that freed a name (the others' names were
+/// taken back by their tabs, or are still held by their users' other
+/// connections).
+pub const FREE: &str = concat!(
+    unheld_check!(),
+    r"
+local prefix, node = ARGV[1], ARGV[2]
 local freed = {}
-for i = 2, #ARGV, 3 do
-  local room, nick, holder = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  redis.call('HDEL', KEYS[1], room .. ' ' .. nick)
-  local entry = prefix .. 'nick:' .. room .. ':' .. nick
-  local current = redis.call('GET', entry)
-  if current == holder or not current then
-    if current then redis.call('DEL', entry) end
+for i = 3, #ARGV, 4 do
+  local room, nick, connection, value = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  redis.call('HDEL', KEYS[1], room .. ' ' .. connection .. ' ' .. nick)
+  local entry = prefix .. 'holders:' .. room .. ':' .. nick
+  local field = node .. ' ' .. connection
+  if redis.call('HGET', entry, field) == value then
+    redis.call('HDEL', entry, field)
+    if redis.call('HGET', entry, 'leaving') == field then redis.call('HDEL', entry, 'leaving') end
+    if unheld(entry) then
+      redis.call('DEL', entry)
+      redis.call('ZREM', prefix .. 'names:' .. room, nick)
+      table.insert(freed, (i - 3) / 4)
+    end
+  elseif redis.call('EXISTS', entry) == 0 then
     redis.call('ZREM', prefix .. 'names:' .. room, nick)
-    table.insert(freed, (i - 2) / 3)
+    table.insert(freed, (i - 3) / 4)
   end
 end
 return freed
-";
+"
+);
