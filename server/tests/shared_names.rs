@@ -150,12 +150,24 @@ async fn an_account_is_in_a_room_from_two_devices_and_the_room_hears_it_leave_wi
     let mut guest = JsonClient::connect(app.address).await;
     assert_eq!(try_join(&mut guest, "dev", "ALICE").await, Err(ErrorCode::NameReserved));
 
+    // The room list counts her once.
+    let mut carol = JsonClient::connect(app.address).await;
+    carol.send_join("dev", "carol", None).await;
+    match carol.next().await {
+        ServerMessage::Joined { rooms, .. } => {
+            let dev = rooms.iter().find(|r| r.name.as_str() == "dev").map(|r| r.online);
+            assert_eq!(dev, Some(3), "alice, bob, carol");
+        }
+        other => panic!("expected joined, got {other:?}"),
+    }
+    assert_eq!(presence_events(&mut bob, QUIET).await, ["carol joined"]);
+
     // The laptop closes: alice is still in the room (her phone), and nobody heard otherwise.
     laptop.close().await;
     assert_eq!(presence_events(&mut bob, QUIET).await, Vec::<String>::new());
-    let mut carol = JsonClient::connect(app.address).await;
-    assert_eq!(try_join(&mut carol, "dev", "carol").await.expect("joined"), ["alice", "bob", "carol"]);
-    assert_eq!(presence_events(&mut bob, QUIET).await, ["carol joined"]);
+    let mut dan = JsonClient::connect(app.address).await;
+    assert_eq!(try_join(&mut dan, "dev", "dan").await.expect("joined"), ["alice", "bob", "carol", "dan"]);
+    assert_eq!(presence_events(&mut bob, QUIET).await, ["dan joined"]);
     let said = bob.say("still there?").await;
     bob.next_ack(&said).await;
     assert_eq!(heard(&mut phone).await, "bob: still there?");
@@ -170,7 +182,7 @@ async fn an_account_is_in_a_room_from_two_devices_and_the_room_hears_it_leave_wi
     laptop.close().await;
     assert_eq!(presence_events(&mut bob, QUIET).await, ["alice left"]);
     let mut phone = JsonClient::connect_with_cookie_as_tab(app.address, &cookie, "phone").await;
-    assert_eq!(try_join(&mut phone, "dev", "alice").await.expect("joined"), ["alice", "bob", "carol"]);
+    assert_eq!(try_join(&mut phone, "dev", "alice").await.expect("joined"), ["alice", "bob", "carol", "dan"]);
     assert_eq!(presence_events(&mut bob, QUIET).await, ["alice joined"]);
 }
 
@@ -244,6 +256,9 @@ async fn across_nodes_an_account_holds_its_name_from_devices_on_both_and_one_dyi
         sqlx::query_scalar("SELECT id FROM users WHERE name = 'alice'").fetch_one(&pool).await.expect("alice's id");
     let client = redis::Client::open(redis.url()).expect("client");
     let dying = RedisPresence::start_with_ttl(client.clone(), &epoch, 997, Duration::from_secs(3)).expect("presence");
+    // Among the live nodes before it claims, as every node is (its entries'
+    // expiry frees nothing while her other devices keep the name: only its burial does).
+    dying.first_beat().await.expect("beat");
     let tablet = Claimant { tab: ClientId::parse("tablet").expect("tab"), owner: Some(Owner::account(user)) };
     let claimed = dying.claim(&room("dev"), &nick("alice"), &tablet, Peer { node: 997, connection: 1 }).await;
     assert_eq!(claimed.expect("claim").claim, Claim::Shared);

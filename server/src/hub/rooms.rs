@@ -24,6 +24,9 @@ pub struct Member {
 #[derive(Debug, Default)]
 pub struct Room {
     members: HashMap<ConnectionId, Member>,
+    /// How many members hold each name here: more than one for a user in
+    /// the room from several devices, who counts once.
+    names: HashMap<Nickname, u32>,
     /// How many members each worker runs: a room event goes to these workers.
     workers: BTreeMap<WorkerId, usize>,
 }
@@ -32,17 +35,28 @@ impl Room {
     /// Adds a member, or renames one; returns it as it was before.
     pub fn insert(&mut self, id: ConnectionId, member: Member) -> Option<Member> {
         *self.workers.entry(member.worker).or_default() += 1;
+        *self.names.entry(member.nick.clone()).or_default() += 1;
         let replaced = self.members.insert(id, member);
         if let Some(replaced) = &replaced {
-            self.forget_worker(replaced.worker);
+            self.forget(replaced);
         }
         replaced
     }
 
     pub fn remove(&mut self, id: ConnectionId) -> Option<Member> {
         let member = self.members.remove(&id)?;
-        self.forget_worker(member.worker);
+        self.forget(&member);
         Some(member)
+    }
+
+    fn forget(&mut self, member: &Member) {
+        self.forget_worker(member.worker);
+        if let Some(count) = self.names.get_mut(&member.nick) {
+            *count -= 1;
+            if *count == 0 {
+                self.names.remove(&member.nick);
+            }
+        }
     }
 
     fn forget_worker(&mut self, worker: WorkerId) {
@@ -63,8 +77,9 @@ impl Room {
         self.members.get(&id)
     }
 
-    pub fn len(&self) -> usize {
-        self.members.len()
+    /// How many people: names held here (one user's devices count once).
+    pub fn people(&self) -> usize {
+        self.names.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -143,6 +158,22 @@ mod tests {
         assert_eq!(room.workers().collect::<Vec<_>>(), [1], "a worker without members gets no deliveries");
         room.insert(2, on(2));
         assert_eq!(room.workers().collect::<Vec<_>>(), [1, 2], "re-inserting moves the count");
+    }
+
+    #[test]
+    fn a_room_counts_its_people_once_however_many_devices_each_has() {
+        let mut room = Room::default();
+        let named = |nick: &str| Member { nick: Nickname::parse(nick).expect("nick"), worker: 0 };
+        room.insert(1, named("ann"));
+        room.insert(2, named("ann"));
+        room.insert(3, named("bob"));
+        assert_eq!((room.members.len(), room.people()), (3, 2));
+        room.remove(1);
+        assert_eq!((room.members.len(), room.people()), (2, 2));
+        room.insert(3, named("cat"));
+        assert_eq!((room.members.len(), room.people()), (2, 2), "a rename moves the count");
+        room.remove(2);
+        assert_eq!((room.members.len(), room.people()), (1, 1));
     }
 
     #[test]

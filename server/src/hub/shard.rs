@@ -224,7 +224,7 @@ impl Shard {
         if !self.recounted.is_empty() {
             let rooms = &self.rooms;
             let counts = self.recounted.drain().map(|room| {
-                let online = rooms.get(&room).map_or(0, |r| r.len());
+                let online = rooms.get(&room).map_or(0, |r| r.people());
                 (room, online)
             });
             // The directory stops only after every shard.
@@ -574,7 +574,7 @@ impl Shard {
             rooms: directory::with_own_room(
                 &self.shown.borrow(),
                 &room,
-                self.rooms.get(&room).map_or(0, |r| r.len()),
+                self.rooms.get(&room).map_or(0, |r| r.people()),
                 room_size,
             ),
         };
@@ -654,7 +654,7 @@ impl Shard {
     /// Whether `room` has more members than get presence and typing events,
     /// counting every node's (the others' as last reported).
     fn crowded(&self, room: &RoomName) -> bool {
-        let here = self.rooms.get(room).map_or(0, |members| members.len());
+        let here = self.rooms.get(room).map_or(0, |members| members.people());
         let elsewhere = self.shown.borrow().others.get(room).copied().unwrap_or(0);
         here + elsewhere > PRESENCE_EVENTS_MAX
     }

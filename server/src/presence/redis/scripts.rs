@@ -9,7 +9,9 @@
 //! `leaving` naming it. Each node keeps a hash of what it holds
 //! (`held:{node}`, fields `"{room} {connection} {name}"`, valued as in the
 //! entry), so that when it dies its survivors know whose departure to
-//! announce. Scripts that touch another node's keys build their names from
+//! announce. The entry expires when no node refreshes it; while one does
+//! (a user's device on a live node), a dead node's field in it goes only
+//! when the node is buried, which is why a node beats before it claims. Scripts that touch another node's keys build their names from
 //! the history's prefix (which is why Redis Cluster is not supported).
 
 /// Whether presence may be claimed in now: `KEYS[4]` (the incarnation
