@@ -675,3 +675,27 @@ async fn a_node_cut_off_from_presence_closes_its_members_before_the_others_may_g
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+#[actix_web::test]
+async fn a_claim_held_up_until_its_node_gave_up_on_it_changes_nothing_when_it_reaches_redis() {
+    let Some((database, redis)) = services().await else { return };
+    let node_a = node(&database, &redis).await;
+    let epoch = epoch_of(&node_a).await;
+    let client = redis::Client::open(redis.url()).expect("client");
+    let presence = RedisPresence::start(client.clone(), &epoch, 993, false).expect("presence");
+    presence.first_beat().await.expect("beat");
+    // Redis stops answering (as in a partition that holds what was sent):
+    // the claim waits in its socket, and the node gives up on it.
+    redis.pause();
+    let tab = Claimant::guest(ClientId::parse("held-up").expect("tab"));
+    let claimed = presence.claim(&room("dev"), &nick("ghost"), &tab, Peer { node: 993, connection: 1 }).await;
+    assert!(claimed.is_err(), "{claimed:?}");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    redis.resume();
+    // Redis reads the claim now, past its deadline: nothing is claimed.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut connection = client.get_multiplexed_async_connection().await.expect("redis");
+    let entry = format!("chat:{}:holders:dev:ghost", epoch.as_str());
+    let fields: Vec<String> = redis::cmd("HGETALL").arg(&entry).query_async(&mut connection).await.expect("entry");
+    assert_eq!(fields, Vec::<String>::new(), "a ghost holder");
+}

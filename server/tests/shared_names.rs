@@ -315,3 +315,37 @@ async fn devices_of_one_account_joining_and_leaving_at_once_across_nodes_leave_t
         assert_eq!(events, ["alice joined", "alice left"], "round {round}");
     }
 }
+
+#[actix_web::test]
+async fn a_device_that_left_while_redis_did_not_answer_does_not_keep_the_name_after_the_others_leave() {
+    let Some((database, redis)) = services().await else { return };
+    let (node_a, node_b) = (node(&database, &redis).await, node(&database, &redis).await);
+    let cookie = registered(node_a.address, "alice").await;
+    let mut bob = JsonClient::connect(node_a.address).await;
+    bob.enter("dev", "bob", None).await;
+    let (laptop, phone) = alice_on_two_devices(&cookie, node_a.address, node_b.address, &mut bob).await;
+
+    // The laptop closes while Redis answers nothing (shorter than a node's
+    // lease): giving its name back fails, and is tried again once Redis is back.
+    redis.pause();
+    laptop.close().await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    redis.resume();
+    tokio::time::sleep(Duration::from_secs(7)).await;
+
+    // The phone, the last, closes: the name is gone at once (not held on by
+    // the laptop's field until the entry expires).
+    phone.close().await;
+    let client = redis::Client::open(redis.url()).expect("client");
+    let mut connection = client.get_multiplexed_async_connection().await.expect("redis");
+    let entry = format!("chat:{}:holders:dev:alice", epoch_of(&node_a).await.as_str());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        let fields: Vec<String> = redis::cmd("HGETALL").arg(&entry).query_async(&mut connection).await.expect("entry");
+        if fields.is_empty() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "alice is still held: {fields:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -63,6 +63,10 @@ pub(super) async fn run(presence: Weak<RedisPresence>) {
             tracing::warn!(%error, "presence heartbeat failed; retrying");
         }
         if beat % BEATS_PER_REFRESH == 0 {
+            let unreleased = presence.release_again().await;
+            if unreleased > 0 {
+                tracing::warn!(unreleased, "names given back here are not released in redis yet; retrying");
+            }
             match presence.refresh(false).await {
                 Ok(Refreshed { lost: 0, .. }) => {}
                 Ok(Refreshed { lost, .. }) => {
@@ -106,7 +110,7 @@ impl RedisPresence {
         // A node that held nothing and knew no incarnation, of a history never
         // used, lost nothing if Redis did.
         let may_have_lost = known.is_some() || !self.held().is_empty() || self.history_in_use.load(Ordering::Relaxed);
-        let (buried, expired, incarnation, ready_in): (bool, Vec<NodeId>, String, u64) = self
+        let (buried, expired, incarnation, ready_in, redis_now): (bool, Vec<NodeId>, String, u64, u64) = self
             .scripts
             .beat
             .key(self.keys.nodes())
@@ -124,6 +128,7 @@ impl RedisPresence {
             .invoke_async(&mut connection)
             .await
             .map_err(failed)?;
+        self.set_redis_clock(sent_at, redis_now);
         if known.as_ref().is_some_and(|known| *known != incarnation) {
             // Redis lost its data: every name is missing, and claims wait
             // until the nodes have had time to take theirs back. Now, not at
@@ -370,7 +375,8 @@ impl RedisPresence {
                     .arg(value)
                     .arg(self.ttl_millis())
                     .arg(entry.nick.as_str())
-                    .arg(entry.field());
+                    .arg(entry.field())
+                    .arg(self.deadline());
             }
             let kept: Vec<i64> = pipeline.query_async(&mut connection).await.map_err(failed)?;
             for (answer, entry) in kept.into_iter().zip(chunk) {
@@ -387,6 +393,12 @@ impl RedisPresence {
                         let lost = LostName { room: entry.0.room.clone(), connection: entry.0.connection };
                         // Nobody listens in tests of presence alone.
                         let _ = self.lost.send(lost);
+                    }
+                    // Too late to do anything: the next refresh will.
+                    4 => {}
+                    // Taken again, but its connection gave it back meanwhile: give it back again.
+                    2 | 3 if self.held().get(&entry.0) != Some(&entry.1) => {
+                        self.give_back_later(entry.0.clone(), entry.1.clone(), std::time::Instant::now());
                     }
                     // Back beside its user's other connections: the room never heard it leave.
                     3 => {}

@@ -71,6 +71,17 @@ pub struct RedisPresence {
     ttl: Duration,
     /// What this node's connections hold, and the holder value of each.
     held: Mutex<HashMap<Held, String>>,
+    /// What its connections gave back that Redis has not taken back yet
+    /// (the release failed), or may hold without this node knowing (a
+    /// claim whose answer never came): released again at every refresh,
+    /// once their claim's deadline has passed. Left in an entry its user's
+    /// other devices keep alive, such a field would hold the name after
+    /// they all left.
+    unreleased: Mutex<HashMap<Held, Unreleased>>,
+    /// Redis's clock (ms since the epoch) at a moment of this node's
+    /// (just before its last beat was sent): the scripts' deadlines are
+    /// set by it, so nodes' clocks need not agree with Redis's.
+    redis_clock: Mutex<Option<(Instant, u64)>>,
     /// Member lists read lately, reused for [`LIST_REUSE`].
     lists: Mutex<HashMap<RoomName, Listed>>,
     /// The incarnation of presence in Redis this node last saw (a new one:
@@ -90,6 +101,16 @@ pub struct RedisPresence {
     /// node makes after Redis lost its data gives them the full grace even
     /// if it just started.
     history_in_use: AtomicBool,
+}
+
+/// How long a node waits for Redis to answer one command or script.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A holder value to give back, and from when (see `unreleased`).
+#[derive(Debug, Clone)]
+struct Unreleased {
+    value: String,
+    not_before: Instant,
 }
 
 /// A room's member list as read at `at`, for up to `limit` names.
@@ -161,7 +182,7 @@ impl RedisPresence {
     ) -> redis::RedisResult<Arc<Self>> {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_number_of_retries(1);
         let connection = ConnectionManager::new_lazy_with_config(client, config)?;
         let (lost, lost_names) = mpsc::unbounded_channel();
@@ -181,6 +202,8 @@ impl RedisPresence {
                 free: redis::Script::new(scripts::FREE),
             },
             held: Mutex::default(),
+            unreleased: Mutex::default(),
+            redis_clock: Mutex::default(),
             lists: Mutex::default(),
             incarnation: Mutex::default(),
             lost,
@@ -222,6 +245,74 @@ impl RedisPresence {
     fn held(&self) -> MutexGuard<'_, HashMap<Held, String>> {
         self.held.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    fn unreleased(&self) -> MutexGuard<'_, HashMap<Held, Unreleased>> {
+        self.unreleased.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Notes Redis's clock: `redis_now` ms, read by a script sent at `sent_at`.
+    fn set_redis_clock(&self, sent_at: Instant, redis_now: u64) {
+        *self.redis_clock.lock().unwrap_or_else(PoisonError::into_inner) = Some((sent_at, redis_now));
+    }
+
+    /// The deadline of a script sent now, by Redis's clock: past it, the
+    /// node has given up on it (0, none, before the first beat). Counted
+    /// from the send of the beat that read the clock, so a little late,
+    /// never early.
+    fn deadline(&self) -> u64 {
+        let clock = *self.redis_clock.lock().unwrap_or_else(PoisonError::into_inner);
+        clock.map_or(0, |(at, redis_now)| {
+            let since = u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let timeout = u64::try_from(RESPONSE_TIMEOUT.as_millis()).unwrap_or(u64::MAX);
+            redis_now.saturating_add(since).saturating_add(timeout)
+        })
+    }
+
+    /// Gives `held` back later (see `unreleased`), not before `not_before`.
+    fn give_back_later(&self, held: Held, value: String, not_before: Instant) {
+        self.unreleased().insert(held, Unreleased { value, not_before });
+    }
+
+    /// Runs the release script for `held`, holder value `value`.
+    async fn give_back(&self, held: &Held, value: &str) -> Result<(), PresenceError> {
+        let mut connection = self.connection.clone();
+        let _: i64 = self
+            .scripts
+            .release
+            .key(self.keys.entry(&held.room, &held.nick))
+            .key(self.keys.names(&held.room))
+            .key(self.keys.held_by(self.node))
+            .arg(holder_field(Peer { node: self.node, connection: held.connection }))
+            .arg(value)
+            .arg(held.nick.as_str())
+            .arg(held.field())
+            .invoke_async(&mut connection)
+            .await
+            .map_err(failed)?;
+        Ok(())
+    }
+
+    /// Releases again what failed to be released (see `unreleased`); how
+    /// many are still waiting.
+    async fn release_again(&self) -> usize {
+        let now = Instant::now();
+        let due: Vec<(Held, String)> = self
+            .unreleased()
+            .iter()
+            .filter(|(_, waiting)| waiting.not_before <= now)
+            .map(|(held, waiting)| (held.clone(), waiting.value.clone()))
+            .collect();
+        for (held, value) in due {
+            if self.give_back(&held, &value).await.is_err() {
+                break;
+            }
+            let mut unreleased = self.unreleased();
+            if unreleased.get(&held).is_some_and(|waiting| waiting.value == value) {
+                unreleased.remove(&held);
+            }
+        }
+        self.unreleased().len()
+    }
 }
 
 #[async_trait]
@@ -234,8 +325,10 @@ impl Presence for RedisPresence {
         member: Peer,
     ) -> Result<Claimed, PresenceError> {
         let value = holder_value(claimant);
+        let held = |connection| Held { room: room.clone(), nick: nick.clone(), connection };
         let mut connection = self.connection.clone();
-        let answer: Vec<String> = self
+        let sent_at = Instant::now();
+        let answer: Result<Vec<String>, _> = self
             .scripts
             .claim
             .key(self.keys.entry(room, nick))
@@ -249,9 +342,18 @@ impl Presence for RedisPresence {
             .arg(room.as_str())
             .arg(self.keys.held_prefix())
             .arg(SHARED_HOLDERS_MAX)
+            .arg(self.deadline())
             .invoke_async(&mut connection)
-            .await
-            .map_err(failed)?;
+            .await;
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(error) => {
+                // It may have been carried out all the same (its answer lost):
+                // given back once its deadline has passed, unless claimed again.
+                self.give_back_later(held(member.connection), value, sent_at + 2 * RESPONSE_TIMEOUT);
+                return Err(failed(error));
+            }
+        };
         let unexpected = || PresenceError(format!("unexpected claim answer {answer:?}").into());
         let (what, size) = match answer.split_last() {
             Some((size, what)) => (what, size.parse().map_err(|_| unexpected())?),
@@ -269,13 +371,17 @@ impl Presence for RedisPresence {
             ["too_many"] => Claim::TooMany,
             ["taken"] => Claim::Taken,
             ["recovering"] => Claim::Recovering,
+            ["late"] => return Err(PresenceError("the claim reached redis after its deadline".into())),
             _ => return Err(unexpected()),
         };
-        let held = |connection| Held { room: room.clone(), nick: nick.clone(), connection };
         if let Claim::Replaces(stale) = claim
             && stale.node == self.node
         {
             self.held().remove(&held(stale.connection));
+        }
+        if matches!(claim, Claim::Free | Claim::Replaces(_) | Claim::Shared | Claim::Held) {
+            // Its field is this claim's now: an earlier release of it must not be retried.
+            self.unreleased().remove(&held(member.connection));
         }
         if matches!(claim, Claim::Free | Claim::Replaces(_) | Claim::Shared) {
             self.held().insert(held(member.connection), value);
@@ -321,20 +427,10 @@ impl Presence for RedisPresence {
         let held = Held { room: room.clone(), nick: nick.clone(), connection: member.connection };
         // Only what this connection holds is given back (not a successor's).
         let Some(value) = self.held().remove(&held) else { return Ok(()) };
-        let mut connection = self.connection.clone();
-        let _: i64 = self
-            .scripts
-            .release
-            .key(self.keys.entry(room, nick))
-            .key(self.keys.names(room))
-            .key(self.keys.held_by(self.node))
-            .arg(holder_field(member))
-            .arg(value)
-            .arg(nick.as_str())
-            .arg(held.field())
-            .invoke_async(&mut connection)
-            .await
-            .map_err(failed)?;
+        if let Err(error) = self.give_back(&held, &value).await {
+            self.give_back_later(held, value, Instant::now());
+            return Err(error);
+        }
         Ok(())
     }
 

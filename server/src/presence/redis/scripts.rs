@@ -32,6 +32,24 @@ end
     };
 }
 
+/// A Lua chunk: whether `deadline` (ms since the epoch by Redis's clock;
+/// 0 for none) has passed. A node gives up on a script after a while;
+/// one held up in the network (a partition that heals) may still reach
+/// Redis after that, and must then change nothing: the node no longer
+/// knows of it, so what it would add nobody would ever give back.
+macro_rules! late_check {
+    () => {
+        r"
+local function late(deadline)
+  local time = redis.call('TIME')
+  local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+  local by = tonumber(deadline)
+  return by ~= nil and by > 0 and now > by
+end
+"
+    };
+}
+
 /// Claims `KEYS[1]` (the name's entry) for `ARGV[1]` (the holder's field),
 /// valued `ARGV[2]`, and keeps the entry `ARGV[3]` ms; adds `ARGV[4]` (the
 /// name) to `KEYS[2]` (the room's names) and the held field (room
@@ -44,10 +62,13 @@ end
 /// `leaving` instead. Answers what it did and the number of names in
 /// `KEYS[2]` then; `recovering` (nothing done) while `KEYS[4]`, the
 /// incarnation mark, says Redis lost its data and the nodes are still
-/// taking their names back: a name missing then is not free.
+/// taking their names back: a name missing then is not free; `late`
+/// (nothing done) past `ARGV[8]`, the deadline.
 pub const CLAIM: &str = concat!(
     ready_check!(),
+    late_check!(),
     r"
+if late(ARGV[8]) then return {'late', '0'} end
 if not ready(KEYS[4]) then return {'recovering', '0'} end
 local function size() return tostring(redis.call('ZCARD', KEYS[2])) end
 local function held_field(field)
@@ -155,9 +176,13 @@ return 1
 /// or this node was taken for dead) and is taken again; 3 if the holder was
 /// gone from it but its user's other connections hold it (and no connection
 /// of its tab: that replaced it), and it is back beside them; 0 if someone
-/// else has it now. Taking it again adds `ARGV[4]` (the name) to `KEYS[2]`
-/// and `ARGV[5]` (the held field) to `KEYS[3]`.
-pub const REFRESH: &str = r"
+/// else has it now; 4 (nothing done) past `ARGV[6]`, the deadline. Taking
+/// it again adds `ARGV[4]` (the name) to `KEYS[2]` and `ARGV[5]` (the
+/// held field) to `KEYS[3]`.
+pub const REFRESH: &str = concat!(
+    late_check!(),
+    r"
+if late(ARGV[6]) then return 4 end
 local function take()
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
@@ -181,7 +206,8 @@ for i = 1, #all, 2 do
 end
 if shares then take() return 3 end
 return 0
-";
+"
+);
 
 /// The first `ARGV[1]` names of `KEYS[1]` whose entries (`ARGV[2]` .. name)
 /// still exist; the others are dropped from the set. An error while
@@ -228,7 +254,8 @@ return found
 /// gives the full grace if it knew another id), else in `ARGV[5]` ms, the
 /// time every node has to take its names back (they learn of the new id at
 /// their next beat). A node that knew another id (`ARGV[4]`) gives the
-/// others that time too, from now. Also returns the ms until the mark is ready.
+/// others that time too, from now. Also returns the ms until the mark is
+/// ready, and Redis's time (ms since the epoch).
 pub const BEAT: &str = r"
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
@@ -251,7 +278,7 @@ elseif ARGV[4] ~= '' and ARGV[4] ~= id and tonumber(ready_at) < grace then
   ready_at = grace
   redis.call('SET', KEYS[4], id .. ' ' .. grace)
 end
-return {buried, due, id, math.max(0, tonumber(ready_at) - now)}
+return {buried, due, id, math.max(0, tonumber(ready_at) - now), now}
 ";
 
 /// Takes on the burial of node `ARGV[1]` (of several nodes trying at once,
