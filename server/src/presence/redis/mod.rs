@@ -1,9 +1,10 @@
 //! Presence shared by several nodes, in Redis: each nickname held in a room
 //! is a key whose fields name its holders (node and connection, valued a
 //! hash of the browser tab's secret and the user's fingerprint), claimed
-//! and released by Lua scripts, so a claim is atomic across nodes. Entries live [`ENTRY_TTL`] unless their node's
-//! heartbeat refreshes them: the names of a node that dies (kill -9, a lost
-//! machine) come free within that time.
+//! and released by Lua scripts, so a claim is atomic across nodes. Entries
+//! live [`ENTRY_TTL`] unless a node's heartbeat refreshes them: the names of
+//! a node that dies (kill -9, a lost machine) come free within that time,
+//! or, held also by the user's devices on live nodes, when it is buried.
 //!
 //! A room's names are also kept in a sorted set (for the member list in
 //! `joined`); names whose entry expired are dropped from it when listed.
