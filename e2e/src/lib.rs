@@ -4,6 +4,7 @@
 
 mod artefacts;
 mod browser;
+pub mod from_address;
 mod nginx;
 mod protocol_client;
 mod proxy;

@@ -4,29 +4,14 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 
+use chat_e2e::from_address::websocket_from;
 use chat_e2e::{Artefacts, Chromedriver, Nginx, free_port};
-use tokio::net::TcpSocket;
-use tokio_tungstenite::tungstenite::handshake::client::{Request, generate_key};
 
 /// Opens `/ws` through nginx from the loopback address `source`; the HTTP status.
 async fn open_from(source: Ipv4Addr, nginx: SocketAddr, origin: &str) -> (u16, Option<impl Sized>) {
-    let socket = TcpSocket::new_v4().expect("socket");
-    socket.bind(SocketAddr::from((source, 0))).expect("bound to the source address");
-    let stream = socket.connect(nginx).await.expect("connects to nginx");
-    let request = Request::builder()
-        .uri(format!("ws://{nginx}/ws"))
-        .header("Host", nginx.to_string())
-        .header("Origin", origin)
-        .header("Connection", "Upgrade")
-        .header("Upgrade", "websocket")
-        .header("Sec-WebSocket-Version", "13")
-        .header("Sec-WebSocket-Key", generate_key())
-        .body(())
-        .expect("request");
-    match tokio_tungstenite::client_async(request, stream).await {
-        Ok((socket, response)) => (response.status().as_u16(), Some(socket)),
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => (response.status().as_u16(), None),
-        Err(other) => panic!("handshake through nginx failed: {other}"),
+    match websocket_from(source, nginx, origin, None).await {
+        Ok(socket) => (101, Some(socket)),
+        Err(status) => (status, None),
     }
 }
 
