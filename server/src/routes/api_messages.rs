@@ -14,7 +14,7 @@ use chat_shared::api::MessageDeleted;
 use chat_shared::{ChatMessage, Nickname, RoomName};
 
 use super::api_moderation::audit;
-use super::api_rooms::{OrUnavailable, Refused, account, allowed, not_found, respond, room_of};
+use super::api_rooms::{OrUnavailable, Refused, acting_in, allowed, not_found, respond};
 use crate::accounts::name_key::name_key;
 use crate::app_state::AppState;
 use crate::hub::ChangeFailed;
@@ -37,11 +37,9 @@ pub async fn stored_message(state: &AppState, room: &RoomName, id: u64) -> Resul
 async fn delete_message(req: HttpRequest, path: web::Path<(String, u64)>, state: web::Data<AppState>) -> HttpResponse {
     respond(
         async {
-            let user = account(&req, &state, true).await?;
             let (room, id) = path.into_inner();
-            let room = room_of(&room)?;
             // A stranger to a private room learns nothing of it: 404, as for no room.
-            allowed(&state, &user, &room, Action::Read).await?;
+            let (user, room) = acting_in(&req, &state, &room, true, Action::Read).await?;
             let Some(message) = stored_message(&state, &room, id).await? else {
                 return Err(not_found(format_args!("message {id} in #{room}")));
             };

@@ -16,7 +16,7 @@ use chat_shared::RoomName;
 use chat_shared::api::{ApiErrorCode, AuditLog, AuditView, BanView, Bans, CreateBan, Role, SlowMode, Target};
 
 use super::api_accounts::{refuse, unavailable};
-use super::api_rooms::{OrUnavailable, Refused, account, allowed, body, not_found, respond, room_of};
+use super::api_rooms::{OrUnavailable, Refused, account, acting_in, allowed, body, not_found, respond, room_of};
 use crate::accounts::name_key::name_key;
 use crate::accounts::store::SessionUser;
 use crate::app_state::AppState;
@@ -85,10 +85,8 @@ async fn appoint_moderator(
 ) -> HttpResponse {
     respond(
         async {
-            let user = account(&req, &state, true).await?;
-            let room = room_of(&path)?;
+            let (user, room) = acting_in(&req, &state, &path, true, Action::AppointModerators).await?;
             let asked: Target = body(&bytes, "{\"user\"}")?;
-            allowed(&state, &user, &room, Action::AppointModerators).await?;
             let named = state.accounts.user_named(&asked.user).await.or_unavailable()?;
             let target = named.ok_or_else(|| not_found(format_args!("account {}", asked.user)))?;
             let set = state.policy.store().set_role(room.as_str(), target.id, Role::Moderator, now_ms()).await;
@@ -112,10 +110,8 @@ async fn kick(
 ) -> HttpResponse {
     respond(
         async {
-            let user = account(&req, &state, true).await?;
-            let room = room_of(&path)?;
+            let (user, room) = acting_in(&req, &state, &path, true, Action::Moderate).await?;
             let asked: Target = body(&bytes, "{\"user\"}")?;
-            allowed(&state, &user, &room, Action::Moderate).await?;
             // An account's name, or any name in the room (a guest's).
             let name = ordinary_account(&state, &room, &asked.user).await?.map_or(asked.user, |target| target.name);
             audit(&state, &room, &user, "kick", &name, "").await;
@@ -162,10 +158,8 @@ async fn ban_subject(
 async fn ban(req: HttpRequest, path: web::Path<String>, bytes: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
     respond(
         async {
-            let user = account(&req, &state, true).await?;
-            let room = room_of(&path)?;
+            let (user, room) = acting_in(&req, &state, &path, true, Action::Moderate).await?;
             let asked: CreateBan = body(&bytes, "{\"user\" | \"address\", \"seconds\"?}")?;
-            allowed(&state, &user, &room, Action::Moderate).await?;
             let now = now_ms();
             let until_ms = asked.seconds.map(|seconds| {
                 now.saturating_add(i64::try_from(Duration::from_secs(seconds).as_millis()).unwrap_or(i64::MAX))
@@ -221,9 +215,7 @@ async fn ban_guest(
 async fn list_bans(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
     respond(
         async {
-            let user = account(&req, &state, false).await?;
-            let room = room_of(&path)?;
-            allowed(&state, &user, &room, Action::Moderate).await?;
+            let (_, room) = acting_in(&req, &state, &path, false, Action::Moderate).await?;
             let bans = state.policy.store().bans(room.as_str(), now_ms()).await.or_unavailable()?;
             let bans = bans
                 .into_iter()
@@ -242,10 +234,8 @@ async fn list_bans(req: HttpRequest, path: web::Path<String>, state: web::Data<A
 async fn unban(req: HttpRequest, path: web::Path<(String, String)>, state: web::Data<AppState>) -> HttpResponse {
     respond(
         async {
-            let user = account(&req, &state, true).await?;
             let (room, subject) = path.into_inner();
-            let room = room_of(&room)?;
-            allowed(&state, &user, &room, Action::Moderate).await?;
+            let (user, room) = acting_in(&req, &state, &room, true, Action::Moderate).await?;
             let (target, label) = if subject.parse::<IpAddr>().is_ok() {
                 ban_subject(&state, &room, None, Some(&subject)).await?
             } else {
@@ -296,9 +286,7 @@ async fn set_slow_mode(
 async fn audit_log(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
     respond(
         async {
-            let user = account(&req, &state, false).await?;
-            let room = room_of(&path)?;
-            allowed(&state, &user, &room, Action::Moderate).await?;
+            let (_, room) = acting_in(&req, &state, &path, false, Action::Moderate).await?;
             let entries = state.policy.store().audit_log(room.as_str(), AUDIT_LISTED_MAX).await;
             let entries = entries
                 .or_unavailable()?

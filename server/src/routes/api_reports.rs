@@ -16,7 +16,7 @@ use chat_shared::api::{
 use super::api_accounts::refuse;
 use super::api_messages::stored_message;
 use super::api_moderation::audit;
-use super::api_rooms::{OrUnavailable, Refused, account, allowed, body, not_found, respond, room_of};
+use super::api_rooms::{OrUnavailable, Refused, account, acting_in, allowed, body, not_found, respond, room_of};
 use crate::app_state::AppState;
 use crate::policy::now_ms;
 use crate::policy::rules::Action;
@@ -78,9 +78,7 @@ async fn report(req: HttpRequest, bytes: web::Bytes, state: web::Data<AppState>)
 async fn list_reports(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
     respond(
         async {
-            let user = account(&req, &state, false).await?;
-            let room = room_of(&path)?;
-            allowed(&state, &user, &room, Action::Moderate).await?;
+            let (_, room) = acting_in(&req, &state, &path, false, Action::Moderate).await?;
             let open_only = !req.query_string().split('&').any(|pair| pair == "all");
             let stored = state.policy.store().reports(room.as_str(), open_only, REPORTS_LISTED_MAX).await;
             let mut reports = Vec::new();

@@ -109,6 +109,21 @@ pub async fn allowed(state: &AppState, user: &SessionUser, room: &RoomName, acti
     })
 }
 
+/// The signed-in account a request acts as, and the room its path names,
+/// once it may do `action` there (see [`account`], [`room_of`], [`allowed`]).
+pub async fn acting_in(
+    req: &HttpRequest,
+    state: &AppState,
+    room_name: &str,
+    writes: bool,
+    action: Action,
+) -> Result<(SessionUser, RoomName), Refused> {
+    let user = account(req, state, writes).await?;
+    let room = room_of(room_name)?;
+    allowed(state, &user, &room, action).await?;
+    Ok((user, room))
+}
+
 /// The response of a route's result.
 pub fn respond(result: Result<HttpResponse, Refused>) -> HttpResponse {
     result.unwrap_or_else(|refused| *refused)
@@ -177,10 +192,8 @@ async fn create_invite(
 ) -> HttpResponse {
     respond(
         async {
-            let user = account(&req, &state, true).await?;
-            let room = room_of(&path)?;
+            let (user, room) = acting_in(&req, &state, &path, true, Action::ManageMembers).await?;
             let asked: CreateInvite = body(&bytes, "{\"expires_in\"?, \"uses\"?}")?;
-            allowed(&state, &user, &room, Action::ManageMembers).await?;
             let now = now_ms();
             let expires_ms = asked.expires_in.map(|seconds| {
                 let ms = i64::try_from(Duration::from_secs(seconds).as_millis()).unwrap_or(i64::MAX);
@@ -209,9 +222,7 @@ async fn create_invite(
 async fn list_invites(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> HttpResponse {
     respond(
         async {
-            let user = account(&req, &state, false).await?;
-            let room = room_of(&path)?;
-            allowed(&state, &user, &room, Action::ManageMembers).await?;
+            let (_, room) = acting_in(&req, &state, &path, false, Action::ManageMembers).await?;
             let invites = state.policy.store().invites(room.as_str(), now_ms()).await.or_unavailable()?;
             let invites = invites
                 .into_iter()
@@ -231,10 +242,8 @@ async fn list_invites(req: HttpRequest, path: web::Path<String>, state: web::Dat
 async fn revoke_invite(req: HttpRequest, path: web::Path<(String, i64)>, state: web::Data<AppState>) -> HttpResponse {
     respond(
         async {
-            let user = account(&req, &state, true).await?;
             let (room, id) = path.into_inner();
-            let room = room_of(&room)?;
-            allowed(&state, &user, &room, Action::ManageMembers).await?;
+            let (user, room) = acting_in(&req, &state, &room, true, Action::ManageMembers).await?;
             if !state.policy.store().revoke_invite(room.as_str(), id).await.or_unavailable()? {
                 return Err(not_found(format_args!("invite {id} in #{room}")));
             }
