@@ -16,19 +16,6 @@ use chat_shared::{ClientId, ErrorCode, ServerMessage};
 use support::redis::{epoch_of, node, presence_events, services};
 use support::{JsonClient, TestApp, nick, room};
 
-/// Joins `room` as `name` and returns the answer: `joined`'s member list
-/// (once its history followed), or the error code.
-async fn try_join(client: &mut JsonClient, room_name: &str, name: &str) -> Result<Vec<String>, ErrorCode> {
-    client.send_join(room_name, name, None).await;
-    let members = match client.next().await {
-        ServerMessage::Joined { members, .. } => members.iter().map(|m| m.to_string()).collect(),
-        ServerMessage::Error { code, .. } => return Err(code),
-        other => panic!("expected joined or an error, got {other:?}"),
-    };
-    while !matches!(client.next().await, ServerMessage::History { .. }) {}
-    Ok(members)
-}
-
 #[actix_web::test]
 async fn a_nickname_is_unique_in_a_room_across_nodes_and_its_tab_takes_it_back_through_another_node() {
     let Some((database, redis)) = services().await else { return };
@@ -37,21 +24,21 @@ async fn a_nickname_is_unique_in_a_room_across_nodes_and_its_tab_takes_it_back_t
     let mut ann = JsonClient::connect_as_tab(node_a.address, "tab-ann").await;
     ann.enter("dev", "ann", None).await;
     let mut impostor = JsonClient::connect(node_b.address).await;
-    assert_eq!(try_join(&mut impostor, "dev", "ann").await, Err(ErrorCode::NicknameTaken));
+    assert_eq!(impostor.try_join("dev", "ann").await, Err(ErrorCode::NicknameTaken));
     // Another room is another namespace.
-    assert!(try_join(&mut impostor, "ops", "ann").await.is_ok());
+    assert!(impostor.try_join("ops", "ann").await.is_ok());
 
     let mut bob = JsonClient::connect(node_b.address).await;
     let (_, _) = bob.enter("dev", "bob", None).await;
     // ann's tab reconnects through node B (the balancer picked it): it takes the name back.
     let mut ann_again = JsonClient::connect_as_tab(node_b.address, "tab-ann").await;
-    let members = try_join(&mut ann_again, "dev", "ann").await.expect("taken back");
+    let members = ann_again.try_join("dev", "ann").await.expect("taken back");
     assert_eq!(members, ["ann", "bob"], "listed once, across nodes");
     assert_eq!(ann.raw().close_code().await, 1008, "the stale connection on node A is closed");
     // Its late release on node A does not free the name.
     tokio::time::sleep(support::QUIET).await;
     let mut late = JsonClient::connect(node_a.address).await;
-    assert_eq!(try_join(&mut late, "dev", "ann").await, Err(ErrorCode::NicknameTaken));
+    assert_eq!(late.try_join("dev", "ann").await, Err(ErrorCode::NicknameTaken));
     // Nobody heard ann leave and come back; the room goes on.
     let said = ann_again.say("still here").await;
     ann_again.next_ack(&said).await;
@@ -68,7 +55,7 @@ async fn of_many_clients_on_two_nodes_claiming_one_name_at_once_exactly_one_gets
         clients.push(JsonClient::connect(nodes[n % 2].address).await);
     }
     let answers =
-        futures_util::future::join_all(clients.iter_mut().map(|client| try_join(client, "dev", "alice"))).await;
+        futures_util::future::join_all(clients.iter_mut().map(|client| client.try_join("dev", "alice"))).await;
     assert_eq!(answers.iter().filter(|a| a.is_ok()).count(), 1, "{answers:?}");
     assert!(answers.iter().filter(|a| a.is_err()).all(|a| *a == Err(ErrorCode::NicknameTaken)));
 }
@@ -87,14 +74,14 @@ async fn the_names_of_a_node_that_stopped_refreshing_them_come_free_when_they_ex
     assert_eq!(dying.claim(&room("dev"), &nick("ghost"), &tab, ghost).await.expect("claim").claim, Claim::Free);
 
     let mut early = JsonClient::connect(node_a.address).await;
-    assert_eq!(try_join(&mut early, "dev", "ghost").await, Err(ErrorCode::NicknameTaken), "alive: refreshed");
+    assert_eq!(early.try_join("dev", "ghost").await, Err(ErrorCode::NicknameTaken), "alive: refreshed");
     tokio::time::sleep(ttl * 2).await;
-    assert_eq!(try_join(&mut early, "dev", "ghost").await, Err(ErrorCode::NicknameTaken), "the heartbeat kept it");
+    assert_eq!(early.try_join("dev", "ghost").await, Err(ErrorCode::NicknameTaken), "the heartbeat kept it");
     drop(dying);
 
     tokio::time::sleep(ttl + Duration::from_millis(600)).await;
     let mut after = JsonClient::connect(node_a.address).await;
-    let members = try_join(&mut after, "dev", "ghost").await.expect("free once expired");
+    let members = after.try_join("dev", "ghost").await.expect("free once expired");
     assert_eq!(members, ["ghost"], "the dead node's entry is gone from the list too");
 }
 
@@ -173,10 +160,10 @@ async fn a_node_that_stops_beating_is_buried_once_and_its_members_are_announced_
         assert_eq!(dying.claim(&room("dev"), &nick(name), &tab, member).await.expect("claim").claim, Claim::Free);
     }
     let mut bob = JsonClient::connect(node_a.address).await;
-    let members = try_join(&mut bob, "dev", "bob").await.expect("joined");
+    let members = bob.try_join("dev", "bob").await.expect("joined");
     assert_eq!(members, ["bob", "ghost", "phoenix", "wanderer"]);
     let mut carol = JsonClient::connect(node_b.address).await;
-    try_join(&mut carol, "dev", "carol").await.expect("joined");
+    carol.try_join("dev", "carol").await.expect("joined");
 
     let mut connection = client.get_multiplexed_async_connection().await.expect("redis");
     let prefix = format!("chat:{}:", epoch.as_str());
@@ -188,9 +175,9 @@ async fn a_node_that_stops_beating_is_buried_once_and_its_members_are_announced_
     // through node B, and so does wanderer's, which then leaves for good.
     drop(dying);
     let mut phoenix = JsonClient::connect_as_tab(node_b.address, "phoenix-tab").await;
-    try_join(&mut phoenix, "dev", "phoenix").await.expect("its tab takes the name back");
+    phoenix.try_join("dev", "phoenix").await.expect("its tab takes the name back");
     let mut wanderer = JsonClient::connect_as_tab(node_b.address, "wanderer-tab").await;
-    try_join(&mut wanderer, "dev", "wanderer").await.expect("its tab takes the name back");
+    wanderer.try_join("dev", "wanderer").await.expect("its tab takes the name back");
     wanderer.close().await;
 
     // Both survivors try to bury it (each beats once a second); one does,
@@ -204,7 +191,7 @@ async fn a_node_that_stops_beating_is_buried_once_and_its_members_are_announced_
     assert_eq!(heard_by_carol, ["wanderer left", "ghost left"]);
     // Its name is free at once (not only when its entry expires).
     let mut ghost = JsonClient::connect(node_a.address).await;
-    let members = try_join(&mut ghost, "dev", "ghost").await.expect("free");
+    let members = ghost.try_join("dev", "ghost").await.expect("free");
     assert_eq!(members, ["bob", "carol", "ghost", "phoenix"]);
     // Buried whole: no longer among the live nodes, no burial left under way.
     // (994 held nothing: it is buried too.)
@@ -230,7 +217,7 @@ async fn a_node_taken_for_dead_that_was_only_late_takes_its_names_back_and_says_
     let sleepy = Peer { node: 998, connection: 1 };
     assert_eq!(late.claim(&room("dev"), &nick("sleepy"), &tab, sleepy).await.expect("claim").claim, Claim::Free);
     let mut bob = JsonClient::connect(node_a.address).await;
-    try_join(&mut bob, "dev", "bob").await.expect("joined");
+    bob.try_join("dev", "bob").await.expect("joined");
 
     // Its beats stop reaching Redis (the test keeps overwriting them with
     // "time is up") until node A buries it: then the test stops at once
@@ -262,10 +249,10 @@ async fn a_node_taken_for_dead_that_was_only_late_takes_its_names_back_and_says_
     heard.extend(presence_events(&mut bob, Duration::from_secs(1)).await);
     assert_eq!(heard.last().map(String::as_str), Some("sleepy joined"), "{heard:?}");
     let mut impostor = JsonClient::connect(node_a.address).await;
-    assert_eq!(try_join(&mut impostor, "dev", "sleepy").await, Err(ErrorCode::NicknameTaken));
+    assert_eq!(impostor.try_join("dev", "sleepy").await, Err(ErrorCode::NicknameTaken));
     let mut reader = JsonClient::connect(node_a.address).await;
     tokio::time::sleep(Duration::from_millis(600)).await; // past the member list's reuse
-    assert!(try_join(&mut reader, "dev", "reader").await.expect("joined").contains(&"sleepy".to_owned()));
+    assert!(reader.try_join("dev", "reader").await.expect("joined").contains(&"sleepy".to_owned()));
 }
 
 #[actix_web::test]
@@ -364,7 +351,7 @@ async fn a_burial_whose_burier_died_half_way_is_finished_by_another_node() {
     let node_a = node(&database, &redis).await;
     let epoch = epoch_of(&node_a).await;
     let mut bob = JsonClient::connect(node_a.address).await;
-    try_join(&mut bob, "dev", "bob").await.expect("joined");
+    bob.try_join("dev", "bob").await.expect("joined");
     // Redis as a burier of node 995 left it: ghost's name set aside, not
     // freed yet, the burial noted long ago and never finished.
     let client = redis::Client::open(redis.url()).expect("client");
@@ -400,7 +387,7 @@ async fn a_stalled_burial_of_a_node_that_beats_again_is_finished_all_the_same() 
     let node_a = node(&database, &redis).await;
     let epoch = epoch_of(&node_a).await;
     let mut bob = JsonClient::connect(node_a.address).await;
-    try_join(&mut bob, "dev", "bob").await.expect("joined");
+    bob.try_join("dev", "bob").await.expect("joined");
     // Node 995's burial stalled half way (its burier died), and 995, which
     // was only late, beats again: it is among the live nodes.
     let client = redis::Client::open(redis.url()).expect("client");
@@ -458,14 +445,14 @@ async fn a_join_that_crosses_one_on_another_node_is_listed_right_after_all() {
     let (node_a, node_b) = (node(&database, &redis).await, node(&database, &redis).await);
     // Bob's join on B reads the room's list (B reuses it for a moment, for crowds).
     let mut bob = JsonClient::connect(node_b.address).await;
-    let mut bobs = try_join(&mut bob, "dev", "bob").await.expect("bob joins");
+    let mut bobs = bob.try_join("dev", "bob").await.expect("bob joins");
     // Ann joins on A; B delivers her arrival to bob, its only member in #dev.
     let mut ann = JsonClient::connect(node_a.address).await;
-    let mut anns = try_join(&mut ann, "dev", "ann").await.expect("ann joins");
+    let mut anns = ann.try_join("dev", "ann").await.expect("ann joins");
     list_becomes(&mut bob, &mut bobs, &["ann", "bob"], Duration::from_secs(2)).await;
     // Cat joins on B at once: the list B gives her was read before ann came.
     let mut cat = JsonClient::connect(node_b.address).await;
-    let mut cats = try_join(&mut cat, "dev", "cat").await.expect("cat joins");
+    let mut cats = cat.try_join("dev", "cat").await.expect("cat joins");
     // Two checks a second apart, and the reads: corrected within 3 s of the join.
     list_becomes(&mut cat, &mut cats, &["ann", "bob", "cat"], Duration::from_secs(3)).await;
     list_becomes(&mut ann, &mut anns, &["ann", "bob", "cat"], Duration::from_secs(2)).await;
@@ -485,7 +472,7 @@ async fn member_lists_that_lost_presence_events_heal_within_the_check_period() {
     let node_a = on_redis(database.clone(), redis.url()).await;
     let epoch = epoch_of(&node_a).await;
     let mut ann = JsonClient::connect(node_a.address).await;
-    let mut anns = try_join(&mut ann, "dev", "ann").await.expect("ann joins");
+    let mut anns = ann.try_join("dev", "ann").await.expect("ann joins");
     // A node whose presence events never reach anyone (as when they are lost
     // on a link that reconnects): "ghost" comes, unannounced, then its node dies.
     let ttl = Duration::from_millis(1500);
@@ -507,9 +494,9 @@ async fn after_redis_restarts_empty_no_name_is_free_before_its_holder_took_it_ba
     let Some((database, mut redis)) = services().await else { return };
     let (node_a, node_b) = (node(&database, &redis).await, node(&database, &redis).await);
     let mut ann = JsonClient::connect_as_tab(node_a.address, "tab-ann").await;
-    try_join(&mut ann, "dev", "ann").await.expect("ann joins");
+    ann.try_join("dev", "ann").await.expect("ann joins");
     let mut bob = JsonClient::connect(node_b.address).await;
-    try_join(&mut bob, "dev", "bob").await.expect("bob joins");
+    bob.try_join("dev", "bob").await.expect("bob joins");
 
     redis.kill();
     redis.start_again().await;
@@ -520,7 +507,7 @@ async fn after_redis_restarts_empty_no_name_is_free_before_its_holder_took_it_ba
     let mut answers = Vec::new();
     // Claims wait 10 s from the first beat after the restart (a second at most).
     while restarted.elapsed() < Duration::from_secs(12) {
-        answers.push(try_join(&mut impostor, "dev", "ann").await);
+        answers.push(impostor.try_join("dev", "ann").await);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(
@@ -532,7 +519,7 @@ async fn after_redis_restarts_empty_no_name_is_free_before_its_holder_took_it_ba
     let answered = tokio::time::Instant::now() + Duration::from_secs(10);
     while answers.last() != Some(&Err(ErrorCode::NicknameTaken)) {
         assert!(tokio::time::Instant::now() < answered, "claims never answered again: {:?}", answers.last());
-        answers.push(try_join(&mut impostor, "dev", "ann").await);
+        answers.push(impostor.try_join("dev", "ann").await);
         assert!(!matches!(answers.last(), Some(Ok(_))), "ann's name was given away: {answers:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -546,7 +533,7 @@ async fn a_node_started_just_after_redis_restarts_empty_gives_no_name_away_befor
     let Some((database, mut redis)) = services().await else { return };
     let node_a = node(&database, &redis).await;
     let mut ann = JsonClient::connect_as_tab(node_a.address, "tab-ann").await;
-    try_join(&mut ann, "dev", "ann").await.expect("ann joins");
+    ann.try_join("dev", "ann").await.expect("ann joins");
     let epoch = epoch_of(&node_a).await;
 
     redis.kill();
@@ -626,7 +613,7 @@ async fn a_connection_whose_name_another_took_while_presence_was_lost_is_closed(
     let node_a = node(&database, &redis).await;
     let epoch = epoch_of(&node_a).await;
     let mut ann = JsonClient::connect_as_tab(node_a.address, "tab-ann").await;
-    try_join(&mut ann, "dev", "ann").await.expect("ann joins");
+    ann.try_join("dev", "ann").await.expect("ann joins");
     // While node A was cut off past its burial, someone on another node took "ann".
     let client = redis::Client::open(redis.url()).expect("client");
     let mut connection = client.get_multiplexed_async_connection().await.expect("redis");
@@ -649,9 +636,9 @@ async fn a_node_cut_off_from_presence_closes_its_members_before_the_others_may_g
     let Some((database, redis)) = services().await else { return };
     let node_a = node(&database, &redis).await;
     let mut ann = JsonClient::connect_as_tab(node_a.address, "tab-ann").await;
-    try_join(&mut ann, "dev", "ann").await.expect("ann joins");
+    ann.try_join("dev", "ann").await.expect("ann joins");
     let mut bob = JsonClient::connect(node_a.address).await;
-    try_join(&mut bob, "dev", "bob").await.expect("bob joins");
+    bob.try_join("dev", "bob").await.expect("bob joins");
 
     // Nothing reaches Redis: after 10 s without a beat, any node that
     // reached it would bury node A and free ann's name.
@@ -668,7 +655,7 @@ async fn a_node_cut_off_from_presence_closes_its_members_before_the_others_may_g
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let mut again = JsonClient::connect_as_tab(node_a.address, "tab-ann").await;
-        if try_join(&mut again, "dev", "ann").await.is_ok() {
+        if again.try_join("dev", "ann").await.is_ok() {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "ann never got back in");

@@ -93,19 +93,6 @@ async fn in_redis_one_users_devices_share_its_name_across_nodes() {
     one_users_devices(first.as_ref(), second.as_ref(), [11, 12]).await;
 }
 
-/// Joins `room_name` and returns `joined`'s member list (once its history
-/// followed), or the error code.
-async fn try_join(client: &mut JsonClient, room_name: &str, name: &str) -> Result<Vec<String>, ErrorCode> {
-    client.send_join(room_name, name, None).await;
-    let members = match client.next().await {
-        ServerMessage::Joined { members, .. } => members.iter().map(|m| m.to_string()).collect(),
-        ServerMessage::Error { code, .. } => return Err(code),
-        other => panic!("expected joined or an error, got {other:?}"),
-    };
-    while !matches!(client.next().await, ServerMessage::History { .. }) {}
-    Ok(members)
-}
-
 /// The next chat line `client` hears, as "nick: text".
 async fn heard(client: &mut JsonClient) -> String {
     let message = client.next_chat().await;
@@ -122,10 +109,10 @@ async fn alice_on_two_devices(
     bob: &mut JsonClient,
 ) -> (JsonClient, JsonClient) {
     let mut laptop = JsonClient::connect_with_cookie_as_tab(laptop_at, cookie, "laptop").await;
-    assert_eq!(try_join(&mut laptop, "dev", "whatever").await.expect("joined"), ["alice", "bob"]);
+    assert_eq!(laptop.try_join("dev", "whatever").await.expect("joined"), ["alice", "bob"]);
     assert_eq!(presence_events(bob, QUIET).await, ["alice joined"]);
     let mut phone = JsonClient::connect_with_cookie_as_tab(phone_at, cookie, "phone").await;
-    assert_eq!(try_join(&mut phone, "dev", "alice").await.expect("her second device is let in"), ["alice", "bob"]);
+    assert_eq!(phone.try_join("dev", "alice").await.expect("her second device is let in"), ["alice", "bob"]);
     // Each device hears the other as alice, and so does the room.
     let said = phone.say("from my phone").await;
     phone.next_ack(&said).await;
@@ -148,7 +135,7 @@ async fn an_account_is_in_a_room_from_two_devices_and_the_room_hears_it_leave_wi
 
     // Nobody else gets the name: not a guest, not another account.
     let mut guest = JsonClient::connect(app.address).await;
-    assert_eq!(try_join(&mut guest, "dev", "ALICE").await, Err(ErrorCode::NameReserved));
+    assert_eq!(guest.try_join("dev", "ALICE").await, Err(ErrorCode::NameReserved));
 
     // The room list counts her once.
     let mut carol = JsonClient::connect(app.address).await;
@@ -166,14 +153,14 @@ async fn an_account_is_in_a_room_from_two_devices_and_the_room_hears_it_leave_wi
     laptop.close().await;
     assert_eq!(presence_events(&mut bob, QUIET).await, Vec::<String>::new());
     let mut dan = JsonClient::connect(app.address).await;
-    assert_eq!(try_join(&mut dan, "dev", "dan").await.expect("joined"), ["alice", "bob", "carol", "dan"]);
+    assert_eq!(dan.try_join("dev", "dan").await.expect("joined"), ["alice", "bob", "carol", "dan"]);
     assert_eq!(presence_events(&mut bob, QUIET).await, ["dan joined"]);
     let said = bob.say("still there?").await;
     bob.next_ack(&said).await;
     assert_eq!(heard(&mut phone).await, "bob: still there?");
     // The laptop comes back while the phone stays: nothing to hear either.
     let mut laptop = JsonClient::connect_with_cookie_as_tab(app.address, &cookie, "laptop").await;
-    try_join(&mut laptop, "dev", "alice").await.expect("back beside the phone");
+    laptop.try_join("dev", "alice").await.expect("back beside the phone");
     assert_eq!(presence_events(&mut bob, QUIET).await, Vec::<String>::new());
 
     // Both close: the room hears alice leave once, with the last.
@@ -182,7 +169,7 @@ async fn an_account_is_in_a_room_from_two_devices_and_the_room_hears_it_leave_wi
     laptop.close().await;
     assert_eq!(presence_events(&mut bob, QUIET).await, ["alice left"]);
     let mut phone = JsonClient::connect_with_cookie_as_tab(app.address, &cookie, "phone").await;
-    assert_eq!(try_join(&mut phone, "dev", "alice").await.expect("joined"), ["alice", "bob", "carol", "dan"]);
+    assert_eq!(phone.try_join("dev", "alice").await.expect("joined"), ["alice", "bob", "carol", "dan"]);
     assert_eq!(presence_events(&mut bob, QUIET).await, ["alice joined"]);
 }
 
@@ -203,7 +190,7 @@ async fn a_kick_moves_every_device_out_and_the_room_hears_the_name_leave_once() 
     }
     assert_eq!(presence_events(&mut bob, Duration::from_secs(1)).await, ["alice left"]);
     // She may come back (a kick is not a ban), from either device.
-    assert!(try_join(&mut phone, "dev", "alice").await.is_ok());
+    assert!(phone.try_join("dev", "alice").await.is_ok());
 }
 
 #[actix_web::test]
@@ -223,14 +210,14 @@ async fn a_token_user_is_in_a_room_from_several_connections_up_to_a_bound() {
     let mut devices = Vec::new();
     for _ in 0..chat_server::presence::SHARED_HOLDERS_MAX {
         let (mut device, _, _) = JsonClient::connect_with_token(app.address, &token("ann")).await;
-        try_join(&mut device, "dev", "ann").await.expect("joined");
+        device.try_join("dev", "ann").await.expect("joined");
         devices.push(device);
     }
     let (mut one_more, _, _) = JsonClient::connect_with_token(app.address, &token("ann")).await;
-    assert_eq!(try_join(&mut one_more, "dev", "ann").await, Err(ErrorCode::Forbidden), "a bound per user");
+    assert_eq!(one_more.try_join("dev", "ann").await, Err(ErrorCode::Forbidden), "a bound per user");
     // Anyone else finds the name taken.
     let mut guest = JsonClient::connect(app.address).await;
-    assert_eq!(try_join(&mut guest, "dev", "ann").await, Err(ErrorCode::NicknameTaken));
+    assert_eq!(guest.try_join("dev", "ann").await, Err(ErrorCode::NicknameTaken));
     assert_eq!(presence_events(&mut bob, QUIET).await, ["ann joined"]);
     for device in devices {
         device.close().await;
@@ -247,7 +234,7 @@ async fn across_nodes_an_account_holds_its_name_from_devices_on_both_and_one_dyi
     bob.enter("dev", "bob", None).await;
     let (laptop, mut phone) = alice_on_two_devices(&cookie, node_a.address, node_b.address, &mut bob).await;
     let mut stranger = JsonClient::connect(node_b.address).await;
-    assert_eq!(try_join(&mut stranger, "dev", "alice").await, Err(ErrorCode::NameReserved));
+    assert_eq!(stranger.try_join("dev", "alice").await, Err(ErrorCode::NameReserved));
 
     // A third device of hers on a node that dies (it stops beating).
     let epoch = epoch_of(&node_a).await;
@@ -288,7 +275,7 @@ async fn across_nodes_an_account_holds_its_name_from_devices_on_both_and_one_dyi
     assert_eq!(presence_events(&mut bob, Duration::from_secs(1)).await, ["alice left"]);
     // And the name is free for her again, from either node.
     let mut laptop = JsonClient::connect_with_cookie_as_tab(node_b.address, &cookie, "laptop").await;
-    assert_eq!(try_join(&mut laptop, "dev", "alice").await.expect("joined"), ["alice", "bob"]);
+    assert_eq!(laptop.try_join("dev", "alice").await.expect("joined"), ["alice", "bob"]);
 }
 
 #[actix_web::test]
@@ -305,7 +292,7 @@ async fn devices_of_one_account_joining_and_leaving_at_once_across_nodes_leave_t
             let (cookie, address) = (cookie.clone(), nodes[n % 2].address);
             async move {
                 let mut device = JsonClient::connect_with_cookie_as_tab(address, &cookie, &format!("tab-{n}")).await;
-                try_join(&mut device, "dev", "alice").await.expect("joined");
+                device.try_join("dev", "alice").await.expect("joined");
                 device
             }
         });

@@ -336,6 +336,19 @@ impl JsonClient {
         }
     }
 
+    /// Joins `room_name` as `nick_name`: `joined`'s member list (once its
+    /// history followed), or the error code it was refused with.
+    pub async fn try_join(&mut self, room_name: &str, nick_name: &str) -> Result<Vec<String>, chat_shared::ErrorCode> {
+        self.send_join(room_name, nick_name, None).await;
+        let members = match self.next().await {
+            ServerMessage::Joined { members, .. } => members.iter().map(|m| m.to_string()).collect(),
+            ServerMessage::Error { code, .. } => return Err(code),
+            other => panic!("expected joined or an error, got {other:?}"),
+        };
+        while !matches!(self.next().await, ServerMessage::History { .. }) {}
+        Ok(members)
+    }
+
     /// Sends `join` without waiting for the answer.
     pub async fn send_join(&mut self, room_name: &str, nick_name: &str, after: Option<u64>) {
         self.room = room(room_name);

@@ -148,7 +148,7 @@ fn holder_value(claimant: &Claimant) -> String {
 
 /// Whether a holder value is a guest's.
 fn is_guests(value: &str) -> bool {
-    value.ends_with(&format!(" {GUEST}"))
+    value.rsplit(' ').next() == Some(GUEST)
 }
 
 impl RedisPresence {
